@@ -1,0 +1,96 @@
+"""The figure registry: one function per figure, each returning a matplotlib Figure.
+
+Figures are registered by name with the module and function that draw them, so
+that listing figures imports nothing heavy. Paper figures (MODEL.md section 5)
+are ``fig1`` .. ``fig7`` in group ``"paper"``; mesa-optimization figures are in
+group ``"mesa"``.
+
+Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
+and returns a :class:`matplotlib.figure.Figure`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import InvalidParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["FigureSpec", "available", "get", "make", "select", "REGISTRY"]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A registered figure: its file stem, group, drawing function and caption."""
+
+    name: str
+    group: str
+    target: str  # "module:function"
+    caption: str
+
+    def function(self) -> Callable[..., "Figure"]:
+        """Import and return the drawing function."""
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+REGISTRY: dict[str, FigureSpec] = {
+    spec.name: spec
+    for spec in [
+        FigureSpec("fig1", "paper", "aievo.figures.paper:fig1_flattest", "Survival of the flattest"),
+        FigureSpec("fig2", "paper", "aievo.figures.paper:fig2_tree", "Directed evolution on a tree"),
+        FigureSpec("fig3", "paper", "aievo.figures.paper:fig3_limsup", "lim sup and lim inf of growth"),
+        FigureSpec("fig4", "paper", "aievo.figures.paper:fig4_oscillating",
+                   "Oscillating fitness, convergent exponent"),
+        FigureSpec("fig5", "paper", "aievo.figures.paper:fig5_binary", "Binary tree, optimum unattained"),
+        FigureSpec("fig6", "paper", "aievo.figures.paper:fig6_locking", "eta-locking ensures convergence"),
+        FigureSpec("fig7", "paper", "aievo.figures.paper:fig7_deception", "Evolution selects for deception"),
+    ]
+}
+
+
+def available(group: str | None = None) -> list[str]:
+    """Names of the registered figures, optionally of one group only."""
+    return [name for name, spec in REGISTRY.items() if group is None or spec.group == group]
+
+
+def get(name: str) -> FigureSpec:
+    """The :class:`FigureSpec` registered under ``name``."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InvalidParameterError(
+            f"figure={name!r} is not registered: expected one of {', '.join(REGISTRY)}"
+        ) from None
+
+
+def make(name: str, *, quick: bool = False) -> "Figure":
+    """Draw the figure registered under ``name`` and return it."""
+    return get(name).function()(quick=quick)
+
+
+def select(only: str | None) -> list[str]:
+    """Resolve a ``--only`` selection such as ``"1,5"``, ``"fig2"``, ``"paper"`` or ``"mesa"``.
+
+    Numbers mean paper figures; group names select a whole group; ``None``
+    selects every figure.
+    """
+    if only is None or only.strip() in ("", "all"):
+        return list(REGISTRY)
+    chosen: list[str] = []
+    groups = {spec.group for spec in REGISTRY.values()}
+    for token in (t.strip() for t in only.split(",")):
+        if not token:
+            continue
+        if token in groups:
+            names = available(token)
+        elif token.isdigit():
+            names = [get(f"fig{token}").name]
+        else:
+            names = [get(token).name]
+        chosen.extend(n for n in names if n not in chosen)
+    return chosen
