@@ -1,0 +1,229 @@
+"""Numba kernels of the engine: arrays and scalars in, arrays out.
+
+Nothing here validates input; :mod:`aievo.dynamics` does that and passes
+contiguous ``int64`` / ``float64`` arrays. The design kernel is passed in CSR
+form (``indptr``, ``indices``, ``data``).
+
+The generation loop runs entirely inside :func:`run_deterministic`. Each
+generation scatters ``h(v) = x_t(v) f(v)`` along the rows of ``T``; shares are
+divided by the mean fitness ``F_t`` as they are scattered, and ``log N_t``
+is accumulated, so long runs neither overflow nor underflow.
+
+Two sweeps share that update:
+
+* the **frontier** sweep visits only the programs that currently hold mass
+  (kept in an active list), so on a tree without self-loops a generation
+  costs the size of one level, not of the tree;
+* the **full** sweep visits every program in index order. The kernel moves
+  from the frontier sweep to the full sweep once the active set exceeds
+  ``full_fraction * n`` and stays there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["run_deterministic", "step_shares", "clade_log_abundance"]
+
+
+@njit(cache=True, nogil=True)
+def _record(y, f, Z, zsum, idx, count, full, n):
+    """Mean fitness of the shares ``y`` over the support; fills ``zsum`` with trait means."""
+    F = 0.0
+    k = Z.shape[0]
+    for j in range(k):
+        zsum[j] = 0.0
+    if full:
+        for v in range(n):
+            xv = y[v]
+            if xv != 0.0:
+                F += xv * f[v]
+                for j in range(k):
+                    zsum[j] += xv * Z[j, v]
+    else:
+        for a in range(count):
+            v = idx[a]
+            xv = y[v]
+            F += xv * f[v]
+            for j in range(k):
+                zsum[j] += xv * Z[j, v]
+    return F
+
+
+@njit(cache=True, nogil=True)
+def run_deterministic(
+    indptr, indices, data, f, y0, generations, Z, snap_times, full_fraction
+):
+    """Run the deterministic share dynamics for ``generations`` steps.
+
+    Parameters
+    ----------
+    indptr, indices, data : int64[:], int64[:], float64[:]
+        CSR design kernel.
+    f : float64[:]
+        Fitness.
+    y0 : float64[:]
+        Initial shares (sum 1).
+    generations : int64
+    Z : float64[:, :]
+        Trait matrix ``(k, n)``; the mean of each row is recorded every generation.
+    snap_times : int64[:]
+        Sorted times at which the full share vector is stored.
+    full_fraction : float64
+        Switch to the full sweep once the active set exceeds this fraction of n.
+
+    Returns
+    -------
+    mean_f : float64[G+1]
+    log_n : float64[G+1]
+    zmeans : float64[k, G+1]
+    snaps : float64[len(snap_times), n]
+    x_final : float64[n]
+    extinct_at : int64 (``-1`` if never extinct)
+    """
+    n = f.shape[0]
+    G = generations
+    k = Z.shape[0]
+    mean_f = np.full(G + 1, np.nan)
+    log_n = np.full(G + 1, -np.inf)
+    zmeans = np.full((k, G + 1), np.nan)
+    snaps = np.zeros((snap_times.shape[0], n))
+    zsum = np.zeros(k)
+
+    y = y0.copy()  # the shares x_t
+    h = np.zeros(n)  # x_t * f / F_t, scattered along the rows of T
+    active = np.zeros(n, dtype=np.bool_)
+    idx = np.empty(n, dtype=np.int64)
+    count = 0
+    for v in range(n):
+        if y[v] != 0.0:
+            active[v] = True
+            idx[count] = v
+            count += 1
+    full = count > full_fraction * n
+    log_n[0] = 0.0
+    extinct_at = -1
+    snap_i = 0
+    for t in range(G + 1):
+        F = _record(y, f, Z, zsum, idx, count, full, n)
+        mean_f[t] = F
+        for j in range(k):
+            zmeans[j, t] = zsum[j]
+        while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
+            for v in range(n):
+                snaps[snap_i, v] = y[v]
+            snap_i += 1
+        if t == G:
+            break
+        if F == 0.0:
+            extinct_at = t
+            break
+        log_n[t + 1] = log_n[t] + np.log(F)
+        inv = 1.0 / F
+        if full:
+            for v in range(n):
+                h[v] = y[v] * f[v] * inv
+                y[v] = 0.0
+            for v in range(n):
+                hv = h[v]
+                if hv != 0.0:
+                    for e in range(indptr[v], indptr[v + 1]):
+                        y[indices[e]] += hv * data[e]
+        else:
+            # frontier sweep: gather h on the active list, clear it, scatter
+            old = count
+            for a in range(old):
+                v = idx[a]
+                h[v] = y[v] * f[v] * inv
+                y[v] = 0.0
+                active[v] = False
+            # the new list is appended after the old one, then moved to the front
+            new_start = old
+            m = new_start
+            for a in range(old):
+                v = idx[a]
+                hv = h[v]
+                if hv != 0.0:
+                    for e in range(indptr[v], indptr[v + 1]):
+                        w = indices[e]
+                        y[w] += hv * data[e]
+                        if not active[w]:
+                            active[w] = True
+                            if m < n:
+                                idx[m] = w
+                            m += 1
+            if m > n:
+                # more new entries than room after the old list: rebuild densely
+                count = 0
+                for v in range(n):
+                    if active[v]:
+                        idx[count] = v
+                        count += 1
+            else:
+                count = m - new_start
+                for a in range(count):
+                    idx[a] = idx[new_start + a]
+            if count > full_fraction * n:
+                full = True
+    x_final = y.copy()
+    return mean_f, log_n, zmeans, snaps, x_final, extinct_at
+
+
+@njit(cache=True, nogil=True)
+def step_shares(indptr, indices, data, f, x):
+    """One deterministic update ``x f T / F`` (returns the new shares and ``F``)."""
+    n = f.shape[0]
+    y = np.zeros(n)
+    F = 0.0
+    for v in range(n):
+        hv = x[v] * f[v]
+        if hv != 0.0:
+            F += hv
+            for e in range(indptr[v], indptr[v + 1]):
+                y[indices[e]] += hv * data[e]
+    if F > 0.0:
+        for w in range(n):
+            y[w] /= F
+    return y, F
+
+
+@njit(cache=True, nogil=True)
+def clade_log_abundance(indptr, indices, data, f, times, t_max):
+    """``log N_t^v`` for every program ``v`` and each time in ``times``.
+
+    Backward recursion: with ``a_0 = 1`` and ``a_{t+1} = M a_t`` (``M = diag(f) T``),
+    ``N_t^v = a_t(v)`` is the abundance at time ``t`` of the population started
+    from one copy of ``v``. Each step is renormalised and the log scale kept.
+
+    Returns float64[len(times), n] (``-inf`` where the clade is extinct).
+    """
+    n = f.shape[0]
+    a = np.ones(n)
+    b = np.zeros(n)
+    log_scale = 0.0
+    out = np.full((times.shape[0], n), -np.inf)
+    ti = 0
+    for t in range(t_max + 1):
+        while ti < times.shape[0] and times[ti] == t:
+            for v in range(n):
+                if a[v] > 0.0:
+                    out[ti, v] = np.log(a[v]) + log_scale
+            ti += 1
+        if t == t_max:
+            break
+        mx = 0.0
+        for v in range(n):
+            s = 0.0
+            for e in range(indptr[v], indptr[v + 1]):
+                s += data[e] * a[indices[e]]
+            s *= f[v]
+            b[v] = s
+            if s > mx:
+                mx = s
+        if mx == 0.0:
+            break
+        for v in range(n):
+            a[v] = b[v] / mx
+        log_scale += np.log(mx)
+    return out

@@ -1,0 +1,366 @@
+"""Running the dynamics: :func:`simulate` and its result, :class:`Trajectory`.
+
+Deterministic update (MODEL.md section 2)::
+
+    x_{t+1}(w) = sum_v x_t(v) f(v) T(v, w) / F_t,    F_t = sum_v x_t(v) f(v),
+    log N_{t+1} = log N_t + log F_t,                  log N_0 = 0.
+
+With ``population=K`` the finite-population counterpart draws ``K`` offspring
+per generation: the new counts are multinomial with the deterministic update of
+the current shares as probabilities (a parent with probability proportional to
+``x_t(v) f(v)``, then a design by ``T(v, .)``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from ._version import __version__
+from .errors import InvalidParameterError, ResultFileError, ShapeError, bad_argument
+from .graph import DesignGraph
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["simulate", "Trajectory"]
+
+#: The frontier sweep gives way to the full sweep above this fraction of active programs.
+FULL_SWEEP_FRACTION = 0.25
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """The result of :func:`simulate`: data, parameters and provenance.
+
+    Attributes
+    ----------
+    mean_fitness : ndarray, shape (generations + 1,)
+        ``F_t`` for ``t = 0 .. generations``.
+    log_growth : ndarray, shape (generations + 1,)
+        ``log N_t`` with ``log N_0 = 0``.
+    shares : ndarray, shape (n,)
+        Shares at the final generation.
+    trait_means : dict of str to ndarray
+        Mean of each trait over time, each of shape ``(generations + 1,)``.
+    set_shares : dict of str to ndarray
+        Share of each node set over time, each of shape ``(generations + 1,)``.
+    times : ndarray
+        Times at which full share vectors were recorded (see :meth:`shares_at`).
+    snapshots : ndarray, shape (len(times), n)
+        The recorded share vectors.
+    extinct_at : int or None
+        The generation at which mean fitness hit zero, if it did; later entries
+        of ``mean_fitness`` are NaN and of ``log_growth`` ``-inf``.
+    params : dict
+        The parameters of the run (generations, population, seed, graph summary).
+    """
+
+    mean_fitness: np.ndarray
+    log_growth: np.ndarray
+    shares: np.ndarray
+    trait_means: dict[str, np.ndarray] = field(default_factory=dict)
+    set_shares: dict[str, np.ndarray] = field(default_factory=dict)
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    snapshots: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    extinct_at: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generations(self) -> int:
+        """Number of generations run."""
+        return int(self.mean_fitness.size - 1)
+
+    @property
+    def growth_rate(self) -> np.ndarray:
+        """Running geometric mean growth ``log N_t / t`` for ``t >= 1`` (shape ``(generations,)``)."""
+        t = np.arange(1, self.generations + 1)
+        return self.log_growth[1:] / t
+
+    def shares_at(self, t: int) -> np.ndarray:
+        """Shares at a recorded time ``t`` (the final time is always available)."""
+        if t == self.generations or (t == -1):
+            return self.shares
+        hits = np.flatnonzero(self.times == t)
+        if hits.size == 0:
+            raise bad_argument(
+                InvalidParameterError, "t", t,
+                f"a recorded time {sorted(set(self.times.tolist()) | {self.generations})}; "
+                "pass record_shares=[...] to simulate() to record others",
+            )
+        return self.snapshots[hits[0]]
+
+    def __repr__(self) -> str:
+        F = self.mean_fitness
+        return (
+            f"Trajectory(generations={self.generations}, n={self.shares.size}, "
+            f"F_0={F[0]:.6g}, F_end={F[-1]:.6g}, log N_end={self.log_growth[-1]:.6g}, "
+            f"traits={sorted(self.trait_means)}, sets={sorted(self.set_shares)})"
+        )
+
+    # ------------------------------------------------------------------ plotting
+    def plot(self, ax: "Axes | None" = None, *, what: str = "mean_fitness", **kwargs: Any) -> "Axes":
+        """Plot mean fitness (default), a trait mean, a set share or ``"growth_rate"`` over time.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure is made if omitted.
+        what : str
+            ``"mean_fitness"``, ``"growth_rate"``, ``"trait:NAME"`` or ``"set:NAME"``.
+        **kwargs
+            Passed to ``Axes.plot``.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+        t = np.arange(self.generations + 1)
+        if what == "mean_fitness":
+            ax.plot(t, self.mean_fitness, **{"label": "mean fitness $F_t$", **kwargs})
+            ax.set_ylabel("mean fitness $F_t$")
+        elif what == "growth_rate":
+            ax.plot(t[1:], self.growth_rate, **{"label": r"$\log N_t / t$", **kwargs})
+            ax.set_ylabel(r"$\log N_t \,/\, t$")
+        elif what.startswith("trait:") and what[6:] in self.trait_means:
+            ax.plot(t, self.trait_means[what[6:]], **{"label": f"mean {what[6:]}", **kwargs})
+            ax.set_ylabel(f"mean {what[6:]}")
+        elif what.startswith("set:") and what[4:] in self.set_shares:
+            ax.plot(t, self.set_shares[what[4:]], **{"label": f"share of {what[4:]}", **kwargs})
+            ax.set_ylabel(f"share of {what[4:]}")
+        else:
+            options = ["mean_fitness", "growth_rate"] + [f"trait:{k}" for k in self.trait_means] + [
+                f"set:{k}" for k in self.set_shares
+            ]
+            raise bad_argument(InvalidParameterError, "what", what, f"one of {options}")
+        ax.set_xlabel("generation $t$")
+        return ax
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> "os.PathLike":
+        """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
+        from .io import save_result
+
+        arrays = {
+            "mean_fitness": self.mean_fitness,
+            "log_growth": self.log_growth,
+            "shares": self.shares,
+            "times": self.times,
+            "snapshots": self.snapshots,
+        }
+        for k, v in self.trait_means.items():
+            arrays[f"trait:{k}"] = v
+        for k, v in self.set_shares.items():
+            arrays[f"set:{k}"] = v
+        meta = {
+            "kind": "aievo.Trajectory",
+            "extinct_at": self.extinct_at,
+            "params": self.params,
+        }
+        return save_result(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Trajectory":
+        """Load a trajectory written by :meth:`save`."""
+        from .io import load_result
+
+        arrays, meta = load_result(path)
+        if meta.get("kind") != "aievo.Trajectory":
+            raise ResultFileError(f"{path} holds {meta.get('kind')!r}: expected an aievo.Trajectory")
+        return cls(
+            mean_fitness=arrays["mean_fitness"],
+            log_growth=arrays["log_growth"],
+            shares=arrays["shares"],
+            trait_means={k[6:]: v for k, v in arrays.items() if k.startswith("trait:")},
+            set_shares={k[4:]: v for k, v in arrays.items() if k.startswith("set:")},
+            times=arrays["times"],
+            snapshots=arrays["snapshots"],
+            extinct_at=meta["extinct_at"],
+            params=meta["params"],
+        )
+
+
+def _initial_shares(g: DesignGraph, initial: Any) -> np.ndarray:
+    n = g.n
+    if initial is None:
+        x = np.zeros(n)
+        x[g.root] = 1.0
+        return x
+    if np.ndim(initial) == 0:
+        i = initial
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+            raise bad_argument(InvalidParameterError, "initial", initial, f"a program index in [0, {n}) or shares")
+        x = np.zeros(n)
+        x[int(i)] = 1.0
+        return x
+    x = np.array(initial, dtype=np.float64)
+    if x.shape != (n,):
+        raise ShapeError(f"initial has shape {x.shape}: expected ({n},)")
+    if not np.all(np.isfinite(x)) or (x < 0).any():
+        i = int(np.flatnonzero(~np.isfinite(x) | (x < 0))[0])
+        raise bad_argument(InvalidParameterError, f"initial[{i}]", float(x[i]), "a finite share >= 0")
+    if abs(x.sum() - 1.0) > 1e-9:
+        raise bad_argument(
+            InvalidParameterError, "initial.sum()", float(x.sum()),
+            "shares summing to 1 (divide abundances by their total; log N_0 is taken as 0)",
+        )
+    return x
+
+
+def _vectors(
+    g: DesignGraph, spec: Mapping[str, Any] | Sequence[str] | None, what: str
+) -> dict[str, np.ndarray]:
+    """Resolve traits (or sets) given as arrays, or as names of ``g.attrs``."""
+    if spec is None:
+        return {}
+    if isinstance(spec, str):
+        spec = [spec]
+    if not isinstance(spec, Mapping):
+        spec = {name: name for name in spec}
+    out: dict[str, np.ndarray] = {}
+    for name, value in spec.items():
+        if isinstance(value, str):
+            attrs = g.attrs
+            if value not in attrs:
+                raise bad_argument(
+                    InvalidParameterError, f"{what}[{name!r}]", value,
+                    f"an array of length {g.n} or the name of one of g.attrs {sorted(attrs)}",
+                )
+            value = attrs[value]
+        arr = np.asarray(value)
+        if what == "sets":
+            if arr.dtype == bool:
+                if arr.shape != (g.n,):
+                    raise ShapeError(f"sets[{name!r}] has shape {arr.shape}: expected a mask of shape ({g.n},)")
+                vec = arr.astype(np.float64)
+            else:
+                idx = arr.astype(np.int64).ravel()
+                if idx.size and (idx.min() < 0 or idx.max() >= g.n):
+                    raise bad_argument(
+                        InvalidParameterError, f"sets[{name!r}]", idx, f"node indices in [0, {g.n})"
+                    )
+                vec = np.zeros(g.n)
+                vec[idx] = 1.0
+        else:
+            vec = arr.astype(np.float64)
+            if vec.shape != (g.n,):
+                raise ShapeError(f"traits[{name!r}] has shape {vec.shape}: expected ({g.n},)")
+            if not np.all(np.isfinite(vec)):
+                raise bad_argument(
+                    InvalidParameterError, f"traits[{name!r}]", vec, "finite values"
+                )
+        out[str(name)] = vec
+    return out
+
+
+def simulate(
+    g: DesignGraph,
+    generations: int,
+    initial: Any = None,
+    record_shares: Sequence[int] | None = None,
+    traits: Mapping[str, Any] | Sequence[str] | None = None,
+    *,
+    sets: Mapping[str, Any] | None = None,
+    population: int | None = None,
+    rng: Any = None,
+) -> Trajectory:
+    """Evolve shares on a design graph.
+
+    Parameters
+    ----------
+    g : DesignGraph
+        The programs, their fitness and design kernel.
+    generations : int
+        Number of generations ``G``; results cover ``t = 0 .. G``.
+    initial : int or array_like, optional
+        Starting program (index) or initial shares summing to 1; default the root.
+    record_shares : sequence of int, optional
+        Times at which to keep the whole share vector (the final shares are
+        always kept); read back with :meth:`Trajectory.shares_at`.
+    traits : mapping or sequence, optional
+        Trait vectors whose population mean is recorded every generation:
+        ``{"name": array}`` or names of ``g.attrs``.
+    sets : mapping, optional
+        Node sets (boolean masks or index arrays) whose share is recorded every
+        generation, for example ``{"near_max": g.fitness >= g.F_star - 0.05}``.
+    population : int, optional
+        Finite population size ``K``: multinomial sampling of ``K`` offspring
+        per generation. Default: the deterministic (infinite-population) dynamics.
+    rng : int or numpy.random.Generator, optional
+        Seed or generator for the finite-population draws.
+
+    Returns
+    -------
+    Trajectory
+
+    Notes
+    -----
+    The deterministic loop runs in one compiled kernel. It visits only the
+    programs that hold mass while they are few (on a tree without self-loops
+    a generation costs one level of the tree), then every program.
+
+    Examples
+    --------
+    >>> import aievo as ae
+    >>> g = ae.with_locking(ae.chain([2.0, 1.0, 1.5]), 0.5)
+    >>> tr = ae.simulate(g, 50)
+    >>> round(float(tr.mean_fitness[-1]), 6)
+    2.0
+    """
+    if not isinstance(g, DesignGraph):
+        raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
+    if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
+        raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
+    G = int(generations)
+    x0 = _initial_shares(g, initial)
+    times = np.array(sorted(set(record_shares or [])), dtype=np.int64)
+    if times.size and (times[0] < 0 or times[-1] > G):
+        bad = times[(times < 0) | (times > G)][0]
+        raise bad_argument(InvalidParameterError, "record_shares", int(bad), f"times in [0, {G}]")
+    tv = _vectors(g, traits, "traits")
+    sv = _vectors(g, sets, "sets")
+    names = list(tv) + list(sv)
+    Z = np.ascontiguousarray(np.array([*tv.values(), *sv.values()]).reshape(len(names), g.n))
+    T = g.T
+    args = (T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness))
+    params: dict[str, Any] = {
+        "generations": G,
+        "graph": {"n": g.n, "edges": int(T.nnz), "root": g.root, "is_tree": g.is_tree},
+        "initial": "root" if initial is None else ("index" if np.ndim(initial) == 0 else "shares"),
+        "record_shares": times.tolist(),
+        "aievo_version": __version__,
+    }
+    if population is None:
+        if rng is not None:
+            raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
+        from ._kernels import run_deterministic
+
+        mean_f, log_n, zm, snaps, x, ext = run_deterministic(
+            *args, x0, np.int64(G), Z, times, np.float64(FULL_SWEEP_FRACTION)
+        )
+    else:
+        if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 1:
+            raise bad_argument(InvalidParameterError, "population", population, "an integer >= 1")
+        from .stochastic import run_finite_population
+
+        generator = np.random.default_rng(rng)
+        params["population"] = int(population)
+        params["seed"] = rng if isinstance(rng, (int, np.integer)) or rng is None else "Generator"
+        mean_f, log_n, zm, snaps, x, ext = run_finite_population(
+            *args, x0, G, Z, times, int(population), generator
+        )
+    ext = int(ext)
+    return Trajectory(
+        mean_fitness=mean_f,
+        log_growth=log_n,
+        shares=x,
+        trait_means={k: zm[i] for i, k in enumerate(tv)},
+        set_shares={k: zm[len(tv) + i] for i, k in enumerate(sv)},
+        times=times,
+        snapshots=snaps,
+        extinct_at=None if ext < 0 else ext,
+        params=params,
+    )

@@ -1,0 +1,518 @@
+"""Design graphs: programs, their fitness and the design kernel.
+
+A :class:`DesignGraph` holds, for ``n`` programs,
+
+* ``fitness`` ``f(v) >= 0``: offspring per generation (compute allocated per unit);
+* the design kernel ``T`` (CSR, ``n x n``): ``T[v, w]`` is the probability that
+  an offspring of ``v`` is program ``w``; every row sums to one;
+* optional node labels, a ``root`` (the default starting program) and per-node
+  attribute arrays ``attrs`` (depth, type, traits, ``locked`` flags, ...).
+
+Everything is validated on construction and stored read-only. Bad input raises an
+:class:`~aievo.errors.AievoError` subclass naming the argument, the value and
+what was expected; nothing is clipped or renormalised.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import (
+    InvalidFitnessError,
+    InvalidKernelError,
+    InvalidParameterError,
+    InvalidTreeError,
+    ShapeError,
+    bad_argument,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
+__all__ = ["DesignGraph", "ROW_SUM_TOL"]
+
+#: Absolute tolerance on the row sums of the design kernel.
+ROW_SUM_TOL = 1e-9
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _check_fitness(fitness: Any, name: str = "fitness") -> np.ndarray:
+    try:
+        f = np.array(fitness, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad_argument(InvalidFitnessError, name, fitness, "a 1-D array of real numbers") from None
+    if f.ndim != 1:
+        raise ShapeError(f"{name} has shape {f.shape}: expected a 1-D array")
+    if f.size == 0:
+        raise ShapeError(f"{name} is empty: expected at least one program")
+    bad = ~np.isfinite(f) | (f < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidFitnessError(
+            f"{name}[{i}]={f[i]!r} is invalid: expected a finite number >= 0 "
+            f"({int(bad.sum())} invalid entr{'y' if bad.sum() == 1 else 'ies'})"
+        )
+    return f
+
+
+def _check_kernel(T: sp.csr_array, name: str = "T") -> None:
+    data = T.data
+    bad = ~np.isfinite(data) | (data < 0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        row = int(np.searchsorted(T.indptr, k, side="right") - 1)
+        raise InvalidKernelError(
+            f"{name}[{row}, {int(T.indices[k])}]={data[k]!r} is invalid: "
+            "expected a finite probability >= 0"
+        )
+    sums = np.add.reduceat(data, T.indptr[:-1]) if data.size else np.zeros(T.shape[0])
+    empty = np.diff(T.indptr) == 0
+    sums = np.where(empty, 0.0, sums)
+    err = np.abs(sums - 1.0)
+    worst = int(np.argmax(err))
+    if err[worst] > ROW_SUM_TOL:
+        n_bad = int((err > ROW_SUM_TOL).sum())
+        raise InvalidKernelError(
+            f"{name} row {worst} sums to {sums[worst]!r}: expected every row to sum to 1 "
+            f"within {ROW_SUM_TOL:g} ({n_bad} row{'s' if n_bad > 1 else ''} off; worst shown)"
+        )
+
+
+class DesignGraph:
+    """Programs, their fitness and the design kernel.
+
+    Build one with :meth:`tree`, :meth:`from_matrix` or :meth:`from_networkx`,
+    or with a generator of :mod:`aievo.trees`.
+
+    Attributes
+    ----------
+    fitness : ndarray, shape (n,)
+        Fitness of each program (read-only).
+    T : scipy.sparse.csr_array, shape (n, n)
+        Design kernel; rows sum to one (read-only arrays).
+    n : int
+        Number of programs.
+    root : int
+        The default starting program of :func:`aievo.simulate`.
+    labels : list or None
+        Node labels (``None`` means the labels are ``0 .. n-1``).
+    attrs : dict of str to ndarray
+        Per-node attributes (read-only arrays of length ``n``).
+    parent : ndarray or None
+        For trees, the designer of each program (``-1`` for the root).
+    """
+
+    __slots__ = ("_fitness", "_T", "_root", "_labels", "_attrs", "_parent", "_cache")
+
+    def __init__(
+        self,
+        fitness: Any,
+        T: Any,
+        *,
+        root: int = 0,
+        labels: Sequence[Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        parent: Any = None,
+    ) -> None:
+        f = _check_fitness(fitness)
+        n = f.size
+        if sp.issparse(T):
+            M = sp.csr_array(T, dtype=np.float64, copy=True)
+        else:
+            try:
+                dense = np.asarray(T, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise bad_argument(InvalidKernelError, "T", T, "a square matrix of probabilities") from None
+            if dense.ndim != 2:
+                raise ShapeError(f"T has shape {dense.shape}: expected a square 2-D matrix")
+            M = sp.csr_array(dense)
+        if M.shape != (n, n):
+            raise ShapeError(f"T has shape {M.shape}: expected ({n}, {n}) to match len(fitness)={n}")
+        M.sum_duplicates()
+        M.sort_indices()
+        _check_kernel(M)
+        M.eliminate_zeros()
+        M.indptr = _readonly(M.indptr.astype(np.int64, copy=False))
+        M.indices = _readonly(M.indices.astype(np.int64, copy=False))
+        M.data = _readonly(M.data)
+        root_i = int(root) if np.ndim(root) == 0 else root
+        if not isinstance(root_i, int) or not 0 <= root_i < n:
+            raise bad_argument(InvalidParameterError, "root", root, f"an index in [0, {n})")
+        if labels is not None:
+            labels = list(labels)
+            if len(labels) != n:
+                raise ShapeError(f"labels has length {len(labels)}: expected {n}")
+        self._fitness = _readonly(f)
+        self._T = M
+        self._root = root_i
+        self._labels = labels
+        self._attrs: dict[str, np.ndarray] = {}
+        for key, value in (attrs or {}).items():
+            arr = np.array(value)
+            if arr.shape[:1] != (n,):
+                raise ShapeError(f"attrs[{key!r}] has shape {arr.shape}: expected first dimension {n}")
+            self._attrs[key] = _readonly(arr)
+        self._parent = None if parent is None else _readonly(np.asarray(parent, dtype=np.int64).copy())
+        self._cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def fitness(self) -> np.ndarray:
+        """Fitness of each program, shape ``(n,)``, read-only."""
+        return self._fitness
+
+    @property
+    def T(self) -> sp.csr_array:
+        """The design kernel as a CSR array (rows sum to one; read-only arrays)."""
+        return self._T
+
+    @property
+    def n(self) -> int:
+        """Number of programs."""
+        return int(self._fitness.size)
+
+    @property
+    def root(self) -> int:
+        """The default starting program."""
+        return self._root
+
+    @property
+    def labels(self) -> list[Any] | None:
+        """Node labels, or ``None`` for ``0 .. n-1``."""
+        return None if self._labels is None else list(self._labels)
+
+    @property
+    def attrs(self) -> dict[str, np.ndarray]:
+        """Per-node attribute arrays (a new dict of the read-only arrays)."""
+        return dict(self._attrs)
+
+    @property
+    def parent(self) -> np.ndarray | None:
+        """For trees, ``parent[i]`` is the designer of ``i`` (``-1`` for the root); else ``None``."""
+        return self._parent
+
+    @property
+    def is_tree(self) -> bool:
+        """Whether the graph was built as a rooted tree (self-loops allowed)."""
+        return self._parent is not None
+
+    @property
+    def F_star(self) -> float:
+        """Maximum fitness over the programs reachable from the root."""
+        return float(self._fitness[self.reachable()].max())
+
+    def label(self, i: int) -> Any:
+        """The label of node ``i``."""
+        return i if self._labels is None else self._labels[i]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        kind = "tree" if self.is_tree else "graph"
+        return (
+            f"DesignGraph({kind}, n={self.n}, edges={self._T.nnz}, root={self._root}, "
+            f"fitness in [{self._fitness.min():.4g}, {self._fitness.max():.4g}]"
+            + (f", attrs={sorted(self._attrs)}" if self._attrs else "")
+            + ")"
+        )
+
+    # ------------------------------------------------------------------ derived
+    def mean_matrix(self) -> sp.csr_array:
+        """The mean matrix ``M = diag(f) T`` (abundances evolve as ``n_{t+1} = n_t M``)."""
+        return sp.csr_array(sp.diags_array(self._fitness) @ self._T)
+
+    def reachable(self, source: int | None = None) -> np.ndarray:
+        """Boolean mask of the programs reachable from ``source`` (default: the root)."""
+        key = ("reach", self._root if source is None else int(source))
+        if key not in self._cache:
+            from scipy.sparse.csgraph import breadth_first_order
+
+            order = breadth_first_order(self._T, key[1], directed=True, return_predecessors=False)
+            mask = np.zeros(self.n, dtype=bool)
+            mask[order] = True
+            self._cache[key] = _readonly(mask)
+        return self._cache[key]
+
+    def with_fitness(self, fitness: Any) -> "DesignGraph":
+        """The same graph with another fitness vector (for example human-judged vs objective)."""
+        return DesignGraph(
+            fitness, self._T, root=self._root, labels=self._labels, attrs=self._attrs, parent=self._parent
+        )
+
+    def with_attrs(self, **attrs: Any) -> "DesignGraph":
+        """The same graph with per-node attributes added or replaced."""
+        merged = {**self._attrs, **attrs}
+        return DesignGraph(
+            self._fitness, self._T, root=self._root, labels=self._labels, attrs=merged, parent=self._parent
+        )
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_matrix(
+        cls,
+        fitness: Any,
+        T: Any,
+        *,
+        root: int = 0,
+        labels: Sequence[Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> "DesignGraph":
+        """A design graph from a fitness vector and a dense or sparse kernel.
+
+        Parameters
+        ----------
+        fitness : array_like, shape (n,)
+            Non-negative finite fitness of each program.
+        T : array_like or scipy.sparse matrix, shape (n, n)
+            Design probabilities; each row must sum to 1 within ``1e-9``.
+        root : int
+            Default starting program.
+        labels : sequence, optional
+            Node labels.
+        attrs : mapping, optional
+            Per-node attribute arrays.
+
+        Examples
+        --------
+        >>> import aievo as ae
+        >>> g = ae.DesignGraph.from_matrix([1.0, 2.0], [[0.5, 0.5], [0.0, 1.0]])
+        >>> g.n, g.T.nnz
+        (2, 3)
+        """
+        return cls(fitness, T, root=root, labels=labels, attrs=attrs)
+
+    @classmethod
+    def tree(
+        cls,
+        parent: Any,
+        fitness: Any,
+        prob: Any = None,
+        *,
+        self_prob: Any = None,
+        labels: Sequence[Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> "DesignGraph":
+        """A rooted design tree from a parent array.
+
+        Parameters
+        ----------
+        parent : array_like of int, shape (n,)
+            ``parent[i]`` is the designer of ``i``; exactly one entry is ``-1`` (the root).
+        fitness : array_like, shape (n,)
+            Non-negative fitness of each program.
+        prob : array_like, shape (n,), optional
+            ``prob[i] = T(parent[i], i)``; the root's entry is ignored. By default a
+            program's children share its offspring equally.
+        self_prob : array_like, shape (n,), optional
+            Probability that a program designs an exact copy of itself (a self-loop,
+            as in eta-preservation). Default 0.
+
+        Notes
+        -----
+        A leaf of a finite tree has nowhere to send its offspring, so it
+        reproduces itself: ``T(leaf, leaf) = 1``. For every other program the
+        children's probabilities plus ``self_prob`` must sum to 1.
+
+        Examples
+        --------
+        >>> import aievo as ae
+        >>> g = ae.DesignGraph.tree([-1, 0, 0], [1.0, 2.0, 0.5], [0.0, 0.3, 0.7])
+        >>> g.T.toarray()
+        array([[0. , 0.3, 0.7],
+               [0. , 1. , 0. ],
+               [0. , 0. , 1. ]])
+        """
+        par = _check_parent(parent)
+        n = par.size
+        f = _check_fitness(fitness)
+        if f.size != n:
+            raise ShapeError(f"fitness has length {f.size}: expected {n} to match len(parent)")
+        root = int(np.flatnonzero(par < 0)[0])
+        child = np.flatnonzero(par >= 0)
+        n_children = np.bincount(par[child], minlength=n)
+        if prob is None:
+            p = np.zeros(n)
+            sp_ = np.zeros(n) if self_prob is None else _probs(self_prob, n, "self_prob")
+            p[child] = (1.0 - sp_[par[child]]) / n_children[par[child]]
+        else:
+            p = _probs(prob, n, "prob")
+            sp_ = np.zeros(n) if self_prob is None else _probs(self_prob, n, "self_prob")
+        leaf = n_children == 0
+        bad_leaf = leaf & (sp_ != 1.0) & (sp_ != 0.0)
+        if bad_leaf.any():
+            i = int(np.flatnonzero(bad_leaf)[0])
+            raise bad_argument(
+                InvalidKernelError, f"self_prob[{i}]", float(sp_[i]),
+                "0 or 1 for a leaf (a leaf always reproduces itself)",
+            )
+        diag = np.where(leaf, 1.0, sp_)
+        rows = np.concatenate([par[child], np.arange(n)])
+        cols = np.concatenate([child, np.arange(n)])
+        vals = np.concatenate([p[child], diag])
+        keep = vals != 0.0
+        T = sp.csr_array((vals[keep], (rows[keep], cols[keep])), shape=(n, n))
+        return cls(f, T, root=root, labels=labels, attrs=attrs, parent=par)
+
+    @classmethod
+    def from_networkx(
+        cls, G: "nx.DiGraph", fitness: str = "fitness", prob: str = "p", *, root: Any = None
+    ) -> "DesignGraph":
+        """A design graph from a networkx ``DiGraph``.
+
+        Parameters
+        ----------
+        G : networkx.DiGraph
+            Nodes carry fitness in attribute ``fitness``; edges ``v -> w`` carry
+            ``T(v, w)`` in attribute ``prob``. Self-loops are allowed.
+        fitness, prob : str
+            Attribute names.
+        root : node, optional
+            The starting program; by default the unique node with no incoming
+            edges other than a self-loop, else the first node.
+
+        Notes
+        -----
+        Node order (and so indices) follows ``G.nodes``; labels are the nodes.
+        A node with no outgoing edge has no design policy and is refused.
+        Other numeric node attributes are kept in ``attrs``.
+        """
+        import networkx as nx
+
+        if not isinstance(G, nx.DiGraph):
+            raise bad_argument(InvalidParameterError, "G", type(G).__name__, "a networkx.DiGraph")
+        nodes = list(G.nodes)
+        index = {v: i for i, v in enumerate(nodes)}
+        try:
+            f = [G.nodes[v][fitness] for v in nodes]
+        except KeyError as exc:
+            raise InvalidFitnessError(
+                f"node {exc.args[0]!r} has no attribute {fitness!r}: expected every node to carry fitness"
+            ) from None
+        rows, cols, vals = [], [], []
+        for v, w, data in G.edges(data=True):
+            if prob not in data:
+                raise InvalidKernelError(f"edge ({v!r}, {w!r}) has no attribute {prob!r}: expected T(v, w)")
+            rows.append(index[v])
+            cols.append(index[w])
+            vals.append(data[prob])
+        n = len(nodes)
+        T = sp.csr_array((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(n, n))
+        if root is None:
+            indeg = np.zeros(n, dtype=np.int64)
+            for v, w in G.edges():
+                if v != w:
+                    indeg[index[w]] += 1
+            sources = np.flatnonzero(indeg == 0)
+            root_i = int(sources[0]) if sources.size == 1 else 0
+        else:
+            if root not in index:
+                raise bad_argument(InvalidParameterError, "root", root, "a node of G")
+            root_i = index[root]
+        attrs: dict[str, np.ndarray] = {}
+        keys = set().union(*(G.nodes[v].keys() for v in nodes)) - {fitness} if nodes else set()
+        for key in sorted(keys, key=str):
+            values = [G.nodes[v].get(key) for v in nodes]
+            if all(isinstance(x, (int, float, bool, np.number, np.bool_)) for x in values):
+                attrs[str(key)] = np.asarray(values)
+        return cls(f, T, root=root_i, labels=nodes, attrs=attrs)
+
+    def to_networkx(self) -> "nx.DiGraph":
+        """This graph as a networkx ``DiGraph`` (node attribute ``fitness``, edge attribute ``p``).
+
+        Node attributes in ``attrs`` (scalars per node) are copied too, so
+        ``DesignGraph.from_networkx(g.to_networkx())`` round-trips.
+        """
+        import networkx as nx
+
+        G = nx.DiGraph()
+        labels = [self.label(i) for i in range(self.n)]
+        scalar_attrs = {k: v for k, v in self._attrs.items() if v.ndim == 1}
+        for i, lab in enumerate(labels):
+            data = {k: v[i].item() for k, v in scalar_attrs.items()}
+            G.add_node(lab, fitness=float(self._fitness[i]), **data)
+        T = self._T
+        for v in range(self.n):
+            for k in range(T.indptr[v], T.indptr[v + 1]):
+                G.add_edge(labels[v], labels[int(T.indices[k])], p=float(T.data[k]))
+        G.graph["root"] = labels[self._root]
+        return G
+
+
+def _probs(values: Any, n: int, name: str) -> np.ndarray:
+    try:
+        p = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad_argument(InvalidKernelError, name, values, "an array of probabilities") from None
+    if p.shape != (n,):
+        raise ShapeError(f"{name} has shape {p.shape}: expected ({n},)")
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidKernelError(f"{name}[{i}]={p[i]!r} is invalid: expected a probability in [0, 1]")
+    return p
+
+
+def _check_parent(parent: Any) -> np.ndarray:
+    try:
+        raw = np.asarray(parent)
+    except (TypeError, ValueError):
+        raise bad_argument(InvalidTreeError, "parent", parent, "a 1-D array of integer indices") from None
+    if raw.ndim != 1 or raw.size == 0:
+        raise ShapeError(f"parent has shape {raw.shape}: expected a non-empty 1-D array")
+    if not np.issubdtype(raw.dtype, np.integer):
+        if not (np.issubdtype(raw.dtype, np.floating) and np.all(raw == np.round(raw))):
+            raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
+    par = raw.astype(np.int64)
+    n = par.size
+    roots = np.flatnonzero(par == -1)
+    if roots.size != 1:
+        raise InvalidTreeError(
+            f"parent has {roots.size} roots (entries equal to -1) at {roots[:10].tolist()}: expected exactly one"
+        )
+    out = (par < -1) | (par >= n)
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise InvalidTreeError(f"parent[{i}]={int(par[i])} is out of range: expected -1 or an index in [0, {n})")
+    selfp = np.flatnonzero(par == np.arange(n))
+    if selfp.size:
+        raise InvalidTreeError(f"parent[{int(selfp[0])}]={int(selfp[0])}: a program cannot be its own designer")
+    depth = tree_depths(par)
+    if (depth < 0).any():
+        i = int(np.flatnonzero(depth < 0)[0])
+        raise InvalidTreeError(
+            f"parent has a cycle through node {i}: expected every program to descend from the root"
+        )
+    return par
+
+
+def tree_depths(parent: np.ndarray) -> np.ndarray:
+    """Depth of every node of a parent array (``-1`` for nodes on or below a cycle)."""
+    n = parent.size
+    children_order = np.argsort(parent, kind="stable")
+    counts = np.bincount(parent[parent >= 0], minlength=n)
+    start = np.concatenate([[0], np.cumsum(counts)])
+    offset = int(np.sum(parent < 0))  # the roots sort first
+    depth = np.full(n, -1, dtype=np.int64)
+    level = np.flatnonzero(parent < 0)
+    depth[level] = 0
+    d = 0
+    while level.size:
+        d += 1
+        # children of the nodes in `level`, vectorised over the level
+        lo = start[level] + offset
+        hi = start[level + 1] + offset
+        lens = hi - lo
+        if lens.sum() == 0:
+            break
+        idx = np.repeat(lo - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+        level = children_order[idx]
+        depth[level] = d
+    return depth
