@@ -10,6 +10,18 @@ Importing this package is cheap: numba kernels load only when
 
 from __future__ import annotations
 
+from .baselines import DEFAULT_ETA_GRID as DEFAULT_ETA_GRID
+from .baselines import gd_sequence_predict as gd_sequence_predict
+from .baselines import gd_steps as gd_steps
+from .baselines import gdpp_predict as gdpp_predict
+from .baselines import knn_predict as knn_predict
+from .baselines import lsq_sequence_predict as lsq_sequence_predict
+from .baselines import ols_minnorm as ols_minnorm
+from .baselines import regression_loss as regression_loss
+from .baselines import ridge_predict as ridge_predict
+from .baselines import scan_eta as scan_eta
+from .baselines import scan_eta_sequence as scan_eta_sequence
+from .baselines import sequence_loss as sequence_loss
 from .tasks import LDS_KINDS as LDS_KINDS
 from .tasks import concat_tokens as concat_tokens
 from .tasks import construct_full_tokens as construct_full_tokens
@@ -33,6 +45,19 @@ __all__ = [
     "sample_lds",
     "sample_regression_tasks",
     "sample_sine_tasks",
+    # baselines
+    "DEFAULT_ETA_GRID",
+    "gd_sequence_predict",
+    "gd_steps",
+    "gdpp_predict",
+    "knn_predict",
+    "lsq_sequence_predict",
+    "ols_minnorm",
+    "regression_loss",
+    "ridge_predict",
+    "scan_eta",
+    "scan_eta_sequence",
+    "sequence_loss",
 ]
 
 # --- names from train.py, probes.py, compressed.py (other helper) go below this line ---
