@@ -59,6 +59,8 @@ class ResultFileError(AievoError, OSError):
 
 
 def _short(value: Any, limit: int = 80) -> str:
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # numpy scalars print as plain numbers
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -56,7 +56,7 @@ def _check_fitness(fitness: Any, name: str = "fitness") -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidFitnessError(
-            f"{name}[{i}]={f[i]!r} is invalid: expected a finite number >= 0 "
+            f"{name}[{i}]={f[i].item()!r} is invalid: expected a finite number >= 0 "
             f"({int(bad.sum())} invalid entr{'y' if bad.sum() == 1 else 'ies'})"
         )
     return f
@@ -69,18 +69,17 @@ def _check_kernel(T: sp.csr_array, name: str = "T") -> None:
         k = int(np.flatnonzero(bad)[0])
         row = int(np.searchsorted(T.indptr, k, side="right") - 1)
         raise InvalidKernelError(
-            f"{name}[{row}, {int(T.indices[k])}]={data[k]!r} is invalid: "
+            f"{name}[{row}, {int(T.indices[k])}]={data[k].item()!r} is invalid: "
             "expected a finite probability >= 0"
         )
-    sums = np.add.reduceat(data, T.indptr[:-1]) if data.size else np.zeros(T.shape[0])
-    empty = np.diff(T.indptr) == 0
-    sums = np.where(empty, 0.0, sums)
+    rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
+    sums = np.bincount(rows, weights=data, minlength=T.shape[0])
     err = np.abs(sums - 1.0)
     worst = int(np.argmax(err))
     if err[worst] > ROW_SUM_TOL:
         n_bad = int((err > ROW_SUM_TOL).sum())
         raise InvalidKernelError(
-            f"{name} row {worst} sums to {sums[worst]!r}: expected every row to sum to 1 "
+            f"{name} row {worst} sums to {sums[worst].item()!r}: expected every row to sum to 1 "
             f"within {ROW_SUM_TOL:g} ({n_bad} row{'s' if n_bad > 1 else ''} off; worst shown)"
         )
 
@@ -390,12 +389,13 @@ class DesignGraph:
             raise bad_argument(InvalidParameterError, "G", type(G).__name__, "a networkx.DiGraph")
         nodes = list(G.nodes)
         index = {v: i for i, v in enumerate(nodes)}
-        try:
-            f = [G.nodes[v][fitness] for v in nodes]
-        except KeyError as exc:
-            raise InvalidFitnessError(
-                f"node {exc.args[0]!r} has no attribute {fitness!r}: expected every node to carry fitness"
-            ) from None
+        f = []
+        for v in nodes:
+            if fitness not in G.nodes[v]:
+                raise InvalidFitnessError(
+                    f"node {v!r} has no attribute {fitness!r}: expected every node to carry fitness"
+                )
+            f.append(G.nodes[v][fitness])
         rows, cols, vals = [], [], []
         for v, w, data in G.edges(data=True):
             if prob not in data:
@@ -456,7 +456,7 @@ def _probs(values: Any, n: int, name: str) -> np.ndarray:
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidKernelError(f"{name}[{i}]={p[i]!r} is invalid: expected a probability in [0, 1]")
+        raise InvalidKernelError(f"{name}[{i}]={p[i].item()!r} is invalid: expected a probability in [0, 1]")
     return p
 
 

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -114,6 +115,8 @@ def load_result(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     npz = _npz_path(path)
     if not npz.exists():
         raise ResultFileError(f"path={str(npz)!r} does not exist: expected an aievo .npz result")
+    if not zipfile.is_zipfile(npz):
+        raise ResultFileError(f"{npz} is not a readable .npz file: expected a zip archive")
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

@@ -1,0 +1,173 @@
+"""DesignGraph construction, validation messages and networkx interop."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import aievo as ae
+from aievo.errors import (
+    AievoError,
+    InvalidFitnessError,
+    InvalidKernelError,
+    InvalidParameterError,
+    InvalidTreeError,
+    ShapeError,
+)
+
+
+def test_tree_builds_expected_kernel():
+    g = ae.DesignGraph.tree([-1, 0, 0, 1], [1.0, 2.0, 0.5, 3.0], [0.0, 0.3, 0.7, 1.0])
+    expected = np.array(
+        [[0, 0.3, 0.7, 0], [0, 0, 0, 1.0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]
+    )
+    np.testing.assert_array_equal(g.T.toarray(), expected)
+    assert g.root == 0 and g.n == 4 and g.is_tree
+    assert g.parent.tolist() == [-1, 0, 0, 1]
+
+
+def test_tree_default_prob_splits_equally_and_self_prob():
+    g = ae.DesignGraph.tree([-1, 0, 0], [1, 1, 1], self_prob=[0.5, 1.0, 1.0])
+    np.testing.assert_allclose(g.T.toarray()[0], [0.5, 0.25, 0.25])
+
+
+def test_arrays_are_read_only():
+    g = ae.chain([1.0, 2.0])
+    with pytest.raises(ValueError):
+        g.fitness[0] = 5.0
+    with pytest.raises(ValueError):
+        g.T.data[0] = 0.5
+
+
+def test_dense_and_sparse_inputs_agree():
+    rng = np.random.default_rng(0)
+    A = rng.random((6, 6)) * (rng.random((6, 6)) < 0.5)
+    A[np.arange(6), np.arange(6)] += 0.1
+    A /= A.sum(axis=1, keepdims=True)
+    f = rng.random(6)
+    g1 = ae.DesignGraph.from_matrix(f, A)
+    g2 = ae.DesignGraph.from_matrix(f, sp.csr_matrix(A))
+    g3 = ae.DesignGraph.from_matrix(f, sp.coo_array(A))
+    for g in (g2, g3):
+        np.testing.assert_array_equal(g.T.toarray(), g1.T.toarray())
+
+
+@pytest.mark.parametrize(
+    "fitness, message",
+    [
+        ([1.0, -0.5], r"fitness\[1\]=-0\.5 .*finite number >= 0"),
+        ([1.0, np.nan], r"fitness\[1\]=nan"),
+        ([np.inf, 1.0], r"fitness\[0\]=inf"),
+    ],
+)
+def test_bad_fitness_named(fitness, message):
+    with pytest.raises(InvalidFitnessError, match=message):
+        ae.DesignGraph.from_matrix(fitness, np.eye(2))
+
+
+def test_negative_and_nan_probabilities():
+    with pytest.raises(InvalidKernelError, match=r"T\[0, 1\]=-0\.5"):
+        ae.DesignGraph.from_matrix([1, 1], [[1.5, -0.5], [0, 1]])
+    with pytest.raises(InvalidKernelError, match=r"T\[1, 0\]=nan"):
+        ae.DesignGraph.from_matrix([1, 1], [[1, 0], [np.nan, 1]])
+
+
+def test_row_sum_reports_worst_row():
+    T = np.array([[1.0, 0, 0], [0.5, 0.4, 0], [0, 0, 0.7]])
+    with pytest.raises(InvalidKernelError, match=r"row 2 sums to 0\.7.*2 rows off") as info:
+        ae.DesignGraph.from_matrix([1, 1, 1], T)
+    assert isinstance(info.value, AievoError) and isinstance(info.value, ValueError)
+
+
+def test_row_sum_tolerance_is_1e_9():
+    ae.DesignGraph.from_matrix([1, 1], [[1 - 5e-10, 0], [0, 1]])
+    with pytest.raises(InvalidKernelError):
+        ae.DesignGraph.from_matrix([1, 1], [[1 - 5e-9, 0], [0, 1]])
+
+
+def test_empty_row_is_refused():
+    with pytest.raises(InvalidKernelError, match="row 1 sums to 0"):
+        ae.DesignGraph.from_matrix([1, 1], sp.csr_array(np.array([[1.0, 0], [0, 0]])))
+
+
+def test_shape_mismatches():
+    with pytest.raises(ShapeError, match=r"expected \(3, 3\)"):
+        ae.DesignGraph.from_matrix([1, 1, 1], np.eye(2))
+    with pytest.raises(ShapeError, match="fitness has length 2"):
+        ae.DesignGraph.tree([-1, 0, 0], [1, 1])
+    with pytest.raises(ShapeError, match=r"prob has shape \(2,\)"):
+        ae.DesignGraph.tree([-1, 0, 0], [1, 1, 1], [0, 1])
+
+
+@pytest.mark.parametrize(
+    "parent, message",
+    [
+        ([-1, 0, -1], r"2 roots .* at \[0, 2\]"),
+        ([0, 0, 1], r"0 roots"),
+        ([-1, 2, 1], r"cycle through node 1"),
+        ([-1, 0, 7], r"parent\[2\]=7 is out of range"),
+        ([-1, 1, 0], r"parent\[1\]=1: a program cannot be its own designer"),
+    ],
+)
+def test_bad_parent_arrays(parent, message):
+    with pytest.raises(InvalidTreeError, match=message):
+        ae.DesignGraph.tree(parent, np.ones(len(parent)))
+
+
+def test_tree_rows_must_sum_to_one():
+    with pytest.raises(InvalidKernelError, match="row 0 sums to 0.9"):
+        ae.DesignGraph.tree([-1, 0, 0], [1, 1, 1], [0, 0.5, 0.4])
+
+
+def test_leaf_self_prob_must_be_one():
+    with pytest.raises(InvalidKernelError, match=r"self_prob\[1\]=0\.5"):
+        ae.DesignGraph.tree([-1, 0], [1, 1], [0, 1], self_prob=[0, 0.5])
+
+
+@pytest.mark.parametrize("eta", [0.0, -0.1, 1.5, np.nan, "x"])
+def test_eta_outside_unit_interval(eta):
+    with pytest.raises(InvalidParameterError, match=r"eta=.* expected a number in \(0, 1\]"):
+        ae.with_locking(ae.chain([1.0, 2.0]), eta)
+    with pytest.raises(InvalidParameterError):
+        ae.with_preservation(ae.chain([1.0, 2.0]), eta)
+
+
+def test_networkx_round_trip():
+    g = ae.random_tree(30, rng=3)
+    G = g.to_networkx()
+    assert G.number_of_nodes() == 30 and G.number_of_edges() == g.T.nnz
+    h = ae.DesignGraph.from_networkx(G)
+    np.testing.assert_array_equal(h.fitness, g.fitness)
+    np.testing.assert_array_equal(h.T.toarray(), g.T.toarray())
+    np.testing.assert_array_equal(h.attrs["depth"], g.attrs["depth"])
+    assert h.root == g.root
+
+
+def test_from_networkx_labels_and_errors():
+    G = nx.DiGraph()
+    G.add_node("a", fitness=1.0)
+    G.add_node("b", fitness=2.0)
+    G.add_edge("a", "b", p=1.0)
+    G.add_edge("b", "b", p=1.0)
+    g = ae.DesignGraph.from_networkx(G)
+    assert g.labels == ["a", "b"] and g.root == 0
+    G.add_node("c")
+    with pytest.raises(InvalidFitnessError, match="node 'c' has no attribute 'fitness'"):
+        ae.DesignGraph.from_networkx(G)
+    G.nodes["c"]["fitness"] = 1.0
+    G.add_edge("c", "a")
+    with pytest.raises(InvalidKernelError, match=r"edge \('c', 'a'\) has no attribute 'p'"):
+        ae.DesignGraph.from_networkx(G)
+
+
+def test_reachable_and_F_star():
+    # program 2 (fitness 9) is not reachable from the root
+    T = np.array([[0.5, 0.5, 0], [0, 1, 0], [1, 0, 0]])
+    g = ae.DesignGraph.from_matrix([1.0, 3.0, 9.0], T)
+    assert g.reachable().tolist() == [True, True, False]
+    assert g.F_star == 3.0
+
+
+def test_mean_matrix():
+    g = ae.DesignGraph.tree([-1, 0, 0], [2.0, 1.0, 1.0], [0, 0.25, 0.75])
+    np.testing.assert_allclose(g.mean_matrix().toarray(), np.diag(g.fitness) @ g.T.toarray())
