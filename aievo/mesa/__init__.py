@@ -10,6 +10,13 @@ Importing this package is cheap: numba kernels load only when
 
 from __future__ import annotations
 
+from .attention import LSAWeights as LSAWeights
+from .attention import gd_sequence_weights as gd_sequence_weights
+from .attention import gd_weights as gd_weights
+from .attention import gdpp_weights as gdpp_weights
+from .attention import lsa_forward as lsa_forward
+from .attention import lsa_layer as lsa_layer
+from .attention import regression_readout as regression_readout
 from .baselines import DEFAULT_ETA_GRID as DEFAULT_ETA_GRID
 from .baselines import gd_sequence_predict as gd_sequence_predict
 from .baselines import gd_steps as gd_steps
@@ -45,6 +52,14 @@ __all__ = [
     "sample_lds",
     "sample_regression_tasks",
     "sample_sine_tasks",
+    # attention
+    "LSAWeights",
+    "gd_sequence_weights",
+    "gd_weights",
+    "gdpp_weights",
+    "lsa_forward",
+    "lsa_layer",
+    "regression_readout",
     # baselines
     "DEFAULT_ETA_GRID",
     "gd_sequence_predict",
