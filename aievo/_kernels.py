@@ -227,3 +227,219 @@ def clade_log_abundance(indptr, indices, data, f, times, t_max):
             a[v] = b[v] / mx
         log_scale += np.log(mx)
     return out
+
+
+# ---------------------------------------------------------------------------- trees
+@njit(cache=True, nogil=True)
+def tree_depths_kernel(parent):
+    """Depth of every node of a parent array; ``-1`` for nodes on or below a cycle.
+
+    ``parent[i] < 0`` marks roots. Children are bucketed by parent (counting
+    sort) and visited breadth first, so the cost is O(n) whatever the order.
+    """
+    n = parent.shape[0]
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        p = parent[i]
+        if p >= 0:
+            counts[p + 1] += 1
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    children = np.empty(max(counts[n], 1), dtype=np.int64)
+    fill = counts[:n].copy()
+    for i in range(n):
+        p = parent[i]
+        if p >= 0:
+            children[fill[p]] = i
+            fill[p] += 1
+    depth = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    for i in range(n):
+        if parent[i] < 0:
+            depth[i] = 0
+            queue[tail] = i
+            tail += 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for k in range(counts[v], counts[v + 1]):
+            w = children[k]
+            depth[w] = depth[v] + 1
+            queue[tail] = w
+            tail += 1
+    return depth
+
+
+@njit(cache=True, nogil=True)
+def tree_schedule(parent, depth, self_loop):
+    """Orders for the frontier sweep on a tree started at its root.
+
+    A program is *persistent* when it or an ancestor has a self-loop: it may
+    hold mass at any time from its depth on. Every other program is
+    *transient*: it holds mass only at the generation equal to its depth.
+
+    Returns ``trans_order`` with ``trans_ptr`` (transient programs by depth;
+    level ``d`` is ``trans_order[trans_ptr[d]:trans_ptr[d+1]]``) and
+    ``pers_order`` with ``pers_ptr`` (persistent programs sorted by depth;
+    those of depth ``<= d`` are ``pers_order[:pers_ptr[d+1]]``).
+    """
+    n = parent.shape[0]
+    order = np.argsort(depth, kind="mergesort")
+    pers = np.zeros(n, dtype=np.bool_)
+    for a in range(n):
+        w = order[a]
+        p = parent[w]
+        pers[w] = self_loop[w] or (p >= 0 and pers[p])
+    dmax = 0
+    for w in range(n):
+        if depth[w] > dmax:
+            dmax = depth[w]
+    tcount = np.zeros(dmax + 2, dtype=np.int64)
+    pcount = np.zeros(dmax + 2, dtype=np.int64)
+    for w in range(n):
+        if pers[w]:
+            pcount[depth[w] + 1] += 1
+        else:
+            tcount[depth[w] + 1] += 1
+    for d in range(dmax + 1):
+        tcount[d + 1] += tcount[d]
+        pcount[d + 1] += pcount[d]
+    trans_order = np.empty(tcount[dmax + 1], dtype=np.int64)
+    pers_order = np.empty(pcount[dmax + 1], dtype=np.int64)
+    ti = 0
+    pi = 0
+    for a in range(n):  # `order` is sorted by depth, so both lists are too
+        w = order[a]
+        if pers[w]:
+            pers_order[pi] = w
+            pi += 1
+        else:
+            trans_order[ti] = w
+            ti += 1
+    return trans_order, tcount, pers_order, pcount
+
+
+@njit(cache=True, nogil=True)
+def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, full, n):
+    """Mean fitness and trait sums of x = y * s (over the active programs unless ``full``)."""
+    k = Z.shape[0]
+    for j in range(k):
+        zsum[j] = 0.0
+    F = 0.0
+    if full:
+        for w in range(n):
+            xw = y[w] * s
+            if xw != 0.0:
+                F += xw * f[w]
+                for j in range(k):
+                    zsum[j] += xw * Z[j, w]
+        return F
+    dmax = trans_ptr.shape[0] - 2
+    if t <= dmax:
+        for a in range(trans_ptr[t], trans_ptr[t + 1]):
+            w = trans_order[a]
+            xw = y[w] * s
+            F += xw * f[w]
+            for j in range(k):
+                zsum[j] += xw * Z[j, w]
+    hi = pers_ptr[min(t, dmax) + 1]
+    for a in range(hi):
+        w = pers_order[a]
+        xw = y[w] * s
+        F += xw * f[w]
+        for j in range(k):
+            zsum[j] += xw * Z[j, w]
+    return F
+
+
+@njit(cache=True, nogil=True)
+def run_tree(
+    parent, c, d, f, root, generations, Z, snap_times, frontier,
+    trans_order, trans_ptr, pers_order, pers_ptr,
+):
+    """The deterministic dynamics on a tree, by gathering from each program's designer.
+
+    On a tree the programs that design ``w`` are its parent and, with a
+    self-loop, ``w`` itself, so ``(x M)(w) = x(p(w)) c(w) + x(w) d(w)`` with
+    ``c(w) = f(p(w)) T(p(w), w)`` and ``d(w) = f(w) T(w, w)``. Writes are
+    sequential and reads nearly so in breadth-first order.
+
+    With ``frontier`` only the transient programs of the next level and the
+    persistent programs of depth ``<= t + 1`` are updated at step ``t``
+    (see :func:`tree_schedule`); otherwise every program is.
+
+    Returns the same tuple as :func:`run_deterministic`.
+    """
+    n = f.shape[0]
+    G = generations
+    k = Z.shape[0]
+    mean_f = np.full(G + 1, np.nan)
+    log_n = np.full(G + 1, -np.inf)
+    zmeans = np.full((k, G + 1), np.nan)
+    snaps = np.zeros((snap_times.shape[0], n))
+    zsum = np.zeros(k)
+    ya = np.zeros(n)
+    yb = np.zeros(n)
+    ya[root] = 1.0
+    s = 1.0  # x_t = y * s
+    log_n[0] = 0.0
+    extinct_at = -1
+    snap_i = 0
+    dmax = trans_ptr.shape[0] - 2
+    for t in range(G + 1):
+        y = ya if t % 2 == 0 else yb
+        yn = yb if t % 2 == 0 else ya
+        if k > 0 or t == G:
+            F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr,
+                             not frontier, n)
+            mean_f[t] = F
+            for j in range(k):
+                zmeans[j, t] = zsum[j]
+        while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
+            for w in range(n):
+                snaps[snap_i, w] = y[w] * s
+            snap_i += 1
+        if t == G:
+            break
+        # y_next = (x_t M); it sums to F_t
+        F = 0.0
+        if frontier:
+            if t - 1 >= 0 and t - 1 <= dmax:
+                for a in range(trans_ptr[t - 1], trans_ptr[t]):
+                    yn[trans_order[a]] = 0.0
+            if t + 1 <= dmax:
+                for a in range(trans_ptr[t + 1], trans_ptr[t + 2]):
+                    w = trans_order[a]
+                    v = y[parent[w]] * c[w] * s
+                    yn[w] = v
+                    F += v
+            hi = pers_ptr[min(t + 1, dmax) + 1]
+            for a in range(hi):
+                w = pers_order[a]
+                p = parent[w]
+                v = y[w] * d[w]
+                if p >= 0:
+                    v += y[p] * c[w]
+                v *= s
+                yn[w] = v
+                F += v
+        else:
+            for w in range(n):
+                p = parent[w]
+                v = y[w] * d[w]
+                if p >= 0:
+                    v += y[p] * c[w]
+                v *= s
+                yn[w] = v
+                F += v
+        mean_f[t] = F
+        if F == 0.0:
+            extinct_at = t
+            break
+        log_n[t + 1] = log_n[t] + np.log(F)
+        s = 1.0 / F
+    y = ya if (extinct_at if extinct_at >= 0 else G) % 2 == 0 else yb
+    x_final = y * s
+    return mean_f, log_n, zmeans, snaps, x_final, extinct_at

@@ -183,6 +183,32 @@ class Trajectory:
         )
 
 
+def _tree_plan(g: DesignGraph) -> dict[str, Any]:
+    """Gather coefficients and frontier schedule of a tree (cached on the graph)."""
+    cache = g._cache
+    if "tree_plan" not in cache:
+        from ._kernels import tree_schedule
+
+        T, f = g.T, g.fitness
+        rows = np.repeat(np.arange(g.n, dtype=np.int64), np.diff(T.indptr))
+        cols = T.indices
+        loop = rows == cols
+        c = np.zeros(g.n)
+        d = np.zeros(g.n)
+        c[cols[~loop]] = f[rows[~loop]] * T.data[~loop]
+        d[cols[loop]] = f[rows[loop]] * T.data[loop]
+        self_loop = np.zeros(g.n, dtype=np.bool_)
+        self_loop[cols[loop]] = True
+        depth = g.depths()
+        cache["tree_plan"] = {
+            "parent": np.ascontiguousarray(g.parent),
+            "c": c,
+            "d": d,
+            "schedule": tree_schedule(g.parent, depth, self_loop),
+        }
+    return cache["tree_plan"]
+
+
 def _initial_shares(g: DesignGraph, initial: Any) -> np.ndarray:
     n = g.n
     if initial is None:
@@ -266,6 +292,7 @@ def simulate(
     sets: Mapping[str, Any] | None = None,
     population: int | None = None,
     rng: Any = None,
+    method: str = "auto",
 ) -> Trajectory:
     """Evolve shares on a design graph.
 
@@ -291,6 +318,12 @@ def simulate(
         per generation. Default: the deterministic (infinite-population) dynamics.
     rng : int or numpy.random.Generator, optional
         Seed or generator for the finite-population draws.
+    method : {"auto", "frontier", "full"}
+        How each generation visits the programs. ``"frontier"`` visits only
+        those that can hold mass; ``"full"`` visits all of them; ``"auto"``
+        (default) is the frontier sweep, which on general graphs gives way to
+        the full sweep once a quarter of the programs hold mass. All give the
+        same result up to rounding.
 
     Returns
     -------
@@ -298,9 +331,12 @@ def simulate(
 
     Notes
     -----
-    The deterministic loop runs in one compiled kernel. It visits only the
-    programs that hold mass while they are few (on a tree without self-loops
-    a generation costs one level of the tree), then every program.
+    The deterministic loop runs in one compiled kernel. On a tree started
+    from its root each program gathers from its designer (and itself, with a
+    self-loop); the frontier sweep then updates only the next level and the
+    programs that can keep mass (those with a self-looped ancestor), so a
+    generation of a tree without self-loops costs one level. Other graphs and
+    starts scatter along the rows of ``T``.
 
     Examples
     --------
@@ -333,14 +369,26 @@ def simulate(
         "record_shares": times.tolist(),
         "aievo_version": __version__,
     }
+    if method not in ("auto", "frontier", "full"):
+        raise bad_argument(InvalidParameterError, "method", method, "'auto', 'frontier' or 'full'")
     if population is None:
         if rng is not None:
             raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
-        from ._kernels import run_deterministic
+        if g.is_tree and x0[g.root] == 1.0:
+            from ._kernels import run_tree
 
-        mean_f, log_n, zm, snaps, x, ext = run_deterministic(
-            *args, x0, np.int64(G), Z, times, np.float64(FULL_SWEEP_FRACTION)
-        )
+            plan = _tree_plan(g)
+            mean_f, log_n, zm, snaps, x, ext = run_tree(
+                plan["parent"], plan["c"], plan["d"], args[3], np.int64(g.root), np.int64(G), Z, times,
+                method != "full", *plan["schedule"],
+            )
+        else:
+            from ._kernels import run_deterministic
+
+            fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
+            mean_f, log_n, zm, snaps, x, ext = run_deterministic(
+                *args, x0, np.int64(G), Z, times, np.float64(fraction)
+            )
     else:
         if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 1:
             raise bad_argument(InvalidParameterError, "population", population, "an integer >= 1")

@@ -202,6 +202,14 @@ class DesignGraph:
         """Whether the graph was built as a rooted tree (self-loops allowed)."""
         return self._parent is not None
 
+    def depths(self) -> np.ndarray:
+        """For trees, the depth of every program (the root has depth 0)."""
+        if self._parent is None:
+            raise InvalidParameterError("depths() needs a tree: this DesignGraph has no parent array")
+        if "depth" not in self._cache:
+            self._cache["depth"] = _readonly(tree_depths(self._parent))
+        return self._cache["depth"]
+
     @property
     def F_star(self) -> float:
         """Maximum fitness over the programs reachable from the root."""
@@ -495,24 +503,6 @@ def _check_parent(parent: Any) -> np.ndarray:
 
 def tree_depths(parent: np.ndarray) -> np.ndarray:
     """Depth of every node of a parent array (``-1`` for nodes on or below a cycle)."""
-    n = parent.size
-    children_order = np.argsort(parent, kind="stable")
-    counts = np.bincount(parent[parent >= 0], minlength=n)
-    start = np.concatenate([[0], np.cumsum(counts)])
-    offset = int(np.sum(parent < 0))  # the roots sort first
-    depth = np.full(n, -1, dtype=np.int64)
-    level = np.flatnonzero(parent < 0)
-    depth[level] = 0
-    d = 0
-    while level.size:
-        d += 1
-        # children of the nodes in `level`, vectorised over the level
-        lo = start[level] + offset
-        hi = start[level + 1] + offset
-        lens = hi - lo
-        if lens.sum() == 0:
-            break
-        idx = np.repeat(lo - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
-        level = children_order[idx]
-        depth[level] = d
-    return depth
+    from ._kernels import tree_depths_kernel
+
+    return tree_depths_kernel(np.ascontiguousarray(parent, dtype=np.int64))
