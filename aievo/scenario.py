@@ -1,0 +1,877 @@
+"""Scenario files: describe a run in TOML, run it with ``aievo run FILE.toml``.
+
+A scenario file is data, read with :mod:`tomllib` and never evaluated as code.
+It names a graph generator and its parameters (or gives a type graph as a
+fitness list and a matrix), optionally derives fitness from traits
+(human-judged or objective), adds eta-locking or eta-preservation, chooses the
+traits and node sets to record, and says where to write the trajectory and its
+plot. Every key is checked: an unknown key (a typo), a missing key or a value of
+the wrong type raises :class:`~aievo.errors.ScenarioError` naming the key (for
+example ``graph.depth``) and what was expected.
+
+The schema (every table but ``[scenario]`` and ``[graph]`` is optional)::
+
+    [scenario]
+    name = "locking on a chain"        # optional, default: the file's stem
+    description = "..."                # optional
+    generations = 200                  # required, integer >= 0
+    initial = 0                        # optional: a program index or a list of shares
+    population = 1000                  # optional: finite population K
+    seed = 1                           # optional: seed of the finite-population draws
+
+    [graph]
+    kind = "chain"                     # chain | kary_tree | binary_pm_tree | random_tree
+                                       # | lattice | type_graph | trait_grid
+    ...                                # the kind's parameters, see GRAPH_KINDS
+
+    [fitness]                          # fitness from traits (see FITNESS_MODES)
+    mode = "human_judged"              # human_judged: base + slope (c + d);
+    capability = "c"                   # objective: base + slope c
+    deception = "d"
+    base = 1.0
+    slope = 1.0
+
+    [traits]                           # name = list (one value per program or type)
+    c = [0, 1, 2]                      #      | an attribute name ("depth", "fitness", ...)
+
+    [locking]                          # or [preservation]; not both
+    eta = 0.3
+
+    [sets]                             # name = {rule = ..., ...}, see SET_RULES
+    near_max = { rule = "near_max", eps = 0.05 }
+
+    [output]
+    trajectory = "run.npz"             # default: <name>.npz ("" to skip)
+    plot = "run.png"                   # default: <name>.png ("" to skip)
+    plot_what = ["mean_fitness", "set:near_max"]
+    record_shares = [0, 10]
+
+Python API: :func:`load_scenario` validates a file or a dict and builds the
+graph; :func:`run_scenario` runs it and optionally writes the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from .errors import AievoError, ScenarioError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .dynamics import Trajectory
+    from .graph import DesignGraph
+
+__all__ = [
+    "Scenario",
+    "load_scenario",
+    "run_scenario",
+    "write_outputs",
+    "summary",
+    "GRAPH_KINDS",
+    "FITNESS_RULES",
+    "SET_RULES",
+    "FITNESS_MODES",
+    "configure",
+    "run",
+]
+
+#: Graph kinds and their keys (besides ``kind``); ``*`` marks a required key.
+GRAPH_KINDS: dict[str, tuple[str, ...]] = {
+    "chain": ("fitness*", "length"),
+    "kary_tree": ("k*", "depth*", "fitness*", "root_fitness", "prob"),
+    "binary_pm_tree": ("depth*", "root_fitness"),
+    "random_tree": ("n*", "seed", "self_prob", "fitness"),
+    "lattice": ("n*", "mutation_rate*", "fitness*", "start"),
+    "type_graph": ("matrix*", "fitness", "root", "labels", "unfold"),
+    "trait_grid": ("C*", "D*", "start"),
+}
+
+#: Named fitness rules, per graph kind: rule -> (keys, description).
+FITNESS_RULES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
+    "chain": {
+        "power": (("base*", "scale*", "ratio*"), "f_k = base + scale * ratio**k"),
+        "linear": (("start*", "step*"), "f_k = start + step * k"),
+        "alternating": (("values*", "block"), "cycle through values, each held for `block` programs"),
+        "doubling_blocks": (("values*",), "cycle through values in blocks of length 1, 2, 4, ..."),
+        "constant": (("value*",), "f_k = value"),
+    },
+    "kary_tree": {
+        "offsets": (
+            ("offsets*", "decay"),
+            "child j at depth d: parent + offsets[j] * decay**(d - 1)",
+        ),
+        "factors": (("factors*",), "child j: parent * factors[j]"),
+        "constant": (("value*",), "every child: value"),
+    },
+    "random_tree": {
+        "uniform": (("low*", "high*"), "independent Uniform(low, high)"),
+        "constant": (("value*",), "every program: value"),
+    },
+    "lattice": {
+        "plateaus": (
+            ("baseline*", "plateaus*"),
+            "baseline everywhere, `height` on positions start .. start + width - 1 of each plateau",
+        ),
+        "constant": (("value*",), "every genotype: value"),
+    },
+}
+
+#: Named node-set rules: rule -> (keys, description).
+SET_RULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "near_max": (("eps*", "F_star"), "fitness >= F* - eps (F* = max reachable fitness unless given)"),
+    "fitness_at_least": (("value*",), "fitness >= value"),
+    "fitness_below": (("value*",), "fitness < value"),
+    "trait_at_least": (("trait*", "value*"), "trait >= value (a [traits] name, 'fitness' or an attribute)"),
+    "trait_equals": (("trait*", "value*"), "trait == value"),
+    "locked": ((), "the locked copies (after [locking])"),
+    "attr": (("name*",), "a boolean node attribute, e.g. 'plus' of binary_pm_tree"),
+    "nodes": (("nodes*",), "explicit program indices"),
+}
+
+#: Fitness modes of the ``[fitness]`` table: mode -> description.
+FITNESS_MODES: dict[str, str] = {
+    "human_judged": "f = base + slope * (capability + deception)",
+    "objective": "f = base + slope * capability",
+}
+
+_SCENARIO_KEYS = ("name", "description", "generations*", "initial", "population", "seed")
+_FITNESS_KEYS = ("mode*", "capability*", "deception", "base", "slope")
+_ETA_KEYS = ("eta*",)
+_OUTPUT_KEYS = ("trajectory", "plot", "plot_what", "record_shares")
+_TOP = ("scenario", "graph", "fitness", "traits", "locking", "preservation", "sets", "output")
+
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------- validation
+class _Table:
+    """A TOML table being read: typed getters that name the key, and a check for unknown keys."""
+
+    def __init__(self, data: Any, path: str, allowed: tuple[str, ...] | None) -> None:
+        if not isinstance(data, Mapping):
+            raise ScenarioError(f"{path}: expected a table, got {type(data).__name__} {_short(data)}")
+        self.data = dict(data)
+        self.path = path
+        self.allowed = None if allowed is None else tuple(a.rstrip("*") for a in allowed)
+        self.required = () if allowed is None else tuple(a[:-1] for a in allowed if a.endswith("*"))
+        if self.allowed is not None:
+            for key in self.data:
+                if key not in self.allowed:
+                    close = difflib.get_close_matches(str(key), self.allowed, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ScenarioError(
+                        f"{self.key(key)}: unknown key{hint}; expected one of {list(self.allowed)}"
+                    )
+            for key in self.required:
+                if key not in self.data:
+                    raise ScenarioError(f"{self.key(key)}: missing required key")
+
+    def key(self, k: str) -> str:
+        return f"{self.path}.{k}" if self.path else str(k)
+
+    def has(self, k: str) -> bool:
+        return k in self.data
+
+    def raw(self, k: str, default: Any = _MISSING) -> Any:
+        if k in self.data:
+            return self.data[k]
+        if default is _MISSING:
+            raise ScenarioError(f"{self.key(k)}: missing required key")
+        return default
+
+    def int(self, k: str, default: Any = _MISSING, lo: int | None = None) -> Any:
+        v = self.raw(k, default)
+        if v is default and k not in self.data:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+            raise ScenarioError(
+                f"{self.key(k)} = {_short(v)}: expected an integer" + (f" >= {lo}" if lo is not None else "")
+            )
+        return v
+
+    def float(self, k: str, default: Any = _MISSING, check: tuple[Callable[[float], bool], str] | None = None) -> Any:
+        v = self.raw(k, default)
+        if v is default and k not in self.data:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a number")
+        v = float(v)
+        if check is not None and not check[0](v):
+            raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected {check[1]}")
+        return v
+
+    def str(self, k: str, default: Any = _MISSING, choices: Any = None) -> Any:
+        v = self.raw(k, default)
+        if v is default and k not in self.data:
+            return v
+        if not isinstance(v, str):
+            raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a string")
+        if choices is not None and v not in choices:
+            close = difflib.get_close_matches(v, list(choices), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ScenarioError(f"{self.key(k)} = {v!r}: unknown{hint}; expected one of {list(choices)}")
+        return v
+
+    def numbers(self, k: str, default: Any = _MISSING, length: int | None = None) -> Any:
+        v = self.raw(k, default)
+        if v is default and k not in self.data:
+            return v
+        return _numbers(v, self.key(k), length)
+
+    def table(self, k: str, allowed: tuple[str, ...] | None) -> "_Table":
+        return _Table(self.raw(k), self.key(k), allowed)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _numbers(v: Any, key: str, length: int | None = None) -> list[float]:
+    if not isinstance(v, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
+    ):
+        raise ScenarioError(f"{key} = {_short(v)}: expected a list of numbers")
+    if length is not None and len(v) != length:
+        raise ScenarioError(f"{key} has {len(v)} entries: expected {length}")
+    if not v:
+        raise ScenarioError(f"{key} is empty: expected a non-empty list of numbers")
+    return [float(x) for x in v]
+
+
+def _rule_table(t: _Table, key: str, kind: str) -> tuple[str, _Table]:
+    """Read ``t[key]`` as ``{rule = NAME, ...}`` with NAME one of FITNESS_RULES[kind]."""
+    rules = FITNESS_RULES[kind]
+    raw = t.raw(key)
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(
+            f"{t.key(key)} = {_short(raw)}: expected a list of numbers or a table "
+            f"{{rule = ..., ...}} with rule one of {list(rules)}"
+        )
+    head = _Table(raw, t.key(key), None)
+    name = head.str("rule", choices=rules)
+    keys, _ = rules[name]
+    return name, _Table(raw, t.key(key), ("rule*",) + keys)
+
+
+# ---------------------------------------------------------------------- the result
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A validated scenario, its graph built and ready to run.
+
+    Attributes
+    ----------
+    name : str
+        Name of the scenario (default: the file's stem).
+    description : str
+        Free text.
+    graph : DesignGraph
+        The design graph to simulate (fitness from traits and locking applied).
+    generations : int
+        Number of generations.
+    initial : int, list of float or None
+        Starting program or shares (``None``: the root).
+    traits : dict of str to ndarray
+        Trait vectors to record (one value per program of ``graph``).
+    sets : dict of str to ndarray
+        Boolean masks of the node sets to record.
+    population, seed : int or None
+        Finite population size and seed (``None``: deterministic dynamics).
+    record_shares : list of int
+        Times at which whole share vectors are kept.
+    trajectory_path, plot_path : str or None
+        Output file names (relative to the output directory), ``None`` to skip.
+    plot_what : tuple of str
+        Panels of the plot (``Trajectory.plot`` ``what=`` values).
+    config : dict
+        The scenario as read (plain TOML data).
+    """
+
+    name: str
+    description: str
+    graph: "DesignGraph"
+    generations: int
+    initial: Any = None
+    traits: dict[str, "np.ndarray"] = field(default_factory=dict)
+    sets: dict[str, "np.ndarray"] = field(default_factory=dict)
+    population: int | None = None
+    seed: int | None = None
+    record_shares: list[int] = field(default_factory=list)
+    trajectory_path: str | None = None
+    plot_path: str | None = None
+    plot_what: tuple[str, ...] = ("mean_fitness",)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def run(self) -> "Trajectory":
+        """Simulate the scenario (no files written); see :func:`run_scenario`."""
+        from .dynamics import simulate
+
+        try:
+            return simulate(
+                self.graph,
+                self.generations,
+                initial=self.initial,
+                record_shares=self.record_shares or None,
+                traits=self.traits or None,
+                sets=self.sets or None,
+                population=self.population,
+                rng=self.seed,
+            )
+        except ScenarioError:
+            raise
+        except AievoError as exc:
+            raise ScenarioError(f"scenario: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- graph builders
+def _wrap(key: str, fn: Callable[[], Any]) -> Any:
+    """Run a builder, turning engine errors into ScenarioErrors that name the key."""
+    try:
+        return fn()
+    except ScenarioError:
+        raise
+    except AievoError as exc:
+        raise ScenarioError(f"{key}: {exc}") from exc
+
+
+def _chain_fitness(t: _Table) -> "np.ndarray":
+    import numpy as np
+
+    raw = t.raw("fitness")
+    if isinstance(raw, list):
+        if t.has("length"):
+            raise ScenarioError(f"{t.key('length')}: not allowed with an explicit fitness list")
+        return np.array(t.numbers("fitness"))
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(
+            f"{t.key('fitness')} = {_short(raw)}: expected a list of numbers or a table "
+            f"{{rule = ..., ...}} with rule one of {list(FITNESS_RULES['chain'])}"
+        )
+    n = t.int("length", lo=1) if t.has("length") else None
+    if n is None:
+        raise ScenarioError(f"{t.key('length')}: missing; expected the number of programs with a fitness rule")
+    rule, r = _rule_table(t, "fitness", "chain")
+    k = np.arange(n)
+    if rule == "power":
+        return r.float("base") + r.float("scale") * r.float("ratio") ** k
+    if rule == "linear":
+        return r.float("start") + r.float("step") * k
+    if rule == "constant":
+        return np.full(n, r.float("value"))
+    values = np.array(r.numbers("values"))
+    if rule == "alternating":
+        block = r.int("block", 1, lo=1)
+        return values[(k // block) % values.size]
+    # doubling_blocks: block b has length 2**b
+    block_index = np.floor(np.log2(k + 1)).astype(np.int64)
+    return values[block_index % values.size]
+
+
+def _kary_rule(t: _Table, k: int) -> Callable[..., Any]:
+    import numpy as np
+
+    rule, r = _rule_table(t, "fitness", "kary_tree")
+    if rule == "offsets":
+        offsets = np.array(r.numbers("offsets", length=k))
+        decay = r.float("decay", 1.0)
+        return lambda pf, j, d: pf + offsets[j] * decay ** (d - 1)
+    if rule == "factors":
+        factors = np.array(r.numbers("factors", length=k))
+        return lambda pf, j, d: pf * factors[j]
+    value = r.float("value")
+    return lambda pf, j, d: np.full(pf.shape, value)
+
+
+def _lattice_fitness(t: _Table, n: int) -> "np.ndarray":
+    import numpy as np
+
+    raw = t.raw("fitness")
+    if isinstance(raw, list):
+        return np.array(t.numbers("fitness", length=n))
+    rule, r = _rule_table(t, "fitness", "lattice")
+    if rule == "constant":
+        return np.full(n, r.float("value"))
+    f = np.full(n, r.float("baseline"))
+    plateaus = r.raw("plateaus")
+    if not isinstance(plateaus, list) or not plateaus:
+        raise ScenarioError(f"{r.key('plateaus')}: expected a non-empty list of tables {{start, width, height}}")
+    for i, p in enumerate(plateaus):
+        pt = _Table(p, f"{r.key('plateaus')}[{i}]", ("start*", "width*", "height*"))
+        s, w = pt.int("start", lo=0), pt.int("width", lo=1)
+        if s + w > n:
+            raise ScenarioError(
+                f"{pt.key('start')} + width = {s + w}: expected a plateau inside the lattice of n = {n} genotypes"
+            )
+        f[s : s + w] = pt.float("height")
+    return f
+
+
+def _matrix(t: _Table, key: str) -> "np.ndarray":
+    import numpy as np
+
+    raw = t.raw(key)
+    if not isinstance(raw, list) or not raw or not all(isinstance(row, list) for row in raw):
+        raise ScenarioError(f"{t.key(key)} = {_short(raw)}: expected a square matrix (a list of rows of numbers)")
+    rows = [_numbers(row, f"{t.key(key)}[{i}]", len(raw)) for i, row in enumerate(raw)]
+    return np.array(rows)
+
+
+def _trait_grid(t: _Table) -> "DesignGraph":
+    """Traits on a grid c in 0..C, d in 0..D; each program designs c+1 or d+1 (clipped) w.p. 1/2."""
+    import numpy as np
+
+    from .trees import type_graph
+
+    C, D = t.int("C", lo=0), t.int("D", lo=0)
+    start = t.raw("start", [0, 0])
+    if (
+        not isinstance(start, list)
+        or len(start) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in start)
+        or not (0 <= start[0] <= C and 0 <= start[1] <= D)
+    ):
+        raise ScenarioError(f"{t.key('start')} = {_short(start)}: expected [c, d] with 0 <= c <= {C}, 0 <= d <= {D}")
+    c = np.repeat(np.arange(C + 1), D + 1)
+    d = np.tile(np.arange(D + 1), C + 1)
+    n = c.size
+    idx = np.arange(n)
+    up_c = np.minimum(c + 1, C) * (D + 1) + d
+    up_d = c * (D + 1) + np.minimum(d + 1, D)
+    T = np.zeros((n, n))
+    np.add.at(T, (idx, up_c), 0.5)
+    np.add.at(T, (idx, up_d), 0.5)
+    labels = [f"({ci},{di})" for ci, di in zip(c, d)]
+    g = type_graph(np.ones(n), T, root=int(start[0] * (D + 1) + start[1]), labels=labels)
+    return g.with_attrs(c=c.astype(np.float64), d=d.astype(np.float64))
+
+
+def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
+    import numpy as np
+
+    from . import trees
+
+    kind = t.str("kind")
+    if kind == "chain":
+        return _wrap("graph.fitness", lambda: trees.chain(_chain_fitness(t)))
+    if kind == "kary_tree":
+        k, depth = t.int("k", lo=1), t.int("depth", lo=0)
+        rule = _kary_rule(t, k)
+        prob = t.numbers("prob", None, length=k)
+        root_f = t.float("root_fitness", 1.0)
+        return _wrap(
+            "graph", lambda: trees.kary_tree(k, depth, rule, root_fitness=root_f, prob=prob)
+        )
+    if kind == "binary_pm_tree":
+        depth = t.int("depth", lo=0)
+        if depth > 22:
+            raise ScenarioError(f"graph.depth = {depth}: expected at most 22 (2**23 programs)")
+        root_f = t.float("root_fitness", 1.0)
+        return _wrap("graph", lambda: trees.binary_pm_tree(depth, root_fitness=root_f))
+    if kind == "random_tree":
+        n = t.int("n", lo=1)
+        seed = t.int("seed", None, lo=0)
+        self_prob = t.float("self_prob", 0.0, check=(lambda x: 0 <= x < 1, "a number in [0, 1)"))
+        fit = None
+        if t.has("fitness"):
+            rule, r = _rule_table(t, "fitness", "random_tree")
+            if rule == "uniform":
+                lo, hi = r.float("low"), r.float("high")
+                if not 0 <= lo <= hi:
+                    raise ScenarioError(f"{r.key('high')} = {hi}: expected 0 <= low <= high (low = {lo})")
+                fit = lambda gen, m: gen.uniform(lo, hi, m)  # noqa: E731
+            else:
+                v = r.float("value")
+                fit = lambda gen, m: np.full(m, v)  # noqa: E731
+        return _wrap("graph", lambda: trees.random_tree(n, seed, fitness=fit, self_prob=self_prob))
+    if kind == "lattice":
+        n = t.int("n", lo=1)
+        mu = t.float("mutation_rate", check=(lambda x: 0 <= x <= 1, "a probability in [0, 1]"))
+        f = _lattice_fitness(t, n)
+        start = t.int("start", None, lo=0)
+        if start is not None and start >= n:
+            raise ScenarioError(f"graph.start = {start}: expected a genotype index in [0, {n})")
+        return _wrap("graph.fitness", lambda: trees.lattice(n, f, mu, start=start))
+    if kind == "type_graph":
+        T = _matrix(t, "matrix")
+        n = T.shape[0]
+        if t.has("fitness"):
+            f = np.array(t.numbers("fitness", length=n))
+        elif has_fitness_table:
+            f = np.ones(n)  # replaced by the [fitness] table
+        else:
+            raise ScenarioError("graph.fitness: missing; expected a list of fitness values (or a [fitness] table)")
+        root = t.int("root", 0, lo=0)
+        if root >= n:
+            raise ScenarioError(f"graph.root = {root}: expected a type index in [0, {n})")
+        labels = t.raw("labels", None)
+        if labels is not None and (not isinstance(labels, list) or len(labels) != n):
+            raise ScenarioError(f"graph.labels = {_short(labels)}: expected a list of {n} labels")
+        g = _wrap("graph.matrix", lambda: trees.type_graph(f, T, root=root, labels=labels))
+        return g
+    # trait_grid
+    return _trait_grid(t)
+
+
+def _traits(t: _Table, g: "DesignGraph") -> dict[str, "np.ndarray"]:
+    """Trait vectors: lists (one value per program or type) or names of attributes / 'fitness'."""
+    import numpy as np
+
+    out: dict[str, np.ndarray] = {}
+    attrs = g.attrs
+    for name, value in t.data.items():
+        key = t.key(name)
+        if isinstance(value, str):
+            if value == "fitness":
+                out[name] = g.fitness.copy()
+            elif value in attrs and attrs[value].ndim == 1:
+                out[name] = attrs[value].astype(np.float64)
+            else:
+                raise ScenarioError(
+                    f"{key} = {value!r}: expected a list of {g.n} numbers, 'fitness' or a node attribute "
+                    f"of this graph {sorted(attrs)}"
+                )
+        else:
+            out[name] = np.array(_numbers(value, key, g.n))
+    return out
+
+
+def _sets(t: _Table, g: "DesignGraph", traits: Mapping[str, "np.ndarray"]) -> dict[str, "np.ndarray"]:
+    import numpy as np
+
+    out: dict[str, np.ndarray] = {}
+    attrs = g.attrs
+    for name in t.data:
+        head = _Table(t.raw(name), t.key(name), None)
+        rule = head.str("rule", choices=SET_RULES)
+        keys, _ = SET_RULES[rule]
+        s = _Table(t.raw(name), t.key(name), ("rule*",) + keys)
+        f = g.fitness
+        if rule == "near_max":
+            F = s.float("F_star", g.F_star)
+            mask = f >= F - s.float("eps", check=(lambda x: x >= 0, "a number >= 0"))
+        elif rule == "fitness_at_least":
+            mask = f >= s.float("value")
+        elif rule == "fitness_below":
+            mask = f < s.float("value")
+        elif rule in ("trait_at_least", "trait_equals"):
+            tr = s.str("trait")
+            if tr in traits:
+                z = traits[tr]
+            elif tr == "fitness":
+                z = f
+            elif tr in attrs and attrs[tr].ndim == 1:
+                z = attrs[tr].astype(np.float64)
+            else:
+                raise ScenarioError(
+                    f"{s.key('trait')} = {tr!r}: expected a trait of [traits] {sorted(traits)} "
+                    f"or a node attribute {sorted(attrs)}"
+                )
+            v = s.float("value")
+            mask = z >= v if rule == "trait_at_least" else z == v
+        elif rule == "locked":
+            if "locked" not in attrs:
+                raise ScenarioError(f"{t.key(name)}: rule 'locked' needs a [locking] table")
+            mask = attrs["locked"].astype(bool)
+        elif rule == "attr":
+            a = s.str("name")
+            if a not in attrs or attrs[a].dtype != bool:
+                bools = sorted(k for k, v in attrs.items() if v.dtype == bool)
+                raise ScenarioError(f"{s.key('name')} = {a!r}: expected a boolean node attribute {bools}")
+            mask = attrs[a]
+        else:  # nodes
+            raw = s.raw("nodes")
+            if not isinstance(raw, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < g.n for i in raw
+            ):
+                raise ScenarioError(f"{s.key('nodes')} = {_short(raw)}: expected a list of program indices in [0, {g.n})")
+            mask = np.zeros(g.n, dtype=bool)
+            mask[raw] = True
+        out[name] = np.asarray(mask, dtype=bool)
+    return out
+
+
+# ---------------------------------------------------------------------- loading
+def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> Scenario:
+    """Read, validate and build a scenario.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A TOML file (read with :mod:`tomllib`, never evaluated) or the same
+        data as a dict.
+    name : str, optional
+        Default name when ``[scenario] name`` is absent (default: the file's
+        stem, or ``"scenario"`` for a dict).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        For an unreadable file, an unknown, missing or ill-typed key, or a graph
+        the engine refuses; the message names the key (``graph.depth``) and
+        what was expected.
+
+    Examples
+    --------
+    >>> import aievo as ae
+    >>> sc = ae.load_scenario({"scenario": {"generations": 5},
+    ...                        "graph": {"kind": "chain", "fitness": [1.0, 2.0]}})
+    >>> sc.graph.n, sc.generations
+    (2, 5)
+    """
+    import numpy as np
+
+    if isinstance(source, Mapping):
+        data = dict(source)
+        default_name = name or "scenario"
+    else:
+        import tomllib
+
+        path = Path(source)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        default_name = name or path.stem
+    top = _Table(data, "", tuple(k + "*" if k in ("scenario", "graph") else k for k in _TOP))
+
+    s = top.table("scenario", _SCENARIO_KEYS)
+    sc_name = s.str("name", default_name)
+    description = s.str("description", "")
+    generations = s.int("generations", lo=0)
+    population = s.int("population", None, lo=1)
+    seed = s.int("seed", None, lo=0)
+    if seed is not None and population is None:
+        raise ScenarioError("scenario.seed: only meaningful with scenario.population (a finite population)")
+
+    graph_raw = top.raw("graph")
+    head = _Table(graph_raw, "graph", None)
+    kind = head.str("kind", choices=GRAPH_KINDS)
+    gt = _Table(graph_raw, "graph", ("kind*",) + GRAPH_KINDS[kind])
+    has_fitness = top.has("fitness")
+    g = _build_graph(gt, has_fitness)
+
+    # traits are attached to the base graph so that locking copies them
+    traits = _traits(top.table("traits", None), g) if top.has("traits") else {}
+
+    if has_fitness:
+        ft = top.table("fitness", _FITNESS_KEYS)
+        mode = ft.str("mode", choices=FITNESS_MODES)
+        attrs = g.attrs
+
+        def trait(key: str) -> np.ndarray:
+            tn = ft.str(key)
+            if tn in traits:
+                return traits[tn]
+            if tn in attrs and attrs[tn].ndim == 1:
+                return attrs[tn].astype(np.float64)
+            raise ScenarioError(
+                f"{ft.key(key)} = {tn!r}: expected a trait of [traits] {sorted(traits)} "
+                f"or a node attribute {sorted(attrs)}"
+            )
+
+        c = trait("capability")
+        if mode == "human_judged":
+            if not ft.has("deception"):
+                raise ScenarioError("fitness.deception: missing; human_judged fitness needs a deception trait")
+            total = c + trait("deception")
+        else:
+            total = c
+        base = ft.float("base", 1.0)
+        slope = ft.float("slope", 1.0, check=(lambda x: x > 0, "a number > 0 (phi must be increasing)"))
+        g = _wrap("fitness", lambda: g.with_fitness(base + slope * total))
+        if kind == "type_graph" and gt.has("fitness"):
+            raise ScenarioError("graph.fitness: not allowed together with a [fitness] table (fitness comes from traits)")
+    if traits:
+        g = g.with_attrs(**{f"trait:{k}": v for k, v in traits.items()})
+
+    if kind == "type_graph" and gt.has("unfold"):
+        depth = gt.int("unfold", lo=0)
+        g = _wrap("graph.unfold", lambda: __import__("aievo.trees", fromlist=["unfold"]).unfold(g, depth))
+
+    if top.has("locking") and top.has("preservation"):
+        raise ScenarioError("preservation: not allowed together with [locking]; choose one")
+    from .locking import with_locking, with_preservation
+
+    for table, fn in (("locking", with_locking), ("preservation", with_preservation)):
+        if top.has(table):
+            lt = top.table(table, _ETA_KEYS)
+            eta = lt.float("eta", check=(lambda x: 0 < x <= 1, "a number in (0, 1]"))
+            g = _wrap(table, lambda: fn(g, eta))
+
+    attrs = g.attrs
+    traits = {k: attrs[f"trait:{k}"].astype(np.float64) for k in traits}
+    sets = _sets(top.table("sets", None), g, traits) if top.has("sets") else {}
+
+    initial: Any = None
+    if s.has("initial"):
+        raw = s.raw("initial")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            if not 0 <= raw < g.n:
+                raise ScenarioError(f"scenario.initial = {raw}: expected a program index in [0, {g.n})")
+            initial = raw
+        else:
+            initial = _numbers(raw, "scenario.initial", g.n)
+            if abs(sum(initial) - 1.0) > 1e-9 or min(initial) < 0:
+                raise ScenarioError("scenario.initial: expected non-negative shares summing to 1")
+
+    o = top.table("output", _OUTPUT_KEYS) if top.has("output") else _Table({}, "output", _OUTPUT_KEYS)
+    traj = o.str("trajectory", f"{sc_name}.npz") or None
+    plot = o.str("plot", f"{sc_name}.png") or None
+    default_what = ["mean_fitness"] + [f"set:{k}" for k in sets] + [f"trait:{k}" for k in traits]
+    what = o.raw("plot_what", default_what)
+    allowed_what = ["mean_fitness", "growth_rate"] + [f"trait:{k}" for k in traits] + [f"set:{k}" for k in sets]
+    if not isinstance(what, list) or not what or any(w not in allowed_what for w in what):
+        raise ScenarioError(f"output.plot_what = {_short(what)}: expected a non-empty list drawn from {allowed_what}")
+    rec = o.raw("record_shares", [])
+    if not isinstance(rec, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= generations for x in rec
+    ):
+        raise ScenarioError(f"output.record_shares = {_short(rec)}: expected a list of times in [0, {generations}]")
+
+    return Scenario(
+        name=sc_name,
+        description=description,
+        graph=g,
+        generations=generations,
+        initial=initial,
+        traits=traits,
+        sets=sets,
+        population=population,
+        seed=seed,
+        record_shares=list(rec),
+        trajectory_path=traj,
+        plot_path=plot,
+        plot_what=tuple(what),
+        config=data,
+    )
+
+
+# ---------------------------------------------------------------------- running
+def write_outputs(scenario: Scenario, trajectory: "Trajectory", out: str | os.PathLike = ".") -> list[Path]:
+    """Write the trajectory (``.npz`` + JSON) and its plot (PNG) into directory ``out``.
+
+    Relative output names are taken relative to ``out``; returns the paths written.
+    """
+    out_dir = Path(out)
+    written: list[Path] = []
+    if scenario.trajectory_path:
+        written.append(Path(trajectory.save(out_dir / scenario.trajectory_path)))
+    if scenario.plot_path:
+        written.append(_plot(scenario, trajectory, out_dir / scenario.plot_path))
+    return written
+
+
+def _plot(scenario: Scenario, tr: "Trajectory", path: Path) -> Path:
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(scenario.plot_what)
+    fig, axes = plt.subplots(k, 1, figsize=(6.5, 1.2 + 2.3 * k), sharex=True, layout="constrained", squeeze=False)
+    for ax, what in zip(axes[:, 0], scenario.plot_what):
+        tr.plot(ax, what=what, color="C0", lw=1.8)
+        ax.grid(alpha=0.3)
+        if what == "mean_fitness":
+            F = scenario.graph.F_star
+            ax.axhline(F, color="0.4", ls="--", lw=1, label=f"$F^*$ = {F:.4g}")
+            ax.legend(loc="best", fontsize=9)
+        if what.startswith("set:"):
+            ax.set_ylim(-0.03, 1.03)
+    for ax in axes[:-1, 0]:
+        ax.set_xlabel("")
+    kind = scenario.config.get("graph", {}).get("kind", "?")
+    mod = ""
+    for table in ("locking", "preservation"):
+        if table in scenario.config:
+            mod = f", {table} eta = {scenario.config[table]['eta']}"
+    pop = f", K = {scenario.population}" if scenario.population else ""
+    fig.suptitle(f"{scenario.name}\n({kind}, {scenario.graph.n} programs{mod}{pop})", fontsize=11)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_scenario(
+    scenario: Scenario | str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike | None = None
+) -> "Trajectory":
+    """Run a scenario; with ``out`` also write its trajectory and plot there.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or mapping
+        A :class:`Scenario` or anything :func:`load_scenario` accepts.
+    out : path, optional
+        Output directory; nothing is written when omitted.
+
+    Returns
+    -------
+    Trajectory
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    tr = sc.run()
+    if out is not None:
+        write_outputs(sc, tr, out)
+    return tr
+
+
+def summary(scenario: Scenario, tr: "Trajectory") -> str:
+    """A short text summary of a run: final mean fitness, growth rate, trait means, set shares."""
+    G = tr.generations
+    rows: list[tuple[str, str]] = [("generations", f"{G}" + (f" (finite population K = {scenario.population})" if scenario.population else ""))]
+    rows.append(("F*", f"{scenario.graph.F_star:.6g}"))
+    rows.append((f"F_0 -> F_{G}", f"{tr.mean_fitness[0]:.6g} -> {tr.mean_fitness[-1]:.6g}"))
+    if G > 0:
+        rows.append(("log N_t / t", f"{tr.growth_rate[-1]:.6g}"))
+    for k, v in tr.trait_means.items():
+        rows.append((f"mean {k}", f"{v[0]:.6g} -> {v[-1]:.6g}"))
+    for k, v in tr.set_shares.items():
+        rows.append((f"share {k}", f"{v[0]:.6g} -> {v[-1]:.6g}"))
+    if tr.extinct_at is not None:
+        rows.append(("extinct at", f"generation {tr.extinct_at}"))
+    width = max(len(a) for a, _ in rows)
+    lines = [f"scenario {scenario.name!r}: {scenario.graph!r}"]
+    if scenario.description:
+        lines.append(f"  {scenario.description.strip()}")
+    lines += [f"  {a:<{width}s}  {b}" for a, b in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- command line
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``aievo run``."""
+    parser.add_argument("scenario", help="scenario file (TOML)")
+    parser.add_argument("--out", default=".", help="output directory (default: the current directory)")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``aievo run SCENARIO.toml [--out DIR]``: run, save trajectory and plot, print a summary."""
+    sc = load_scenario(args.scenario)
+    if args.no_plot:
+        from dataclasses import replace
+
+        sc = replace(sc, plot_path=None)
+    tr = sc.run()
+    written = write_outputs(sc, tr, args.out)
+    print(summary(sc, tr))
+    for p in written:
+        print(f"  wrote {p}")
+    return 0
