@@ -29,6 +29,8 @@ from .baselines import ridge_predict as ridge_predict
 from .baselines import scan_eta as scan_eta
 from .baselines import scan_eta_sequence as scan_eta_sequence
 from .baselines import sequence_loss as sequence_loss
+from .mesa_layer import mesa_layer as mesa_layer
+from .mesa_layer import mesa_layer_naive as mesa_layer_naive
 from .tasks import LDS_KINDS as LDS_KINDS
 from .tasks import concat_tokens as concat_tokens
 from .tasks import construct_full_tokens as construct_full_tokens
@@ -73,6 +75,9 @@ __all__ = [
     "scan_eta",
     "scan_eta_sequence",
     "sequence_loss",
+    # mesa layer
+    "mesa_layer",
+    "mesa_layer_naive",
 ]
 
 # --- names from train.py, probes.py, compressed.py (other helper) go below this line ---
