@@ -1,0 +1,884 @@
+"""Resumable parameter sweeps over any ``concurrent.futures`` executor.
+
+:func:`sweep` runs a function on every cell of a parameter grid and writes each
+finished cell to disk the moment it completes; rerunning the same sweep into
+the same directory computes only what is missing. :class:`SweepResult` reads a
+sweep directory back. ``aievo sweep SWEEP.toml`` is the command-line form
+(:func:`configure` and :func:`run`).
+
+The directory layout is described in :mod:`aievo._sweep_store`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib
+import json
+import os
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from ._sweep_store import Fingerprint, Store, SweepMismatchError, Throttle
+from .errors import InvalidParameterError, ResultFileError, ScenarioError, bad_argument
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+__all__ = [
+    "sweep",
+    "SweepResult",
+    "SweepCell",
+    "SerialExecutor",
+    "SweepWarning",
+    "SweepMismatchError",
+    "SCENARIOS",
+    "eta_locked_chain",
+    "configure",
+    "run",
+]
+
+#: worker processes of the default executor
+DEFAULT_WORKERS = 2
+
+
+class SweepWarning(UserWarning):
+    """Some cells of a sweep did not finish (they are retried on the next run)."""
+
+
+class SerialExecutor(cf.Executor):
+    """Run each submitted call at once, in this process.
+
+    Useful for small sweeps, debugging (breakpoints work), and functions that
+    cannot be pickled (defined in a notebook). :func:`sweep` submits one cell
+    at a time to it, so every cell is written before the next one starts.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiter like any executor
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+
+# ---------------------------------------------------------------------------- inputs
+def _jsonable(value: Any, where: str) -> Any:
+    """The JSON form of a grid value (numpy scalars and arrays, tuples become lists)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, where) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise bad_argument(
+        InvalidParameterError, where, value,
+        "JSON-serialisable values (numbers, strings, booleans, None, lists, dicts)",
+    )
+
+
+def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    if not isinstance(grid, Mapping):
+        raise bad_argument(InvalidParameterError, "grid", grid, "a dict of parameter name -> list of values")
+    out = []
+    for name, values in grid.items():
+        if not isinstance(name, str) or not name.isidentifier() or name == "rng":
+            raise bad_argument(
+                InvalidParameterError, "grid key", name,
+                "a Python identifier other than 'rng' (it becomes a keyword argument of fn)",
+            )
+        if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+            raise bad_argument(
+                InvalidParameterError, f"grid[{name!r}]", values,
+                f"a list of values, e.g. [{values!r}] for a single value",
+            )
+        vals = tuple(_jsonable(v, f"grid[{name!r}] entry") for v in values)
+        if not vals:
+            raise bad_argument(InvalidParameterError, f"grid[{name!r}]", values, "a non-empty list of values")
+        out.append((name, vals))
+    return tuple(out)
+
+
+def _qualified_name(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}:{qual}"
+
+
+def _root_seed(rng: Any) -> tuple[int | tuple[int, ...], tuple[int, ...]] | None:
+    """(entropy, spawn_key) of the sweep's root SeedSequence, or None for "not given"."""
+    if rng is None:
+        return None
+    if isinstance(rng, np.random.SeedSequence):
+        entropy = rng.entropy
+        if isinstance(entropy, (list, tuple, np.ndarray)):
+            entropy = tuple(int(e) for e in entropy)
+        return entropy, tuple(int(k) for k in rng.spawn_key)
+    if isinstance(rng, np.random.Generator):
+        words = rng.integers(0, 2**32, size=4, dtype=np.uint64)
+        return sum(int(w) << (32 * k) for k, w in enumerate(words)), ()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return int(rng), ()
+    if isinstance(rng, (list, tuple)) and rng and all(
+        isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 0 for e in rng
+    ):
+        return tuple(int(e) for e in rng), ()
+    raise bad_argument(
+        InvalidParameterError, "rng", rng,
+        "None, a non-negative int (or list of them), a numpy SeedSequence or Generator",
+    )
+
+
+def _make_executor(executor: Any) -> tuple[cf.Executor, bool]:
+    """(executor, owned): owned executors are shut down by :func:`sweep`."""
+    if executor is None:
+        executor = DEFAULT_WORKERS
+    if isinstance(executor, cf.Executor):
+        return executor, False
+    if isinstance(executor, (int, np.integer)) and not isinstance(executor, bool) and executor >= 0:
+        if executor == 0:
+            return SerialExecutor(), True
+        import multiprocessing
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        return cf.ProcessPoolExecutor(max_workers=int(executor), mp_context=ctx), True
+    raise bad_argument(
+        InvalidParameterError, "executor", executor,
+        "None (2 local processes), an int n (n local processes; 0 runs in this process) "
+        "or a concurrent.futures.Executor such as dask's Client.get_executor()",
+    )
+
+
+def _in_flight_limit(executor: cf.Executor) -> int | None:
+    if isinstance(executor, SerialExecutor):
+        return 1
+    workers = getattr(executor, "_max_workers", None)
+    if isinstance(workers, int) and workers > 0:
+        return 2 * workers
+    return None  # hand everything to the scheduler (dask balances it)
+
+
+# ---------------------------------------------------------------------------- worker side
+def _run_cell(fn: Callable[..., Any], params: dict[str, Any], seed: np.random.SeedSequence):
+    """Run one cell in a worker; errors come back as text so any executor can carry them."""
+    import socket
+    import time
+
+    start = time.perf_counter()
+    try:
+        value = fn(**params, rng=np.random.default_rng(seed))
+    except Exception as exc:  # noqa: BLE001 - recorded with its traceback, retried next run
+        return False, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    info = {
+        "elapsed_s": round(time.perf_counter() - start, 6),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    return True, value, info
+
+
+def _class_path(value: Any) -> str | None:
+    cls = type(value)
+    if callable(getattr(value, "save", None)) and callable(getattr(cls, "load", None)):
+        return f"{cls.__module__}:{cls.__qualname__}"
+    return None
+
+
+def _store_value(store: Store, index: int, value: Any, info: dict[str, Any]) -> None:
+    """Write a finished cell; raises AievoError if ``value`` cannot be stored."""
+    if isinstance(value, Mapping):
+        arrays = {}
+        for key, arr in value.items():
+            if not isinstance(key, str) or key.startswith("__"):
+                raise bad_argument(
+                    ResultFileError, "result key", key, "a str not starting with '__'"
+                )
+            a = np.asarray(arr)
+            if a.dtype == object:
+                raise bad_argument(
+                    ResultFileError, f"result[{key!r}]", arr, "a numeric or string array"
+                )
+            arrays[key] = a
+        store.write_arrays(index, arrays, info)
+        return
+    class_path = _class_path(value)
+    if class_path is None:
+        raise bad_argument(
+            ResultFileError, "fn's return value", value,
+            "a dict of arrays, or an object with .save(path) and a classmethod .load(path) "
+            "(such as an aievo.Trajectory)",
+        )
+    store.write_object(index, value, class_path, info)
+
+
+# ---------------------------------------------------------------------------- the sweep
+def sweep(
+    fn: Callable[..., Any],
+    grid: Mapping[str, Any],
+    *,
+    out: str | os.PathLike,
+    executor: Any = None,
+    rng: Any = None,
+    progress: bool | None = None,
+) -> "SweepResult":
+    """Run ``fn`` on every cell of a parameter grid, saving each cell as it finishes.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(**params, rng=generator)`` for each cell, where ``params``
+        maps every grid name to one of its values and ``generator`` is a
+        :class:`numpy.random.Generator` seeded for that cell. It returns a dict
+        of arrays, or an object with a ``save(path)`` method and a ``load(path)``
+        classmethod (such as :class:`aievo.Trajectory`). With process or Dask
+        executors it must be picklable (a module-level function).
+    grid : dict of str to list
+        Parameter name -> values (JSON-serialisable; numpy scalars and arrays
+        are converted). The cells are the Cartesian product, in C order (the
+        last name varies fastest).
+    out : str or path-like
+        Directory for the results: new, empty, or holding this same sweep, in
+        which case only the missing and failed cells are computed.
+    executor : None, int or concurrent.futures.Executor, optional
+        Where cells run. None: 2 local worker processes; an int ``n``: ``n``
+        local processes (0: in this process, one cell after the other); or any
+        executor, for example :class:`SerialExecutor` or a Dask cluster's
+        ``Client(...).get_executor()``. Executors passed in are not shut down.
+    rng : int, sequence of int, SeedSequence or Generator, optional
+        Root seed. Cell ``i`` (flat C-order index) receives child ``i`` of
+        ``SeedSequence(rng).spawn(n_cells)``, so results do not depend on the
+        executor, the number of workers or the order cells finish in. When
+        omitted, a resumed sweep reuses the stored seed, and a new one draws
+        fresh entropy (stored in ``out/sweep.json``).
+    progress : bool, optional
+        Show a progress display (default: when stderr is a terminal).
+
+    Returns
+    -------
+    SweepResult
+        The state of every cell after this run.
+
+    Raises
+    ------
+    SweepMismatchError
+        If ``out`` holds a sweep with another function name, grid or seed.
+    InvalidParameterError
+        If ``grid``, ``rng``, ``executor`` or ``out`` is not as described.
+
+    Warns
+    -----
+    SweepWarning
+        When some cells failed or were lost with a worker; their tracebacks are
+        in ``out/failures/`` and :attr:`SweepResult.failures`, and the next run
+        of the same sweep retries them.
+
+    Notes
+    -----
+    Each finished cell is written atomically to ``out/cells/`` by this process
+    as soon as its result arrives, so neither a crashed worker nor an
+    interrupted run loses a finished cell. ``out/index.json`` summarises all
+    cells; it is rebuilt from the cell files and never read back.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from aievo.sweep import sweep, SerialExecutor
+    >>> def noisy_line(a, b, rng):
+    ...     return {"y": a * np.arange(3) + b + rng.normal(size=3)}
+    >>> res = sweep(noisy_line, {"a": [0, 1], "b": [10, 20, 30]},
+    ...             out=tempfile.mkdtemp(), executor=SerialExecutor(), rng=1)
+    >>> res.shape, res.complete
+    ((2, 3), True)
+    """
+    if not callable(fn):
+        raise bad_argument(InvalidParameterError, "fn", fn, "a callable fn(**params, rng=...)")
+    if out is None or not isinstance(out, (str, os.PathLike)):
+        raise bad_argument(InvalidParameterError, "out", out, "a directory path")
+    norm_grid = _normalise_grid(grid)
+    seed = _root_seed(rng)
+    entropy, spawn_key = seed if seed is not None else (None, ())
+    fingerprint = Fingerprint(_qualified_name(fn), norm_grid, entropy, spawn_key)
+    if seed is None:
+        stored = Store.read_fingerprint(Path(out)) if Path(out).is_dir() else None
+        if stored is None:
+            fresh = np.random.SeedSequence()
+            fingerprint = Fingerprint(fingerprint.fn, norm_grid, int(fresh.entropy), ())
+    store = Store.create_or_check(out, fingerprint, seed_given=seed is not None)
+    exe, owned = _make_executor(executor)  # after validation: nothing to clean up on bad input
+    try:
+        _drive(store, fn, exe, progress)
+    except BaseException:  # interrupted: do not wait for the running cells
+        if owned:
+            exe.shutdown(wait=False, cancel_futures=True)
+        raise
+    if owned:
+        exe.shutdown(wait=True)
+    result = SweepResult(store)
+    if result.failed or result.pending:
+        failed = result.failed
+        msg = f"{len(failed)} of {len(result)} cells failed"
+        if failed:
+            msg += f" (first: cell {failed[0].index} {failed[0].params}: {failed[0].error})"
+        if result.pending:
+            msg += f"; {len(result.pending)} were not run"
+        warnings.warn(
+            f"sweep into {str(out)!r}: {msg}. Tracebacks are in {store.root / 'failures'}; "
+            "rerun the same sweep to retry the unfinished cells.",
+            SweepWarning,
+            stacklevel=2,
+        )
+    return result
+
+
+def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | None) -> None:
+    """Submit the unfinished cells, write each result as it arrives, keep the index current."""
+    from ._progress import progress
+
+    store.remove_stale_temporaries()
+    done, failed = store.rebuild_index()
+    fp = store.fingerprint
+    todo = iter([i for i in range(fp.size) if i not in done])
+    n_todo = fp.size - len(done)
+    limit = _in_flight_limit(exe)
+    in_flight: dict[cf.Future, int] = {}
+    throttle = Throttle(1.0)
+    submit_error: list[str] = []
+
+    def fill() -> None:
+        while not submit_error and (limit is None or len(in_flight) < limit):
+            i = next(todo, None)
+            if i is None:
+                return
+            try:
+                in_flight[exe.submit(_run_cell, fn, fp.params(i), fp.cell_seed(i))] = i
+            except Exception as exc:  # noqa: BLE001 - a broken executor: stop submitting
+                submit_error.append(f"{type(exc).__name__}: {exc}")
+
+    def record(i: int, future: cf.Future) -> None:
+        if future.cancelled():  # cancelled by someone else: the cell stays pending
+            return
+        exc = future.exception()
+        if exc is not None:  # the executor lost the call (worker killed, pickling, ...)
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            error = f"{type(exc).__name__}: {exc}"
+            store.write_failure(i, f"the executor lost this cell: {error}", text)
+            failed.add(i)
+            return
+        ok, value, info = future.result()
+        if not ok:
+            store.write_failure(i, value, info)
+            failed.add(i)
+            return
+        try:
+            _store_value(store, i, value, info)
+        except Exception as err:  # noqa: BLE001 - an unstorable result is this cell's failure
+            store.write_failure(i, f"{type(err).__name__}: {err}", traceback.format_exc())
+            failed.add(i)
+            return
+        done.add(i)
+        failed.discard(i)
+
+    def completions() -> Iterator[int]:
+        fill()
+        while in_flight:
+            finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                i = in_flight.pop(future)
+                record(i, future)
+                yield i
+            if throttle():
+                store.write_index(done, failed)
+            fill()
+
+    try:
+        for _ in progress(completions(), total=n_todo, desc="sweep", enabled=show):
+            pass
+    finally:
+        for future in in_flight:
+            future.cancel()
+        store.rebuild_index()
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SweepCell:
+    """One cell of a sweep.
+
+    Attributes
+    ----------
+    index : int
+        Flat C-order index in the grid.
+    position : tuple of int
+        Index along each grid axis.
+    params : dict
+        Grid name -> value for this cell.
+    status : str
+        ``"done"``, ``"failed"`` or ``"pending"``.
+    path : pathlib.Path or None
+        The cell's ``.npz`` file when done.
+    error : str or None
+        The last error of a failed cell (the traceback is in :attr:`SweepResult.failures`).
+    """
+
+    index: int
+    position: tuple[int, ...]
+    params: dict[str, Any]
+    status: str
+    path: Path | None = None
+    error: str | None = None
+
+
+class SweepResult:
+    """The cells of a sweep directory, read from its files.
+
+    Obtain one from :func:`sweep` or :meth:`SweepResult.open`. Iterating yields
+    :class:`SweepCell` records in grid order; :meth:`load` reads a cell's
+    result and :meth:`collect` gathers one number per cell into an array shaped
+    like the grid.
+    """
+
+    def __init__(self, store: Store):
+        self._store = store
+        done, failed = store.scan()
+        fp = store.fingerprint
+        cells = []
+        for i in range(fp.size):
+            if i in done:
+                status, path, error = "done", store.cell_path(i), None
+            elif i in failed:
+                record = store.read_failure(i) or {}
+                status, path, error = "failed", None, record.get("error", "")
+            else:
+                status, path, error = "pending", None, None
+            cells.append(SweepCell(i, fp.position(i), fp.params(i), status, path, error))
+        self._cells = cells
+
+    @classmethod
+    def open(cls, out: str | os.PathLike) -> "SweepResult":
+        """Read the sweep in directory ``out`` (its state is rebuilt from the cell files)."""
+        return cls(Store.open(out))
+
+    # ------------------------------------------------------------- description
+    @property
+    def out(self) -> Path:
+        """The sweep directory."""
+        return self._store.root
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Grid parameter names, in axis order."""
+        return self._store.fingerprint.names
+
+    @property
+    def axes(self) -> dict[str, list[Any]]:
+        """Grid parameter name -> its values (one array axis each)."""
+        return {name: list(values) for name, values in self._store.fingerprint.grid}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the grid (one axis per parameter)."""
+        return self._store.fingerprint.shape
+
+    @property
+    def fn(self) -> str:
+        """Qualified name ``module:function`` of the swept function."""
+        return self._store.fingerprint.fn
+
+    @property
+    def seed(self) -> np.random.SeedSequence:
+        """The root SeedSequence; cell ``i`` used ``seed.spawn(n)[i]``."""
+        return self._store.fingerprint.seed_sequence()
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __iter__(self) -> Iterator[SweepCell]:
+        return iter(self._cells)
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult(out={str(self.out)!r}, names={self.names}, shape={self.shape}, "
+            f"done={len(self.done)}, failed={len(self.failed)}, pending={len(self.pending)})"
+        )
+
+    @property
+    def cells(self) -> list[SweepCell]:
+        """All cells in grid (C) order."""
+        return list(self._cells)
+
+    @property
+    def done(self) -> list[SweepCell]:
+        """Finished cells."""
+        return [c for c in self._cells if c.status == "done"]
+
+    @property
+    def failed(self) -> list[SweepCell]:
+        """Cells whose last attempt failed."""
+        return [c for c in self._cells if c.status == "failed"]
+
+    @property
+    def pending(self) -> list[SweepCell]:
+        """Cells never attempted (or whose failure record was removed)."""
+        return [c for c in self._cells if c.status == "pending"]
+
+    @property
+    def complete(self) -> bool:
+        """True when every cell is finished."""
+        return all(c.status == "done" for c in self._cells)
+
+    @property
+    def status(self) -> np.ndarray:
+        """Array shaped like the grid with each cell's status string."""
+        return np.array([c.status for c in self._cells], dtype="<U7").reshape(self.shape)
+
+    @property
+    def failures(self) -> dict[int, str]:
+        """Cell index -> traceback text of its last failure, for failed cells."""
+        out = {}
+        for c in self.failed:
+            record = self._store.read_failure(c.index) or {}
+            out[c.index] = record.get("traceback", "")
+        return out
+
+    # ------------------------------------------------------------------ access
+    def cell(self, key: int | tuple[int, ...] | Mapping[str, Any]) -> SweepCell:
+        """The cell at a flat index, a grid position tuple, or with given parameter values."""
+        n = len(self._cells)
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -n <= key < n:
+                raise bad_argument(InvalidParameterError, "cell", key, f"an index in [0, {n})")
+            return self._cells[int(key)]
+        if isinstance(key, tuple):
+            shape = self.shape
+            if len(key) != len(shape) or not all(
+                isinstance(k, (int, np.integer)) and 0 <= k < s for k, s in zip(key, shape)
+            ):
+                raise bad_argument(
+                    InvalidParameterError, "cell", key, f"a position tuple within shape {shape}"
+                )
+            return self._cells[int(np.ravel_multi_index(key, shape))] if shape else self._cells[0]
+        if isinstance(key, Mapping):
+            want = {k: _jsonable(v, "cell value") for k, v in key.items()}
+            if set(want) != set(self.names):
+                raise bad_argument(
+                    InvalidParameterError, "cell", dict(key), f"values for exactly {list(self.names)}"
+                )
+            for c in self._cells:
+                if c.params == want:
+                    return c
+            raise bad_argument(
+                InvalidParameterError, "cell", dict(key), f"grid values from {self.axes}"
+            )
+        raise bad_argument(
+            InvalidParameterError, "cell", key, "an int index, a position tuple or a dict of parameters"
+        )
+
+    def load(self, cell: int | tuple[int, ...] | Mapping[str, Any]) -> Any:
+        """Load a finished cell's result.
+
+        Parameters
+        ----------
+        cell : int, tuple or dict
+            Flat index, grid position, or parameter values (see :meth:`cell`).
+
+        Returns
+        -------
+        dict of ndarray or object
+            What ``fn`` returned: a dict of arrays, or the object reloaded with
+            its class's ``load`` (the class must be in aievo or already imported:
+            loading never imports modules named in files).
+        """
+        c = self.cell(cell)
+        if c.status != "done":
+            raise ResultFileError(
+                f"cell {c.index} {c.params} is {c.status}: expected a finished cell "
+                "(rerun the sweep to compute it)"
+            )
+        arrays, meta = self._store.read_cell(c.index)
+        if meta.get("kind") == "arrays":
+            return arrays
+        cls = _resolve_class(str(meta.get("class")), c.index)
+        return cls.load(self._store.root / "cells" / meta["value_file"])
+
+    def meta(self, cell: int | tuple[int, ...] | Mapping[str, Any]) -> dict[str, Any]:
+        """Metadata of a finished cell: params, seed, timing, host and provenance."""
+        c = self.cell(cell)
+        if c.status != "done":
+            raise ResultFileError(f"cell {c.index} {c.params} is {c.status}: expected a finished cell")
+        return self._store.read_cell(c.index)[1]
+
+    def collect(
+        self,
+        value: str | Callable[[Any], Any],
+        *,
+        fill: Any = np.nan,
+        dtype: Any = float,
+    ) -> np.ndarray:
+        """One value per cell, in an array shaped like the grid.
+
+        Parameters
+        ----------
+        value : str or callable
+            A key of the cells' dict results (the array must hold one element),
+            or a function of a loaded result returning a scalar, e.g.
+            ``lambda tr: tr.mean_fitness[-1]``.
+        fill : scalar
+            Value for cells that are not finished.
+        dtype : dtype
+            dtype of the returned array.
+
+        Returns
+        -------
+        ndarray, shape ``self.shape``
+        """
+        if not (isinstance(value, str) or callable(value)):
+            raise bad_argument(InvalidParameterError, "value", value, "an array key or a callable")
+        out = np.full(len(self._cells), fill, dtype=dtype)
+        for c in self._cells:
+            if c.status != "done":
+                continue
+            result = self.load(c.index)
+            if isinstance(value, str):
+                if not isinstance(result, Mapping) or value not in result:
+                    keys = sorted(result) if isinstance(result, Mapping) else type(result).__name__
+                    raise bad_argument(InvalidParameterError, "value", value, f"one of {keys}")
+                arr = np.asarray(result[value])
+                if arr.size != 1:
+                    raise bad_argument(
+                        InvalidParameterError, "value", value,
+                        f"a key of a one-element array (cell {c.index} has shape {arr.shape}); "
+                        "pass a callable to reduce it",
+                    )
+                out[c.index] = arr.reshape(())[()]
+            else:
+                out[c.index] = value(result)
+        return out.reshape(self.shape)
+
+
+def _resolve_class(path: str, index: int) -> type:
+    module, _, qual = path.partition(":")
+    if module.split(".")[0] == "aievo":
+        mod = importlib.import_module(module)
+    elif module in sys.modules:
+        mod = sys.modules[module]
+    else:
+        raise ResultFileError(
+            f"cell {index} holds a {path} object but module {module!r} is not imported; "
+            f"import it first (aievo never imports modules named in result files)"
+        )
+    obj: Any = mod
+    for part in qual.split("."):
+        obj = getattr(obj, part, None)
+    if not isinstance(obj, type) or not callable(getattr(obj, "load", None)):
+        raise ResultFileError(f"cell {index} names class {path!r}, which has no load(path)")
+    return obj
+
+
+# ---------------------------------------------------------------------------- built-in scenarios
+def eta_locked_chain(
+    eta: float,
+    generations: int,
+    *,
+    fitness: list[float] | None = None,
+    length: int = 20,
+    step: float = 0.1,
+    rng: np.random.Generator | None = None,
+):
+    """Built-in sweep scenario: a chain of improving designs with eta-locking.
+
+    Program ``k`` of a chain ``0 -> 1 -> ... -> length-1`` has fitness
+    ``fitness[k]`` (default ``1 + step * k``) and designs its successor;
+    :func:`aievo.with_locking` makes each design a locked copy with
+    probability ``eta``. Deterministic: ``rng`` is accepted and unused.
+
+    Returns
+    -------
+    aievo.Trajectory
+        The run from the chain's root for ``generations`` generations.
+    """
+    from .dynamics import simulate
+    from .locking import with_locking
+    from .trees import chain
+
+    if fitness is None:
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise bad_argument(InvalidParameterError, "length", length, "an integer >= 1")
+        fitness = list(1.0 + float(step) * np.arange(int(length)))
+    return simulate(with_locking(chain(fitness), eta), generations)
+
+
+#: name usable as ``scenario = "..."`` in a sweep file -> the function it runs
+SCENARIOS: dict[str, Callable[..., Any]] = {"eta_locked_chain": eta_locked_chain}
+
+
+# ---------------------------------------------------------------------------- command line
+_KEYS = {
+    "function": "a 'module:function' string",
+    "scenario": f"one of {sorted(SCENARIOS)}",
+    "grid": "a table of parameter = [values]",
+    "out": "a directory path (relative to the sweep file)",
+    "seed": "a non-negative integer",
+    "workers": "a non-negative integer (0 runs cells in this process)",
+    "scheduler": "a Dask scheduler address such as 'tcp://host:8786'",
+}
+
+
+def _import_function(spec: str) -> Callable[..., Any]:
+    module, sep, qual = spec.partition(":")
+    if not sep or not module or not qual:
+        raise bad_argument(ScenarioError, "function", spec, "'module:function', e.g. 'mypkg.model:run_cell'")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise bad_argument(
+            ScenarioError, "function", spec, f"an importable module ({type(exc).__name__}: {exc})"
+        ) from exc
+    for part in qual.split("."):
+        if not hasattr(obj, part):
+            raise bad_argument(ScenarioError, "function", spec, f"a name defined in module {module!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise bad_argument(ScenarioError, "function", spec, "a callable")
+    return obj
+
+
+def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a sweep file; returns fn, grid, out, seed, executor settings.
+
+    The file is parsed with :mod:`tomllib` and never evaluated; but
+    ``function = "module:function"`` imports that module, which runs its code:
+    only use sweep files you trust.
+    """
+    import tomllib
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise bad_argument(ScenarioError, "sweep file", str(p), f"a readable file ({exc})") from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(doc) - set(_KEYS))
+    if unknown:
+        raise ScenarioError(f"{p}: unknown key(s) {unknown}: expected keys among {sorted(_KEYS)}")
+
+    def typed(key: str, kind: type | tuple[type, ...], required: bool = False) -> Any:
+        if key not in doc:
+            if required:
+                raise ScenarioError(f"{p}: missing key {key!r}: expected {_KEYS[key]}")
+            return None
+        value = doc[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad_argument(ScenarioError, key, value, _KEYS[key])
+        return value
+
+    function, scenario = typed("function", str), typed("scenario", str)
+    if (function is None) == (scenario is None):
+        raise ScenarioError(
+            f"{p}: expected exactly one of 'function' ({_KEYS['function']}) or "
+            f"'scenario' ({_KEYS['scenario']})"
+        )
+    if scenario is not None:
+        if scenario not in SCENARIOS:
+            raise bad_argument(ScenarioError, "scenario", scenario, _KEYS["scenario"])
+        fn = SCENARIOS[scenario]
+    else:
+        fn = _import_function(function)
+    grid = typed("grid", dict, required=True)
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise bad_argument(ScenarioError, f"grid.{name}", values, "a non-empty array of values, e.g. [1, 2]")
+        try:
+            _normalise_grid({name: values})
+        except InvalidParameterError as exc:
+            raise ScenarioError(f"{p}: grid.{name}: {exc}") from exc
+    out = Path(typed("out", str, required=True))
+    if not out.is_absolute():
+        out = p.parent / out
+    seed = typed("seed", int)
+    if seed is not None and seed < 0:
+        raise bad_argument(ScenarioError, "seed", seed, _KEYS["seed"])
+    workers = typed("workers", int)
+    if workers is not None and workers < 0:
+        raise bad_argument(ScenarioError, "workers", workers, _KEYS["workers"])
+    scheduler = typed("scheduler", str)
+    if scheduler is not None and workers is not None:
+        raise ScenarioError(f"{p}: give 'workers' (local processes) or 'scheduler' (Dask), not both")
+    return {"fn": fn, "grid": grid, "out": out, "seed": seed, "workers": workers, "scheduler": scheduler}
+
+
+def configure(parser: "argparse.ArgumentParser") -> None:
+    """Add the ``aievo sweep`` arguments to ``parser``."""
+    parser.add_argument("file", metavar="SWEEP.toml", help="sweep file (see docs/sweeps.md)")
+    parser.add_argument("--out", help="override the file's output directory")
+    parser.add_argument("--workers", type=int, help="local worker processes (0: this process)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler")
+    parser.add_argument(
+        "--status", action="store_true", help="report the state of the sweep directory; run nothing"
+    )
+
+
+def run(args: "argparse.Namespace") -> int:
+    """Run (or resume) the sweep described by ``args.file``; returns the exit status."""
+    spec = load_sweep_file(args.file)
+    out = Path(args.out) if args.out else spec["out"]
+    if args.status:
+        res = SweepResult.open(out)
+        _report(res)
+        return 0 if res.complete else 1
+    workers = args.workers if args.workers is not None else spec["workers"]
+    scheduler = args.scheduler or (spec["scheduler"] if workers is None else None)
+    client = None
+    if scheduler is not None:
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:
+            raise ScenarioError(
+                "scheduler needs Dask: pip install 'aievo[dask]'"
+            ) from exc
+        client = Client(scheduler)
+        executor: Any = client.get_executor()
+    else:
+        executor = workers
+    before = SweepResult.open(out) if (out / "sweep.json").exists() else None
+    found = len(before.done) if before is not None else 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SweepWarning)  # reported below instead
+            res = sweep(
+                spec["fn"], spec["grid"], out=out, executor=executor, rng=spec["seed"],
+                progress=None if not getattr(args, "quiet", False) else False,
+            )
+    finally:
+        if client is not None:
+            client.close()
+    print(f"computed {len(res.done) - found} cell(s), found {found} already done")
+    _report(res)
+    return 0 if res.complete else 1
+
+
+def _report(res: SweepResult) -> None:
+    print(
+        f"{res.out}: {len(res.done)}/{len(res)} cells done, {len(res.failed)} failed, "
+        f"{len(res.pending)} pending (grid {dict(zip(res.names, res.shape))})"
+    )
+    for c in res.failed:
+        print(f"  cell {c.index} {json.dumps(c.params)}: {c.error}")
+    if res.failed:
+        print(f"  tracebacks: {res.out / 'failures'}; run the same command again to retry")

@@ -1,0 +1,464 @@
+"""Tests of aievo.sweep: resumable parameter sweeps on any executor.
+
+Oracles: ``itertools.product`` for the grid order, ``SeedSequence(seed).spawn(n)[i]``
+drawn directly for each cell's random numbers, direct calls of the swept
+function, and the closed form of the eta-locked chain's mean fitness.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aievo.errors import AievoError, InvalidParameterError, ResultFileError, ScenarioError
+from aievo.io import load_result, save_result
+from aievo.sweep import (
+    SerialExecutor,
+    SweepMismatchError,
+    SweepResult,
+    SweepWarning,
+    eta_locked_chain,
+    sweep,
+)
+
+SEED = 20261123
+
+
+# ----------------------------------------------------------------- swept functions
+# Module level so that worker processes (forkserver, Dask) can import them.
+def draws(a, b, rng):
+    """Four uniforms from the cell's generator, plus the parameters."""
+    return {"x": rng.random(4), "ab": np.array([a, b], dtype=float)}
+
+
+def logged(i, workdir, rng, sleep=0.0, kill_cell=-1, fail_cell=-1):
+    """Record each call in ``workdir/calls``; optionally die or fail once for one cell."""
+    wd = Path(workdir)
+    (wd / "calls").mkdir(exist_ok=True)
+    (wd / "calls" / f"{i}-{os.getpid()}-{time.perf_counter_ns()}").touch()
+    if i == kill_cell and not (wd / "killed").exists():
+        (wd / "killed").touch()
+        time.sleep(0.5)  # let the other worker finish cells first
+        os.kill(os.getpid(), signal.SIGKILL)
+    if i == fail_cell and not (wd / "failed").exists():
+        (wd / "failed").touch()
+        raise ValueError(f"deliberate failure in cell {i}")
+    time.sleep(sleep)
+    return {"x": rng.random(5), "i": np.int64(i)}
+
+
+def calls(workdir):
+    d = Path(workdir) / "calls"
+    return sorted(int(p.name.split("-")[0]) for p in d.iterdir()) if d.exists() else []
+
+
+def oracle_uniforms(seed, n_cells, i, size):
+    """Cell i's draws, from the documented seeding rule (not from aievo)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(n_cells)[i]).random(size)
+
+
+class Box:
+    """A minimal result object with save/load (stored through aievo.io)."""
+
+    def __init__(self, value):
+        self.value = np.asarray(value)
+
+    def save(self, path):
+        return save_result(path, {"value": self.value}, {"kind": "Box"})
+
+    @classmethod
+    def load(cls, path):
+        arrays, meta = load_result(path)
+        assert meta["kind"] == "Box"
+        return cls(arrays["value"])
+
+
+def boxed(k, rng):
+    return Box(k * np.ones(3) + rng.random(3))
+
+
+def bad_return(k, rng):
+    return [k]
+
+
+# ----------------------------------------------------------------- grid, seeds, storage
+GRID = {"a": [0.5, 1.5, 2.5], "b": ["u", "v"]}
+
+
+def check_against_oracle(res, grid, seed):
+    names = list(grid)
+    product = list(itertools.product(*grid.values()))
+    assert res.shape == tuple(len(v) for v in grid.values())
+    assert len(res) == len(product)
+    for i, values in enumerate(product):
+        cell = res.cell(i)
+        assert cell.params == dict(zip(names, values))
+        assert cell.position == tuple(int(k) for k in np.unravel_index(i, res.shape))
+        out = res.load(i)
+        np.testing.assert_array_equal(out["x"], oracle_uniforms(seed, len(product), i, 4))
+
+
+def test_serial_sweep_matches_product_order_and_seeding(tmp_path):
+    res = sweep(draws_ab, GRID, out=tmp_path / "s", executor=SerialExecutor(), rng=SEED)
+    assert res.complete and not res.failed and not res.pending
+    check_against_oracle(res, GRID, SEED)
+    assert (res.status == "done").all() and res.status.shape == (3, 2)
+    # collect: one number per cell, shaped like the grid, from a direct oracle
+    expect = np.array([[oracle_uniforms(SEED, 6, 2 * r + c, 4)[0] for c in range(2)] for r in range(3)])
+    np.testing.assert_array_equal(res.collect(lambda out: out["x"][0]), expect)
+    assert res.load({"a": 2.5, "b": "v"})["x"][0] == expect[2, 1]
+    assert res.load((1, 0))["x"][0] == expect[1, 0]
+
+
+def draws_ab(a, b, rng):
+    return {"x": rng.random(4), "a": np.float64(a)}
+
+
+@settings(max_examples=12)
+@given(
+    st.dictionaries(
+        st.sampled_from(["p", "q", "r"]),
+        st.lists(st.one_of(st.integers(-5, 5), st.floats(-1, 1), st.text("xyz", max_size=2)),
+                 min_size=1, max_size=3),
+        min_size=1,
+    ),
+    st.integers(0, 2**64),
+)
+def test_property_cells_are_the_product_with_spawned_seeds(grid, seed):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        res = sweep(record_params, grid, out=Path(d) / "s", executor=0, rng=seed)
+        product = list(itertools.product(*grid.values()))
+        assert [c.params for c in res] == [dict(zip(grid, v)) for v in product]
+        for i, values in enumerate(product):
+            out = res.load(i)
+            assert json.loads(str(out["params"])) == dict(zip(grid, values))
+            np.testing.assert_array_equal(out["u"], oracle_uniforms(seed, len(product), i, 2))
+        idx = json.loads((Path(d) / "s" / "index.json").read_text())
+        assert idx["shape"] == [len(v) for v in grid.values()]
+        assert [c["params"] for c in idx["cells"]] == [dict(zip(grid, v)) for v in product]
+
+
+def record_params(rng, **params):
+    return {"params": np.array(json.dumps(params)), "u": rng.random(2)}
+
+
+def test_numpy_grid_values_and_string_collect(tmp_path):
+    grid = {"k": np.arange(3), "w": np.linspace(0, 1, 2)}
+    res = sweep(weighted, grid, out=tmp_path / "s", executor=0, rng=1)
+    assert res.axes == {"k": [0, 1, 2], "w": [0.0, 1.0]}
+    expect = np.array([[k + w for w in (0.0, 1.0)] for k in range(3)])
+    np.testing.assert_array_equal(res.collect("y"), expect)
+
+
+def weighted(k, w, rng):
+    return {"y": np.float64(k + w)}
+
+
+def test_object_results_are_saved_and_reloaded_with_their_class(tmp_path):
+    res = sweep(boxed, {"k": [1, 2]}, out=tmp_path / "s", executor=0, rng=7)
+    for i, k in enumerate([1, 2]):
+        box = res.load(i)
+        assert isinstance(box, Box)
+        np.testing.assert_array_equal(box.value, k + oracle_uniforms(7, 2, i, 3))
+        assert res.meta(i)["class"] == f"{Box.__module__}:Box"
+
+
+class Unimported(Box):
+    pass
+
+
+Unimported.__module__ = "module_that_is_not_imported"
+
+
+def unimported(rng):
+    return Unimported([1.0])
+
+
+def test_loading_never_imports_modules_named_in_files(tmp_path):
+    res = sweep(unimported, {}, out=tmp_path / "s", executor=0, rng=0)
+    assert res.complete and len(res) == 1
+    with pytest.raises(ResultFileError, match="module_that_is_not_imported"):
+        res.load(0)
+
+
+# ----------------------------------------------------------------- executors
+def test_same_results_serial_processes_and_worker_counts(tmp_path):
+    runs = {
+        name: sweep(draws, {"a": [1, 2, 3], "b": [0, 1]}, out=tmp_path / name, executor=ex, rng=SEED)
+        for name, ex in [("serial", SerialExecutor()), ("one", 1), ("two", None)]
+    }
+    ref = runs["serial"]
+    for res in runs.values():
+        assert res.complete
+        for i in range(len(ref)):
+            np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 6, i, 4))
+            np.testing.assert_array_equal(res.load(i)["ab"], ref.load(i)["ab"])
+
+
+def test_dask_local_cluster_equals_serial_run(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    grid = {"a": [1, 2, 3], "b": [10, 20]}
+    serial = sweep(draws, grid, out=tmp_path / "serial", executor=0, rng=SEED)
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        res = sweep(draws, grid, out=tmp_path / "dask", executor=client.get_executor(), rng=SEED)
+        pids = {res.meta(i)["pid"] for i in range(len(res))}
+    assert res.complete
+    assert os.getpid() not in pids  # the cells really ran in the cluster's workers
+    for i in range(len(res)):
+        for key in ("x", "ab"):
+            np.testing.assert_array_equal(res.load(i)[key], serial.load(i)[key])
+        np.testing.assert_array_equal(res.load(i)["ab"], list(itertools.product(*grid.values()))[i])
+
+
+# ----------------------------------------------------------------- crashes, failures, resume
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_killed_worker_loses_nothing_and_resume_completes(tmp_path):
+    n = 8
+    work = tmp_path / "work"
+    work.mkdir()
+    grid = {"i": list(range(n)), "workdir": [str(work)], "sleep": [0.15], "kill_cell": [2]}
+    with pytest.warns(SweepWarning, match="rerun the same sweep"):
+        first = sweep(logged, grid, out=tmp_path / "s", executor=2, rng=SEED)
+    assert (work / "killed").exists()
+    done_first = {c.index for c in first.done}
+    assert 1 <= len(done_first) < n  # cells finished before the kill, the rest did not
+    assert 2 not in done_first
+    assert "BrokenProcessPool" in first.failures[first.failed[0].index]
+    files_before = {c.index: c.path.stat().st_mtime_ns for c in first.done}
+    calls_first = calls(work)
+
+    second = sweep(logged, grid, out=tmp_path / "s", executor=2, rng=SEED)
+    assert second.complete
+    assert not list((tmp_path / "s" / "failures").glob("*.json"))
+    all_calls = calls(work)
+    for i in range(n):  # the second run computed exactly the cells the first did not finish
+        extra = all_calls.count(i) - calls_first.count(i)
+        assert extra == (0 if i in done_first else 1), (i, extra)
+    for i, mtime in files_before.items():  # and never rewrote a finished one
+        assert second.cell(i).path.stat().st_mtime_ns == mtime
+
+    # identical to an uninterrupted serial run of the same sweep
+    work2 = tmp_path / "work2"
+    work2.mkdir()
+    (work2 / "killed").touch()
+    ref_grid = {**grid, "workdir": [str(work2)], "sleep": [0.0]}
+    ref = sweep(logged, ref_grid, out=tmp_path / "ref", executor=0, rng=SEED)
+    for i in range(n):
+        np.testing.assert_array_equal(second.load(i)["x"], ref.load(i)["x"])
+        np.testing.assert_array_equal(second.load(i)["x"], oracle_uniforms(SEED, n, i, 5))
+
+
+def test_failure_recorded_with_traceback_then_retried(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    grid = {"i": [0, 1, 2, 3], "workdir": [str(work)], "fail_cell": [2]}
+    with pytest.warns(SweepWarning, match="1 of 4 cells failed"):
+        res = sweep(logged, grid, out=tmp_path / "s", executor=0, rng=SEED)
+    assert [c.index for c in res.failed] == [2] and len(res.done) == 3
+    assert res.cell(2).error == "ValueError: deliberate failure in cell 2"
+    tb = res.failures[2]
+    assert "Traceback" in tb and "in logged" in tb and "deliberate failure in cell 2" in tb
+    record = json.loads((tmp_path / "s" / "failures" / "cell-000002.json").read_text())
+    assert record["attempts"] == 1 and record["params"]["i"] == 2 and record["traceback"] == tb
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    assert [c["status"] for c in index["cells"]] == ["done", "done", "failed", "done"]
+
+    res2 = sweep(logged, grid, out=tmp_path / "s", executor=0, rng=SEED)
+    assert res2.complete and res2.failures == {}
+    assert calls(work) == [0, 1, 2, 2, 3]  # only the failed cell ran again
+    assert not (tmp_path / "s" / "failures" / "cell-000002.json").exists()
+    np.testing.assert_array_equal(res2.load(2)["x"], oracle_uniforms(SEED, 4, 2, 5))
+
+
+def test_unstorable_result_is_a_failure_naming_what_was_expected(tmp_path):
+    with pytest.warns(SweepWarning):
+        res = sweep(bad_return, {"k": [1]}, out=tmp_path / "s", executor=0, rng=0)
+    assert res.failed and "expected a dict of arrays" in res.cell(0).error
+
+
+def test_index_is_rebuilt_from_cell_files(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    grid = {"i": list(range(5)), "workdir": [str(work)]}
+    out = tmp_path / "s"
+    sweep(logged, grid, out=out, executor=0, rng=SEED)
+    (out / "cells" / "cell-000003.npz").unlink()
+    (out / "index.json").write_text("this index is garbage")
+    reopened = SweepResult.open(out)
+    assert [c.status for c in reopened] == ["done", "done", "done", "pending", "done"]
+    res = sweep(logged, grid, out=out, executor=0, rng=SEED)
+    assert calls(work) == [0, 1, 2, 3, 3, 4]
+    index = json.loads((out / "index.json").read_text())
+    on_disk = sorted(p.name for p in (out / "cells").glob("cell-??????.npz"))
+    listed = sorted(Path(c["path"]).name for c in index["cells"] if c["status"] == "done")
+    assert listed == on_disk and len(on_disk) == 5 and index["counts"]["done"] == 5
+    assert res.complete
+
+
+# ----------------------------------------------------------------- fingerprint
+def test_fingerprint_mismatch_is_refused(tmp_path):
+    out = tmp_path / "s"
+    sweep(draws, {"a": [1, 2], "b": [0]}, out=out, executor=0, rng=1)
+    with pytest.raises(SweepMismatchError, match="grid"):
+        sweep(draws, {"a": [1, 2, 3], "b": [0]}, out=out, executor=0, rng=1)
+    with pytest.raises(SweepMismatchError, match="function"):
+        sweep(draws_ab, {"a": [1, 2], "b": [0]}, out=out, executor=0, rng=1)
+    with pytest.raises(SweepMismatchError, match="seed"):
+        sweep(draws, {"a": [1, 2], "b": [0]}, out=out, executor=0, rng=2)
+    assert issubclass(SweepMismatchError, AievoError)
+    # without a seed, the stored one is reused: nothing to recompute, same numbers
+    again = sweep(draws, {"a": [1, 2], "b": [0]}, out=out, executor=0)
+    np.testing.assert_array_equal(again.load(1)["x"], oracle_uniforms(1, 2, 1, 4))
+
+
+def test_bad_arguments_name_the_argument(tmp_path):
+    cases = [
+        (dict(fn=draws, grid=[1, 2], out=tmp_path / "a"), "grid="),
+        (dict(fn=draws, grid={"a": "abc"}, out=tmp_path / "a"), "grid['a']"),
+        (dict(fn=draws, grid={"rng": [1]}, out=tmp_path / "a"), "grid key"),
+        (dict(fn=draws, grid={"a": []}, out=tmp_path / "a"), "non-empty"),
+        (dict(fn=draws, grid={"a": [object()]}, out=tmp_path / "a"), "JSON"),
+        (dict(fn=draws, grid={"a": [1]}, out=tmp_path / "a", rng=-1), "rng=-1"),
+        (dict(fn=draws, grid={"a": [1]}, out=tmp_path / "a", executor="fast"), "executor='fast'"),
+        (dict(fn=3, grid={"a": [1]}, out=tmp_path / "a"), "fn=3"),
+    ]
+    for kwargs, words in cases:
+        with pytest.raises(InvalidParameterError) as info:
+            sweep(kwargs.pop("fn"), kwargs.pop("grid"), **kwargs)
+        assert words in str(info.value)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidParameterError, match="out="):
+        sweep(draws, {"a": [1], "b": [2]}, out=busy, executor=0)
+
+
+# ----------------------------------------------------------------- engine scenario
+def locked_chain_mean_fitness(f, eta, generations):
+    """Closed form of F_t for the eta-locked chain while the front has not reached the end.
+
+    Unnormalised counts: the unlocked front sits at program t with weight
+    prod_{j<t} (1 - eta) f_j; the locked copy of program j is created at
+    generation j + 1 with weight eta f_j prod_{i<j} (1 - eta) f_i and then
+    multiplies by f_j each generation.
+    """
+    F = []
+    for t in range(generations + 1):
+        front = np.prod([(1 - eta) * f[j] for j in range(t)])
+        weights, fits = [front], [f[t]]
+        for j in range(t):
+            w = eta * f[j] * np.prod([(1 - eta) * f[i] for i in range(j)]) * f[j] ** (t - 1 - j)
+            weights.append(w)
+            fits.append(f[j])
+        weights = np.array(weights)
+        F.append(float(weights @ np.array(fits) / weights.sum()))
+    return np.array(F)
+
+
+def test_eta_locked_chain_sweep_matches_closed_form(tmp_path):
+    grid = {"eta": [0.1, 0.5, 1.0], "generations": [6]}
+    res = sweep(eta_locked_chain, grid, out=tmp_path / "s", executor=0, rng=0)
+    f = 1.0 + 0.1 * np.arange(20)
+    for i, eta in enumerate(grid["eta"]):
+        tr = res.load(i)
+        assert type(tr).__name__ == "Trajectory"
+        np.testing.assert_allclose(tr.mean_fitness, locked_chain_mean_fitness(f, eta, 6), rtol=1e-12)
+    final = res.collect(lambda tr: tr.mean_fitness[-1])
+    assert final.shape == (3, 1)
+    np.testing.assert_allclose(final[:, 0], [locked_chain_mean_fitness(f, e, 6)[-1] for e in grid["eta"]])
+
+
+# ----------------------------------------------------------------- command line
+def write_toml(path, body):
+    path.write_text(body)
+    return path
+
+
+def main(argv):
+    """``aievo sweep ARGV`` through this module's configure/run, as aievo.cli dispatches it."""
+    import argparse
+
+    from aievo.sweep import configure, run
+
+    parser = argparse.ArgumentParser(prog="aievo sweep")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    configure(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except AievoError as exc:
+        print(f"aievo sweep: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def test_cli_sweep_equals_python_sweep(tmp_path, capsys):
+    toml = write_toml(
+        tmp_path / "s.toml",
+        f'function = "{__name__}:draws"\nout = "res"\nseed = {SEED}\nworkers = 0\n'
+        "[grid]\na = [1, 2]\nb = [0.5]\n",
+    )
+    assert main(["-q", str(toml)]) == 0
+    assert "2/2 cells done" in capsys.readouterr().out
+    res = SweepResult.open(tmp_path / "res")
+    ref = sweep(draws, {"a": [1, 2], "b": [0.5]}, out=tmp_path / "ref", executor=0, rng=SEED)
+    for i in range(2):
+        np.testing.assert_array_equal(res.load(i)["x"], ref.load(i)["x"])
+    assert main([str(toml), "--status"]) == 0
+    assert main([str(toml)]) == 0  # resume: nothing left
+    assert "computed 0 cell(s), found 2" in capsys.readouterr().out
+
+
+def test_cli_builtin_scenario(tmp_path):
+    toml = write_toml(
+        tmp_path / "s.toml",
+        'scenario = "eta_locked_chain"\nout = "res"\nworkers = 0\n'
+        "[grid]\neta = [0.25]\ngenerations = [4]\n",
+    )
+    assert main(["-q", str(toml)]) == 0
+    tr = SweepResult.open(tmp_path / "res").load(0)
+    np.testing.assert_allclose(
+        tr.mean_fitness, locked_chain_mean_fitness(1.0 + 0.1 * np.arange(20), 0.25, 4), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('out = "r"\n[grid]\na = [1]\n', "exactly one of 'function'"),
+        ('function = "x"\nscenario = "eta_locked_chain"\nout = "r"\n[grid]\na=[1]\n', "exactly one"),
+        ('function = "nocolon"\nout = "r"\n[grid]\na = [1]\n', "function='nocolon'"),
+        ('function = "no_such_module_xyz:f"\nout = "r"\n[grid]\na = [1]\n', "importable module"),
+        ('scenario = "nope"\nout = "r"\n[grid]\na = [1]\n', "scenario='nope'"),
+        ('scenario = "eta_locked_chain"\nout = "r"\n', "missing key 'grid'"),
+        ('scenario = "eta_locked_chain"\n[grid]\neta = [1]\n', "missing key 'out'"),
+        ('scenario = "eta_locked_chain"\nout = "r"\n[grid]\neta = 0.5\n', "grid.eta=0.5"),
+        ('scenario = "eta_locked_chain"\nout = "r"\nworkers = "two"\n[grid]\neta = [1]\n', "workers='two'"),
+        ('scenario = "eta_locked_chain"\nout = "r"\nseed = -3\n[grid]\neta = [1]\n', "seed=-3"),
+        ('scenario = "eta_locked_chain"\nout = "r"\nsed = 3\n[grid]\neta = [1]\n', "unknown key(s) ['sed']"),
+        ('scenario = "eta_locked_chain"\nout = 3\n[grid]\neta = [1]\n', "out=3"),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
+def test_cli_sweep_file_errors_name_the_key(tmp_path, capsys, body, words):
+    from aievo.sweep import load_sweep_file
+
+    toml = write_toml(tmp_path / "s.toml", body)
+    with pytest.raises(ScenarioError) as info:
+        load_sweep_file(toml)
+    assert words in str(info.value)
+    assert main([str(toml)]) == 2
+    assert words in capsys.readouterr().err
