@@ -443,3 +443,43 @@ def run_tree(
     y = ya if (extinct_at if extinct_at >= 0 else G) % 2 == 0 else yb
     x_final = y * s
     return mean_f, log_n, zmeans, snaps, x_final, extinct_at
+
+
+@njit(cache=True, nogil=True)
+def tree_csr(parent, prob, diag):
+    """CSR arrays of a tree's kernel: row ``v`` holds its children (ascending), then ``v`` itself.
+
+    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
+    """
+    n = parent.shape[0]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for w in range(n):
+        p = parent[w]
+        if p >= 0 and prob[w] != 0.0:
+            indptr[p + 1] += 1
+        if diag[w] != 0.0:
+            indptr[w + 1] += 1
+    for v in range(n):
+        indptr[v + 1] += indptr[v]
+    nnz = indptr[n]
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    fill = indptr[:n].copy()
+    for w in range(n):  # ascending w: children land in ascending order
+        p = parent[w]
+        if p >= 0 and prob[w] != 0.0:
+            indices[fill[p]] = w
+            data[fill[p]] = prob[w]
+            fill[p] += 1
+    # the self-loop goes where it belongs in ascending order
+    for v in range(n):
+        if diag[v] != 0.0:
+            k = fill[v]
+            while k > indptr[v] and indices[k - 1] > v:
+                indices[k] = indices[k - 1]
+                data[k] = data[k - 1]
+                k -= 1
+            indices[k] = v
+            data[k] = diag[v]
+            fill[v] += 1
+    return indptr, indices, data

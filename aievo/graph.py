@@ -360,12 +360,11 @@ class DesignGraph:
                 InvalidKernelError, f"self_prob[{i}]", float(sp_[i]),
                 "0 or 1 for a leaf (a leaf always reproduces itself)",
             )
+        from ._kernels import tree_csr
+
         diag = np.where(leaf, 1.0, sp_)
-        rows = np.concatenate([par[child], np.arange(n)])
-        cols = np.concatenate([child, np.arange(n)])
-        vals = np.concatenate([p[child], diag])
-        keep = vals != 0.0
-        T = sp.csr_array((vals[keep], (rows[keep], cols[keep])), shape=(n, n))
+        indptr, indices, data = tree_csr(par, p, diag)
+        T = sp.csr_array((data, indices, indptr), shape=(n, n))
         return cls(f, T, root=root, labels=labels, attrs=attrs, parent=par)
 
     @classmethod
