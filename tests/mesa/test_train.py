@@ -1,0 +1,260 @@
+"""Tests of aievo.mesa.train: hand-written gradients, forward passes against the
+attention module, Adam, GD alignment, and (slow) the reference training results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aievo.errors import InvalidParameterError, ShapeError
+from aievo.mesa.attention import gd_weights, lsa_forward
+from aievo.mesa.baselines import gd_steps, gd_sequence_predict, lsq_sequence_predict, scan_eta
+from aievo.mesa.mesa_layer import mesa_layer_naive
+from aievo.mesa.tasks import concat_tokens, construct_full_tokens, sample_lds, sample_regression_tasks
+from aievo.mesa.train import (
+    Adam,
+    GDReference,
+    LSAResult,
+    alignment,
+    linear_tf_forward,
+    linear_tf_init,
+    linear_tf_loss_and_grad,
+    lsa_init,
+    lsa_loss_and_grad,
+    lsa_predict,
+    train_linear_tf,
+    train_lsa,
+)
+
+
+def _fd_check(loss_fn, arrays, h=1e-6):
+    """Max relative error between central differences of loss_fn() and the given analytic grads."""
+    worst = 0.0
+    for arr, grad in arrays:
+        num = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + h
+            a = loss_fn()
+            arr[idx] = old - h
+            b = loss_fn()
+            arr[idx] = old
+            num[idx] = (a - b) / (2 * h)
+        scale = max(np.abs(num).max(), 1e-12)
+        worst = max(worst, np.abs(num - grad).max() / scale)
+    return worst
+
+
+# --------------------------------------------------------------------------- LSA
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 5), st.integers(0, 2**31 - 1))
+@settings(max_examples=15)
+def test_lsa_gradient_matches_finite_differences(d, N, B, seed):
+    g = np.random.default_rng(seed)
+    X, y, xq, yq, _ = sample_regression_tasks(g, B, d=d, N=N)
+    params = lsa_init(d, g, init_std=0.7)
+    _, grads = lsa_loss_and_grad(params, X, y, xq, yq)
+    err = _fd_check(lambda: lsa_loss_and_grad(params, X, y, xq, yq)[0], [(params[k], grads[k]) for k in params])
+    assert err < 1e-6
+
+
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_lsa_predict_equals_attention_forward(d, N, seed):
+    g = np.random.default_rng(seed)
+    X, y, xq, _, _ = sample_regression_tasks(g, 4, d=d, N=N)
+    params = lsa_init(d, g, init_std=1.0)
+    E = concat_tokens(X, y, xq)
+    oracle = -lsa_forward(E, [params], n_context=N)[:, -1, -1]
+    np.testing.assert_allclose(lsa_predict(params, X, y, xq), oracle, rtol=1e-10, atol=1e-12)
+
+
+@given(st.integers(1, 5), st.integers(2, 8), st.floats(0.1, 10.0), st.integers(0, 2**31 - 1))
+def test_gd_construction_as_lsa_result(d, N, eta, seed):
+    """The Proposition-1 weights: effective step eta/N, predictions = gd_steps, perfect alignment."""
+    g = np.random.default_rng(seed)
+    X, y, xq, yq, _ = sample_regression_tasks(g, 16, d=d, N=N)
+    w = gd_weights(d, N, eta)
+    params = {k: np.asarray(getattr(w, k)).reshape(d + 1, d + 1) for k in ("Wq", "Wk", "Wv", "P")}
+    model = LSAResult(params, np.zeros(0), np.zeros(0), np.zeros(0))
+    assert model.effective_step() == pytest.approx(eta / N, rel=1e-12)
+    np.testing.assert_allclose(model.predict(X, y, xq), gd_steps(X, y, xq, eta, 1), rtol=1e-9, atol=1e-12)
+    al = alignment(model, GDReference(eta), (X, y, xq, yq))
+    assert al.cos_sim == pytest.approx(1.0, abs=1e-10)
+    assert al.model_diff < 1e-10 and al.preds_diff < 1e-10
+
+
+def test_alignment_finite_differences_match_analytic():
+    g = np.random.default_rng(3)
+    tasks = sample_regression_tasks(g, 50)
+    model = LSAResult(lsa_init(10, g, 0.5), np.zeros(0), np.zeros(0), np.zeros(0))
+    ref = GDReference(4.0, K=2)
+    exact = alignment(model, ref, tasks)
+    fd = alignment(model.predict, lambda X, y, xq: gd_steps(X, y, xq, 4.0, 2), tasks)
+    assert fd.cos_sim == pytest.approx(exact.cos_sim, abs=1e-8)
+    assert fd.model_diff == pytest.approx(exact.model_diff, rel=1e-6)
+    assert fd.preds_diff == pytest.approx(exact.preds_diff, rel=1e-12)
+    # cosine similarity by hand
+    ga, gb = model.grad_xq(*tasks[:3]), ref.weights(tasks[0], tasks[1])
+    cos = np.mean(np.sum(ga * gb, 1) / np.linalg.norm(ga, axis=1) / np.linalg.norm(gb, axis=1))
+    assert exact.cos_sim == pytest.approx(cos, rel=1e-12)
+
+
+def test_train_lsa_tiny_budget_learns():
+    r = train_lsa(steps=300, batch=256, eval_tasks=4000, eval_every=100, rng=1)
+    zero = 0.5 * 10 / 12  # 0.5 E[y^2] with x ~ U(-0.5, 0.5), w ~ N(0, I)
+    assert r.eval_loss[0] == pytest.approx(zero, rel=0.05)
+    assert r.eval_loss[-1] < 0.8 * zero
+    assert list(r.eval_steps) == [0, 100, 200, 300] and r.train_loss.shape == (300,)
+    # eval_loss is the loss of the stored weights on the evaluation set drawn first from the seed
+    g = np.random.default_rng(1)
+    lsa_init(10, g, 0.002)
+    tasks = sample_regression_tasks(g, 4000)
+    assert r.loss(*tasks[:4]) == pytest.approx(r.eval_loss[-1], rel=1e-12)
+
+
+def test_lsa_argument_errors():
+    with pytest.raises(InvalidParameterError, match="steps"):
+        train_lsa(steps=-1)
+    with pytest.raises(InvalidParameterError, match="lr"):
+        train_lsa(steps=1, lr=0.0)
+    X, y, xq, yq, _ = sample_regression_tasks(0, 3, d=2, N=3)
+    with pytest.raises(ShapeError, match="Wq"):
+        lsa_predict(lsa_init(3), X, y, xq)
+    with pytest.raises(ShapeError, match="xq"):
+        lsa_predict(lsa_init(2), X, y, xq[:, :1])
+
+
+# --------------------------------------------------------------------------- linear transformer
+@given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 3), st.sampled_from([(False,), (True,), (False, True),
+                                                                                 (True, False)]),
+       st.integers(0, 2**31 - 1))
+@settings(max_examples=12)
+def test_linear_tf_gradient_matches_finite_differences(D, H, ks, mesa, seed):
+    g = np.random.default_rng(seed)
+    inputs, targets, _ = sample_lds(g, 2, D=D, T=4)
+    tokens = construct_full_tokens(inputs)
+    layers = linear_tf_init(D, len(mesa), H, ks, mesa=list(mesa), init_std=0.6, lam_init=0.8, rng=g)
+    _, grads = linear_tf_loss_and_grad(layers, tokens, targets)
+    pairs = [(p[k], gr[k]) for p, gr in zip(layers, grads) for k in p]
+    err = _fd_check(lambda: linear_tf_loss_and_grad(layers, tokens, targets)[0], pairs)
+    assert err < 1e-6
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_linear_tf_forward_equals_causal_attention(D, L, H, seed):
+    g = np.random.default_rng(seed)
+    inputs, _, _ = sample_lds(g, 3, D=D, T=6)
+    tokens = construct_full_tokens(inputs)
+    layers = linear_tf_init(D, L, H, 3, init_std=0.4, rng=g)
+    ours = linear_tf_forward(layers, tokens)
+    theirs = lsa_forward(tokens, layers, causal=True, return_all=True)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _slot_selector(D, slot):
+    W = np.zeros((D, 4 * D))
+    W[:, slot * D:(slot + 1) * D] = np.eye(D)
+    return W
+
+
+@given(st.integers(1, 4), st.floats(0.05, 50.0), st.floats(0.1, 3.0), st.integers(0, 2**31 - 1))
+def test_mesa_head_equals_mesa_layer_and_inclusive_ridge(D, lam, eta, seed):
+    """One mesa head with k = s_{t-1}, v = s_t, q = s_t writing eta * output into slot 0."""
+    inputs, _, _ = sample_lds(seed, 3, D=D, T=12)
+    tokens = construct_full_tokens(inputs)
+    layer = {"Wq": _slot_selector(D, 2)[None], "Wk": _slot_selector(D, 3)[None], "Wv": _slot_selector(D, 1)[None],
+             "P": eta * _slot_selector(D, 0).T[None], "lam": np.array([lam])}
+    pred = linear_tf_forward([layer], tokens)[-1][..., :D]
+    K, V = tokens[..., 3 * D:], tokens[..., D:2 * D]
+    np.testing.assert_allclose(pred, eta * mesa_layer_naive(K, V, V, lam), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(pred, eta * lsq_sequence_predict(inputs, 1.0 / lam, inclusive=True),
+                               rtol=1e-8, atol=1e-10)
+    # the same head without the solve is one GD step (Proposition 1)
+    del layer["lam"]
+    np.testing.assert_allclose(linear_tf_forward([layer], tokens)[-1][..., :D], gd_sequence_predict(inputs, eta),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_train_linear_tf_tiny_budget():
+    r = train_linear_tf(D=3, T=10, n_layers=1, n_heads=2, key_size=4, steps=40, batch=16, eval_every=20,
+                        eval_batch=64, lr=3e-3, rng=2)
+    assert r.train_loss.shape == (40,) and list(r.eval_steps) == [0, 20, 40]
+    assert r.eval_loss[-1] < r.eval_loss[0]
+    g = np.random.default_rng(2)
+    linear_tf_init(3, 1, 2, 4, rng=g)
+    inputs, targets, _ = sample_lds(g, 64, D=3, T=10)
+    assert r.loss(inputs, targets) == pytest.approx(r.eval_loss[-1], rel=1e-12)
+    ppl = r.per_position_loss(inputs, targets)
+    pred = r.predict(inputs)
+    np.testing.assert_allclose(ppl, np.sum((pred - targets) ** 2, axis=(0, 2)) / 128, rtol=1e-12)
+
+
+def test_train_linear_tf_mesa_lambda_moves():
+    r = train_linear_tf(D=2, T=6, n_layers=1, n_heads=1, key_size=2, mesa=True, steps=30, batch=8,
+                        eval_batch=16, lr=1e-2, rng=0)
+    assert "lam" in r.layers[0] and r.layers[0]["lam"][0] != 1.0
+
+
+def test_linear_tf_argument_errors():
+    with pytest.raises(InvalidParameterError, match="mesa"):
+        linear_tf_init(2, 2, mesa=[True])
+    with pytest.raises(InvalidParameterError, match="schedule"):
+        train_linear_tf(steps=1, schedule="step")
+    layers = linear_tf_init(2, 1, 1, 2)
+    with pytest.raises(ShapeError, match="Wq"):
+        linear_tf_forward(layers, np.zeros((1, 3, 7)))
+
+
+# --------------------------------------------------------------------------- Adam
+def test_adam_first_step_is_lr_times_sign_and_matches_scalar_loop():
+    p = {"a": np.array([1.0, -2.0, 3.0])}
+    opt = Adam(p, lr=0.1)
+    opt.step(p, {"a": np.array([2.0, -0.5, 0.0])})
+    np.testing.assert_allclose(p["a"], [0.9, -1.9, 3.0], atol=1e-7)
+    # a few steps on f(x) = x^2 / 2 against a scalar transcription of Kingma & Ba, Algorithm 1
+    x = {"x": np.array([1.5])}
+    opt = Adam(x, lr=0.05, b1=0.8, b2=0.95)
+    xs, m, v = 1.5, 0.0, 0.0
+    for t in range(1, 20):
+        opt.step(x, {"x": x["x"].copy()})
+        gr = xs
+        m = 0.8 * m + 0.2 * gr
+        v = 0.95 * v + 0.05 * gr * gr
+        xs -= 0.05 * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.95**t)) + 1e-8)
+        assert x["x"][0] == pytest.approx(xs, rel=1e-12)
+
+
+def test_adam_clips_global_norm():
+    p = {"a": np.zeros(2), "b": np.zeros(1)}
+    opt = Adam(p, lr=1.0, b1=0.0, b2=0.0, clip_norm=1.0)
+    opt.step(p, {"a": np.array([3.0, 0.0]), "b": np.array([4.0])})
+    # with b1 = b2 = 0 the update is g / |g| elementwise whatever the scale: check the moments instead
+    np.testing.assert_allclose(opt.m["a"], [0.6, 0.0])
+    np.testing.assert_allclose(opt.m["b"], [0.8])
+
+
+# --------------------------------------------------------------------------- slow reproductions
+@pytest.mark.slow
+def test_trained_lsa_matches_one_step_gd():
+    """mesa-reference.md 1.5: 0.210 on 10k tasks, effective step 0.61 (eta/N ~ 0.6), cos-sim > 0.99."""
+    r = train_lsa(steps=5000, batch=512, rng=0)
+    tasks = sample_regression_tasks(123, 20000)
+    best_eta, best_loss, _ = scan_eta(*tasks[:4])
+    assert best_loss == pytest.approx(0.21, abs=0.015)
+    assert r.loss(*tasks[:4]) == pytest.approx(best_loss, abs=0.01)
+    assert r.effective_step() == pytest.approx(best_eta / 10, abs=0.06)
+    assert alignment(r, GDReference(best_eta), tasks).cos_sim > 0.99
+
+
+@pytest.mark.slow
+def test_two_layer_linear_tf_between_gd_and_lsq():
+    r = train_linear_tf(steps=1500, batch=32, lr=1e-3, schedule="cosine", warmup=100, rng=0)
+    inputs, targets, _ = sample_lds(7, 1000)
+    tf = r.per_position_loss(inputs, targets)
+    lsq = np.sum((lsq_sequence_predict(inputs) - targets) ** 2, axis=(0, 2)) / 2000
+    gd = min((np.sum((gd_sequence_predict(inputs, e) - targets) ** 2, axis=(0, 2)) / 2000 for e in
+              np.arange(0.005, 0.08, 0.005)), key=np.mean)
+    assert np.mean(tf) < np.mean(gd)
+    assert np.all(tf[10:] > lsq[10:])
