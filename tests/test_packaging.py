@@ -1,0 +1,45 @@
+"""The README's commands are the ones CI runs, and the public API is what the contract names."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aievo as ae
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_blocks(text):
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = _bash_blocks(readme)
+    assert len(blocks) >= 2, "README must give the install/main-job command and the test command"
+    test_command = blocks[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
+
+
+def test_public_api_contract_names():
+    for name in ["DesignGraph", "with_locking", "with_preservation", "simulate", "Trajectory",
+                 "AievoError", "__version__"]:
+        assert name in ae.__all__ and hasattr(ae, name)
+    for name in ae.__all__:
+        assert hasattr(ae, name), name
+
+
+def test_import_does_not_load_heavy_modules():
+    code = (
+        "import sys, aievo; heavy = [m for m in ('numba', 'matplotlib', 'networkx', 'hypothesis', 'dask') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_version_flag():
+    out = subprocess.run([sys.executable, "-m", "aievo", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"aievo {ae.__version__}"
