@@ -462,3 +462,67 @@ def test_cli_sweep_file_errors_name_the_key(tmp_path, capsys, body, words):
     assert words in str(info.value)
     assert main([str(toml)]) == 2
     assert words in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- the user guide
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "sweeps.md"
+
+
+def doc_blocks():
+    """(code, documented output or None) for each ```python block of docs/sweeps.md."""
+    import re
+
+    text = DOCS.read_text()
+    out = []
+    for m in re.finditer(r"```python\n(.*?)```\n", text, re.S):
+        after = text[m.end():].lstrip()
+        expected = None
+        if after.startswith("prints"):
+            rest = after[len("prints"):].lstrip()
+            if rest.startswith("```"):
+                expected = rest.split("\n", 1)[1].split("```", 1)[0]
+            else:
+                expected = rest.split("`")[1]
+        out.append((m.group(1), expected))
+    return out
+
+
+def test_docs_python_blocks_print_what_the_docs_say(tmp_path, capsys, monkeypatch):
+    blocks = doc_blocks()
+    assert len(blocks) >= 4 and all(expected for _, expected in blocks)
+    monkeypatch.chdir(tmp_path)
+    for code, expected in blocks:
+        exec(compile(code, str(DOCS), "exec"), {"__name__": "__main__"})
+        assert capsys.readouterr().out.strip() == expected.strip()
+
+
+def test_docs_toml_example_is_a_valid_sweep_file(tmp_path):
+    import re
+
+    from aievo.sweep import eta_locked_chain as builtin
+    from aievo.sweep import load_sweep_file
+
+    (toml,) = re.findall(r"```toml\n(.*?)```", DOCS.read_text(), re.S)
+    spec = load_sweep_file(write_toml(tmp_path / "eta.toml", toml))
+    assert spec["fn"] is builtin and spec["seed"] == 1 and spec["workers"] == 2
+    assert spec["grid"] == {"eta": [0.1, 0.5, 0.9], "generations": [50], "length": [60]}
+    assert spec["out"] == tmp_path / "eta-sweep"
+
+
+def test_example_sweep_eta_quick_matches_closed_form(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "sweep_eta.py"
+    spec = importlib.util.spec_from_file_location("sweep_eta_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    res = example.main(["--quick", "--out", str(tmp_path)])
+    assert res.complete and (tmp_path / "sweep_eta.png").stat().st_size > 10_000
+    F_T = res.collect(lambda tr: tr.mean_fitness[-1])
+    k = np.arange(41)
+    for c, f in enumerate([1.0 + 2.0**-k, 1.0 + 0.1 * k]):  # res.axes["chain"] order
+        for j, eta in enumerate(res.axes["eta"]):
+            for t, T in enumerate(res.axes["generations"]):
+                assert T < 40  # the closed form holds until the front reaches the chain's end
+                np.testing.assert_allclose(F_T[c, j, t], locked_chain_mean_fitness(f, eta, T)[-1],
+                                           rtol=1e-12)
