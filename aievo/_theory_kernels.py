@@ -1,0 +1,174 @@
+"""Numba kernels of the theory layer: arrays and scalars in, arrays out.
+
+Nothing here validates input; :mod:`aievo.lineage` does that and passes
+contiguous ``int64`` / ``float64`` arrays. Graphs are passed in CSR form
+(``indptr``, ``indices``). Callers pass ``int64`` index arrays and ``float64``
+values (read-only views are fine), so each kernel compiles once per layout.
+
+* :func:`dag_max` propagates a per-component value to every component that can
+  reach it in the condensation DAG (the maximum over reachable components).
+* :func:`component_max_cycle_mean` runs Karp's algorithm on every strongly
+  connected component: the largest mean node weight over the cycles inside it.
+* :func:`maxplus_lineage` iterates ``L_{t+1}(v) = w(v) + max_{v -> u} L_t(u)``:
+  the best total node weight over the walks of length ``t`` that start at ``v``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["dag_max", "component_max_cycle_mean", "maxplus_lineage"]
+
+
+@njit(cache=True, nogil=True)
+def dag_max(indptr, indices, value):
+    """``best[c] = max(value[c], best[d] for every successor d of c)`` on a DAG.
+
+    Iterative depth-first search: a component is final once all its
+    successors are, so each edge is used once. Self-edges are ignored.
+    """
+    m = value.shape[0]
+    best = value.copy()
+    state = np.zeros(m, dtype=np.int8)  # 0 unseen, 1 on the stack, 2 done
+    stack = np.empty(m, dtype=np.int64)
+    pos = np.empty(m, dtype=np.int64)
+    for s in range(m):
+        if state[s] != 0:
+            continue
+        top = 0
+        stack[0] = s
+        pos[0] = indptr[s]
+        state[s] = 1
+        while top >= 0:
+            c = stack[top]
+            p = pos[top]
+            if p < indptr[c + 1]:
+                pos[top] = p + 1
+                d = indices[p]
+                if state[d] == 0:
+                    state[d] = 1
+                    top += 1
+                    stack[top] = d
+                    pos[top] = indptr[d]
+                elif state[d] == 2:
+                    if best[d] > best[c]:
+                        best[c] = best[d]
+            else:
+                state[c] = 2
+                top -= 1
+                if top >= 0:
+                    parent = stack[top]
+                    if best[c] > best[parent]:
+                        best[parent] = best[c]
+    return best
+
+
+@njit(cache=True, nogil=True)
+def component_max_cycle_mean(indptr, indices, weight, comp, order, comp_start, local):
+    """Largest mean node weight over the cycles of each strongly connected component.
+
+    Karp's theorem, with every node of the component as a start:
+    ``D_j(w)`` is the largest weight of a walk of exactly ``j`` edges ending at
+    ``w`` (a walk's weight sums ``weight`` over the nodes it leaves), and the
+    maximum cycle mean is ``max_w min_{j < k} (D_k(w) - D_j(w)) / (k - j)``
+    over ``w`` with ``D_k(w) > -inf``. Edges leaving the component are ignored.
+
+    Parameters
+    ----------
+    indptr, indices : int64[:]
+        CSR adjacency of the whole graph.
+    weight : float64[:]
+        Node weights (``-inf`` makes a node unusable).
+    comp : int64[:]
+        Component label of each node.
+    order : int64[:]
+        Nodes sorted by component.
+    comp_start : int64[:]
+        ``order[comp_start[c]:comp_start[c+1]]`` are the nodes of component ``c``.
+    local : int64[:]
+        Position of each node within its component.
+
+    Returns
+    -------
+    float64[n_components]
+        ``-inf`` for a component without a cycle of finite weight.
+    """
+    n_comp = comp_start.shape[0] - 1
+    out = np.full(n_comp, -np.inf)
+    for c in range(n_comp):
+        lo = comp_start[c]
+        k = comp_start[c + 1] - lo
+        D = np.full((k + 1, k), -np.inf)
+        for a in range(k):
+            D[0, a] = 0.0
+        for j in range(k):
+            for a in range(k):
+                dv = D[j, a]
+                if dv == -np.inf:
+                    continue
+                v = order[lo + a]
+                wv = weight[v]
+                if wv == -np.inf:
+                    continue
+                for e in range(indptr[v], indptr[v + 1]):
+                    u = indices[e]
+                    if comp[u] != c:
+                        continue
+                    b = local[u]
+                    cand = dv + wv
+                    if cand > D[j + 1, b]:
+                        D[j + 1, b] = cand
+        best = -np.inf
+        for a in range(k):
+            dk = D[k, a]
+            if dk == -np.inf:
+                continue
+            worst = np.inf
+            for j in range(k):
+                dj = D[j, a]
+                if dj == -np.inf:
+                    continue
+                r = (dk - dj) / (k - j)
+                if r < worst:
+                    worst = r
+            if worst > best:
+                best = worst
+        out[c] = best
+    return out
+
+
+@njit(cache=True, nogil=True)
+def maxplus_lineage(indptr, indices, weight, times, t_max):
+    """Best walk weight ``L_t(v)`` of length ``t`` from every node, at each requested time.
+
+    ``L_0 = 0`` and ``L_{t+1}(v) = weight(v) + max_{v -> u} L_t(u)`` (``-inf`` if
+    ``v`` has no successor or ``weight(v) = -inf``). ``times`` must be sorted.
+
+    Returns float64[len(times), n].
+    """
+    n = weight.shape[0]
+    a = np.zeros(n)
+    b = np.empty(n)
+    out = np.full((times.shape[0], n), -np.inf)
+    ti = 0
+    for t in range(t_max + 1):
+        while ti < times.shape[0] and times[ti] == t:
+            for v in range(n):
+                out[ti, v] = a[v]
+            ti += 1
+        if t == t_max:
+            break
+        for v in range(n):
+            m = -np.inf
+            for e in range(indptr[v], indptr[v + 1]):
+                x = a[indices[e]]
+                if x > m:
+                    m = x
+            if m == -np.inf or weight[v] == -np.inf:
+                b[v] = -np.inf
+            else:
+                b[v] = weight[v] + m
+        for v in range(n):
+            a[v] = b[v]
+    return out

@@ -1,0 +1,271 @@
+"""The Price equation and Fisher's fundamental theorem (MODEL.md section 4).
+
+For shares ``x``, fitness ``f``, mean fitness ``F = sum_v x(v) f(v)`` and a trait
+``z`` with design average ``z~(v) = sum_w T(v, w) z(w)``, one generation changes
+the trait mean by
+
+    zbar' - zbar = Cov_x(f, z) / F + E_x[f (z~ - z)] / F
+                 = selection      + transmission.
+
+With ``z = f`` and no change at design (``f~ = f``, for example ``T = I``) the
+transmission term vanishes and the selection term is Fisher's
+``Var_x(f) / F >= 0``. :func:`price_decomposition` computes the terms for one
+share vector; :func:`price_along` for every generation of a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidParameterError, ShapeError, bad_argument
+from .graph import DesignGraph
+
+__all__ = ["PriceDecomposition", "PriceSeries", "price_decomposition", "price_along"]
+
+
+@dataclass(frozen=True)
+class PriceDecomposition:
+    """One generation's change of a trait mean, split into selection and transmission.
+
+    Attributes
+    ----------
+    selection : float
+        ``Cov_x(f, z) / F``.
+    transmission : float
+        ``E_x[f (z~ - z)] / F``: the change made by design.
+    total : float
+        ``zbar_{t+1} - zbar_t``, computed from the updated shares (not as the sum
+        of the two terms), so ``total - selection - transmission`` is rounding.
+    fisher : float
+        ``Var_x(f) / F``: the change of mean fitness if design did not change
+        fitness (Fisher's fundamental theorem).
+    mean_fitness : float
+        ``F``.
+    mean_trait : float
+        ``zbar_t``.
+    next_mean_trait : float
+        ``zbar_{t+1}``.
+    """
+
+    selection: float
+    transmission: float
+    total: float
+    fisher: float
+    mean_fitness: float
+    mean_trait: float
+    next_mean_trait: float
+
+    @property
+    def residual(self) -> float:
+        """``total - (selection + transmission)``; zero up to rounding."""
+        return self.total - (self.selection + self.transmission)
+
+
+@dataclass(frozen=True, eq=False)
+class PriceSeries:
+    """The Price decomposition at every generation ``t = 0 .. G - 1`` of a run.
+
+    Attributes
+    ----------
+    selection, transmission, total, fisher, mean_fitness, mean_trait : ndarray, shape (G,)
+        As in :class:`PriceDecomposition`, for the step from ``t`` to ``t + 1``.
+    """
+
+    selection: np.ndarray
+    transmission: np.ndarray
+    total: np.ndarray
+    fisher: np.ndarray
+    mean_fitness: np.ndarray
+    mean_trait: np.ndarray
+
+    @property
+    def generations(self) -> int:
+        """Number of steps decomposed."""
+        return int(self.total.size)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Plot selection, transmission and their sum (the change of the trait mean) over time."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+        t = np.arange(self.generations)
+        ax.plot(t, self.selection, label="selection  Cov(f, z)/F")
+        ax.plot(t, self.transmission, label="transmission  E[f(z~ - z)]/F")
+        ax.plot(t, self.total, "k--", lw=1, label=r"total  $\bar z_{t+1} - \bar z_t$")
+        ax.axhline(0.0, color="0.7", lw=0.8)
+        ax.set_xlabel("generation $t$")
+        ax.set_ylabel("change of the trait mean")
+        ax.legend(fontsize=8)
+        return ax
+
+
+def _trait(g: DesignGraph, trait: Any) -> np.ndarray:
+    if trait is None:
+        return np.asarray(g.fitness, dtype=np.float64)
+    if isinstance(trait, str):
+        attrs = g.attrs
+        if trait not in attrs:
+            raise bad_argument(
+                InvalidParameterError, "trait", trait, f"an array of length {g.n} or one of g.attrs {sorted(attrs)}"
+            )
+        trait = attrs[trait]
+    try:
+        z = np.asarray(trait, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad_argument(InvalidParameterError, "trait", trait, "an array of real numbers") from None
+    if z.shape != (g.n,):
+        raise ShapeError(f"trait has shape {z.shape}: expected ({g.n},)")
+    if not np.all(np.isfinite(z)):
+        raise bad_argument(InvalidParameterError, "trait", trait, "finite values")
+    return z
+
+
+def _shares(g: DesignGraph, shares: Any, name: str = "shares") -> np.ndarray:
+    try:
+        x = np.asarray(shares, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad_argument(InvalidParameterError, name, shares, "an array of shares") from None
+    if x.ndim not in (1, 2) or x.shape[-1] != g.n:
+        raise ShapeError(f"{name} has shape {x.shape}: expected ({g.n},) or (k, {g.n})")
+    if not np.all(np.isfinite(x)) or (x < 0).any():
+        raise bad_argument(InvalidParameterError, name, shares, "finite shares >= 0")
+    s = x.sum(axis=-1)
+    if np.any(np.abs(s - 1.0) > 1e-9):
+        raise bad_argument(InvalidParameterError, f"{name}.sum()", s, "shares summing to 1 within 1e-9")
+    return x
+
+
+def _decompose(g: DesignGraph, X: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+    """Vectorised over the rows of ``X`` (shape (k, n))."""
+    f = np.asarray(g.fitness)
+    F = X @ f
+    if np.any(F <= 0.0):
+        k = int(np.flatnonzero(F <= 0.0)[0])
+        raise bad_argument(
+            InvalidParameterError, "shares", f"row {k} with mean fitness {F[k]!r}",
+            "shares with positive mean fitness (the population is extinct)",
+        )
+    zt = g.T @ z
+    zbar = X @ z
+    cov = X @ (f * z) - F * zbar
+    var = X @ (f * f) - F * F
+    transmission = (X @ (f * (zt - z))) / F
+    # the next shares, from the update itself, for an independent `total`
+    nxt = ((X * f) @ g.T) / F[:, None]
+    nxt_zbar = nxt @ z
+    return {
+        "selection": cov / F,
+        "transmission": transmission,
+        "total": nxt_zbar - zbar,
+        "fisher": var / F,
+        "mean_fitness": F,
+        "mean_trait": zbar,
+        "next_mean_trait": nxt_zbar,
+    }
+
+
+def price_decomposition(g: DesignGraph, shares: Any, trait: Any = None) -> PriceDecomposition:
+    """Split one generation's change of a trait mean into selection and transmission.
+
+    Parameters
+    ----------
+    g : DesignGraph
+    shares : array_like, shape (n,)
+        The shares ``x_t`` (non-negative, summing to 1).
+    trait : array_like of length n or str, optional
+        The trait ``z`` (or the name of one of ``g.attrs``); default fitness.
+
+    Returns
+    -------
+    PriceDecomposition
+
+    Examples
+    --------
+    >>> import aievo as ae
+    >>> from aievo.price import price_decomposition
+    >>> g = ae.chain([2.0, 1.0])          # a fit program designing a less fit one
+    >>> p = price_decomposition(g, [0.5, 0.5])
+    >>> p.selection, p.transmission, p.total    # F = 1.5: mean fitness falls
+    (0.16666666666666666, -0.6666666666666666, -0.5)
+    """
+    if not isinstance(g, DesignGraph):
+        raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
+    x = _shares(g, shares)
+    if x.ndim != 1:
+        raise ShapeError(f"shares has shape {x.shape}: expected ({g.n},); use price_along for many")
+    d = _decompose(g, x[None, :], _trait(g, trait))
+    return PriceDecomposition(**{k: float(v[0]) for k, v in d.items()})
+
+
+def price_along(
+    g: DesignGraph, run: Any, *, trait: Any = None, initial: Any = None
+) -> PriceSeries:
+    """The Price decomposition for every generation of a run.
+
+    Parameters
+    ----------
+    g : DesignGraph
+        The graph the run is on.
+    run : int or Trajectory
+        A number of generations ``G`` (the run from ``initial`` is recomputed
+        step by step; memory ``G * n``) or a :class:`~aievo.Trajectory` of
+        ``g`` that recorded the shares at every ``t = 0 .. G - 1``
+        (``simulate(g, G, record_shares=range(G))``).
+    trait : array_like or str, optional
+        The trait (default fitness).
+    initial : int or array_like, optional
+        Starting program or shares when ``run`` is an int (default the root).
+
+    Returns
+    -------
+    PriceSeries
+        Entry ``t`` decomposes the step from ``t`` to ``t + 1``.
+    """
+    from .dynamics import Trajectory, _initial_shares
+
+    if not isinstance(g, DesignGraph):
+        raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
+    z = _trait(g, trait)
+    if isinstance(run, Trajectory):
+        G = run.generations
+        if run.shares.shape != (g.n,):
+            raise ShapeError(f"run has shares of shape {run.shares.shape}: expected ({g.n},) for g")
+        missing = sorted(set(range(G)) - set(run.times.tolist()))
+        if missing:
+            raise bad_argument(
+                InvalidParameterError, "run", f"a Trajectory without shares at t={missing[:5]}",
+                "a Trajectory from simulate(g, G, record_shares=range(G))",
+            )
+        X = np.stack([run.shares_at(t) for t in range(G)]) if G else np.zeros((0, g.n))
+        if initial is not None:
+            raise bad_argument(InvalidParameterError, "initial", initial, "None when run is a Trajectory")
+    else:
+        if isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0:
+            raise bad_argument(InvalidParameterError, "run", run, "an integer >= 0 or an aievo.Trajectory")
+        G = int(run)
+        from ._kernels import step_shares
+
+        T = g.T
+        f = np.ascontiguousarray(g.fitness)
+        x = _initial_shares(g, initial)
+        X = np.empty((G, g.n))
+        for t in range(G):
+            X[t] = x
+            x, F = step_shares(T.indptr, T.indices, T.data, f, x)
+            if F <= 0.0 and t < G - 1:
+                raise bad_argument(
+                    InvalidParameterError, "run", run,
+                    f"at most {t + 1} generations: the population is extinct after generation {t}",
+                )
+    if G == 0:
+        e = np.zeros(0)
+        return PriceSeries(e, e, e, e, e, e)
+    d = _decompose(g, X, z)
+    return PriceSeries(
+        selection=d["selection"], transmission=d["transmission"], total=d["total"],
+        fisher=d["fisher"], mean_fitness=d["mean_fitness"], mean_trait=d["mean_trait"],
+    )
