@@ -293,7 +293,7 @@ def fig3_limsup(*, quick: bool = False) -> "Figure":
                  gid="limsup")
     ax_r.axhline(-lam, color=COLORS[2], ls="--", lw=1.5, label=r"lim inf $= -\frac{1}{3}\log 2$ (closed form)",
                  gid="liminf")
-    # finite-horizon estimates: max and min of the rate over the last half of the run
+    # finite-horizon estimates: max and min of the rate over the last three quarters of the run
     tail = t >= t[-1] // 4
     hi, lo = rate[tail].max(), rate[tail].min()
     ax_r.hlines([hi, lo], t[tail][0], t[-1], colors="0.3", lw=3, alpha=0.5,
