@@ -682,16 +682,23 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
                 f"or a node attribute {sorted(attrs)}"
             )
 
+        from .traits import human_judged_fitness, objective_fitness
+
         c = trait("capability")
+        base = ft.float("base", 1.0)
+        slope = ft.float("slope", 1.0, check=(lambda x: x > 0, "a number > 0 (phi must be increasing)"))
+
+        def phi(s: np.ndarray) -> np.ndarray:
+            return base + slope * s
+
         if mode == "human_judged":
             if not ft.has("deception"):
                 raise ScenarioError("fitness.deception: missing; human_judged fitness needs a deception trait")
-            total = c + trait("deception")
+            d = trait("deception")
+            f_new = _wrap("fitness", lambda: human_judged_fitness(c, d, phi))
         else:
-            total = c
-        base = ft.float("base", 1.0)
-        slope = ft.float("slope", 1.0, check=(lambda x: x > 0, "a number > 0 (phi must be increasing)"))
-        g = _wrap("fitness", lambda: g.with_fitness(base + slope * total))
+            f_new = _wrap("fitness", lambda: objective_fitness(c, phi))
+        g = _wrap("fitness", lambda: g.with_fitness(f_new))
         if kind == "type_graph" and gt.has("fitness"):
             raise ScenarioError("graph.fitness: not allowed together with a [fitness] table (fitness comes from traits)")
     if traits:

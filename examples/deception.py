@@ -14,8 +14,8 @@ edge).
   still goes to ``C``; mean deception stays strictly between 0 and ``D``, wherever
   the design kernel happened to leave it.
 
-The scenario is written as a dict in the scenario-file format (see
-``examples/scenarios/deception_grid.toml``) and run with :func:`aievo.run_scenario`.
+The grid comes from :func:`aievo.traits.deception_grid`; the same scenario as a
+file is ``examples/scenarios/deception_grid.toml`` (run it with ``aievo run``).
 Run ``python examples/deception.py [--quick] [--out DIR]``; writes ``deception.png``.
 """
 
@@ -30,20 +30,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from aievo.scenario import load_scenario  # noqa: E402
+import aievo as ae  # noqa: E402
+from aievo.traits import deception_grid  # noqa: E402
 
 MODES = ("human_judged", "objective")
-
-
-def scenario(mode: str, C: int, D: int, eta: float, generations: int) -> dict:
-    """The deception grid as scenario data (the same keys as a TOML file)."""
-    return {
-        "scenario": {"name": f"deception ({mode})", "generations": generations},
-        "graph": {"kind": "trait_grid", "C": C, "D": D},
-        "fitness": {"mode": mode, "capability": "c", "deception": "d"},
-        "traits": {"capability": "c", "deception": "d"},
-        "locking": {"eta": eta},
-    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -58,9 +48,9 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     print(f"trait grid C = {C}, D = {D}, eta-locking {eta}, {generations} generations")
     for mode in MODES:
-        sc = load_scenario(scenario(mode, C, D, eta, generations))
-        tr = sc.run()
-        results[mode] = (sc, tr)
+        g = deception_grid(C, D, eta, fitness="human" if mode == "human_judged" else "objective")
+        tr = ae.simulate(g, generations, traits={"capability": "c", "deception": "d"})
+        results[mode] = (g, tr)
         print(
             f"{mode:<13s} F={tr.mean_fitness[-1]:.6f}  mean_c={tr.trait_means['capability'][-1]:.6f}  "
             f"mean_d={tr.trait_means['deception'][-1]:.6f}"
@@ -83,8 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     for k, mode in enumerate(MODES):
-        sc, tr = results[mode]
-        g = sc.graph
+        g, tr = results[mode]
         grid = np.zeros((C + 1, D + 1))
         c = g.attrs["c"].astype(int)
         d = g.attrs["d"].astype(int)

@@ -92,6 +92,17 @@ def test_trait_grid_kernel():
     np.testing.assert_allclose(sc.graph.fitness, [1, 2, 2, 3])
 
 
+@pytest.mark.parametrize("mode, kind", [("human_judged", "human"), ("objective", "objective")])
+def test_trait_grid_with_locking_equals_traits_deception_grid(mode, kind):
+    from aievo.traits import deception_grid
+
+    sc = scn.load_scenario({**base(kind="trait_grid", C=3, D=2), "locking": {"eta": 0.2},
+                            "fitness": {"mode": mode, "capability": "c", "deception": "d"}})
+    ref = deception_grid(3, 2, 0.2, fitness=kind)
+    np.testing.assert_allclose(sc.graph.T.toarray(), ref.T.toarray(), atol=1e-15)
+    np.testing.assert_allclose(sc.graph.fitness, ref.fitness)
+
+
 @pytest.mark.parametrize(
     "mode, F, c, d_strict", [("human_judged", 11.0, 5.0, False), ("objective", 6.0, 5.0, True)]
 )
@@ -268,6 +279,8 @@ def test_inconsistent_tables():
         "fitness.deception")
     err({**base(kind="trait_grid", C=2, D=2), "fitness": {"mode": "honest", "capability": "c"}},
         "fitness.mode")
+    err({**base(kind="trait_grid", C=2, D=2), "fitness": {"mode": "objective", "capability": "c", "slope": -1}},
+        "fitness.slope", "increasing")
     err({**CHAIN, "scenario": {"generations": 3, "initial": 99}}, "scenario.initial")
 
 
