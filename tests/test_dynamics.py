@@ -185,10 +185,15 @@ def test_model_worked_numbers_preservation(eta, F200):
     assert tr.mean_fitness[-1] == pytest.approx(F200, abs=1e-9)
 
 
-def test_extinction_is_reported():
+@pytest.mark.parametrize("method", ["frontier", "full"])
+@pytest.mark.parametrize("as_tree", [True, False])
+def test_extinction_is_reported(method, as_tree):
     g = ae.DesignGraph.tree([-1, 0], [2.0, 0.0], [0, 1.0])
-    tr = ae.simulate(g, 5)
+    if not as_tree:
+        g = ae.DesignGraph.from_matrix(g.fitness, g.T)
+    tr = ae.simulate(g, 5, method=method)
     assert tr.extinct_at == 1
+    np.testing.assert_array_equal(tr.shares, [0.0, 1.0])
     assert tr.mean_fitness[:2].tolist() == [2.0, 0.0]
     assert np.isnan(tr.mean_fitness[2:]).all()
     assert tr.log_growth[1] == pytest.approx(np.log(2)) and np.isneginf(tr.log_growth[2:]).all()
