@@ -72,6 +72,9 @@ def expand(
     c,
     depth,
     h,
+    pid,
+    kid_base,
+    next_id,
     w_self,
     w_design,
     f_max,
@@ -88,6 +91,8 @@ def expand(
     out_w,
     out_parent,
     out_self,
+    out_pid,
+    out_kb,
 ):
     """One generation of the unlocked programs' offspring (the locked part excluded).
 
@@ -101,6 +106,13 @@ def expand(
         State, fitness, clade bound and depth of each unlocked program.
     h : float64[n]
         ``x_t(v) f(v) / F_t``: the share of the next generation descended from ``v``.
+    pid, kid_base : int64[n]
+        Program identity of each entry, and the identity of its first child
+        (``-1`` until it is first expanded; set here). Child ``j`` of a program
+        is program ``kid_base + j`` at every expansion, so the entries that a
+        preserved program creates in successive generations can be merged.
+    next_id : int64
+        The next unused program identity.
     w_self, w_design : float64
         Fractions of ``v``'s offspring that are ``v`` itself (preservation) and
         that follow the rule (the rest goes to the locked copy, handled outside).
@@ -114,7 +126,7 @@ def expand(
         is added to ``bins[bin_of(clade bound)]`` instead (pruning at emission).
     edges, log_r, bins : float64[nb], float64, float64[nb]
         The geometric bins of clade bounds and the pruned shares per bin.
-    out_S, out_f, out_c, out_depth, out_w, out_parent, out_self : arrays
+    out_S, out_f, out_c, out_depth, out_w, out_parent, out_self, out_pid, out_kb : arrays
         Output buffers of the emitted entries (capacity checked by the caller).
 
     Returns
@@ -127,6 +139,8 @@ def expand(
         Number of entries pruned at emission.
     code, at, child : int64
         Error code (``OK`` = 0), the offending parent and child index.
+    next_id : int64
+        The next unused program identity after this expansion.
     """
     n = S.shape[0]
     d = S.shape[1]
@@ -151,22 +165,25 @@ def expand(
             k = rule(S[i], depth[i], params, cs, cf, cp, cb)
             n_calls += 1
             if k < 0 or k > max_children:
-                return m, n_calls, n_pruned, BAD_COUNT, i, k
+                return m, n_calls, n_pruned, BAD_COUNT, i, k, next_id
             total = 0.0
             for j in range(k):
                 fj = cf[j]
                 if not (np.isfinite(fj) and fj >= 0.0):
-                    return m, n_calls, n_pruned, BAD_FITNESS, i, j
+                    return m, n_calls, n_pruned, BAD_FITNESS, i, j, next_id
                 pj = cp[j]
                 if not (np.isfinite(pj) and pj >= 0.0):
-                    return m, n_calls, n_pruned, BAD_PROB, i, j
+                    return m, n_calls, n_pruned, BAD_PROB, i, j, next_id
                 if not (cb[j] >= fj):
-                    return m, n_calls, n_pruned, ABOVE_BOUND, i, j
+                    return m, n_calls, n_pruned, ABOVE_BOUND, i, j, next_id
                 if not (cb[j] <= c[i]):
-                    return m, n_calls, n_pruned, BOUND_ABOVE_PARENT, i, j
+                    return m, n_calls, n_pruned, BOUND_ABOVE_PARENT, i, j, next_id
                 total += pj
             if k > 0 and not (abs(total - 1.0) <= prob_tol):
-                return m, n_calls, n_pruned, BAD_PROB_SUM, i, k
+                return m, n_calls, n_pruned, BAD_PROB_SUM, i, k, next_id
+            if k > 0 and kid_base[i] < 0:
+                kid_base[i] = next_id
+                next_id += k
         # the program itself: preservation, plus all of the design part for a leaf
         ws = w_self
         if k == 0:
@@ -178,7 +195,7 @@ def expand(
                 n_pruned += 1
             else:
                 if m >= cap:
-                    return m, n_calls, n_pruned, -1, i, -1
+                    return m, n_calls, n_pruned, -1, i, -1, next_id
                 for a in range(d):
                     out_S[m, a] = S[i, a]
                 out_f[m] = f[i]
@@ -187,6 +204,8 @@ def expand(
                 out_w[m] = w
                 out_parent[m] = i
                 out_self[m] = True
+                out_pid[m] = pid[i]
+                out_kb[m] = kid_base[i]
                 m += 1
         for j in range(k):
             w = hi * w_design * cp[j]
@@ -197,7 +216,7 @@ def expand(
                 n_pruned += 1
                 continue
             if m >= cap:
-                return m, n_calls, n_pruned, -1, i, j
+                return m, n_calls, n_pruned, -1, i, j, next_id
             for a in range(d):
                 out_S[m, a] = cs[j, a]
             out_f[m] = cf[j]
@@ -206,5 +225,7 @@ def expand(
             out_w[m] = w
             out_parent[m] = i
             out_self[m] = False
+            out_pid[m] = kid_base[i] + j
+            out_kb[m] = -1
             m += 1
-    return m, n_calls, n_pruned, 0, -1, -1
+    return m, n_calls, n_pruned, 0, -1, -1, next_id

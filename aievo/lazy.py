@@ -414,21 +414,23 @@ def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Programs:
     """Parallel arrays of programs (a struct of arrays)."""
 
-    __slots__ = ("S", "f", "c", "depth", "y", "lock")
+    __slots__ = ("S", "f", "c", "depth", "y", "lock", "pid", "kb")
 
-    def __init__(self, S, f, c, depth, y, lock):
+    def __init__(self, S, f, c, depth, y, lock, pid=None, kb=None):
         self.S, self.f, self.c, self.depth, self.y, self.lock = S, f, c, depth, y, lock
+        self.pid = np.full(y.size, -1, np.int64) if pid is None else pid
+        self.kb = np.full(y.size, -1, np.int64) if kb is None else kb
 
     @property
     def n(self) -> int:
         return int(self.y.size)
 
     def take(self, idx) -> "_Programs":
-        return _Programs(self.S[idx], self.f[idx], self.c[idx], self.depth[idx], self.y[idx], self.lock[idx])
+        return _Programs(*(getattr(self, k)[idx] for k in _Programs.__slots__))
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.S, self.f, self.c, self.depth, self.y, self.lock))
+        return sum(getattr(self, k).nbytes for k in _Programs.__slots__)
 
     @staticmethod
     def empty(d: int) -> "_Programs":
@@ -580,8 +582,10 @@ def simulate_lazy(
 
     U = _Programs(
         tree.root_state.reshape(1, d).copy(), np.array([tree.root_fitness]), np.array([fm]),
-        np.zeros(1, np.int64), np.ones(1), np.full(1, -1, np.int64),
+        np.zeros(1, np.int64), np.ones(1), np.full(1, -1, np.int64), np.zeros(1, np.int64), np.full(1, -1, np.int64),
     )
+    next_id = 1  # program identities (root: 0), to merge the entries of one program under preservation
+    merge_ids = w_self > 0.0 and not lump
     L = _Programs.empty(d)
 
     mean_f = np.full(G + 1, np.nan)
@@ -663,20 +667,25 @@ def simulate_lazy(
         out_w = np.empty(cap)
         out_parent = np.empty(cap, np.int64)
         out_self = np.empty(cap, np.bool_)
-        m, calls, npr, code, at, child = K.expand(
-            tree.rule, params_arr, U.S, U.f, U.c, U.depth, h, w_self, w_design, fm, np.int64(kmax), PROB_TOL,
-            theta_emit, edges, log_r, beta, out_S, out_f, out_c, out_depth, out_w, out_parent, out_self,
+        out_pid = np.empty(cap, np.int64)
+        out_kb = np.empty(cap, np.int64)
+        m, calls, npr, code, at, child, next_id = K.expand(
+            tree.rule, params_arr, U.S, U.f, U.c, U.depth, h, U.pid, U.kb, np.int64(next_id), w_self, w_design, fm,
+            np.int64(kmax), PROB_TOL, theta_emit, edges, log_r, beta,
+            out_S, out_f, out_c, out_depth, out_w, out_parent, out_self, out_pid, out_kb,
         )
         if code != K.OK:
             raise _rule_error(tree, int(code), U.S, U.depth, int(at), int(child))
         expanded += int(calls)
         pruned += int(npr)
-        peak_bytes = max(peak_bytes, U.nbytes + L.nbytes + cap * (8 * d + 8 * 6 + 1) + beta.nbytes * 2)
+        peak_bytes = max(peak_bytes, U.nbytes + L.nbytes + m * (8 * d + 8 * 8 + 1) + beta.nbytes * 2)
         lock = np.where(out_self[:m], U.lock[out_parent[:m]], -1)
-        U = _Programs(out_S[:m], out_f[:m], out_c[:m], out_depth[:m], out_w[:m], lock)
-        del out_S, out_f, out_c, out_depth, out_w, out_parent, out_self
+        U = _Programs(out_S[:m], out_f[:m], out_c[:m], out_depth[:m], out_w[:m], lock, out_pid[:m], out_kb[:m])
+        del out_S, out_f, out_c, out_depth, out_w, out_parent, out_self, out_pid, out_kb
         if lump:
             U = _merge(U, lump_depth=tree.depth_dependent, locked=False)
+        elif merge_ids:
+            U = _merge_ids(U)
         peak_programs = max(peak_programs, U.n + L.n)
         # ---- prune: threshold, then the memory cap
         drop_u = U.y < theta if (lump and theta > 0) else None
@@ -779,6 +788,23 @@ def _bins_of(c: np.ndarray, edges: np.ndarray, log_r: float) -> np.ndarray:
         b[bad] -= 1
         bad = edges[b] < c
     return b
+
+
+def _merge_ids(P: _Programs) -> _Programs:
+    """Merge the entries of one program (equal identity), adding their shares."""
+    if P.n <= 1:
+        return P
+    _, first, inv = np.unique(P.pid, return_index=True, return_inverse=True)
+    if first.size == P.n:
+        return P
+    inv = inv.ravel()
+    out = P.take(first)
+    out.y = np.bincount(inv, weights=P.y, minlength=first.size)
+    for k in ("lock", "kb"):  # -1 unless some entry has it
+        a = getattr(out, k).copy()
+        np.maximum.at(a, inv, getattr(P, k))
+        setattr(out, k, a)
+    return out
 
 
 def _merge(P: _Programs, *, lump_depth: bool, locked: bool) -> _Programs:
