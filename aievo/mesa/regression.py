@@ -467,7 +467,8 @@ class RegressionBenchmark:
             + f", {len(self.seeds)} seeds",
             fontsize=10,
         )
-        ax.legend(loc="lower right", fontsize=9)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.09 - 0.25 / max(len(names), 1)), ncol=2, fontsize=9,
+                  frameon=False)
         ax.grid(axis="x", alpha=0.3)
         return fig
 

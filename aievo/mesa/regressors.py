@@ -688,6 +688,14 @@ def _default_lsa(steps: int = 3000, seed: int = 0) -> Any:
     return _LSA_CACHE[key]
 
 
+def _mesa_learner(X: np.ndarray, y: np.ndarray, q: np.ndarray) -> np.ndarray:
+    from .mesa_layer import mesa_layer
+
+    K = np.concatenate([X, q[:, None, :]], axis=1)
+    V = np.concatenate([y, np.zeros((y.shape[0], 1))], axis=1)[..., None]
+    return mesa_layer(K, V, K, lam=1.0)[:, -1, 0]
+
+
 def _icl_specs() -> dict[str, tuple[Callable[[], InContextRegressor], str]]:
     from . import baselines as B
 
@@ -704,6 +712,12 @@ def _icl_specs() -> dict[str, tuple[Callable[[], InContextRegressor], str]]:
         "icl_ridge": (
             lambda: InContextRegressor(lambda X, y, q: B.ridge_predict(X, y, q, lam=1.0), "icl_ridge"),
             f"in-context ridge (the mesa layer's solution), penalty 1 on the sum of squares; {std}",
+        ),
+        "icl_mesa": (
+            lambda: InContextRegressor(_mesa_learner, "icl_mesa"),
+            "mesa layer (Sherman-Morrison RLS, lambda=1 so ridge penalty 1) over the context tokens then the "
+            "query token (key x_q, value 0, so the query's own key enters the regularised Gram matrix); "
+            f"{std}",
         ),
         "icl_lsa": (
             lambda: lsa_regressor(_default_lsa(), "icl_lsa"),

@@ -243,3 +243,16 @@ def test_function_regressor_and_errors():
         R.Average().fit(np.full((3, 2), np.nan), np.zeros(3))
     with pytest.raises(AievoError):
         R.get_icl_regressor("nope")
+
+
+def test_icl_mesa_is_ridge_with_the_query_key_included():
+    """Mesa layer at the query: ridge on the context plus a (x_q, 0) row, penalty 1 (lambda = 1)."""
+    X, y, Xq = _data(11, n=25, p=4)
+    zx = (X - X.mean(0)) / X.std(0)
+    t = (y - y.mean()) / y.std()
+    zq = (Xq - X.mean(0)) / X.std(0)
+    expected = []
+    for q in zq:
+        w = np.linalg.solve(zx.T @ zx + np.outer(q, q) + np.eye(4), zx.T @ t)
+        expected.append(y.mean() + y.std() * q @ w)
+    np.testing.assert_allclose(R.get_icl_regressor("icl_mesa").fit(X, y).predict(Xq), expected, rtol=1e-9)

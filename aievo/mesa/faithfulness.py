@@ -1,0 +1,556 @@
+"""Simplification faithfulness: do simplified proxies of a trained mesa-optimizer behave like it?
+
+A trained model is reverse-engineered into a simpler *proxy* (a low-rank truncation of its
+attention products, or the compressed block-scalar algorithm).  A proxy that matches the
+model on the training distribution can still diverge from it elsewhere, so the proxy and
+the model are compared on several *splits*: the training law and shifted ones (input scale,
+weight scale or noise, other input laws / dynamics).  Per split and proxy this module reports
+
+``rel_diff``
+    relative RMS disagreement ``sqrt(mean (yhat_proxy - yhat_model)^2) / sqrt(mean yhat_model^2)``;
+``corr``
+    correlation of the two predictions (over tasks, dimensions and positions);
+``loss_model``, ``loss_proxy``, ``loss_gap``
+    the losses (``sum (yhat - y)^2 / (2 B)`` per prediction, the training convention) and
+    ``loss_proxy - loss_model``.
+
+Two trained mesa-optimizers are covered:
+
+* a one-layer linear self-attention (LSA) layer on in-context linear regression
+  (:func:`aievo.mesa.train.train_lsa`).  Its prediction only depends on
+  ``u = (P W_V)[-1]`` and ``M = W_K^T W_Q``: ``yhat = -u^T (sum_i e_i e_i^T) M e_q``.  Proxies:
+  ``rank-r`` (``M`` replaced by its rank-``r`` SVD truncation) and ``compressed`` (the
+  block-scalar form: ``M_xx`` replaced by ``mean(diag M_xx) I``, every other block of ``M`` and
+  ``u_x`` set to zero -- exactly one gradient-descent step with step ``-u_y mean(diag M_xx)``).
+* a causal linear transformer on linear-dynamical-system sequences
+  (:func:`aievo.mesa.train.train_linear_tf`).  Proxies: ``rank-r`` (every head's
+  ``W_Q^T W_K`` and ``P W_V`` truncated to rank ``r``) and ``compressed`` (every ``D x D``
+  block replaced by its mean diagonal times the identity, :mod:`aievo.mesa.compressed`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidParameterError, ShapeError, bad_argument
+
+__all__ = [
+    "lsa_effective",
+    "lsa_effective_predict",
+    "lowrank",
+    "lsa_proxies",
+    "lsa_splits",
+    "sample_lsa_split",
+    "lsa_faithfulness",
+    "tf_proxies",
+    "tf_splits",
+    "tf_faithfulness",
+    "Split",
+    "FaithfulnessResult",
+    "agreement",
+    "faithfulness_figure",
+]
+
+
+# --------------------------------------------------------------------------- common
+
+
+@dataclass(frozen=True)
+class Split:
+    """A task distribution: ``family`` (e.g. ``"input scale"``), its ``value`` and sampler options."""
+
+    name: str
+    family: str
+    value: float
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def agreement(pred_model: np.ndarray, pred_proxy: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Agreement of a proxy with the model and both losses, on one split.
+
+    Parameters
+    ----------
+    pred_model, pred_proxy, target : ndarray, shape (B, ...)
+        Predictions and targets; the first axis is the batch.
+
+    Returns
+    -------
+    dict
+        ``rel_diff``, ``corr``, ``loss_model``, ``loss_proxy``, ``loss_gap`` (see the module).
+    """
+    a = np.asarray(pred_model, dtype=np.float64)
+    b = np.asarray(pred_proxy, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    if a.shape != b.shape or a.shape != t.shape or a.size == 0:
+        raise ShapeError(f"predictions {a.shape}, {b.shape} and target {t.shape}: expected equal non-empty shapes")
+    B = a.shape[0]
+    per = a.size / B  # predictions per task (positions x dimensions)
+    norm = math.sqrt(float(np.mean(a * a)))
+    rel = math.sqrt(float(np.mean((a - b) ** 2))) / norm if norm > 0 else float("nan")
+    ac, bc = a - a.mean(), b - b.mean()
+    den = math.sqrt(float(np.sum(ac * ac)) * float(np.sum(bc * bc)))
+    corr = float(np.sum(ac * bc)) / den if den > 0 else float("nan")
+    # losses in the training convention: sum of squares / (2 B), averaged over positions
+    n_pos = per / (a.shape[-1] if a.ndim == 3 else 1)
+    lm = float(np.sum((a - t) ** 2)) / (2 * B * n_pos)
+    lp = float(np.sum((b - t) ** 2)) / (2 * B * n_pos)
+    return {"rel_diff": rel, "corr": corr, "loss_model": lm, "loss_proxy": lp, "loss_gap": lp - lm}
+
+
+QUANTITIES = ("rel_diff", "corr", "loss_model", "loss_proxy", "loss_gap")
+
+
+@dataclass
+class FaithfulnessResult:
+    """Agreement of each proxy with the trained model on each split.
+
+    Attributes
+    ----------
+    model : str
+        Which trained model (``"lsa"`` or ``"linear_tf"``).
+    proxies : list of str
+    splits : list of Split
+    values : ndarray, shape (len(proxies), len(splits), len(QUANTITIES))
+    info : dict
+        Training summary (loss, steps, effective step, block-scalar fractions ...).
+    """
+
+    model: str
+    proxies: list[str]
+    splits: list[Split]
+    values: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def get(self, quantity: str, proxy: str | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Per-split values of ``quantity`` for one proxy (or a dict over proxies)."""
+        if quantity not in QUANTITIES:
+            raise bad_argument(InvalidParameterError, "quantity", quantity, f"one of {', '.join(QUANTITIES)}")
+        k = QUANTITIES.index(quantity)
+        if proxy is None:
+            return {p: self.values[i, :, k].copy() for i, p in enumerate(self.proxies)}
+        if proxy not in self.proxies:
+            raise bad_argument(InvalidParameterError, "proxy", proxy, f"one of {', '.join(self.proxies)}")
+        return self.values[self.proxies.index(proxy), :, k].copy()
+
+    def faithful(self, rel_tol: float = 0.1, loss_tol: float = 0.05) -> dict[str, list[str]]:
+        """Proxy -> names of the splits where it is faithful.
+
+        Faithful means ``rel_diff <= rel_tol`` and ``|loss_gap| <= loss_tol * loss_model``.
+        """
+        rd, lg, lm = (QUANTITIES.index(q) for q in ("rel_diff", "loss_gap", "loss_model"))
+        out = {}
+        for i, p in enumerate(self.proxies):
+            v = self.values[i]
+            ok = (v[:, rd] <= rel_tol) & (np.abs(v[:, lg]) <= loss_tol * v[:, lm])
+            out[p] = [s.name for s, good in zip(self.splits, ok) if good]
+        return out
+
+    def to_markdown(self) -> str:
+        """Two Markdown tables: relative disagreement, and loss gap relative to the model's loss."""
+        head = "| split | model loss | " + " | ".join(self.proxies) + " |"
+        sep = "|---|---:|" + "---:|" * len(self.proxies)
+        rd = self.get("rel_diff")
+        lg = self.get("loss_gap")
+        lm = self.values[0, :, QUANTITIES.index("loss_model")]
+        lines = [f"Relative disagreement with the trained {self.model} (RMS difference / RMS prediction)", "",
+                 head, sep]
+        for j, s in enumerate(self.splits):
+            lines.append(f"| {s.name} | {lm[j]:.4g} | " + " | ".join(f"{rd[p][j]:.3f}" for p in self.proxies) + " |")
+        lines += ["", f"Loss gap of each proxy, relative to the trained {self.model}'s loss "
+                  "((loss_proxy - loss_model) / loss_model)", "", head, sep]
+        for j, s in enumerate(self.splits):
+            lines.append(f"| {s.name} | {lm[j]:.4g} | "
+                         + " | ".join(f"{lg[p][j] / lm[j]:+.3f}" for p in self.proxies) + " |")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path) -> Any:
+        """Save with :func:`aievo.io.save_result`; returns the ``.npz`` path."""
+        from ..io import save_result
+
+        meta = {"kind": "aievo.mesa.faithfulness", "model": self.model, "proxies": self.proxies,
+                "quantities": list(QUANTITIES),
+                "splits": [{"name": s.name, "family": s.family, "value": s.value} for s in self.splits],
+                "info": _jsonable(self.info)}
+        return save_result(path, {"values": self.values}, meta)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def lowrank(M: np.ndarray, rank: int) -> np.ndarray:
+    """Best rank-``rank`` approximation of ``M`` (last two axes) by truncated SVD."""
+    A = np.asarray(M, dtype=np.float64)
+    if A.ndim < 2:
+        raise ShapeError(f"M has shape {A.shape}: expected a matrix or a stack of matrices")
+    r = int(rank)
+    if r < 0 or r > min(A.shape[-2:]):
+        raise bad_argument(InvalidParameterError, "rank", rank, f"an integer in [0, {min(A.shape[-2:])}]")
+    U, S, Vt = np.linalg.svd(A, full_matrices=False)
+    return (U[..., :, :r] * S[..., None, :r]) @ Vt[..., :r, :]
+
+
+# --------------------------------------------------------------------------- one-layer LSA
+
+
+def lsa_effective(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, M)`` of a one-layer LSA: ``u = (P W_V)[-1]``, ``M = W_K^T W_Q``.
+
+    Parameters
+    ----------
+    model : LSAResult or dict
+        A trained layer (:class:`aievo.mesa.train.LSAResult`) or its ``params`` dict
+        (``Wq, Wk, Wv, P``, each ``(d+1, d+1)``).
+    """
+    params = getattr(model, "params", model)
+    try:
+        Wq, Wk, Wv, P = (np.asarray(params[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
+    except (KeyError, TypeError, IndexError):
+        raise bad_argument(InvalidParameterError, "model", model, "an LSAResult or a dict with Wq, Wk, Wv, P") from None
+    return (P @ Wv)[-1], Wk.T @ Wq
+
+
+def lsa_effective_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
+    """``yhat = -u^T (sum_i e_i e_i^T) M e_q`` with ``e_i = (x_i, y_i)``, ``e_q = (x_q, 0)``.
+
+    Parameters
+    ----------
+    u : ndarray, shape (d+1,)
+    M : ndarray, shape (d+1, d+1)
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+
+    Returns
+    -------
+    ndarray, shape (B,)
+    """
+    E = np.concatenate([X, y[..., None]], axis=-1)
+    eq = np.concatenate([xq, np.zeros(xq.shape[:-1] + (1,))], axis=-1)
+    if u.shape != (E.shape[-1],) or M.shape != (E.shape[-1],) * 2:
+        raise ShapeError(f"u {u.shape}, M {M.shape}: expected ({E.shape[-1]},) and ({E.shape[-1]}, {E.shape[-1]})")
+    Eu = E @ u  # (B, N)
+    EMq = np.einsum("bni,bi->bn", E, eq @ M.T)
+    return -np.sum(Eu * EMq, axis=1)
+
+
+def lsa_proxies(u: np.ndarray, M: np.ndarray, ranks: Sequence[int] = (1, 5, 9, 10)) -> dict[str, tuple]:
+    """Simplified ``(u, M)`` pairs: ``rank-r`` truncations of ``M`` and the ``compressed`` form.
+
+    ``compressed``: ``M' = mean(diag M_xx) I_d`` in the x-block and zero elsewhere,
+    ``u' = (0, ..., 0, u_y)`` -- one gradient-descent step with step ``-u_y mean(diag M_xx)``
+    (the block-scalar extraction of von Oswald et al. with the blocks ``x`` and ``y``).
+    """
+    d = M.shape[0] - 1
+    out = {f"rank-{r}": (u, lowrank(M, r)) for r in ranks}
+    Mc = np.zeros_like(M)
+    Mc[:d, :d] = np.mean(np.diag(M)[:d]) * np.eye(d)
+    uc = np.zeros_like(u)
+    uc[-1] = u[-1]
+    out["compressed"] = (uc, Mc)
+    return out
+
+
+#: input laws of :func:`sample_lsa_split`, each with the variance of U(-1/2, 1/2) at scale 1
+LSA_LAWS = ("uniform", "normal", "laplace", "exponential")
+
+
+def sample_lsa_split(
+    rng: np.random.Generator, B: int, d: int = 10, N: int = 10, *,
+    law: str = "uniform", input_scale: float = 1.0, w_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regression tasks ``y = w.x`` with ``w ~ N(0, w_scale^2 I)`` and inputs of a given law.
+
+    ``uniform``: ``x ~ U(-a/2, a/2)`` with ``a = input_scale`` (the official ``input_range``;
+    training used ``a = 1``).  ``normal``, ``laplace`` (centred) and ``exponential`` (not
+    centred) have the standard deviation of that uniform law, ``a / sqrt(12)``.
+
+    Returns
+    -------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+    yq : ndarray, shape (B,)
+    """
+    if law not in LSA_LAWS:
+        raise bad_argument(InvalidParameterError, "law", law, f"one of {', '.join(LSA_LAWS)}")
+    a = float(input_scale)
+    if not (math.isfinite(a) and a > 0):
+        raise bad_argument(InvalidParameterError, "input_scale", input_scale, "a finite number > 0")
+    sd = a / math.sqrt(12.0)
+    size = (B, N + 1, d)
+    if law == "uniform":
+        Z = rng.uniform(-a / 2, a / 2, size=size)
+    elif law == "normal":
+        Z = rng.normal(0.0, sd, size=size)
+    elif law == "laplace":
+        Z = rng.laplace(0.0, sd / math.sqrt(2.0), size=size)
+    else:
+        Z = rng.exponential(sd, size=size)
+    w = rng.normal(0.0, float(w_scale), size=(B, d))
+    Y = np.einsum("bnd,bd->bn", Z, w)
+    return Z[:, :N], Y[:, :N], Z[:, N], Y[:, N]
+
+
+def lsa_splits(quick: bool = False) -> list[Split]:
+    """In-distribution, input scale ``a`` in [0.5, 2], weight scale, and the other input laws."""
+    alphas = (0.5, 1.0, 2.0) if quick else (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    out = [Split(f"input scale {a:g}" + (" (train)" if a == 1.0 else ""), "input scale", a,
+                 {"input_scale": a}) for a in alphas]
+    for s in ((0.1, 5.0) if quick else (0.1, 0.5, 2.0, 5.0)):
+        out.append(Split(f"weight scale {s:g}", "weight scale", s, {"w_scale": s}))
+    for law in LSA_LAWS[1:]:
+        out.append(Split(f"{law} inputs", "input law", float(LSA_LAWS.index(law)), {"law": law}))
+    return out
+
+
+def lsa_faithfulness(
+    model: Any,
+    ranks: Sequence[int] = (1, 5, 9, 10),
+    splits: Sequence[Split] | None = None,
+    n_tasks: int = 20000,
+    rng: Any = 1,
+) -> FaithfulnessResult:
+    """Compare a trained one-layer LSA with its proxies on every split.
+
+    Parameters
+    ----------
+    model : LSAResult or dict
+        The trained layer (see :func:`lsa_effective`).
+    ranks : sequence of int
+        Ranks of the SVD truncations of ``M``.
+    splits : sequence of Split, optional
+        Default :func:`lsa_splits`.
+    n_tasks : int
+        Tasks per split (the same tasks for the model and every proxy).
+    rng : int or numpy.random.Generator
+
+    Returns
+    -------
+    FaithfulnessResult
+    """
+    from ._checks import as_rng
+
+    u, M = lsa_effective(model)
+    d = M.shape[0] - 1
+    N = int((getattr(model, "config", {}) or {}).get("N", 10))
+    proxies = lsa_proxies(u, M, ranks)
+    g = as_rng(rng)
+    sp = list(lsa_splits() if splits is None else splits)
+    vals = np.empty((len(proxies), len(sp), len(QUANTITIES)))
+    for j, s in enumerate(sp):
+        X, y, xq, yq = sample_lsa_split(g, int(n_tasks), d, N, **s.options)
+        base = lsa_effective_predict(u, M, X, y, xq)
+        for i, (uu, MM) in enumerate(proxies.values()):
+            a = agreement(base, lsa_effective_predict(uu, MM, X, y, xq), yq)
+            vals[i, j] = [a[q] for q in QUANTITIES]
+    sv = np.linalg.svd(M, compute_uv=False)
+    info = {
+        "d": d, "N": N, "singular_values_M": sv,
+        "effective_step": float(-u[-1] * np.mean(np.diag(M)[:d])),
+        "mean_abs_offdiag_Mxx": float(np.mean(np.abs(M[:d, :d] - np.diag(np.diag(M[:d, :d]))))),
+        "mean_diag_Mxx": float(np.mean(np.diag(M)[:d])),
+        "norm_u_x": float(np.linalg.norm(u[:d])), "u_y": float(u[-1]),
+    }
+    cfg = getattr(model, "config", None)
+    if cfg:
+        info["train_config"] = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, type(None)))}
+    return FaithfulnessResult("lsa", list(proxies), sp, vals, info)
+
+
+# --------------------------------------------------------------------------- linear transformer on LDS
+
+
+def tf_proxies(layers: Sequence[dict], D: int, ranks: Sequence[int] = (2, 5, 10, 20)) -> dict[str, list[dict]]:
+    """Simplified weights of a causal linear transformer on constructed LDS tokens.
+
+    ``rank-r``: every head's ``W_Q^T W_K`` and ``P W_V`` replaced by their rank-``r`` SVD
+    truncations (rebuilt as ``W_K = W_V = I``, ``W_Q = (QK_r)^T``, ``P = VP_r``);
+    ``compressed``: :func:`aievo.mesa.compressed.extract_compressed` then
+    :func:`aievo.mesa.compressed.compressed_layers` (every ``D x D`` block -> mean diagonal x I).
+    """
+    from .compressed import compressed_layers, extract_compressed
+
+    out: dict[str, list[dict]] = {}
+    for r in ranks:
+        new = []
+        for p in layers:
+            Wq, Wk, Wv, P = (np.asarray(p[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
+            QK = lowrank(Wq.transpose(0, 2, 1) @ Wk, r)
+            VP = lowrank(P @ Wv, r)
+            H, E = QK.shape[0], QK.shape[-1]
+            eye = np.broadcast_to(np.eye(E), (H, E, E)).copy()
+            new.append({"Wq": QK.transpose(0, 2, 1).copy(), "Wk": eye, "Wv": eye.copy(), "P": VP})
+        out[f"rank-{r}"] = new
+    out["compressed"] = compressed_layers(extract_compressed(list(layers), D), D)
+    return out
+
+
+def tf_splits(quick: bool = False) -> list[Split]:
+    """In-distribution, initial-state scale in [0.5, 2], process noise, other dynamics."""
+    alphas = (0.5, 1.0, 2.0) if quick else (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    out = [Split(f"s1 scale {a:g}" + (" (train)" if a == 1.0 else ""), "input scale", a,
+                 {"s1_halfwidth": a}) for a in alphas]
+    for nz in ((0.1,) if quick else (0.001, 0.1)):
+        out.append(Split(f"noise {nz:g}", "noise", nz, {"noise": nz}))
+    out.append(Split("contracting dynamics", "dynamics", 1.0, {"kind": "contracting"}))
+    if not quick:
+        out.append(Split("nonlinear dynamics", "dynamics", 2.0, {"kind": "nonlinear"}))
+    return out
+
+
+def tf_faithfulness(
+    model: Any,
+    ranks: Sequence[int] = (2, 5, 10, 20),
+    splits: Sequence[Split] | None = None,
+    n_seqs: int = 512,
+    rng: Any = 1,
+) -> FaithfulnessResult:
+    """Compare a trained causal linear transformer (LDS next-state prediction) with its proxies.
+
+    Parameters
+    ----------
+    model : LinearTFResult
+        From :func:`aievo.mesa.train.train_linear_tf` (linear heads).
+    ranks : sequence of int
+        Ranks of the SVD truncations of each head's products.
+    splits : sequence of Split, optional
+        Default :func:`tf_splits`.
+    n_seqs : int
+        Sequences per split.
+    rng : int or numpy.random.Generator
+
+    Returns
+    -------
+    FaithfulnessResult
+    """
+    from ._checks import as_rng
+    from .compressed import extract_compressed
+    from .tasks import construct_full_tokens, sample_lds
+    from .train import linear_tf_forward
+
+    layers = model.layers
+    D = int(layers[0]["Wq"].shape[-1]) // 4
+    cfg = getattr(model, "config", {}) or {}
+    T = int(cfg.get("T", 50))
+    proxies = tf_proxies(layers, D, ranks)
+    g = as_rng(rng)
+    sp = list(tf_splits() if splits is None else splits)
+    vals = np.empty((len(proxies), len(sp), len(QUANTITIES)))
+    for j, s in enumerate(sp):
+        opts = {"noise": float(cfg.get("noise", 0.01)), "kind": "orthogonal", **s.options}
+        inputs, targets, _ = sample_lds(g, int(n_seqs), D, T, **opts)
+        tok = construct_full_tokens(inputs)
+        base = linear_tf_forward(list(layers), tok)[-1][..., :D]
+        for i, prox in enumerate(proxies.values()):
+            pred = linear_tf_forward(prox, tok)[-1][..., :D]
+            a = agreement(base, pred, targets)
+            vals[i, j] = [a[q] for q in QUANTITIES]
+    comp = extract_compressed(list(layers), D)
+    info = {
+        "D": D, "T": T, "n_layers": len(layers), "n_heads": int(layers[0]["Wq"].shape[0]),
+        "qk_block_scalar_fraction": [c.qk_fraction for c in comp],
+        "vp_block_scalar_fraction": [c.vp_fraction for c in comp],
+    }
+    if cfg:
+        info["train_config"] = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, type(None)))}
+    return FaithfulnessResult("linear_tf", list(proxies), sp, vals, info)
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
+    fam = [s.family for s in res.splits]
+    idx_a = [j for j, f in enumerate(fam) if f == "input scale"]
+    idx_o = [j for j, f in enumerate(fam) if f != "input scale"]
+    rd = res.get("rel_diff")
+    lg = res.get("loss_gap")
+    lm = res.values[0, :, QUANTITIES.index("loss_model")]
+    xa = [res.splits[j].value for j in idx_a]
+    styles = {p: dict(color=f"C{i}", marker="os^vDP*"[i % 7]) for i, p in enumerate(res.proxies)}
+    ax0, ax1, ax2 = axes
+    floor = 1e-3  # exact agreement (0) is drawn at the floor
+    for p in res.proxies:
+        ax0.plot(xa, np.maximum(rd[p][idx_a], floor), label=p, **styles[p])
+        ax1.plot(xa, lg[p][idx_a] / lm[idx_a], label=p, **styles[p])
+    ax0.set_yscale("log")
+    ax0.set_ylim(floor / 2, 2)
+    ax0.axhline(0.1, color="k", ls=":", lw=1)
+    ax0.text(xa[0], 0.115, "faithfulness threshold 0.1", fontsize=8)
+    ax0.set_xlabel("input scale (training: 1)")
+    ax0.set_ylabel(f"relative disagreement with model\n(0 drawn at {floor:g})")
+    ax0.set_title(f"{title}: disagreement vs input scale", fontsize=10)
+    ax1.axhline(0, color="k", lw=0.8)
+    ax1.set_yscale("symlog", linthresh=0.01)
+    ax1.set_xlabel("input scale (training: 1)")
+    ax1.set_ylabel("(loss proxy - loss model) / loss model")
+    ax1.set_title(f"{title}: loss gap vs input scale", fontsize=10)
+    width = 0.8 / len(res.proxies)
+    for i, p in enumerate(res.proxies):
+        ax2.bar(np.arange(len(idx_o)) + (i - (len(res.proxies) - 1) / 2) * width,
+                np.maximum(rd[p][idx_o], floor), width=width, color=styles[p]["color"], label=p)
+    ax2.set_yscale("log")
+    ax2.set_ylim(floor / 2, 2)
+    ax2.axhline(0.1, color="k", ls=":", lw=1)
+    ax2.set_xticks(range(len(idx_o)), [res.splits[j].name for j in idx_o], rotation=30, ha="right", fontsize=8)
+    ax2.set_ylabel("relative disagreement with model")
+    ax2.set_title(f"{title}: other shifts", fontsize=10)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    ax0.legend(fontsize=8, ncol=2)
+
+
+def faithfulness_figure(*, quick: bool = False):
+    """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
+
+    Trains a one-layer LSA (5000 Adam steps; 300 when ``quick``) and a two-layer, four-head
+    linear transformer on LDS sequences (steps as in :func:`default_models`), then draws, per
+    model, the relative disagreement and loss gap against input scale and the disagreement
+    on the other shifted splits.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    lsa, tf = default_models(quick)
+    res = [lsa_faithfulness(lsa, splits=lsa_splits(quick), n_tasks=2000 if quick else 20000)]
+    if tf is not None:
+        res.append(tf_faithfulness(tf, splits=tf_splits(quick), n_seqs=32 if quick else 512))
+    fig, axes = plt.subplots(len(res), 3, figsize=(15, 4.3 * len(res)), layout="constrained", squeeze=False)
+    for r, row in zip(res, axes):
+        _plot_result(r, row, "1-layer LSA (regression)" if r.model == "lsa" else "2-layer linear TF (LDS)")
+    fig.suptitle("Are simplified proxies faithful to the trained mesa-optimizer? (in distribution = scale 1)",
+                 fontsize=12)
+    return fig
+
+
+def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]:
+    """The trained models of the faithfulness study (deterministic seeds).
+
+    One-layer LSA: :func:`aievo.mesa.train.train_lsa` with ``d = N = 10``, batch 512,
+    5000 steps (300 when ``quick``), seed 0.  Linear transformer:
+    :func:`aievo.mesa.train.train_linear_tf` with 2 layers, 4 heads, key size 20, batch 64,
+    600 steps (20 when ``quick``), seed 0.
+    """
+    from .train import train_lsa, train_linear_tf
+
+    lsa = train_lsa(d=10, N=10, steps=300 if quick else 5000, batch=512, rng=0, eval_tasks=2000)
+    tf = None
+    if with_tf:
+        tf = train_linear_tf(steps=20 if quick else 600, batch=64, rng=0, eval_batch=64)
+    return lsa, tf
