@@ -49,6 +49,10 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("fig5", "paper", "aievo.figures.paper:fig5_binary", "Binary tree, optimum unattained"),
         FigureSpec("fig6", "paper", "aievo.figures.paper:fig6_locking", "eta-locking ensures convergence"),
         FigureSpec("fig7", "paper", "aievo.figures.paper:fig7_deception", "Evolution selects for deception"),
+        FigureSpec("regress", "mesa", "aievo.mesa.regression:regress_figure",
+                   "In-context regression on Friedman #2: blog vs consistent protocol"),
+        FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
+                   "Simplified proxies of trained mesa-optimizers in and out of distribution"),
     ]
 }
 
