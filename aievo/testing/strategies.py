@@ -1,0 +1,223 @@
+"""Hypothesis strategies for design graphs, locking, traits and utilities.
+
+Sized so that property tests stay fast: a few to a dozen programs per graph,
+fitness bounded away from 0 and infinity, design probabilities bounded away
+from 0. Every size and bound is a keyword argument.
+
+Examples
+--------
+A conjecture as a property test::
+
+    from hypothesis import given
+    import numpy as np
+    import aievo as ae
+    from aievo.lineage import lineage_exponents
+    from aievo.testing import strategies as aest
+
+    @given(case=aest.locked_trees())
+    def test_locking_lifts_the_root_exponent_to_log_fstar(case):
+        g, eta = case
+        lam = lineage_exponents(g).value[g.root]
+        assert abs(lam - np.log(g.F_star)) <= 1e-9
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..graph import DesignGraph
+
+__all__ = [
+    "fitness_values",
+    "fitness_vectors",
+    "etas",
+    "design_trees",
+    "type_graphs",
+    "locked_trees",
+    "preserved_trees",
+    "share_vectors",
+    "trait_vectors",
+    "GridCase",
+    "deception_grids",
+    "dominated_utilities",
+]
+
+
+def fitness_values(min_value: float = 0.1, max_value: float = 2.0) -> st.SearchStrategy[float]:
+    """Bounded fitness values in ``[min_value, max_value]``."""
+    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False)
+
+
+def fitness_vectors(
+    n: int, min_value: float = 0.1, max_value: float = 2.0
+) -> st.SearchStrategy[np.ndarray]:
+    """Fitness vectors of length ``n`` with entries in ``[min_value, max_value]``."""
+    return st.lists(fitness_values(min_value, max_value), min_size=n, max_size=n).map(
+        lambda v: np.asarray(v, dtype=np.float64)
+    )
+
+
+def etas(min_value: float = 0.05, max_value: float = 0.95) -> st.SearchStrategy[float]:
+    """Locking / preservation probabilities ``eta`` in ``[min_value, max_value]``."""
+    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False)
+
+
+def _weights(k: int, min_weight: float) -> st.SearchStrategy[list[float]]:
+    return st.lists(st.floats(min_value=min_weight, max_value=1.0), min_size=k, max_size=k)
+
+
+@st.composite
+def design_trees(
+    draw: Any,
+    min_nodes: int = 1,
+    max_nodes: int = 10,
+    min_fitness: float = 0.1,
+    max_fitness: float = 2.0,
+    min_weight: float = 0.1,
+    self_loops: bool = False,
+) -> DesignGraph:
+    """Random rooted design trees (random recursive shape).
+
+    Node ``i >= 1`` is designed by a drawn earlier node; a program's children
+    share its offspring in proportion to drawn weights in ``[min_weight, 1]``.
+    Leaves reproduce themselves. With ``self_loops=True`` every internal
+    program also designs a copy of itself with a drawn probability in
+    ``[0.05, 0.5]``. ``attrs["depth"]`` is set.
+    """
+    n = draw(st.integers(min_value=min_nodes, max_value=max_nodes))
+    parent = [-1] + [draw(st.integers(min_value=0, max_value=i - 1)) for i in range(1, n)]
+    par = np.asarray(parent, dtype=np.int64)
+    f = draw(fitness_vectors(n, min_fitness, max_fitness))
+    w = np.asarray(draw(_weights(n, min_weight)))
+    w[0] = 0.0
+    totals = np.bincount(par[1:], weights=w[1:], minlength=n)
+    has_children = np.bincount(par[1:], minlength=n) > 0
+    if self_loops:
+        sp_ = np.asarray(draw(st.lists(st.floats(0.05, 0.5), min_size=n, max_size=n)))
+    else:
+        sp_ = np.zeros(n)
+    sp_ = np.where(has_children, sp_, 1.0)
+    prob = np.zeros(n)
+    prob[1:] = w[1:] / totals[par[1:]] * (1.0 - sp_[par[1:]])
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[par[i]] + 1
+    return DesignGraph.tree(par, f, prob, self_prob=sp_, attrs={"depth": depth})
+
+
+@st.composite
+def type_graphs(
+    draw: Any,
+    min_types: int = 1,
+    max_types: int = 6,
+    max_out: int = 3,
+    min_fitness: float = 0.1,
+    max_fitness: float = 2.0,
+    min_weight: float = 0.1,
+) -> DesignGraph:
+    """Random finite type graphs (any shape: cycles, self-loops, several components).
+
+    Each type designs between 1 and ``max_out`` distinct drawn types with
+    probabilities proportional to drawn weights in ``[min_weight, 1]``; the
+    root is type 0. ``attrs["type"]`` is set.
+    """
+    from ..trees import type_graph
+
+    n = draw(st.integers(min_value=min_types, max_value=max_types))
+    f = draw(fitness_vectors(n, min_fitness, max_fitness))
+    T = np.zeros((n, n))
+    for v in range(n):
+        targets = draw(
+            st.lists(st.integers(0, n - 1), min_size=1, max_size=min(max_out, n), unique=True)
+        )
+        w = np.asarray(draw(_weights(len(targets), min_weight)))
+        T[v, targets] = w / w.sum()
+    return type_graph(f, T)
+
+
+@st.composite
+def locked_trees(draw: Any, eta: st.SearchStrategy[float] | None = None, **tree_kwargs: Any) -> tuple[DesignGraph, float]:
+    """``(with_locking(tree, eta), eta)`` for a drawn design tree and ``eta``."""
+    from ..locking import with_locking
+
+    g = draw(design_trees(**tree_kwargs))
+    e = draw(etas() if eta is None else eta)
+    return with_locking(g, e), e
+
+
+@st.composite
+def preserved_trees(
+    draw: Any, eta: st.SearchStrategy[float] | None = None, **tree_kwargs: Any
+) -> tuple[DesignGraph, float]:
+    """``(with_preservation(tree, eta), eta)`` for a drawn design tree and ``eta``."""
+    from ..locking import with_preservation
+
+    g = draw(design_trees(**tree_kwargs))
+    e = draw(etas() if eta is None else eta)
+    return with_preservation(g, e), e
+
+
+@st.composite
+def share_vectors(draw: Any, n: int, min_support: int = 1) -> np.ndarray:
+    """Share vectors of length ``n`` (non-negative, summing to 1, some zeros)."""
+    w = np.asarray(
+        draw(st.lists(st.one_of(st.just(0.0), st.floats(0.01, 1.0)), min_size=n, max_size=n))
+    )
+    k = min(min_support, n)
+    if np.count_nonzero(w) < k:
+        idx = draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k, unique=True))
+        w[idx] = 1.0
+    return w / w.sum()
+
+
+def trait_vectors(n: int, min_value: float = -5.0, max_value: float = 5.0) -> st.SearchStrategy[np.ndarray]:
+    """Real trait vectors of length ``n`` (capability, utility, any ``z``)."""
+    return st.lists(
+        st.floats(min_value=min_value, max_value=max_value, allow_nan=False), min_size=n, max_size=n
+    ).map(lambda v: np.asarray(v, dtype=np.float64))
+
+
+class GridCase(NamedTuple):
+    """A drawn capability-deception grid and its parameters."""
+
+    graph: DesignGraph
+    C: int
+    D: int
+    eta: float
+    fitness: str
+
+
+@st.composite
+def deception_grids(
+    draw: Any,
+    max_C: int = 4,
+    max_D: int = 4,
+    fitness: str | None = None,
+    eta: st.SearchStrategy[float] | None = None,
+) -> GridCase:
+    """eta-locked capability-deception grids (:func:`aievo.traits.deception_grid`).
+
+    ``C`` in ``1 .. max_C``, ``D`` in ``1 .. max_D``, ``eta`` in ``[0.1, 0.6]``
+    by default, and human-judged or objective fitness (drawn unless given).
+    """
+    from ..traits import deception_grid
+
+    C = draw(st.integers(1, max_C))
+    D = draw(st.integers(1, max_D))
+    e = draw(etas(0.1, 0.6) if eta is None else eta)
+    kind = draw(st.sampled_from(["human", "objective"])) if fitness is None else fitness
+    return GridCase(deception_grid(C, D, e, fitness=kind), C, D, e, kind)
+
+
+@st.composite
+def dominated_utilities(draw: Any, g: DesignGraph, slope: float = 1.0) -> np.ndarray:
+    """Utilities ``u(v) = slope * f(v) + h(v)`` with drawn ``h >= 0`` in ``[0, 2]``.
+
+    They satisfy R4's hypothesis ``u(v) >= g(f(v))`` for ``g(f) = slope * f``
+    and are bounded below on a finite graph.
+    """
+    h = np.asarray(draw(st.lists(st.floats(0.0, 2.0), min_size=g.n, max_size=g.n)))
+    return slope * np.asarray(g.fitness) + h
