@@ -43,6 +43,11 @@ _CELL_RE = re.compile(r"^cell-(\d+)\.npz$")
 _FAILURE_RE = re.compile(r"^cell-(\d+)\.json$")
 
 
+def _canonical(data: Any) -> str:
+    """JSON text used to compare fingerprints: 1 and 1.0, or True and 1, differ."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
 class SweepMismatchError(InvalidParameterError):
     """``out`` already holds a different sweep (another function, grid or seed)."""
 
@@ -83,8 +88,7 @@ class Fingerprint:
     @property
     def digest(self) -> str:
         """A short hash of the fingerprint, stamped into every cell file."""
-        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return hashlib.sha256(_canonical(self.to_json()).encode("utf-8")).hexdigest()[:16]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -117,11 +121,11 @@ class Fingerprint:
         out = []
         if self.fn != other.fn:
             out.append(f"function {other.fn!r} (stored: {self.fn!r})")
-        if self.grid != other.grid:
+        if _canonical(self.to_json()["grid"]) != _canonical(other.to_json()["grid"]):
             given = {n: list(v) for n, v in other.grid}
             stored = {n: list(v) for n, v in self.grid}
             out.append(f"grid {given} (stored: {stored})")
-        if (self.entropy, self.spawn_key) != (other.entropy, other.spawn_key):
+        if _canonical(self.to_json()["seed"]) != _canonical(other.to_json()["seed"]):
             out.append(
                 f"seed entropy={other.entropy} spawn_key={list(other.spawn_key)} "
                 f"(stored: entropy={self.entropy} spawn_key={list(self.spawn_key)})"

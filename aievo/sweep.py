@@ -12,6 +12,7 @@ The directory layout is described in :mod:`aievo._sweep_store`.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import importlib
 import json
 import os
@@ -39,6 +40,7 @@ __all__ = [
     "SweepMismatchError",
     "SCENARIOS",
     "eta_locked_chain",
+    "load_sweep_file",
     "configure",
     "run",
 ]
@@ -105,7 +107,8 @@ def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
                 InvalidParameterError, f"grid[{name!r}]", values,
                 f"a list of values, e.g. [{values!r}] for a single value",
             )
-        vals = tuple(_jsonable(v, f"grid[{name!r}] entry") for v in values)
+        # the JSON round trip makes a new run and a resumed one pass identical values
+        vals = tuple(json.loads(json.dumps(_jsonable(v, f"grid[{name!r}] entry"))) for v in values)
         if not vals:
             raise bad_argument(InvalidParameterError, f"grid[{name!r}]", values, "a non-empty list of values")
         out.append((name, vals))
@@ -113,6 +116,16 @@ def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
 
 
 def _qualified_name(fn: Callable[..., Any]) -> str:
+    """``module:qualname`` of ``fn``; a functools.partial also records its fixed arguments."""
+    if isinstance(fn, functools.partial):
+        try:
+            fixed = json.dumps(
+                [_jsonable(list(fn.args), "args"), _jsonable(dict(fn.keywords), "keywords")],
+                sort_keys=True,
+            )
+        except (InvalidParameterError, ValueError):
+            fixed = repr((fn.args, fn.keywords))
+        return f"functools.partial({_qualified_name(fn.func)}, {fixed})"
     module = getattr(fn, "__module__", None) or type(fn).__module__
     qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}:{qual}"

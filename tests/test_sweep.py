@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -526,3 +525,58 @@ def test_example_sweep_eta_quick_matches_closed_form(tmp_path, capsys):
                 assert T < 40  # the closed form holds until the front reaches the chain's end
                 np.testing.assert_allclose(F_T[c, j, t], locked_chain_mean_fitness(f, eta, T)[-1],
                                            rtol=1e-12)
+
+
+def test_fingerprint_tells_int_from_float_and_partial_arguments(tmp_path):
+    import functools
+
+    out = tmp_path / "s"
+    sweep(weighted, {"k": [1], "w": [0]}, out=out, executor=0, rng=1)
+    with pytest.raises(SweepMismatchError, match="grid"):  # 0.0 is not 0: fn would see a float
+        sweep(weighted, {"k": [1], "w": [0.0]}, out=out, executor=0, rng=1)
+    out2 = tmp_path / "p"
+    sweep(functools.partial(weighted, w=1.0), {"k": [1, 2]}, out=out2, executor=0, rng=1)
+    with pytest.raises(SweepMismatchError, match="function"):
+        sweep(functools.partial(weighted, w=2.0), {"k": [1, 2]}, out=out2, executor=0, rng=1)
+    res = sweep(functools.partial(weighted, w=1.0), {"k": [1, 2]}, out=out2, executor=0, rng=1)
+    np.testing.assert_array_equal(res.collect("y"), [2.0, 3.0])
+
+
+def test_seed_sequence_and_generator_roots(tmp_path):
+    child = np.random.SeedSequence(99).spawn(3)[2]  # a spawned sequence as the root
+    res = sweep(draws, {"a": [1, 2], "b": [0]}, out=tmp_path / "ss", executor=0, rng=child)
+    kids = np.random.SeedSequence(99).spawn(3)[2].spawn(2)  # a fresh copy's children
+    for i in range(2):
+        expect = np.random.default_rng(kids[i]).random(4)
+        np.testing.assert_array_equal(res.load(i)["x"], expect)
+    # a Generator supplies 128 bits of entropy: the same generator state, the same sweep
+    r1 = sweep(draws, {"a": [1], "b": [0]}, out=tmp_path / "g1", executor=0, rng=np.random.default_rng(5))
+    r2 = sweep(draws, {"a": [1], "b": [0]}, out=tmp_path / "g2", executor=0, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(r1.load(0)["x"], r2.load(0)["x"])
+    entropy = r1.seed.entropy
+    words = np.random.default_rng(5).integers(0, 2**32, size=4, dtype=np.uint64)
+    assert entropy == sum(int(w) << (32 * k) for k, w in enumerate(words))
+
+
+@settings(max_examples=15)
+@given(st.sets(st.integers(0, 5)), st.booleans())
+def test_property_resume_computes_exactly_the_missing_cells(missing, garble_index):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        work, out = Path(d) / "work", Path(d) / "s"
+        work.mkdir()
+        grid = {"i": list(range(6)), "workdir": [str(work)]}
+        sweep(logged, grid, out=out, executor=0, rng=SEED)
+        for i in missing:
+            (out / "cells" / f"cell-{i:06d}.npz").unlink()
+        if garble_index:
+            (out / "index.json").write_text("{not json")
+        assert {c.index for c in SweepResult.open(out).pending} == missing
+        res = sweep(logged, grid, out=out, executor=0, rng=SEED)
+        assert sorted(calls(work)) == sorted(list(range(6)) + list(missing))
+        assert res.complete
+        index = json.loads((out / "index.json").read_text())
+        assert [c["status"] for c in index["cells"]] == ["done"] * 6
+        for i in range(6):
+            np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 6, i, 5))
