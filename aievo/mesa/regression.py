@@ -39,6 +39,8 @@ __all__ = [
     "PUBLISHED_BLOG_MSE",
     "METRICS",
     "regression_metrics",
+    "compare_published",
+    "BLOG_REGRESSORS",
     "RegressionBenchmark",
     "regression_benchmark",
     "regress_figure",
@@ -491,6 +493,26 @@ class RegressionBenchmark:
             {"seeds": self.seeds, "metrics": self.metrics, "predictions": self.predictions, "targets": self.targets},
             meta,
         )
+
+
+def compare_published(result: "RegressionBenchmark") -> str:
+    """Markdown table: published blog average, reproduced average and their difference.
+
+    Only the methods of ``result`` that have a published value are listed; the result must
+    come from the blog protocol on ``original2`` with seeds 0..99 to be comparable.
+    """
+    if result.protocol != "blog" or result.dataset != "original2" or list(result.seeds) != list(range(100)):
+        raise bad_argument(
+            InvalidParameterError, "result",
+            f"{result.dataset}/{result.protocol}/{len(result.seeds)} seeds",
+            "a blog-protocol result on original2 with seeds 0..99",
+        )
+    mm = result.mean_mse
+    lines = ["| method | published | reproduced | difference |", "|---|---:|---:|---:|"]
+    for m in sorted((m for m in mm if m in PUBLISHED_BLOG_MSE), key=lambda m: PUBLISHED_BLOG_MSE[m]):
+        rep = round(mm[m], 2)
+        lines.append(f"| {m} | {PUBLISHED_BLOG_MSE[m]:.2f} | {rep:.2f} | {rep - PUBLISHED_BLOG_MSE[m]:+.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 #: the blog's regressors that this package implements (its default list, minus what is not here)

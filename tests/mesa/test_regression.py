@@ -182,3 +182,13 @@ def test_cli_regress(tmp_path, capsys):
     assert md.read_text() in out
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "r.npz").exists()
     assert main(["regress", "--seeds", "3", "--protocol", "consistent", "--regressors", "average"]) == 0
+
+
+def test_compare_published_table():
+    res = RG.regression_benchmark("original2", ["ridge", "knn", "random"], seeds=range(100), progress=False)
+    text = RG.compare_published(res)
+    assert "| ridge | 392099.76 | 392099.76 | +0.00 |" in text
+    assert "| knn | 1219016.98 | 1219016.98 | +0.00 |" in text
+    assert "random" not in text  # no published value
+    with pytest.raises(InvalidParameterError, match="result="):
+        RG.compare_published(RG.regression_benchmark("original2", ["ridge"], seeds=range(3), progress=False))
