@@ -333,7 +333,7 @@ def sweep(
     store = Store.create_or_check(out, fingerprint, seed_given=seed is not None)
     exe, owned = _make_executor(executor)  # after validation: nothing to clean up on bad input
     try:
-        _drive(store, fn, exe, progress)
+        refused = _drive(store, fn, exe, progress)
     except BaseException:  # interrupted: do not wait for the running cells
         if owned:
             exe.shutdown(wait=False, cancel_futures=True)
@@ -348,6 +348,8 @@ def sweep(
             msg += f" (first: cell {failed[0].index} {failed[0].params}: {failed[0].error})"
         if result.pending:
             msg += f"; {len(result.pending)} were not run"
+            if refused:
+                msg += f" (the executor refused new work: {refused})"
         warnings.warn(
             f"sweep into {str(out)!r}: {msg}. Tracebacks are in {store.root / 'failures'}; "
             "rerun the same sweep to retry the unfinished cells.",
@@ -357,8 +359,11 @@ def sweep(
     return result
 
 
-def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | None) -> None:
-    """Submit the unfinished cells, write each result as it arrives, keep the index current."""
+def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | None) -> str | None:
+    """Submit the unfinished cells, write each result as it arrives, keep the index current.
+
+    Returns the executor's error if it refused to take more cells, else None.
+    """
     from ._progress import progress
 
     store.remove_stale_temporaries()
@@ -424,6 +429,7 @@ def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | 
         for future in in_flight:
             future.cancel()
         store.rebuild_index()
+    return submit_error[0] if submit_error else None
 
 
 # ---------------------------------------------------------------------------- results

@@ -580,3 +580,31 @@ def test_property_resume_computes_exactly_the_missing_cells(missing, garble_inde
         assert [c["status"] for c in index["cells"]] == ["done"] * 6
         for i in range(6):
             np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 6, i, 5))
+
+
+def test_any_executor_threads_and_a_refusing_executor(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        res = sweep(draws, {"a": [1, 2], "b": [3, 4]}, out=tmp_path / "t", executor=pool, rng=SEED)
+    for i in range(4):
+        np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 4, i, 4))
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    with pytest.warns(SweepWarning, match="refused new work: RuntimeError"):
+        res = sweep(draws, {"a": [1, 2]}, out=tmp_path / "c", executor=closed, rng=SEED)
+    assert len(res.pending) == 2 and not res.done and not res.failed
+
+
+def test_aievo_command_line_dispatches_sweep(tmp_path, capsys):
+    from aievo.cli import main as aievo_main
+
+    toml = write_toml(
+        tmp_path / "s.toml",
+        f'function = "{__name__}:draws"\nout = "res"\nseed = 3\nworkers = 0\n[grid]\na = [1]\nb = [2]\n',
+    )
+    assert aievo_main(["-q", "sweep", str(toml)]) == 0
+    assert "1/1 cells done" in capsys.readouterr().out
+    np.testing.assert_array_equal(SweepResult.open(tmp_path / "res").load(0)["x"], oracle_uniforms(3, 1, 0, 4))
+    assert aievo_main(["sweep", str(tmp_path / "missing.toml")]) == 2
+    assert "sweep file=" in capsys.readouterr().err
