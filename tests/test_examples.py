@@ -64,15 +64,16 @@ def outputs(tmp_path_factory):
     """Run every example once (module scope) and keep what it printed."""
     results = {}
     for path in SCRIPTS:
-        out = tmp_path_factory.mktemp(path.stem)
-        results[path.stem] = (run_example(path, out), out)
+        base = tmp_path_factory.mktemp(path.stem)
+        # --out names a directory; a script that takes a file name writes base/out.png instead
+        results[path.stem] = (run_example(path, base / "out"), base)
     return results
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in SCRIPTS])
 def test_example_writes_a_png(outputs, stem):
     text, out = outputs[stem]
-    pngs = list(out.rglob("*.png"))
+    pngs = list(out.rglob("*.png"))  # under the --out directory or beside it
     assert pngs, f"{stem} wrote no PNG into {out}; printed:\n{text}"
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
