@@ -192,3 +192,17 @@ def test_compare_published_table():
     assert "random" not in text  # no published value
     with pytest.raises(InvalidParameterError, match="result="):
         RG.compare_published(RG.regression_benchmark("original2", ["ridge"], seeds=range(3), progress=False))
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4)), min_size=1, max_size=40))
+def test_metric_invariants(pairs):
+    yt, yp = (np.array(v) for v in zip(*pairs))
+    m = RG.regression_metrics(yt, yp)
+    assert m["rmse"] == pytest.approx(math.sqrt(m["mse"]))
+    assert abs(m["bias"]) <= m["mae"] * (1 + 1e-12) + 1e-12
+    assert m["mae"] <= m["rmse"] * (1 + 1e-12) + 1e-12
+    assert m["rmse"] <= m["max_error"] * (1 + 1e-12) + 1e-12

@@ -256,3 +256,15 @@ def test_icl_mesa_is_ridge_with_the_query_key_included():
         w = np.linalg.solve(zx.T @ zx + np.outer(q, q) + np.eye(4), zx.T @ t)
         expected.append(y.mean() + y.std() * q @ w)
     np.testing.assert_allclose(R.get_icl_regressor("icl_mesa").fit(X, y).predict(Xq), expected, rtol=1e-9)
+
+
+@given(seeds, st.floats(-1e3, 1e3), st.sampled_from(["linear_regression", "ridge", "lasso", "knn", "knn_v2",
+                                                       "knn_v5_adaptable", "average", "last", "icl_gd_1step",
+                                                       "icl_ridge", "icl_mesa"]))
+def test_label_shift_equivariance(seed, c, name):
+    """Adding a constant to every label shifts every prediction by it (intercepts are unpenalised)."""
+    X, y, Xq = _data(seed)
+    make = R.get_icl_regressor if name.startswith("icl_") else R.get_regressor
+    p0 = make(name).fit(X, y).predict(Xq)
+    p1 = make(name).fit(X, y + c).predict(Xq)
+    np.testing.assert_allclose(p1, p0 + c, rtol=1e-9, atol=1e-7 * (1 + abs(c)))
