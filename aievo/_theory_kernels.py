@@ -11,6 +11,8 @@ values (read-only views are fine), so each kernel compiles once per layout.
   connected component: the largest mean node weight over the cycles inside it.
 * :func:`maxplus_lineage` iterates ``L_{t+1}(v) = w(v) + max_{v -> u} L_t(u)``:
   the best total node weight over the walks of length ``t`` that start at ``v``.
+* :func:`log_clade_abundance` iterates ``log N_t^v`` in log space, so slowly
+  growing clades do not underflow next to fast ones.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["dag_max", "component_max_cycle_mean", "maxplus_lineage"]
+__all__ = ["dag_max", "component_max_cycle_mean", "maxplus_lineage", "log_clade_abundance"]
 
 
 @njit(cache=True, nogil=True)
@@ -169,6 +171,55 @@ def maxplus_lineage(indptr, indices, weight, times, t_max):
                 b[v] = -np.inf
             else:
                 b[v] = weight[v] + m
+        for v in range(n):
+            a[v] = b[v]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def log_clade_abundance(indptr, indices, data, f, times, t_max):
+    """``log N_t^v`` for every program ``v`` at each time in ``times``, in log space.
+
+    ``l_0 = 0`` and ``l_{t+1}(v) = log f(v) + log sum_w T(v, w) exp(l_t(w))``
+    (a log-sum-exp per row), so every clade keeps full relative precision
+    however much slower it grows than the fastest one (no common rescaling
+    that would underflow the slow clades). ``times`` must be sorted.
+
+    Returns float64[len(times), n] (``-inf`` only where the clade is extinct).
+    """
+    n = f.shape[0]
+    a = np.zeros(n)
+    b = np.empty(n)
+    logf = np.empty(n)
+    for v in range(n):
+        logf[v] = np.log(f[v]) if f[v] > 0.0 else -np.inf
+    out = np.full((times.shape[0], n), -np.inf)
+    ti = 0
+    for t in range(t_max + 1):
+        while ti < times.shape[0] and times[ti] == t:
+            for v in range(n):
+                out[ti, v] = a[v]
+            ti += 1
+        if t == t_max:
+            break
+        for v in range(n):
+            if logf[v] == -np.inf:
+                b[v] = -np.inf
+                continue
+            m = -np.inf
+            for e in range(indptr[v], indptr[v + 1]):
+                x = a[indices[e]]
+                if data[e] > 0.0 and x > m:
+                    m = x
+            if m == -np.inf:
+                b[v] = -np.inf
+                continue
+            s = 0.0
+            for e in range(indptr[v], indptr[v + 1]):
+                x = a[indices[e]]
+                if x != -np.inf:
+                    s += data[e] * np.exp(x - m)
+            b[v] = logf[v] + m + np.log(s)
         for v in range(n):
             a[v] = b[v]
     return out

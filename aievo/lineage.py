@@ -132,7 +132,9 @@ def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarr
     Notes
     -----
     One backward recursion ``a_{t+1} = M a_t`` from ``a_0 = 1`` serves all
-    programs at once (compiled, renormalised every step).
+    programs at once (compiled). It runs in log space (a log-sum-exp per
+    row), so a clade growing far more slowly than the fastest one keeps its
+    full relative precision instead of underflowing to ``-inf``.
 
     Examples
     --------
@@ -153,10 +155,10 @@ def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarr
         raise bad_argument(InvalidParameterError, "times", times, "integers >= 0")
     t_arr = t_arr.astype(np.int64).ravel()
     uniq, inv = np.unique(t_arr, return_inverse=True)
-    from ._kernels import clade_log_abundance
+    from ._theory_kernels import log_clade_abundance
 
     T = g.T
-    out = clade_log_abundance(
+    out = log_clade_abundance(
         T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness), uniq, np.int64(uniq[-1])
     )[inv]
     if not log:
@@ -249,9 +251,9 @@ def _estimate(g: DesignGraph, H: int, tl: int, include_design: bool) -> LineageE
     times = np.arange(H - tl, H + 1, dtype=np.int64)
     T = g.T
     if include_design:
-        from ._kernels import clade_log_abundance
+        from ._theory_kernels import log_clade_abundance
 
-        logs = clade_log_abundance(
+        logs = log_clade_abundance(
             T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness), times, np.int64(H)
         )
     else:
