@@ -608,3 +608,20 @@ def test_aievo_command_line_dispatches_sweep(tmp_path, capsys):
     np.testing.assert_array_equal(SweepResult.open(tmp_path / "res").load(0)["x"], oracle_uniforms(3, 1, 0, 4))
     assert aievo_main(["sweep", str(tmp_path / "missing.toml")]) == 2
     assert "sweep file=" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_dask_resubmits_a_killed_workers_cell(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    work = tmp_path / "work"
+    work.mkdir()
+    grid = {"i": list(range(6)), "workdir": [str(work)], "sleep": [0.1], "kill_cell": [2]}
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        res = sweep(logged, grid, out=tmp_path / "s", executor=client.get_executor(), rng=SEED)
+    assert (work / "killed").exists() and res.complete  # one run: Dask retried the cell itself
+    assert calls(work).count(2) == 2
+    for i in range(6):
+        np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 6, i, 5))
