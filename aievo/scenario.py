@@ -864,6 +864,11 @@ def summary(scenario: Scenario, tr: "Trajectory") -> str:
 # ---------------------------------------------------------------------- command line
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``aievo run``."""
+    parser.epilog = (
+        "A scenario file is TOML data with tables [scenario] (generations, ...), [graph] (kind and its "
+        "parameters), optional [fitness], [traits], [locking] or [preservation], [sets] and [output]. "
+        "Unknown keys are errors. Every key: docs/howto/scenario_files.md; examples: examples/scenarios/."
+    )
     parser.add_argument("scenario", help="scenario file (TOML)")
     parser.add_argument("--out", default=".", help="output directory (default: the current directory)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
