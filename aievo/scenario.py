@@ -16,6 +16,7 @@ The schema (every table but ``[scenario]`` and ``[graph]`` is optional)::
     description = "..."                # optional
     generations = 200                  # required, integer >= 0
     initial = 0                        # optional: a program index or a list of shares
+                                       # (over the final graph, locked copies included)
     population = 1000                  # optional: finite population K
     seed = 1                           # optional: seed of the finite-population draws
 
@@ -77,9 +78,13 @@ __all__ = [
     "FITNESS_RULES",
     "SET_RULES",
     "FITNESS_MODES",
+    "MAX_TREE_PROGRAMS",
     "configure",
     "run",
 ]
+
+#: Largest explicit tree a scenario may build (k-ary and binary trees grow exponentially).
+MAX_TREE_PROGRAMS = 2**23 - 1
 
 #: Graph kinds and their keys (besides ``kind``); ``*`` marks a required key.
 GRAPH_KINDS: dict[str, tuple[str, ...]] = {
@@ -461,6 +466,12 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         return _wrap("graph.fitness", lambda: trees.chain(_chain_fitness(t)))
     if kind == "kary_tree":
         k, depth = t.int("k", lo=1), t.int("depth", lo=0)
+        n_prog = (k ** (depth + 1) - 1) // (k - 1) if k > 1 else depth + 1
+        if n_prog > MAX_TREE_PROGRAMS:
+            raise ScenarioError(
+                f"graph.depth = {depth}: a {k}-ary tree of this depth has {n_prog} programs; "
+                f"expected at most {MAX_TREE_PROGRAMS}"
+            )
         rule = _kary_rule(t, k)
         prob = t.numbers("prob", None, length=k)
         root_f = t.float("root_fitness", 1.0)
@@ -469,8 +480,11 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         )
     if kind == "binary_pm_tree":
         depth = t.int("depth", lo=0)
-        if depth > 22:
-            raise ScenarioError(f"graph.depth = {depth}: expected at most 22 (2**23 programs)")
+        if 2 ** (depth + 1) - 1 > MAX_TREE_PROGRAMS:
+            raise ScenarioError(
+                f"graph.depth = {depth}: the tree has {2 ** (depth + 1) - 1} programs; "
+                f"expected at most {MAX_TREE_PROGRAMS}"
+            )
         root_f = t.float("root_fitness", 1.0)
         return _wrap("graph", lambda: trees.binary_pm_tree(depth, root_fitness=root_f))
     if kind == "random_tree":

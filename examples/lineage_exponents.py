@@ -16,7 +16,8 @@ long-run growth rate of the clade it founds. On a type graph it is exact:
 connected components reachable from ``v``. The sprinter has the highest fitness
 but the lowest exponent (``log 0.5``); the alternator's clade grows like
 ``sqrt(4 * 1) = 2`` per generation (``log 2``), the mixer's like the steady program
-(``log 1.6``). The empirical growth ``(1/t) log N_t^v`` from :func:`aievo.simulate`
+(``log 1.6``). :func:`aievo.lineage.lineage_exponents` computes it; the empirical growth
+``(1/t) log N_t^v`` from :func:`aievo.simulate`
 (started from one program of type ``v``) converges to these values.
 
 Run ``python examples/lineage_exponents.py [--quick] [--out DIR]``; writes
@@ -35,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import aievo as ae  # noqa: E402
+from aievo.lineage import lineage_exponents  # noqa: E402
 
 TYPES = ["seed", "sprinter", "burnout", "alternator", "rester", "mixer", "steady"]
 FITNESS = [1.0, 3.0, 0.5, 4.0, 1.0, 1.5, 1.6]
@@ -62,27 +64,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     g = build()
     growth = {name: ae.simulate(g, horizon, initial=v).growth_rate for v, name in enumerate(TYPES)}
-    try:
-        from aievo.lineage import lineage_exponents
-    except ImportError:  # pragma: no cover - older checkouts
-        exact = None
-    else:
-        exact = lineage_exponents(g, "exact").value
+    exact = lineage_exponents(g, "exact").value
 
     print(f"type graph with {g.n} types; empirical growth (1/t) log N_t at t = {horizon}")
     for v, name in enumerate(TYPES):
-        line = f"{name:<11s} f={FITNESS[v]:<4g} growth={growth[name][-1]:+.6f}"
-        if exact is not None:
-            line += f"  exact={exact[v]:+.6f}"
-        print(line)
+        print(f"{name:<11s} f={FITNESS[v]:<4g} growth={growth[name][-1]:+.6f}  exact={exact[v]:+.6f}")
 
     fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
     t = np.arange(1, horizon + 1)
     for v, name in enumerate(TYPES):
         color = f"C{v}"
         ax.plot(t, growth[name], color=color, lw=1.6, label=f"{name} ($f$ = {FITNESS[v]:g})")
-        if exact is not None:
-            ax.axhline(exact[v], color=color, ls="--", lw=0.9)
+        ax.axhline(exact[v], color=color, ls="--", lw=0.9)
     ax.set_xscale("log")
     ax.set(xlabel="generation $t$", ylabel=r"$(1/t)\,\log N^v_t$",
            title="Clade growth from one program of each type\n"
