@@ -131,6 +131,38 @@ def _qualified_name(fn: Callable[..., Any]) -> str:
     return f"{module}:{qual}"
 
 
+def _check_signature(fn: Callable[..., Any], names: tuple[str, ...]) -> None:
+    """Refuse a grid that cannot be passed to ``fn`` before running any cell."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return
+    params = sig.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = None
+    else:
+        accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    wanted = set(names) | {"rng"}
+    if accepted is not None and not wanted <= accepted:
+        extra = sorted(wanted - accepted)
+        raise bad_argument(
+            InvalidParameterError, "grid", list(names),
+            f"names that fn{sig} accepts as keywords, plus rng; it does not accept {extra}",
+        )
+    missing = sorted(
+        n for n, p in params.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and n not in wanted
+    )
+    if missing:
+        raise bad_argument(
+            InvalidParameterError, "grid", list(names),
+            f"a value list for every required parameter of fn{sig}; missing {missing}",
+        )
+
+
 def _root_seed(rng: Any) -> tuple[int | tuple[int, ...], tuple[int, ...]] | None:
     """(entropy, spawn_key) of the sweep's root SeedSequence, or None for "not given"."""
     if rng is None:
@@ -322,6 +354,7 @@ def sweep(
     if out is None or not isinstance(out, (str, os.PathLike)):
         raise bad_argument(InvalidParameterError, "out", out, "a directory path")
     norm_grid = _normalise_grid(grid)
+    _check_signature(fn, tuple(name for name, _ in norm_grid))
     seed = _root_seed(rng)
     entropy, spawn_key = seed if seed is not None else (None, ())
     fingerprint = Fingerprint(_qualified_name(fn), norm_grid, entropy, spawn_key)

@@ -332,9 +332,12 @@ def test_bad_arguments_name_the_argument(tmp_path):
         (dict(fn=draws, grid={"rng": [1]}, out=tmp_path / "a"), "grid key"),
         (dict(fn=draws, grid={"a": []}, out=tmp_path / "a"), "non-empty"),
         (dict(fn=draws, grid={"a": [object()]}, out=tmp_path / "a"), "JSON"),
-        (dict(fn=draws, grid={"a": [1]}, out=tmp_path / "a", rng=-1), "rng=-1"),
-        (dict(fn=draws, grid={"a": [1]}, out=tmp_path / "a", executor="fast"), "executor='fast'"),
+        (dict(fn=draws, grid={"a": [1], "b": [2]}, out=tmp_path / "a", rng=-1), "rng=-1"),
+        (dict(fn=draws, grid={"a": [1], "b": [2]}, out=tmp_path / "a", executor="fast"), "executor='fast'"),
         (dict(fn=3, grid={"a": [1]}, out=tmp_path / "a"), "fn=3"),
+        (dict(fn=draws, grid={"a": [1], "c": [2]}, out=tmp_path / "a"), "does not accept ['c']"),
+        (dict(fn=draws, grid={"a": [1]}, out=tmp_path / "a"), "missing ['b']"),
+        (dict(fn=lambda a: a, grid={"a": [1]}, out=tmp_path / "a"), "does not accept ['rng']"),
     ]
     for kwargs, words in cases:
         with pytest.raises(InvalidParameterError) as info:
@@ -592,7 +595,7 @@ def test_any_executor_threads_and_a_refusing_executor(tmp_path):
     closed = ThreadPoolExecutor(1)
     closed.shutdown()
     with pytest.warns(SweepWarning, match="refused new work: RuntimeError"):
-        res = sweep(draws, {"a": [1, 2]}, out=tmp_path / "c", executor=closed, rng=SEED)
+        res = sweep(draws, {"a": [1, 2], "b": [0]}, out=tmp_path / "c", executor=closed, rng=SEED)
     assert len(res.pending) == 2 and not res.done and not res.failed
 
 
