@@ -13,8 +13,8 @@ one of four successors with probability 1/4 each:
 The lineage exponent ``lambda(v) = lim (1/t) log N_t^v`` of a type is the
 long-run growth rate of the clade it founds. On a type graph it is exact:
 ``log`` of the largest spectral radius of ``M = diag(f) T`` over the strongly
-connected components reachable from ``v``. The sprinter has the highest fitness
-but the lowest exponent (``log 0.5``); the alternator's clade grows like
+connected components reachable from ``v``. The sprinter is fitter than its designer
+(3 against 1) but has the lowest exponent (``log 0.5``); the alternator's clade grows like
 ``sqrt(4 * 1) = 2`` per generation (``log 2``), the mixer's like the steady program
 (``log 1.6``). :func:`aievo.lineage.lineage_exponents` computes it; the empirical growth
 ``(1/t) log N_t^v`` from :func:`aievo.simulate`
