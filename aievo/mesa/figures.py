@@ -1,0 +1,315 @@
+"""Mesa-optimization figures (group ``"mesa"`` of :mod:`aievo.figures`).
+
+* :func:`mesa1_lsa_vs_gd` -- a trained one-layer LSA against one step of GD;
+* :func:`mesa2_steps` -- K-step GD, GD++ and least squares against K;
+* :func:`mesa3_positions` -- per-position loss of Prop-1 GD, least squares,
+  the mesa layer and a trained linear transformer on LDS sequences;
+* :func:`mesa4_probes` -- what linear probes decode from each layer of that
+  transformer.
+
+Every function takes ``quick`` (tiny sizes, for tests) and returns a
+:class:`matplotlib.figure.Figure`; nothing is written to disk. The trained
+linear transformer is shared by figures 3 and 4 through an in-memory cache
+(:func:`trained_linear_tf`). Plotted artists carry a ``gid`` so tests can read
+the data back.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..figures._style import COLORS, new_figure, panel_label, styled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .train import LinearTFResult
+
+__all__ = [
+    "mesa1_lsa_vs_gd",
+    "mesa2_steps",
+    "mesa3_positions",
+    "mesa4_probes",
+    "trained_linear_tf",
+    "FIGURE_SIZES",
+]
+
+#: Sizes used by the figures (full, quick).
+FIGURE_SIZES = {
+    "lsa": {False: dict(steps=2000, batch=512, eval_tasks=10000, eval_every=50),
+            True: dict(steps=60, batch=128, eval_tasks=1000, eval_every=20)},
+    "steps": {False: dict(tasks=5000, K_max=6), True: dict(tasks=500, K_max=3)},
+    "tf": {False: dict(steps=400, batch=32, lr=2e-3, schedule="cosine", warmup=40, eval_every=40),
+           True: dict(steps=6, batch=8, lr=2e-3, eval_every=3, eval_batch=16)},
+    "seq": {False: dict(sequences=1000, probe_sequences=1000), True: dict(sequences=60, probe_sequences=240)},
+}
+
+SEED = 0
+
+
+# --------------------------------------------------------------------------- figure 1
+@styled
+def mesa1_lsa_vs_gd(*, quick: bool = False) -> "Figure":
+    """A trained one-layer LSA reaches the loss of one GD step and computes it.
+
+    (a) Evaluation loss of the LSA during training (Adam, fresh batches) with
+    the loss of one GD step at the best ``eta`` (official grid, same
+    evaluation tasks) and the zero predictor. (b) LSA predictions against the
+    GD predictions on held-out tasks, with the alignment measures.
+    """
+    from .baselines import scan_eta
+    from .tasks import sample_regression_tasks
+    from .train import GDReference, alignment, lsa_init, train_lsa
+
+    kw = FIGURE_SIZES["lsa"][quick]
+    res = train_lsa(rng=SEED, **kw)
+    g = np.random.default_rng(SEED)
+    lsa_init(10, g, res.config["init_std"])
+    eval_tasks = sample_regression_tasks(g, kw["eval_tasks"])  # the evaluation set of train_lsa
+    best_eta, gd_loss, _ = scan_eta(*eval_tasks[:4])
+    zero = float(np.sum(eval_tasks[3] ** 2) / (2 * eval_tasks[3].size))
+    held = sample_regression_tasks(SEED + 1, 2000 if not quick else 200)
+    al = alignment(res, GDReference(best_eta), held)
+
+    fig = new_figure(10.5, 4.2)
+    ax, bx = fig.subplots(1, 2)
+    ax.plot(res.eval_steps, res.eval_loss, color=COLORS[0], label="trained LSA (1 layer)", gid="lsa")
+    ax.axhline(gd_loss, color=COLORS[1], ls="--", label=f"1-step GD, best $\\eta$ = {best_eta:.2f}", gid="gd")
+    ax.axhline(zero, color="0.4", ls=":", label="zero predictor", gid="zero")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss  $\\Sigma(\\hat y - y)^2 / 2B$")
+    ax.set_title("Trained LSA reaches one step of GD")
+    ax.set_ylim(0, zero * 1.12)
+    ax.legend(loc="upper right")
+    ax.text(0.03, 0.04, f"final LSA {res.eval_loss[-1]:.3f}\n1-step GD {gd_loss:.3f}\n"
+            f"LSA step {res.effective_step():.3f} vs $\\eta/N$ = {best_eta / 10:.3f}",
+            transform=ax.transAxes, ha="left", va="bottom", fontsize=9,
+            bbox=dict(boxstyle="round", fc="white", ec="0.8"))
+    panel_label(ax, "a")
+
+    p_lsa = res.predict(*held[:3])
+    p_gd = GDReference(best_eta).predict(*held[:3])
+    bx.scatter(p_gd, p_lsa, s=6, alpha=0.5, color=COLORS[0], gid="scatter", rasterized=True)
+    lim = float(np.max(np.abs(np.concatenate([p_gd, p_lsa])))) * 1.05
+    bx.plot([-lim, lim], [-lim, lim], color="0.3", lw=1, ls="--", label="$y = x$")
+    bx.set_xlim(-lim, lim)
+    bx.set_ylim(-lim, lim)
+    bx.set_aspect("equal")
+    bx.set_xlabel("1-step GD prediction")
+    bx.set_ylabel("trained LSA prediction")
+    bx.set_title("Predictions on held-out tasks")
+    bx.text(0.03, 0.97, f"cos-sim of $\\partial\\hat y/\\partial x_q$: {al.cos_sim:.4f}\n"
+            f"mean $|\\Delta \\hat y|$: {al.preds_diff:.3f}", transform=bx.transAxes, va="top", fontsize=9,
+            bbox=dict(boxstyle="round", fc="white", ec="0.8"))
+    bx.legend(loc="upper left")
+    panel_label(bx, "b")
+    fig.suptitle("In-context regression (d = 10, N = 10): one LSA layer = one gradient step")
+    return fig
+
+
+# --------------------------------------------------------------------------- figure 2
+def _gdpp_fast(X: np.ndarray, y: np.ndarray, xq: np.ndarray, eta: float, gamma: float, K: int) -> np.ndarray:
+    """:func:`aievo.mesa.baselines.gdpp_predict` with shared (eta, gamma), written with matmuls.
+
+    Same token dynamics (the tests check equality); BLAS-backed so that tuning
+    is quick.
+    """
+    N = X.shape[1]
+    Xk, r, q, rq = X.copy(), y.copy(), xq.copy(), np.zeros(X.shape[0])
+    for _ in range(K):
+        XrT = np.matmul(r[:, None, :], Xk)[:, 0]  # sum_i r_i x_i
+        r_new = r - (eta / N) * np.matmul(Xk, XrT[..., None])[..., 0]
+        rq = rq - (eta / N) * np.sum(XrT * q, axis=1)
+        Hk = np.matmul(Xk.transpose(0, 2, 1), Xk)
+        Xk = Xk - gamma * np.matmul(Xk, Hk)
+        q = q - gamma * np.matmul(Hk, q[..., None])[..., 0]
+        r = r_new
+    return -rq
+
+
+def _gdpp_tune(tasks: tuple, K: int, eta0: float, n_fit: int = 1000) -> tuple[float, float]:
+    """Shared (eta, gamma) of K GD++ layers by Nelder-Mead from (eta0, 0) (that is, K-step GD).
+
+    Tuned on the first ``n_fit`` tasks; returns ``(eta, gamma)``.
+    """
+    from scipy.optimize import minimize
+
+    X, y, xq, yq = (a[:n_fit] for a in tasks[:4])
+    N = X.shape[1]
+
+    def f(p: np.ndarray) -> float:
+        res = _gdpp_fast(X, y, xq, float(p[0]), float(p[1]) / N**2, K) - yq
+        val = float(res @ res / (2 * res.size))
+        return val if np.isfinite(val) else 1e9
+
+    simplex = np.array([[eta0, 0.0], [eta0 * 1.1, 0.0], [eta0, eta0]])
+    best = minimize(f, simplex[0], method="Nelder-Mead",
+                    options=dict(initial_simplex=simplex, xatol=1e-3, fatol=1e-6, maxiter=60))
+    return float(best.x[0]), float(best.x[1]) / N**2
+
+
+@styled
+def mesa2_steps(*, quick: bool = False) -> "Figure":
+    """Loss of K steps of GD (best eta per K), GD++ (tuned shared eta, gamma) and least squares.
+
+    All on the same regression tasks (d = N = 10, x ~ U(-0.5, 0.5)).
+    """
+    from .baselines import gdpp_predict, ols_minnorm, regression_loss, ridge_predict, scan_eta
+    from .tasks import sample_regression_tasks
+
+    kw = FIGURE_SIZES["steps"][quick]
+    tasks = sample_regression_tasks(SEED + 2, kw["tasks"])
+    X, y, xq, yq, _ = tasks
+    Ks = np.arange(1, kw["K_max"] + 1)
+    grid = np.arange(0.5, 25, 0.25)
+    gd, gd_eta, gdpp = [], [], []
+    for K in Ks:
+        eta, loss, _ = scan_eta(X, y, xq, yq, grid=grid, K=int(K))
+        gd.append(loss)
+        gd_eta.append(eta)
+        e_pp, g_pp = _gdpp_tune(tasks, int(K), eta)
+        gdpp.append(regression_loss(gdpp_predict(X, y, xq, e_pp, g_pp, K=int(K)), yq))
+    ridge = regression_loss(ridge_predict(X, y, xq, 1e-3), yq)
+    ols = regression_loss(ols_minnorm(X, y, xq), yq)
+    zero = regression_loss(np.zeros_like(yq), yq)
+
+    fig = new_figure(7.0, 4.6)
+    ax = fig.subplots()
+    ax.plot(Ks, gd, "o-", color=COLORS[1], label="K steps of GD (best $\\eta$ per K)", gid="gd")
+    ax.plot(Ks, gdpp, "s-", color=COLORS[2], label="K layers of GD++ (tuned shared $\\eta, \\gamma$)", gid="gdpp")
+    ax.axhline(ridge, color=COLORS[0], ls="--", label=f"ridge, $\\lambda = 10^{{-3}}$ ({ridge:.3f})", gid="ridge")
+    ax.axhline(zero, color="0.4", ls=":", label=f"zero predictor ({zero:.3f})", gid="zero")
+    ax.set_yscale("log")
+    ax.set_ylim(ridge * 0.5, zero * 1.4)
+    ax.plot([], [], " ", label=f"exact least squares: {ols:.0e} (N = d, no noise)")
+    ax.set_xlabel("number of steps / layers K")
+    ax.set_ylabel("loss  $\\Sigma(\\hat y - y)^2 / 2B$")
+    ax.set_xticks(Ks)
+    ax.set_title("Deeper in-context optimizers approach least squares")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.1), fontsize=8.5)
+    return fig
+
+
+# --------------------------------------------------------------------------- figures 3 and 4
+@functools.lru_cache(maxsize=2)
+def trained_linear_tf(quick: bool = False) -> "LinearTFResult":
+    """The 2-layer, 4-head linear transformer of figures 3 and 4 (trained once per process).
+
+    Sizes are in :data:`FIGURE_SIZES` ``["tf"]``; seed :data:`SEED`.
+    """
+    from .train import train_linear_tf
+
+    return train_linear_tf(rng=SEED, **FIGURE_SIZES["tf"][quick])
+
+
+def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
+    """Per-position losses of the four predictors on held-out LDS sequences."""
+    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss, gd_sequence_predict
+    from .mesa_layer import mesa_layer
+    from .tasks import sample_lds
+
+    B = FIGURE_SIZES["seq"][quick]["sequences"]
+    inputs, targets, _ = sample_lds(SEED + 3, B)
+    eta, _, _ = scan_eta_sequence(inputs, targets)
+    D = inputs.shape[-1]
+    prev = np.zeros_like(inputs)
+    prev[:, 1:] = inputs[:, :-1]
+    out = {
+        "gd": sequence_loss(gd_sequence_predict(inputs, eta), targets),
+        "lsq": sequence_loss(lsq_sequence_predict(inputs, 1e-3), targets),
+        "mesa": sequence_loss(mesa_layer(prev, inputs, inputs, 1e3), targets),
+        "tf": trained_linear_tf(quick).per_position_loss(inputs, targets),
+        "zero": sequence_loss(np.zeros_like(targets), targets),
+        "eta": np.array([eta]),
+    }
+    del D
+    return out
+
+
+@styled
+def mesa3_positions(*, quick: bool = False) -> "Figure":
+    """Per-position loss on LDS sequences (D = 10, T = 50, sigma = 0.01).
+
+    Prop-1 GD (one global step, best on a grid), least squares (pairs before
+    ``t``, ``lambda = 1e-3``: the official baseline), a mesa layer with keys
+    ``s_{t-1}``, values and queries ``s_t`` and ``lambda = 1e3`` (inclusive ridge
+    with penalty ``1e-3``), and the trained 2-layer linear transformer.
+    """
+    L = _seq_losses(quick)
+    tf = trained_linear_tf(quick)
+    t = np.arange(L["gd"].size)
+    fig = new_figure(7.6, 4.8)
+    ax = fig.subplots()
+    ax.plot(t, L["gd"], color=COLORS[1], label=f"Prop. 1: one GD step, $\\eta$ = {L['eta'][0]:.4f} "
+            f"(mean {L['gd'].mean():.3f})", gid="gd")
+    ax.plot(t, L["tf"], color=COLORS[3], label=f"trained 2-layer linear TF, {tf.config['steps']} steps "
+            f"(mean {L['tf'].mean():.3f})", gid="tf")
+    ax.plot(t, L["lsq"], color=COLORS[0], label=f"least squares, pairs before t (mean {L['lsq'].mean():.3f})",
+            gid="lsq")
+    ax.plot(t, L["mesa"], color=COLORS[2], ls="--", label=f"mesa layer, $\\lambda = 10^3$ "
+            f"(mean {L['mesa'].mean():.3f})", gid="mesa")
+    ax.axhline(L["zero"].mean(), color="0.4", ls=":", label="zero predictor", gid="zero")
+    ax.set_yscale("log")
+    ax.set_xlabel("position t in the sequence")
+    ax.set_ylabel("loss at t  $\\Sigma_{b,i}(\\hat s - s)^2 / 2B$")
+    ax.set_title("Next-state prediction on linear dynamical systems")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 0.12), fontsize=8.5)
+    return fig
+
+
+def _probe_scores(quick: bool) -> dict[str, np.ndarray]:
+    """Held-out R^2 of linear probes, per target, layer and position (fit and test sets disjoint)."""
+    from .probes import probe_over_time, probe_targets
+    from .tasks import sample_lds
+
+    tf = trained_linear_tf(quick)
+    n = FIGURE_SIZES["seq"][quick]["probe_sequences"]
+    inputs, targets, _ = sample_lds(SEED + 4, 2 * n)
+    acts = tf.activations(inputs)
+    tg = probe_targets(inputs, targets)
+    fit = [a[:n] for a in acts]
+    test = [a[n:] for a in acts]
+    return probe_over_time(fit, {k: v[:n] for k, v in tg.items()}, metric="r2", test_acts=test,
+                           test_targets={k: v[n:] for k, v in tg.items()})
+
+
+@styled
+def mesa4_probes(*, quick: bool = False) -> "Figure":
+    """What a linear probe reads from each layer of the trained linear transformer.
+
+    Held-out ``R^2`` of least-squares probes (no bias, fitted across sequences
+    at each position) for the current state ``s_t``, the next state
+    ``s_{t+1}`` and the preconditioned state ``(S_{<t}^T S_{<t} + 10^{-3} I)^{-1} s_t``.
+    """
+    scores = _probe_scores(quick)
+    n_layers = scores["next"].shape[0]
+    T = scores["next"].shape[1]
+    start = min(12, T - 1)  # past the first D = 10 positions, where S^T S is singular
+    fig = new_figure(11.0, 4.3)
+    ax, bx = fig.subplots(1, 2)
+    names = {"current": "current $s_t$", "next": "next $s_{t+1}$",
+             "preconditioned": "preconditioned $(S^TS+\\lambda I)^{-1}s_t$"}
+    layers = np.arange(n_layers)
+    for c, (key, label) in zip(COLORS, names.items()):
+        ax.plot(layers, scores[key][:, start:].mean(axis=1), "o-", color=c, label=label, gid=f"layer:{key}")
+    ax.set_xticks(layers, ["tokens"] + [f"layer {i}" for i in range(1, n_layers)])
+    ax.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {start})")
+    ax.set_title("Decodability by layer")
+    ax.set_ylim(min(-0.05, float(np.min([s[:, start:].mean(1) for s in scores.values()])) - 0.05), 1.05)
+    ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.4), fontsize=8.5)
+    panel_label(ax, "a")
+    t = np.arange(T)
+    for li in range(n_layers):
+        bx.plot(t, scores["next"][li], color=COLORS[li], label="tokens" if li == 0 else f"layer {li}",
+                gid=f"next:{li}")
+    bx.set_xlabel("position t")
+    bx.set_ylabel("held-out $R^2$ for $s_{t+1}$")
+    bx.set_title("Next state over the sequence")
+    bx.set_ylim(min(-0.1, float(np.min(scores["next"])) - 0.05), 1.05)
+    bx.legend(loc="upper left")
+    panel_label(bx, "b")
+    fig.suptitle("Linear probes on the trained 2-layer linear transformer")
+    return fig
