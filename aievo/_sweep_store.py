@@ -294,13 +294,6 @@ class Store:
             )
         return arrays, meta
 
-    def remove_cell(self, index: int) -> None:
-        for path in (self.cell_path(index), self.cell_path(index).with_suffix(".json")):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
     # --------------------------------------------------------------- failures
     def read_failure(self, index: int) -> dict[str, Any] | None:
         path = self.failure_path(index)
