@@ -93,8 +93,8 @@ class PriceSeries:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
         t = np.arange(self.generations)
-        ax.plot(t, self.selection, label="selection  Cov(f, z)/F")
-        ax.plot(t, self.transmission, label="transmission  E[f(z~ - z)]/F")
+        ax.plot(t, self.selection, label=r"selection  $\mathrm{Cov}(f, z)/F$")
+        ax.plot(t, self.transmission, label=r"transmission  $E[f(\tilde z - z)]/F$")
         ax.plot(t, self.total, "k--", lw=1, label=r"total  $\bar z_{t+1} - \bar z_t$")
         ax.axhline(0.0, color="0.7", lw=0.8)
         ax.set_xlabel("generation $t$")

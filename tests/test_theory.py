@@ -162,8 +162,13 @@ def test_swinging_pair_swings():
     r = rep.log_ratio[1:]
     sign_changes = np.count_nonzero(np.diff(np.sign(r[np.abs(r) > 1e-9])))
     assert sign_changes >= 6
-    assert rep.upper_v > 0.0 > rep.lower_u - 1e-12 or rep.upper_v > rep.lower_u
     assert not rep.predicted
+    # v's line: lim sup above u's exponent (0), lim inf below it
+    from aievo.lineage import lineage_exponents
+
+    est = lineage_exponents(pair.graph, "estimate", horizon=500)
+    assert abs(est.value[pair.u]) < 1e-12
+    assert est.upper[pair.v] > 0.05 and est.lower[pair.v] < -0.05
 
 
 def test_check_dominance_refuses_bad_nodes():
