@@ -33,7 +33,6 @@ __all__ = [
     "fig2_example_tree",
     "doubling_blocks",
     "fig6_type_graph",
-    "deception_grid",
 ]
 
 
@@ -329,7 +328,9 @@ def fig4_oscillating(*, quick: bool = False) -> "Figure":
     G = 40 if quick else 80
     g = ae.type_graph([4.0, 1.0], [[0.0, 1.0], [1.0, 0.0]], labels=["A", "B"])
     tr = ae.simulate(g, G)
-    rho = float(np.max(np.abs(np.linalg.eigvals(g.mean_matrix().toarray()))))
+    from aievo.lineage import lineage_exponents
+
+    rho = float(np.exp(lineage_exponents(g, "exact").value[g.root]))  # exact: log of the spectral radius
     t = np.arange(G + 1)
     ts = t[1:]
     geo = np.exp(tr.growth_rate)
@@ -341,7 +342,8 @@ def fig4_oscillating(*, quick: bool = False) -> "Figure":
     ax.plot(t, tr.mean_fitness, "o-", ms=3, lw=0.9, color="0.55", label="mean fitness $F_t$", gid="F")
     ax.plot(ts, arith, color=COLORS[4], label=r"running arithmetic mean of $F_s$, $s<t$", gid="arith")
     ax.plot(ts, geo, color=COLORS[0], lw=2.2, label=r"running geometric mean $e^{\log N_t / t}$", gid="geo")
-    ax.axhline(rho, color=COLORS[1], ls="--", lw=1.3, label=rf"$\rho(\mathrm{{diag}}(f)\,T) = {rho:g}$", gid="rho")
+    ax.axhline(rho, color=COLORS[1], ls="--", lw=1.3,
+               label=rf"$e^{{\lambda}} = \rho(\mathrm{{diag}}(f)\,T) = {rho:.6g}$ (exact)", gid="rho")
     ax.set_xlabel("generation $t$")
     ax.set_ylabel("fitness")
     ax.set_ylim(0, 4.9)
@@ -560,42 +562,11 @@ def fig6_locking(*, quick: bool = False) -> "Figure":
 # ---------------------------------------------------------------------------------------------
 # Figure 7: evolution selects for deception
 # ---------------------------------------------------------------------------------------------
-def deception_grid(C: int = 5, D: int = 5, eta: float = 0.2):
-    """The locked trait grid of figure 7.
-
-    Types ``(c, d)`` with ``c in 0..C``, ``d in 0..D``. An unlocked program
-    designs its locked copy with probability ``eta`` and ``(c+1, d)`` or
-    ``(c, d+1)`` (clipped at the grid's edge) with probability ``(1 - eta)/2``
-    each. Fitness is set to 1 here; use ``g.with_fitness`` for the human-judged
-    ``1 + c + d`` or the objective ``1 + c``.
-
-    Returns
-    -------
-    DesignGraph
-        ``2 (C+1)(D+1)`` programs with ``attrs`` ``c``, ``d``, ``locked``; the root
-        is the unlocked ``(0, 0)``.
-    """
-    import aievo as ae
-
-    cc, dd = np.meshgrid(np.arange(C + 1), np.arange(D + 1), indexing="ij")
-    c = cc.ravel()
-    d = dd.ravel()
-    n = c.size
-    idx = np.arange(n).reshape(C + 1, D + 1)
-    T = np.zeros((n, n))
-    up_c = idx[np.minimum(c + 1, C), d]
-    up_d = idx[c, np.minimum(d + 1, D)]
-    np.add.at(T, (np.arange(n), up_c), 0.5)
-    np.add.at(T, (np.arange(n), up_d), 0.5)
-    g = ae.DesignGraph.from_matrix(np.ones(n), T, root=0, attrs={"c": c, "d": d})
-    return ae.with_locking(g, eta)
-
-
 @styled
 def fig7_deception(*, quick: bool = False) -> "Figure":
     """Human-judged fitness selects for deception; objective fitness does not.
 
-    On the locked trait grid of :func:`deception_grid` with ``C = D = 5`` and
+    On the locked trait grid of :func:`aievo.traits.deception_grid` with ``C = D = 5`` and
     ``eta = 0.2``, human-judged fitness ``1 + c + d`` drives the mean traits to
     ``(C, D)``; objective fitness ``1 + c`` drives ``cbar`` to ``C`` while
     ``dbar`` stays where the design kernel leaves it.
@@ -603,17 +574,18 @@ def fig7_deception(*, quick: bool = False) -> "Figure":
     import matplotlib as mpl
 
     import aievo as ae
+    from aievo.traits import deception_grid
 
     C = D = 5
     eta = 0.2
     G = 150 if quick else 400
-    g = deception_grid(C, D, eta)
+    cases = {
+        "human": (deception_grid(C, D, eta, fitness="human"), "human-judged fitness $f = 1 + c + d$"),
+        "objective": (deception_grid(C, D, eta, fitness="objective"), "objective fitness $f = 1 + c$"),
+    }
+    g = cases["human"][0]
     c = g.attrs["c"].astype(float)
     d = g.attrs["d"].astype(float)
-    cases = {
-        "human": (g.with_fitness(1.0 + c + d), "human-judged fitness $f = 1 + c + d$"),
-        "objective": (g.with_fitness(1.0 + c), "objective fitness $f = 1 + c$"),
-    }
     runs = {k: ae.simulate(gg, G, traits={"c": c, "d": d}) for k, (gg, _) in cases.items()}
     t = np.arange(G + 1)
 
@@ -645,7 +617,7 @@ def fig7_deception(*, quick: bool = False) -> "Figure":
 
         ax = axes[1, col]
         grid = np.zeros((C + 1, D + 1))
-        np.add.at(grid, (g.attrs["c"], g.attrs["d"]), tr.shares)
+        np.add.at(grid, (g.attrs["c"].astype(int), g.attrs["d"].astype(int)), tr.shares)
         im = ax.imshow(grid.T, origin="lower", cmap="Purples", norm=norm, aspect="equal")
         im.set_gid(f"{key}:grid")
         for i in range(C + 1):
