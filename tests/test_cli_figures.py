@@ -78,7 +78,7 @@ def test_version():
 
 @pytest.fixture
 def fake_group(monkeypatch):
-    """Register a figure of another group ("mesa") drawn by a throwaway module."""
+    """Register a figure of a new group ("extra") drawn by a throwaway module."""
     from matplotlib.figure import Figure
 
     calls = []
@@ -92,21 +92,22 @@ def fake_group(monkeypatch):
     module = types.ModuleType("aievo_fake_figs")
     module.draw = draw
     monkeypatch.setitem(sys.modules, "aievo_fake_figs", module)
-    spec = figures.FigureSpec("mesa9", "mesa", "aievo_fake_figs:draw", "A fake mesa figure!")
-    monkeypatch.setitem(figures.REGISTRY, "mesa9", spec)
+    spec = figures.FigureSpec("extra9", "extra", "aievo_fake_figs:draw", "A fake extra figure!")
+    monkeypatch.setitem(figures.REGISTRY, "extra9", spec)
     return calls
 
 
 def test_group_selection_is_generic(tmp_path, fake_group):
-    rc = main(["figures", "--only", "mesa", "--quick", "--out", str(tmp_path)])
+    rc = main(["figures", "--only", "extra", "--quick", "--out", str(tmp_path)])
     assert rc == 0
-    assert written(tmp_path) == ["mesa9_a-fake-mesa-figure.png"]
+    assert written(tmp_path) == ["extra9_a-fake-extra-figure.png"]
     assert fake_group == [True]
 
 
 def test_default_selection_includes_every_group(fake_group):
     assert figures.select(None) == list(figures.REGISTRY)
-    assert "mesa9" in figures.select("all") and "fig7" in figures.select("all")
+    assert "extra9" in figures.select("all") and "fig7" in figures.select("all")
+    assert set(figures.select("paper")) == {f"fig{i}" for i in range(1, 8)}
 
 
 def test_failed_write_leaves_no_file(tmp_path, fake_group, monkeypatch):
@@ -117,7 +118,7 @@ def test_failed_write_leaves_no_file(tmp_path, fake_group, monkeypatch):
 
     monkeypatch.setattr(Figure, "savefig", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        main(["figures", "--only", "mesa9", "--out", str(tmp_path)])
+        main(["figures", "--only", "extra9", "--out", str(tmp_path)])
     assert written(tmp_path) == []  # neither the target nor a temporary file
 
 
