@@ -22,6 +22,7 @@ from numba import njit
 
 __all__ = [
     "expand",
+    "dfs",
     "bin_of",
     "OK",
     "BAD_COUNT",
@@ -229,3 +230,183 @@ def expand(
             out_kb[m] = -1
             m += 1
     return m, n_calls, n_pruned, 0, -1, -1, next_id
+
+
+@njit(cache=True, nogil=True)
+def dfs(
+    rule,
+    params,
+    root_state,
+    root_fitness,
+    f_max,
+    max_children,
+    prob_tol,
+    generations,
+    eta,
+    levels,
+    log_n_lb,
+    theta,
+    max_nodes,
+    edges,
+    log_r,
+):
+    """Depth-first evaluation of a tree without self-loops (memory ``O(generations)``).
+
+    On such a tree (eta-locking allowed, no preservation) the unlocked
+    programs alive at time ``t`` are exactly those at depth ``t``, with
+    abundance the product of ``f (1 - eta) p`` along their path; a program's
+    locked copy (and, for a leaf, the program itself) then grows by its own
+    fitness. One walk of the tree adds every program's abundance to every time.
+    Abundances are scaled by ``f_max^-t`` to stay in range.
+
+    A child whose abundance relative to ``exp(log_n_lb[t])`` (a lower bound on
+    ``N_t``) is below ``theta`` is not visited: its scaled abundance goes to
+    ``pruned[t, bin]`` of its clade bound. When ``max_nodes`` programs have
+    been visited, every child not yet visited is pruned the same way.
+
+    Returns
+    -------
+    N, S : float64[G+1]
+        Retained scaled abundance and abundance times fitness per time.
+    Lv : float64[len(levels), G+1]
+        Retained scaled abundance with fitness ``>= level``.
+    pruned : float64[G+1, nb]
+        Pruned scaled abundance by time of pruning and bin of clade bound.
+    visited : int64[G+1]
+        Programs visited per depth.
+    n_calls, n_pruned, code, at_depth, child : int64
+        Rule calls, pruned subtrees, error code and where it happened.
+    err_state : float64[d]
+        State of the offending program (on error).
+    """
+    G = generations
+    d = root_state.shape[0]
+    nl = levels.shape[0]
+    nb = edges.shape[0]
+    N = np.zeros(G + 1)
+    S = np.zeros(G + 1)
+    Lv = np.zeros((nl, G + 1))
+    pruned = np.zeros((G + 1, nb))
+    visited = np.zeros(G + 1, np.int64)
+    # the stack: the program at each depth and its children
+    st_S = np.zeros((G + 1, d))
+    st_f = np.zeros(G + 1)
+    st_c = np.zeros(G + 1)
+    st_a = np.zeros(G + 1)
+    kid_S = np.zeros((G + 1, max_children, d))
+    kid_f = np.empty((G + 1, max_children))
+    kid_p = np.empty((G + 1, max_children))
+    kid_c = np.empty((G + 1, max_children))
+    n_kids = np.zeros(G + 1, np.int64)
+    pos = np.zeros(G + 1, np.int64)
+    err_state = np.zeros(d)
+    cs = np.zeros((max_children, d))
+    cf = np.empty(max_children)
+    cp = np.empty(max_children)
+    cb = np.empty(max_children)
+    sbuf = np.empty(d)
+    # the lower bound on N_t, in scaled units
+    n_lb = np.empty(G + 1)
+    for t in range(G + 1):
+        n_lb[t] = np.exp(log_n_lb[t] - t * np.log(f_max))
+    n_calls = 0
+    n_pruned = 0
+    n_nodes = 0
+    for a in range(d):
+        st_S[0, a] = root_state[a]
+    st_f[0] = root_fitness
+    st_c[0] = f_max
+    st_a[0] = 1.0
+    k = 0
+    entering = True
+    while k >= 0:
+        if entering:
+            n_nodes += 1
+            visited[k] += 1
+            f = st_f[k]
+            n_kids[k] = 0
+            pos[k] = 0
+            if k < G and eta < 1.0:
+                for j in range(max_children):
+                    cf[j] = np.nan
+                    cp[j] = np.nan
+                    cb[j] = f_max
+                for a in range(d):
+                    sbuf[a] = st_S[k, a]
+                nk = rule(sbuf, k, params, cs, cf, cp, cb)
+                n_calls += 1
+                code = 0
+                jj = 0
+                if nk < 0 or nk > max_children:
+                    code = 1
+                    jj = nk
+                else:
+                    total = 0.0
+                    for j in range(nk):
+                        fj = cf[j]
+                        pj = cp[j]
+                        if not (np.isfinite(fj) and fj >= 0.0):
+                            code = 2
+                        elif not (np.isfinite(pj) and pj >= 0.0):
+                            code = 3
+                        elif not (cb[j] >= fj):
+                            code = 5
+                        elif not (cb[j] <= st_c[k]):
+                            code = 6
+                        if code != 0:
+                            jj = j
+                            break
+                        total += pj
+                        kid_f[k, j] = fj
+                        kid_p[k, j] = pj
+                        kid_c[k, j] = cb[j]
+                        for a in range(d):
+                            kid_S[k, j, a] = cs[j, a]
+                    if code == 0 and nk > 0 and not (abs(total - 1.0) <= prob_tol):
+                        code = 4
+                        jj = nk
+                if code != 0:
+                    for a in range(d):
+                        err_state[a] = st_S[k, a]
+                    return N, S, Lv, pruned, visited, n_calls, n_pruned, code, k, jj, err_state
+                n_kids[k] = nk
+            leaf = n_kids[k] == 0
+            # the program itself (kept only if a leaf, or at its own time) and its locked copy
+            u = st_a[k]
+            lk = 0.0
+            g = f / f_max
+            for t in range(k, G + 1):
+                v = u + lk
+                if v == 0.0:
+                    break
+                N[t] += v
+                S[t] += v * f
+                for i in range(nl):
+                    if f >= levels[i]:
+                        Lv[i, t] += v
+                lk = lk * g + u * g * eta
+                u = u * g * (1.0 - eta) if leaf and k < G else 0.0
+                if eta == 0.0 and u == 0.0:
+                    break
+            entering = False
+        # next child of the program at depth k
+        if pos[k] < n_kids[k]:
+            j = pos[k]
+            pos[k] += 1
+            w = st_a[k] * st_f[k] / f_max * (1.0 - eta) * kid_p[k, j]
+            if w == 0.0:
+                continue
+            if w < theta * n_lb[k + 1] or n_nodes >= max_nodes:
+                pruned[k + 1, bin_of(kid_c[k, j], edges, log_r)] += w
+                n_pruned += 1
+                continue
+            for a in range(d):
+                st_S[k + 1, a] = kid_S[k, j, a]
+            st_f[k + 1] = kid_f[k, j]
+            st_c[k + 1] = kid_c[k, j]
+            st_a[k + 1] = w
+            k += 1
+            entering = True
+        else:
+            k -= 1
+    return N, S, Lv, pruned, visited, n_calls, n_pruned, 0, -1, -1, err_state

@@ -40,7 +40,7 @@ from .errors import (
     bad_argument,
 )
 
-__all__ = ["LazyTree", "LazyTrajectory", "simulate_lazy", "binary_pm_rule", "lazy_binary_pm_tree"]
+__all__ = ["LazyTree", "LazyTrajectory", "simulate_lazy", "simulate_lazy_dfs", "binary_pm_rule", "lazy_binary_pm_tree"]
 
 #: Number of geometric bins of clade bounds used to track pruned mass.
 N_BINS = 16384
@@ -767,6 +767,128 @@ def simulate_lazy(
         stopped_early=stopped,
         extinct_at=extinct_at,
         params=result_params,
+    )
+
+
+def simulate_lazy_dfs(
+    tree: LazyTree,
+    generations: int,
+    *,
+    locking: float | None = None,
+    threshold: float = 0.0,
+    max_nodes: int | None = None,
+    fitness_levels: Sequence[float] | None = None,
+    pilot_programs: int = 65536,
+) -> LazyTrajectory:
+    """Aggregates of a lazily generated tree by a depth-first walk: memory ``O(generations)``.
+
+    Without preservation a tree has no self-loops (other than at leaves and
+    locked copies), so the unlocked programs alive at time ``t`` are those at
+    depth ``t``. One depth-first walk to depth ``generations`` then adds every
+    program's abundance (and its locked copy's) to every time, holding only the
+    current path in memory. This reaches depths whose levels do not fit in
+    memory; it reports the time series (mean fitness with its certified
+    interval, log growth, fitness-level shares, the error bound) but no
+    per-program shares (``shares`` etc. are empty).
+
+    Parameters
+    ----------
+    tree : LazyTree
+    generations : int
+        Depth of the walk = number of generations.
+    locking : float in (0, 1], optional
+        eta-locking, as in :func:`simulate_lazy`.
+    threshold : float in [0, 1)
+        A child whose share at its own time is certainly below ``threshold``
+        (its abundance over a certified lower bound on ``N_t``, taken from a
+        pilot :func:`simulate_lazy` run capped at ``pilot_programs`` programs)
+        is not visited; its clade is bounded as in :func:`simulate_lazy`.
+    max_nodes : int, optional
+        Visit at most this many programs; every child not visited by then is
+        pruned and bounded (an anytime certificate).
+    fitness_levels : sequence of float, optional
+        Levels ``a`` whose share ``x_t(f >= a)`` is recorded.
+    pilot_programs : int
+        Memory cap of the pilot run (only with ``threshold > 0``).
+
+    Returns
+    -------
+    LazyTrajectory
+        With ``n_unlocked[t]`` the programs visited at depth ``t`` and empty
+        final-share arrays.
+
+    Examples
+    --------
+    >>> import aievo.lazy as lz
+    >>> tr = lz.simulate_lazy_dfs(lz.lazy_binary_pm_tree(), 12)
+    >>> tr.bound, int(tr.n_unlocked[-1])
+    (0.0, 4096)
+    """
+    from . import _lazy_kernels as K
+
+    start = time.perf_counter()
+    if not isinstance(tree, LazyTree):
+        raise bad_argument(InvalidParameterError, "tree", type(tree).__name__, "an aievo.lazy.LazyTree")
+    if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
+        raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
+    G = int(generations)
+    eta = 0.0 if locking is None else _float("locking", locking, "a number in (0, 1]", lambda v: 0 < v <= 1)
+    theta = _float("threshold", threshold, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    if max_nodes is not None and (
+        isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1
+    ):
+        raise bad_argument(InvalidParameterError, "max_nodes", max_nodes, "an integer >= 1 or None")
+    levels = np.array([] if fitness_levels is None else [
+        _float("fitness_levels", v, "finite numbers", math.isfinite) for v in np.atleast_1d(fitness_levels)
+    ], dtype=np.float64)
+    fm = tree.f_max
+    if theta > 0.0:
+        pilot = simulate_lazy(tree, G, locking=locking, max_programs=int(pilot_programs), progress=False)
+        log_lb = pilot.log_growth
+    else:
+        log_lb = np.zeros(G + 1)
+    nb = 4096
+    log_r = math.log(BIN_RANGE) / (nb - 1)
+    edges = fm * np.exp(-log_r * np.arange(nb)) * (1.0 + EDGE_SAFETY)
+    N, Sf, Lv, P, visited, calls, npr, code, at, child, err_state = K.dfs(
+        tree.rule, tree.params, tree.root_state, tree.root_fitness, fm, np.int64(tree.max_children), PROB_TOL,
+        np.int64(G), eta, levels, np.ascontiguousarray(log_lb, dtype=np.float64), theta,
+        np.int64(max_nodes if max_nodes is not None else np.iinfo(np.int64).max), edges, log_r,
+    )
+    if code != K.OK:
+        raise _rule_error(tree, int(code), err_state.reshape(1, -1), np.array([at]), 0, int(child))
+    # bound on the pruned clades' abundance at each time (scaled by f_max^-t)
+    R = np.zeros(G + 1)
+    e_max = np.zeros(G + 1)
+    Q = np.zeros(nb)
+    ratio = edges / fm
+    for t in range(G + 1):
+        Q = Q * ratio + P[t]
+        R[t] = Q.sum()
+        nz = np.flatnonzero(Q)
+        e_max[t] = edges[nz[0]] if nz.size else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = Sf / N
+        eps = np.where(R > 0, R / (N + R), 0.0)
+        ts = np.arange(G + 1) * math.log(fm)
+        log_n = np.log(N) + ts
+        log_hi = np.log(N + R) + ts
+    f_lo = (1.0 - eps) * F
+    f_hi = F + eps * np.maximum(0.0, e_max - F)
+    locked_counts = np.concatenate([[0], np.cumsum(visited)[:-1]]) if eta > 0 else np.zeros(G + 1, np.int64)
+    d = tree.state_dim
+    z = np.zeros(0)
+    return LazyTrajectory(
+        mean_fitness=F, mean_fitness_lo=f_lo, mean_fitness_hi=f_hi, log_growth=log_n, log_growth_hi=log_hi,
+        error_bound=eps, level_shares={float(a): Lv[i] / N for i, a in enumerate(levels)},
+        state_means=np.full((G + 1, d), np.nan), n_unlocked=visited, n_locked=locked_counts.astype(np.int64),
+        shares=z, states=np.zeros((0, d)), fitness=z, depth=np.zeros(0, np.int64), locked=np.zeros(0, bool),
+        expanded=int(calls), pruned=int(npr), peak_programs=int((G + 1) * (tree.max_children + 1)),
+        peak_bytes=int(P.nbytes + (G + 1) * tree.max_children * (d + 3) * 8), seconds=time.perf_counter() - start,
+        params={"tree": repr(tree), "tree_name": tree.name, "f_max": fm, "generations": G, "generations_run": G,
+                "method": "dfs", "locking": locking, "threshold": theta,
+                "max_nodes": None if max_nodes is None else int(max_nodes),
+                "fitness_levels": levels.tolist(), "aievo_version": __version__},
     )
 
 

@@ -386,3 +386,52 @@ def test_bad_arguments():
             lz.simulate_lazy(tree, 3, **kwargs)
     with pytest.raises(InvalidParameterError, match="generations"):
         lz.simulate_lazy(tree, -1)
+
+
+# ----------------------------------------------------------------- depth-first aggregates
+
+
+@settings(max_examples=20)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 50),
+    gens=st.integers(0, 12),
+    locking=st.sampled_from([None, 0.3, 1.0]),
+    threshold=st.sampled_from([0.0, 1e-3, 3e-2]),
+    max_nodes=st.sampled_from([None, 5, 20]),
+    tight=st.booleans(),
+)
+def test_dfs_equals_explicit_or_is_certified(seed, n, gens, locking, threshold, max_nodes, tight):
+    rng = np.random.default_rng(seed)
+    parent, fit, prob, bound = random_tree_arrays(rng, n, tight_bounds=tight)
+    tree = lz.LazyTree(explicit_rule, [0.0], fit[0], f_max=2.0, max_children=n,
+                       params=explicit_params(parent, fit, prob, bound))
+    tr = lz.simulate_lazy_dfs(tree, gens, locking=locking, threshold=threshold, max_nodes=max_nodes,
+                              fitness_levels=[1.0], pilot_programs=8)
+    g = explicit_graph(parent, fit, prob, locking, None)
+    ex = ae.simulate(g, gens, sets={"hi": g.fitness >= 1.0})
+    eps = tr.error_bound
+    if tr.pruned == 0:
+        assert np.all(eps == 0.0)
+        np.testing.assert_allclose(tr.mean_fitness, ex.mean_fitness, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(tr.log_growth, ex.log_growth, rtol=0, atol=1e-11)
+    assert np.all(tr.mean_fitness_lo - 1e-12 <= ex.mean_fitness)
+    assert np.all(ex.mean_fitness <= tr.mean_fitness_hi + 1e-12)
+    assert np.all(tr.log_growth - 1e-10 <= ex.log_growth)
+    assert np.all(ex.log_growth <= tr.log_growth_hi + 1e-10)
+    assert np.all(np.abs(ex.set_shares["hi"] - tr.level_shares[1.0]) <= eps + 1e-12)
+
+
+def test_dfs_pm_tree_matches_breadth_first_and_counts_levels():
+    tree = lz.lazy_binary_pm_tree()
+    a = lz.simulate_lazy_dfs(tree, 12, locking=0.5, fitness_levels=[1.5])
+    b = lz.simulate_lazy(tree, 12, locking=0.5, fitness_levels=[1.5])
+    np.testing.assert_allclose(a.mean_fitness, b.mean_fitness, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.level_shares[1.5], b.level_shares[1.5], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(a.n_unlocked, 2 ** np.arange(13))  # every level of the binary tree visited
+
+
+def test_dfs_reports_bad_rules():
+    tree = lz.LazyTree(bad_rule, [0.0], 1.0, f_max=2.0, max_children=2, params=[1])
+    with pytest.raises(InvalidKernelError, match="sum to 1"):
+        lz.simulate_lazy_dfs(tree, 3)
