@@ -207,14 +207,13 @@ def trained_linear_tf(quick: bool = False) -> "LinearTFResult":
 
 def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
     """Per-position losses of the four predictors on held-out LDS sequences."""
-    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss, gd_sequence_predict
+    from .baselines import gd_sequence_predict, lsq_sequence_predict, scan_eta_sequence, sequence_loss
     from .mesa_layer import mesa_layer
     from .tasks import sample_lds
 
     B = FIGURE_SIZES["seq"][quick]["sequences"]
     inputs, targets, _ = sample_lds(SEED + 3, B)
     eta, _, _ = scan_eta_sequence(inputs, targets)
-    D = inputs.shape[-1]
     prev = np.zeros_like(inputs)
     prev[:, 1:] = inputs[:, :-1]
     out = {
@@ -225,7 +224,6 @@ def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
         "zero": sequence_loss(np.zeros_like(targets), targets),
         "eta": np.array([eta]),
     }
-    del D
     return out
 
 
