@@ -362,7 +362,8 @@ def spectral_radius_bounds(
     est = None
     if not done:
         x, done = _noda(A, x, state, rtol)
-    if not done and k > 3:
+    stalled = "noda" in state  # rho found; the lower bound cannot be certified further
+    if not done and not stalled and k > 3:
         # last resort: ARPACK's Perron vector, then more power steps
         # (Collatz-Wielandt bounds hold for any positive x, so the bracket stays valid)
         from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigs
@@ -375,7 +376,7 @@ def spectral_radius_bounds(
                 x = np.maximum(v / v.max(), 1e-300)
         except (ArpackNoConvergence, ArpackError):
             pass
-    if not done:
+    if not done and not stalled:
         x, done = power(x, maxiter)
     lo = max(state["lo"], 0.0)
     hi = max(state["hi"], lo)
