@@ -525,7 +525,9 @@ def _tokens(inputs: np.ndarray) -> np.ndarray:
     return construct_full_tokens(inputs)
 
 
-def linear_tf_forward(layers: list[dict[str, np.ndarray]], tokens: np.ndarray) -> list[np.ndarray]:
+def linear_tf_forward(
+    layers: list[dict[str, np.ndarray]], tokens: np.ndarray, *, act_clip: float | None = None
+) -> list[np.ndarray]:
     """Token activations of a causal linear transformer, layer by layer.
 
     Parameters
@@ -534,6 +536,9 @@ def linear_tf_forward(layers: list[dict[str, np.ndarray]], tokens: np.ndarray) -
         Weights as from :func:`linear_tf_init`.
     tokens : ndarray, shape (B, T, E)
         Input tokens (for LDS tasks, ``construct_full_tokens(inputs)``).
+    act_clip : float or None
+        If given, every layer's output is clipped to ``[-act_clip, act_clip]``
+        (the official models clip at 1.5).
 
     Returns
     -------
@@ -545,20 +550,29 @@ def linear_tf_forward(layers: list[dict[str, np.ndarray]], tokens: np.ndarray) -
     _check_layers(layers, tokens.shape[-1])
     T = tokens.shape[1]
     mask = np.tril(np.ones((T, T)))
+    clip = _check_clip(act_clip)
     acts = [tokens]
     for p in layers:
-        acts.append(_layer_forward(p, acts[-1], mask)[0])
+        h = _layer_forward(p, acts[-1], mask)[0]
+        acts.append(h if clip is None else np.clip(h, -clip, clip))
     return acts
+
+
+def _check_clip(act_clip: Any) -> float | None:
+    return None if act_clip is None else check_float(act_clip, "act_clip", positive=True)
 
 
 def linear_tf_loss_and_grad(
     layers: list[dict[str, np.ndarray]],
     tokens: np.ndarray,
     targets: np.ndarray,
+    *,
+    act_clip: float | None = None,
 ) -> tuple[float, list[dict[str, np.ndarray]]]:
     """Loss ``sum (pred - target)^2 / (2 B T)`` and its gradient for every layer's weights.
 
     ``pred`` is the first ``D = targets.shape[-1]`` entries of the last layer's output.
+    ``act_clip`` as in :func:`linear_tf_forward` (clipped entries pass no gradient).
 
     Returns
     -------
@@ -573,11 +587,15 @@ def linear_tf_loss_and_grad(
         raise bad_argument(ShapeError, "targets.shape", targets.shape, f"({B}, {T}, D) with D <= {E}")
     _check_layers(layers, E)
     D = targets.shape[-1]
+    clip = _check_clip(act_clip)
     mask = np.tril(np.ones((T, T)))
     h = tokens
     caches = []
     for p in layers:
         h, c = _layer_forward(p, h, mask)
+        if clip is not None:
+            c["inside"] = np.abs(h) < clip
+            h = np.clip(h, -clip, clip)
         caches.append(c)
     res = h[..., :D] - targets
     loss = float(np.sum(res * res) / (2 * B * T))
@@ -585,6 +603,8 @@ def linear_tf_loss_and_grad(
     dh[..., :D] = res / (B * T)
     grads: list[dict[str, np.ndarray]] = [{}] * len(layers)
     for i in range(len(layers) - 1, -1, -1):
+        if clip is not None:
+            dh = dh * caches[i]["inside"]
         dh, grads[i] = _layer_backward(layers[i], caches[i], dh, mask)
     return loss, grads
 
@@ -618,7 +638,7 @@ class LinearTFResult:
 
     def activations(self, inputs: np.ndarray) -> list[np.ndarray]:
         """Token activations ``[tokens, layer 1, ..., layer L]`` for states ``inputs[B, T, D]``."""
-        return linear_tf_forward(self.layers, _tokens(inputs))
+        return linear_tf_forward(self.layers, _tokens(inputs), act_clip=self.config.get("act_clip"))
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Predicted next states ``[B, T, D]`` (prediction at ``t`` is of ``s_{t+1}``)."""
@@ -663,6 +683,7 @@ def train_linear_tf(
     clip_norm: float | None = 1.0,
     schedule: str = "constant",
     warmup: int = 0,
+    act_clip: float | None = None,
     init_std: float = 0.02,
     lam_init: float = 1.0,
     noise: float = 0.01,
@@ -692,6 +713,9 @@ def train_linear_tf(
         (the official schedule is a warm-up cosine).
     warmup : int
         Warm-up steps (``schedule="cosine"`` only).
+    act_clip : float or None
+        Clip every layer's output to ``[-act_clip, act_clip]`` (official: 1.5;
+        default ``None``: no clipping).
     init_std, lam_init : float
         Initial weight scale and initial ``lambda`` of mesa heads.
     noise, kind : float, str
@@ -720,7 +744,8 @@ def train_linear_tf(
 
     config = dict(D=D, T=T, n_layers=n_layers, n_heads=n_heads, key_size=key_size,
                   mesa=list(_mesa_flags(mesa, check_int(n_layers, "n_layers"))), steps=steps, batch=batch,
-                  lr=lr, b1=b1, b2=b2, clip_norm=clip_norm, schedule=schedule, warmup=warmup, init_std=init_std,
+                  lr=lr, b1=b1, b2=b2, clip_norm=clip_norm, schedule=schedule, warmup=warmup, act_clip=_check_clip(act_clip),
+                  init_std=init_std,
                   lam_init=lam_init, noise=noise,
                   kind=kind, eval_every=eval_every, eval_batch=eval_batch,
                   rng=rng if isinstance(rng, int) else None)
@@ -735,7 +760,7 @@ def train_linear_tf(
     eval_loss: list[float] = []
 
     def evaluate() -> float:
-        pred = linear_tf_forward(layers, ev_tok)[-1][..., :D]
+        pred = linear_tf_forward(layers, ev_tok, act_clip=act_clip)[-1][..., :D]
         return float(np.sum((pred - ev_tg) ** 2) / (2 * eval_batch * T))
 
     for step in progress_bar(range(steps), total=steps, desc="train_linear_tf", enabled=progress):
@@ -744,7 +769,7 @@ def train_linear_tf(
             eval_loss.append(evaluate())
         opt.lr = _lr_at(step, steps, lr, schedule, warmup)
         inputs, targets, _ = sample_lds(g, batch, D=D, T=T, noise=noise, kind=kind)
-        train_loss[step], grads = linear_tf_loss_and_grad(layers, _tokens(inputs), targets)
+        train_loss[step], grads = linear_tf_loss_and_grad(layers, _tokens(inputs), targets, act_clip=act_clip)
         opt.step(flat, _flatten(grads))
         for p in layers:  # a mesa head's lambda must stay positive
             if "lam" in p and np.any(p["lam"] <= 0):

@@ -258,3 +258,23 @@ def test_two_layer_linear_tf_between_gd_and_lsq():
               np.arange(0.005, 0.08, 0.005)), key=np.mean)
     assert np.mean(tf) < np.mean(gd)
     assert np.all(tf[10:] > lsq[10:])
+
+
+@given(st.integers(1, 2), st.floats(0.2, 2.0), st.integers(0, 2**31 - 1))
+@settings(max_examples=10)
+def test_activation_clip_forward_and_gradient(D, clip, seed):
+    g = np.random.default_rng(seed)
+    inputs, targets, _ = sample_lds(g, 2, D=D, T=4)
+    tokens = construct_full_tokens(inputs)
+    layers = linear_tf_init(D, 2, 2, 2, mesa=[False, True], init_std=0.8, rng=g)
+    # forward: clip each layer's output of the attention module's causal layer
+    h = tokens
+    for p, ours in zip(layers, linear_tf_forward(layers, tokens, act_clip=clip)[1:]):
+        plain = {k: p[k] for k in ("Wq", "Wk", "Wv", "P")}
+        if "lam" not in p:
+            h = np.clip(lsa_forward(h, [plain], causal=True), -clip, clip)
+            np.testing.assert_allclose(ours, h, rtol=1e-10, atol=1e-12)
+        h = ours
+    _, grads = linear_tf_loss_and_grad(layers, tokens, targets, act_clip=clip)
+    pairs = [(p[k], gr[k]) for p, gr in zip(layers, grads) for k in p]
+    assert _fd_check(lambda: linear_tf_loss_and_grad(layers, tokens, targets, act_clip=clip)[0], pairs) < 1e-6
