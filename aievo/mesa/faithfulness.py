@@ -53,6 +53,9 @@ __all__ = [
     "FaithfulnessResult",
     "agreement",
     "faithfulness_figure",
+    "plot_faithfulness",
+    "load_faithfulness",
+    "default_models",
 ]
 
 
@@ -176,6 +179,18 @@ class FaithfulnessResult:
                 "splits": [{"name": s.name, "family": s.family, "value": s.value} for s in self.splits],
                 "info": _jsonable(self.info)}
         return save_result(path, {"values": self.values}, meta)
+
+
+def load_faithfulness(path) -> FaithfulnessResult:
+    """Read a :class:`FaithfulnessResult` written by :meth:`FaithfulnessResult.save`."""
+    from ..errors import ResultFileError
+    from ..io import load_result
+
+    arrays, meta = load_result(path)
+    if meta.get("kind") != "aievo.mesa.faithfulness":
+        raise ResultFileError(f"{path} holds {meta.get('kind')!r}: expected an aievo.mesa.faithfulness result")
+    splits = [Split(s["name"], s["family"], float(s["value"])) for s in meta["splits"]]
+    return FaithfulnessResult(meta["model"], list(meta["proxies"]), splits, arrays["values"], meta.get("info", {}))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -492,12 +507,12 @@ def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
     ax0.text(xa[0], 0.115, "faithfulness threshold 0.1", fontsize=8)
     ax0.set_xlabel("input scale (training: 1)")
     ax0.set_ylabel(f"relative disagreement with model\n(0 drawn at {floor:g})")
-    ax0.set_title(f"{title}: disagreement vs input scale", fontsize=10)
+    ax0.set_title(f"{title}\ndisagreement vs input scale", fontsize=10)
     ax1.axhline(0, color="k", lw=0.8)
     ax1.set_yscale("symlog", linthresh=0.01)
     ax1.set_xlabel("input scale (training: 1)")
     ax1.set_ylabel("(loss proxy - loss model) / loss model")
-    ax1.set_title(f"{title}: loss gap vs input scale", fontsize=10)
+    ax1.set_title(f"{title}\nloss gap vs input scale", fontsize=10)
     width = 0.8 / len(res.proxies)
     for i, p in enumerate(res.proxies):
         ax2.bar(np.arange(len(idx_o)) + (i - (len(res.proxies) - 1) / 2) * width,
@@ -507,7 +522,7 @@ def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
     ax2.axhline(0.1, color="k", ls=":", lw=1)
     ax2.set_xticks(range(len(idx_o)), [res.splits[j].name for j in idx_o], rotation=30, ha="right", fontsize=8)
     ax2.set_ylabel("relative disagreement with model")
-    ax2.set_title(f"{title}: other shifts", fontsize=10)
+    ax2.set_title(f"{title}\ndisagreement under other shifts", fontsize=10)
     for ax in axes:
         ax.grid(alpha=0.3)
     ax0.legend(fontsize=8, ncol=2)
@@ -531,9 +546,26 @@ def faithfulness_figure(*, quick: bool = False):
     res = [lsa_faithfulness(lsa, splits=lsa_splits(quick), n_tasks=2000 if quick else 20000)]
     if tf is not None:
         res.append(tf_faithfulness(tf, splits=tf_splits(quick), n_seqs=32 if quick else 512))
+    return plot_faithfulness(res)
+
+
+def plot_faithfulness(results: Sequence[FaithfulnessResult]):
+    """One row per result: disagreement and loss gap against input scale, disagreement on other shifts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    res = list(results)
+    if not res:
+        raise bad_argument(InvalidParameterError, "results", results, "at least one FaithfulnessResult")
     fig, axes = plt.subplots(len(res), 3, figsize=(15, 4.3 * len(res)), layout="constrained", squeeze=False)
     for r, row in zip(res, axes):
-        _plot_result(r, row, "1-layer LSA (regression)" if r.model == "lsa" else "2-layer linear TF (LDS)")
+        steps = (r.info.get("train_config") or {}).get("steps")
+        label = "1-layer LSA (regression)" if r.model == "lsa" else "2-layer linear TF (LDS)"
+        _plot_result(r, row, label + (f", {steps} steps" if steps else ""))
     fig.suptitle("Are simplified proxies faithful to the trained mesa-optimizer? (in distribution = scale 1)",
                  fontsize=12)
     return fig

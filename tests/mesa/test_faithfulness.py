@@ -144,3 +144,6 @@ def test_result_markdown_and_save(tmp_path):
     arrays, meta = load_result(res.save(tmp_path / "f"))
     np.testing.assert_array_equal(arrays["values"], res.values)
     assert meta["proxies"] == ["rank-2", "compressed"]
+    back = F.load_faithfulness(tmp_path / "f")
+    assert back.proxies == res.proxies and [s.name for s in back.splits] == [s.name for s in res.splits]
+    assert back.faithful() == res.faithful()
