@@ -4,6 +4,7 @@ Blocks of one file run in order in one namespace, in a temporary working
 directory, with the Agg backend. A block fenced ```python no-run is skipped.
 A block fenced ```output right after a python block must equal what that block
 printed (so numbers quoted in the docs come from runs of the code).
+A page containing the line ``<!-- docs-test: slow -->`` runs only with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))], key=str)
 DOCS = [p for p in DOCS if p.exists()]
+SLOW_MARK = "<!-- docs-test: slow -->"
+
+
+def _doc_param(path: Path):
+    slow = SLOW_MARK in path.read_text(encoding="utf-8")
+    return pytest.param(path, id=str(path.relative_to(ROOT)), marks=[pytest.mark.slow] if slow else [])
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 
@@ -51,7 +58,7 @@ def test_fence_parser_handles_info_strings():
     assert blocks(text) == [("python", "a = 1\n", 2), ("python no-run", "b\n", 6), ("output", "1\n", 9)]
 
 
-@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", [_doc_param(p) for p in DOCS])
 def test_code_blocks_run(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -105,3 +112,17 @@ def test_reference_page_lists_every_public_name():
             assert f"aievo.{name}" in headings, name
     for name in aievo.mesa.__all__:
         assert f"aievo.mesa.{name}" in headings, name
+
+
+MY_PAGES = [ROOT / "docs" / "index.md", ROOT / "docs" / "tutorial.md", *sorted((ROOT / "docs" / "howto").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", [p for p in MY_PAGES if p.exists()], ids=lambda p: p.name)
+def test_local_links_resolve(page):
+    """Relative links of the guide pages point at files or directories that exist."""
+    text = page.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{page.name}: link to {target} points at nothing"
