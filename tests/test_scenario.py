@@ -361,3 +361,32 @@ def test_example_scenarios_load_and_agree_with_oracle(path):
     x0[sc.graph.root if sc.initial is None else sc.initial] = 1
     F, _ = oracle(sc.graph.fitness, sc.graph.T, x0, gens)
     np.testing.assert_allclose(tr.mean_fitness, F, rtol=1e-10)
+
+
+FULL = {
+    "scenario": {"generations": 3},
+    "graph": {"kind": "trait_grid", "C": 1, "D": 1},
+    "fitness": {"mode": "human_judged", "capability": "c", "deception": "d"},
+    "locking": {"eta": 0.5},
+    "output": {"plot": ""},
+}
+_ALLOWED = {
+    "": set(scn._TOP),
+    "scenario": {k.rstrip("*") for k in scn._SCENARIO_KEYS},
+    "graph": {"kind"} | {k.rstrip("*") for k in scn.GRAPH_KINDS["trait_grid"]},
+    "fitness": {k.rstrip("*") for k in scn._FITNESS_KEYS},
+    "locking": {"eta"},
+    "output": {k.rstrip("*") for k in scn._OUTPUT_KEYS},
+}
+
+
+@given(table=st.sampled_from(sorted(_ALLOWED)), key=st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
+def test_any_unknown_key_is_refused_by_name(table, key):
+    if key in _ALLOWED[table]:
+        return
+    data = copy.deepcopy(FULL)
+    (data if table == "" else data[table])[key] = 1
+    with pytest.raises(ScenarioError) as info:
+        scn.load_scenario(data)
+    name = key if table == "" else f"{table}.{key}"
+    assert str(info.value).startswith(f"{name}: unknown key"), str(info.value)
