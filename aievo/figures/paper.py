@@ -21,6 +21,8 @@ from ._style import COLORS, draw_tree, new_figure, panel_label, styled, tree_lay
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
+    from ..graph import DesignGraph
+
 __all__ = [
     "fig1_flattest",
     "fig2_tree",
@@ -70,6 +72,15 @@ def fig1_flattest(*, quick: bool = False) -> "Figure":
     1.6) on a baseline of 1. The equilibrium shares (the dynamics run from
     uniform shares until they stop changing) sit on the narrow peak at low ``mu``
     and on the broad peak at high ``mu``.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     f = flattest_landscape()
     n = f.size
@@ -153,7 +164,7 @@ def fig1_flattest(*, quick: bool = False) -> "Figure":
 # ---------------------------------------------------------------------------------------------
 # Figure 2: directed evolution on a tree
 # ---------------------------------------------------------------------------------------------
-def fig2_example_tree():
+def fig2_example_tree() -> "tuple[DesignGraph, list[str]]":
     """The small design tree of figure 2 (depth 3, 13 programs).
 
     Returns
@@ -180,6 +191,15 @@ def fig2_tree(*, quick: bool = False) -> "Figure":
     population moves down one level per generation, weighted by fitness times
     design probability along each path; once it reaches the leaves, selection
     among them takes over.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib as mpl
 
@@ -267,6 +287,15 @@ def fig3_limsup(*, quick: bool = False) -> "Figure":
     ``log 2 (1 - (-2)^(j+1)) / 3``, so ``(1/t) log N_t`` swings between
     ``+log(2)/3`` (lim sup, reached at the ends of the fitness-2 blocks) and
     ``-log(2)/3`` (lim inf) for ever.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import aievo as ae
 
@@ -322,6 +351,15 @@ def fig4_oscillating(*, quick: bool = False) -> "Figure":
     ``2^((t+1)/t)`` at odd ``t``, so it converges to 2, the spectral radius of
     ``M = diag(f) T``; the running arithmetic mean tends to 2.5, which does not
     describe growth.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import aievo as ae
 
@@ -376,6 +414,15 @@ def fig5_binary(*, quick: bool = False) -> "Figure":
     approaches ``f + 2^-k`` from below, so its lineage exponent is
     ``log(f + 2^-k)``; that equals the optimum ``log 2`` exactly on the all-+ ray
     (``f = 2 - 2^-k``). The mean fitness ``F_t`` rises toward 2 ever more slowly.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib as mpl
 
@@ -452,7 +499,7 @@ def fig5_binary(*, quick: bool = False) -> "Figure":
 # ---------------------------------------------------------------------------------------------
 # Figure 6: eta-locking ensures convergence
 # ---------------------------------------------------------------------------------------------
-def fig6_type_graph():
+def fig6_type_graph() -> "DesignGraph":
     """The type graph of figure 6 (an infinite tree with five program types).
 
     ``R`` (fitness 1) designs ``H`` (2) and ``L`` (1) with probability 1/2 each;
@@ -479,6 +526,15 @@ def fig6_locking(*, quick: bool = False) -> "Figure":
     With eta-locking ``H``'s locked copies grow at rate 2 and win for every
     ``eta > 0``: ``F_t -> F* = 2`` and the share with ``f >= F* - eps`` tends to 1,
     while the share below decays exponentially.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import aievo as ae
 
@@ -570,6 +626,15 @@ def fig7_deception(*, quick: bool = False) -> "Figure":
     ``eta = 0.2``, human-judged fitness ``1 + c + d`` drives the mean traits to
     ``(C, D)``; objective fitness ``1 + c`` drives ``cbar`` to ``C`` while
     ``dbar`` stays where the design kernel leaves it.
+
+    Parameters
+    ----------
+    quick : bool
+        Reduced sizes and horizons (for tests); the same construction.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib as mpl
 
