@@ -42,8 +42,8 @@ FIGURE_SIZES = {
     "lsa": {False: dict(steps=2000, batch=512, eval_tasks=10000, eval_every=50),
             True: dict(steps=60, batch=128, eval_tasks=1000, eval_every=20)},
     "steps": {False: dict(tasks=5000, K_max=6), True: dict(tasks=500, K_max=3)},
-    "tf": {False: dict(steps=400, batch=32, lr=2e-3, schedule="cosine", warmup=40, eval_every=40),
-           True: dict(steps=6, batch=8, lr=2e-3, eval_every=3, eval_batch=16)},
+    "tf": {False: dict(steps=400, batch=32, lr=2e-3, schedule="cosine", warmup=40, act_clip=1.5, eval_every=40),
+           True: dict(steps=6, batch=8, lr=2e-3, act_clip=1.5, eval_every=3, eval_batch=16)},
     "seq": {False: dict(sequences=1000, probe_sequences=1000), True: dict(sequences=60, probe_sequences=240)},
 }
 
@@ -104,7 +104,7 @@ def mesa1_lsa_vs_gd(*, quick: bool = False) -> "Figure":
     bx.text(0.03, 0.97, f"cos-sim of $\\partial\\hat y/\\partial x_q$: {al.cos_sim:.4f}\n"
             f"mean $|\\Delta \\hat y|$: {al.preds_diff:.3f}", transform=bx.transAxes, va="top", fontsize=9,
             bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-    bx.legend(loc="upper left")
+    bx.legend(loc="lower right")
     panel_label(bx, "b")
     fig.suptitle("In-context regression (d = 10, N = 10): one LSA layer = one gradient step")
     return fig

@@ -250,14 +250,16 @@ def test_trained_lsa_matches_one_step_gd():
 
 @pytest.mark.slow
 def test_two_layer_linear_tf_between_gd_and_lsq():
-    r = train_linear_tf(steps=1500, batch=32, lr=1e-3, schedule="cosine", warmup=100, rng=0)
+    r = train_linear_tf(steps=1500, batch=32, lr=1e-3, schedule="cosine", warmup=100, act_clip=1.5, rng=0)
     inputs, targets, _ = sample_lds(7, 1000)
     tf = r.per_position_loss(inputs, targets)
     lsq = np.sum((lsq_sequence_predict(inputs) - targets) ** 2, axis=(0, 2)) / 2000
     gd = min((np.sum((gd_sequence_predict(inputs, e) - targets) ** 2, axis=(0, 2)) / 2000 for e in
               np.arange(0.005, 0.08, 0.005)), key=np.mean)
-    assert np.mean(tf) < np.mean(gd)
-    assert np.all(tf[10:] > lsq[10:])
+    assert np.all(tf[1:] < gd[1:])  # beats one GD step (at t = 0 both are at the zero-predictor level)
+    assert tf[0] == pytest.approx(gd[0], rel=0.01)
+    assert np.all(tf[10:] > lsq[10:])  # but stays above least squares once it has enough pairs
+    assert np.mean(tf) == pytest.approx(0.43, abs=0.05)  # official 2-layer run: 0.431
 
 
 @given(st.integers(1, 2), st.floats(0.2, 2.0), st.integers(0, 2**31 - 1))
