@@ -126,3 +126,19 @@ def test_slug():
     assert _cli.slug("eta-locking ensures convergence") == "eta-locking-ensures-convergence"
     assert _cli.slug("  Oscillating fitness, convergent exponent ") == "oscillating-fitness-convergent-exponent"
     assert _cli.parse_formats("PNG, pdf,png") == ["png", "pdf"]
+
+
+def test_a_failing_figure_does_not_stop_the_others(tmp_path, fake_group, monkeypatch, capsys):
+    def broken(*, quick=False):
+        raise ZeroDivisionError("broken figure")
+
+    module = types.ModuleType("aievo_broken_figs")
+    module.draw = broken
+    monkeypatch.setitem(sys.modules, "aievo_broken_figs", module)
+    spec = figures.FigureSpec("extra8", "extra", "aievo_broken_figs:draw", "Broken")
+    monkeypatch.setitem(figures.REGISTRY, "extra8", spec)
+    rc = main(["figures", "--only", "extra8,extra9", "--out", str(tmp_path)])
+    assert rc == 1
+    assert written(tmp_path) == ["extra9_a-fake-extra-figure.png"]
+    err = capsys.readouterr().err
+    assert "drawing extra8" in err and "ZeroDivisionError" in err and "1 of 2 figures failed: extra8" in err

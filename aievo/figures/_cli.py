@@ -7,7 +7,9 @@ Usage::
 Every selected figure is drawn once and saved in each format as
 ``DIR/<name>_<slug>.<format>`` (for example ``figures/fig1_survival-of-the-flattest.png``),
 atomically: written to a temporary file in ``DIR`` and renamed into place. The
-path of each file is printed as it is written.
+path of each file is printed as it is written. A figure whose drawing fails is
+reported on stderr (with its traceback) and the others are still written; the
+exit status is then 1.
 
 Nothing heavy is imported at module level (``aievo --help`` stays fast).
 """
@@ -129,9 +131,18 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from .._progress import progress
 
+    failed: list[str] = []
     for name in progress(names, desc="figures"):
         spec = get(name)
-        fig = spec.function()(quick=args.quick)
+        try:
+            fig = spec.function()(quick=args.quick)
+        except Exception:  # one broken figure must not stop the others
+            import traceback
+
+            failed.append(name)
+            print(f"aievo figures: error: drawing {name} ({spec.target}) failed:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            continue
         stem = file_stem(name)
         for fmt in formats:
             path = write_figure(fig, out / f"{stem}.{fmt}", fmt, args.dpi)
@@ -139,4 +150,7 @@ def run(args: argparse.Namespace) -> int:
         fig.clf()
         del fig
     sys.stdout.flush()
+    if failed:
+        print(f"aievo figures: {len(failed)} of {len(names)} figures failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
