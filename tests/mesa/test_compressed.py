@@ -188,3 +188,20 @@ def test_approximate_readouts_converge_to_ridge(method, steps):
     few = approx_ridge_sequence_predict(S, 0.1, method=method, steps=2)
     many = approx_ridge_sequence_predict(S, 0.1, method=method, steps=steps)
     assert np.abs(many - exact).max() < 1e-6 < np.abs(few - exact).max()
+
+
+@pytest.mark.slow
+def test_compressed_one_layer_reproduces_trained_layer():
+    """A trained 1-layer, 2-head linear TF and its block-scalar RevAlg form have the same loss, and the
+    summed step p1 * eta is the Prop-1 step."""
+    from aievo.mesa.baselines import scan_eta_sequence, sequence_loss
+    from aievo.mesa.train import train_linear_tf
+
+    tf = train_linear_tf(n_layers=1, n_heads=2, steps=600, batch=32, lr=2e-3, schedule="cosine", warmup=50, rng=0)
+    inputs, targets, _ = sample_lds(9, 1000)
+    (c,) = extract_compressed(tf.layers, 10)
+    params = revalg_params_from_blocks(c.qk, c.vp)
+    rev = sequence_loss(revalg_one_layer(inputs, params), targets).mean()
+    assert rev == pytest.approx(tf.loss(inputs, targets), abs=0.02)
+    eta, _, _ = scan_eta_sequence(inputs, targets)
+    assert np.sum(params[:, 1] * params[:, 4]) == pytest.approx(eta, rel=0.2)
