@@ -531,7 +531,7 @@ def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
 def faithfulness_figure(*, quick: bool = False):
     """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
 
-    Trains a one-layer LSA (5000 Adam steps; 300 when ``quick``) and a two-layer, four-head
+    Trains a one-layer LSA (5000 Adam steps; 200 when ``quick``) and a two-layer, four-head
     linear transformer on LDS sequences (steps as in :func:`default_models`), then draws, per
     model, the relative disagreement and loss gap against input scale and the disagreement
     on the other shifted splits.
@@ -575,14 +575,14 @@ def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]
     """The trained models of the faithfulness study (deterministic seeds).
 
     One-layer LSA: :func:`aievo.mesa.train.train_lsa` with ``d = N = 10``, batch 512,
-    5000 steps (300 when ``quick``), seed 0.  Linear transformer:
+    5000 steps (200 steps of batch 256 when ``quick``), seed 0.  Linear transformer:
     :func:`aievo.mesa.train.train_linear_tf` with 2 layers, 4 heads, key size 20, batch 64,
-    600 steps (20 when ``quick``), seed 0.
+    600 steps (5 when ``quick``), seed 0.
     """
     from .train import train_lsa, train_linear_tf
 
-    lsa = train_lsa(d=10, N=10, steps=300 if quick else 5000, batch=512, rng=0, eval_tasks=2000)
+    lsa = train_lsa(d=10, N=10, steps=200 if quick else 5000, batch=256 if quick else 512, rng=0, eval_tasks=2000)
     tf = None
     if with_tf:
-        tf = train_linear_tf(steps=20 if quick else 600, batch=64, rng=0, eval_batch=64)
+        tf = train_linear_tf(steps=5 if quick else 600, batch=64, rng=0, eval_batch=64)
     return lsa, tf
