@@ -11,8 +11,8 @@ values (read-only views are fine), so each kernel compiles once per layout.
   connected component: the largest mean node weight over the cycles inside it.
 * :func:`maxplus_lineage` iterates ``L_{t+1}(v) = w(v) + max_{v -> u} L_t(u)``:
   the best total node weight over the walks of length ``t`` that start at ``v``.
-* :func:`log_clade_abundance` iterates ``log N_t^v`` in log space, so slowly
-  growing clades do not underflow next to fast ones.
+* :func:`log_clade_abundance` iterates ``N_t^v`` with a per-program exponent,
+  so slowly growing clades do not underflow next to fast ones.
 """
 
 from __future__ import annotations
@@ -178,48 +178,72 @@ def maxplus_lineage(indptr, indices, weight, times, t_max):
 
 @njit(cache=True, nogil=True)
 def log_clade_abundance(indptr, indices, data, f, times, t_max):
-    """``log N_t^v`` for every program ``v`` at each time in ``times``, in log space.
+    """``log N_t^v`` for every program ``v`` at each time in ``times``, without underflow.
 
-    ``l_0 = 0`` and ``l_{t+1}(v) = log f(v) + log sum_w T(v, w) exp(l_t(w))``
-    (a log-sum-exp per row), so every clade keeps full relative precision
-    however much slower it grows than the fastest one (no common rescaling
-    that would underflow the slow clades). ``times`` must be sorted.
+    The backward recursion ``a_{t+1}(v) = f(v) sum_w T(v, w) a_t(w)`` from
+    ``a_0 = 1``, with every value stored as ``m_v exp(L k_v)``: a mantissa
+    ``m_v`` in ``[exp(-L), 1]`` and an integer exponent ``k_v`` (``L = 300``).
+    A row sum aligns its terms on the largest exponent among them; terms two or
+    more exponents below it are below ``exp(-L)`` of the sum and are dropped.
+    So every clade keeps full relative precision however much more slowly it
+    grows than the fastest one (no common rescaling that would underflow the
+    slow clades), at the cost of a compare per edge. ``times`` must be sorted.
 
     Returns float64[len(times), n] (``-inf`` only where the clade is extinct).
     """
     n = f.shape[0]
-    a = np.zeros(n)
-    b = np.empty(n)
-    logf = np.empty(n)
-    for v in range(n):
-        logf[v] = np.log(f[v]) if f[v] > 0.0 else -np.inf
+    L = 300.0
+    down = np.exp(-L)
+    up = np.exp(L)
+    m = np.ones(n)
+    k = np.zeros(n, dtype=np.int64)
+    m2 = np.zeros(n)
+    k2 = np.zeros(n, dtype=np.int64)
     out = np.full((times.shape[0], n), -np.inf)
     ti = 0
     for t in range(t_max + 1):
         while ti < times.shape[0] and times[ti] == t:
             for v in range(n):
-                out[ti, v] = a[v]
+                if m[v] > 0.0:
+                    out[ti, v] = np.log(m[v]) + L * k[v]
             ti += 1
         if t == t_max:
             break
         for v in range(n):
-            if logf[v] == -np.inf:
-                b[v] = -np.inf
+            m2[v] = 0.0
+            k2[v] = 0
+            if f[v] <= 0.0:
                 continue
-            m = -np.inf
+            found = False
+            K = 0
             for e in range(indptr[v], indptr[v + 1]):
-                x = a[indices[e]]
-                if data[e] > 0.0 and x > m:
-                    m = x
-            if m == -np.inf:
-                b[v] = -np.inf
+                w = indices[e]
+                if m[w] > 0.0 and data[e] > 0.0:
+                    if not found or k[w] > K:
+                        K = k[w]
+                        found = True
+            if not found:
                 continue
             s = 0.0
             for e in range(indptr[v], indptr[v + 1]):
-                x = a[indices[e]]
-                if x != -np.inf:
-                    s += data[e] * np.exp(x - m)
-            b[v] = logf[v] + m + np.log(s)
+                w = indices[e]
+                if m[w] > 0.0:
+                    d = K - k[w]
+                    if d == 0:
+                        s += data[e] * m[w]
+                    elif d == 1:
+                        s += data[e] * m[w] * down
+            s *= f[v]
+            kk = K
+            while s > 1.0:
+                s *= down
+                kk += 1
+            while s < down:
+                s *= up
+                kk -= 1
+            m2[v] = s
+            k2[v] = kk
         for v in range(n):
-            a[v] = b[v]
+            m[v] = m2[v]
+            k[v] = k2[v]
     return out

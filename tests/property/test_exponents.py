@@ -99,3 +99,40 @@ def test_design_can_only_lower_the_exponent(g):
     with_design = lineage_exponents(g).value
     fitness_only = lineage_exponents(g, include_design=False).value
     assert np.all(with_design <= fitness_only + 1e-12)
+
+
+@given(
+    slow=aest.type_graphs(max_types=4, max_out=3, min_fitness=1e-3, max_fitness=1e-1),
+    fast=aest.type_graphs(max_types=4, max_out=3, min_fitness=1e-1, max_fitness=1e3),
+    data=st.data(),
+)
+def test_clade_abundance_matches_high_range_decimal_arithmetic(slow, fast, data):
+    """log N_t^v against N_t = M^t 1 in Decimal arithmetic (no overflow or underflow).
+
+    The graph joins a slow and a fast type graph side by side, so clades grow at
+    rates up to 1e6 apart: a common rescaling of all clades would underflow.
+    """
+    import decimal
+
+    import scipy.sparse as sp
+
+    import aievo as ae
+    from aievo.lineage import clade_abundance
+
+    g = ae.DesignGraph.from_matrix(
+        np.concatenate([slow.fitness, fast.fitness]), sp.block_diag([slow.T, fast.T], format="csr")
+    )
+    times = sorted(data.draw(st.lists(st.integers(0, 300), min_size=1, max_size=4)))
+    ctx = decimal.Context(prec=40, Emax=10**9, Emin=-(10**9))
+    D = ctx.create_decimal_from_float
+    T = g.T.toarray()
+    f = [D(x) for x in g.fitness]
+    Tm = [[D(x) for x in row] for row in T]
+    a = [D(1.0)] * g.n
+    expected = {}
+    for t in range(times[-1] + 1):
+        expected[t] = [float(x.ln(ctx)) if x > 0 else -np.inf for x in a]
+        a = [ctx.multiply(f[v], sum((ctx.multiply(Tm[v][w], a[w]) for w in range(g.n)), D(0.0))) for v in range(g.n)]
+    got = clade_abundance(g, times)
+    for i, t in enumerate(times):
+        np.testing.assert_allclose(got[i], expected[t], rtol=1e-10, atol=1e-9)
