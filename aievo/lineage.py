@@ -135,9 +135,9 @@ def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarr
     Notes
     -----
     One backward recursion ``a_{t+1} = M a_t`` from ``a_0 = 1`` serves all
-    programs at once (compiled). It runs in log space (a log-sum-exp per
-    row), so a clade growing far more slowly than the fastest one keeps its
-    full relative precision instead of underflowing to ``-inf``.
+    programs at once (compiled). Each value carries its own exponent, so a
+    clade growing far more slowly than the fastest one keeps its full
+    relative precision instead of underflowing to ``-inf``.
 
     Examples
     --------
