@@ -875,6 +875,8 @@ def simulate_lazy_dfs(
         log_hi = np.log(N + R) + ts
     f_lo = (1.0 - eps) * F
     f_hi = F + eps * np.maximum(0.0, e_max - F)
+    empty = N == 0.0  # nothing retained at that time (everything pruned): no information
+    eps[empty], f_lo[empty], f_hi[empty] = 1.0, 0.0, fm
     locked_counts = np.concatenate([[0], np.cumsum(visited)[:-1]]) if eta > 0 else np.zeros(G + 1, np.int64)
     d = tree.state_dim
     z = np.zeros(0)
