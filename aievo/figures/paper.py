@@ -476,6 +476,7 @@ def fig5_binary(*, quick: bool = False) -> "Figure":
               gid="ray")
     ax_F.axhline(2.0, color="0.3", ls=":", lw=1.3, label=r"$\sup f = 2$ (never attained)")
     ax_F.set_ylim(0.9, 2.08)
+    ax_F.set_xticks(np.arange(0, depth + 1, 2 if depth <= 12 else 4))
     ax_F.set_xlabel("generation $t$ (= depth)")
     ax_F.set_ylabel("fitness")
     ax_F.set_title("$F_t$ creeps toward 2")
