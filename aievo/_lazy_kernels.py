@@ -249,6 +249,7 @@ def dfs(
     max_nodes,
     edges,
     log_r,
+    final,
 ):
     """Depth-first evaluation of a tree without self-loops (memory ``O(generations)``).
 
@@ -262,7 +263,9 @@ def dfs(
     A child whose abundance relative to ``exp(log_n_lb[t])`` (a lower bound on
     ``N_t``) is below ``theta`` is not visited: its scaled abundance goes to
     ``pruned[t, bin]`` of its clade bound. When ``max_nodes`` programs have
-    been visited, every child not yet visited is pruned the same way.
+    been visited, every child not yet visited is pruned the same way. With
+    ``final`` the test is on what the child's clade could hold at the last
+    time instead: ``w (c / f_max)^(G - t) < theta * exp(log_n_lb[G])``.
 
     Returns
     -------
@@ -396,7 +399,11 @@ def dfs(
             w = st_a[k] * st_f[k] / f_max * (1.0 - eta) * kid_p[k, j]
             if w == 0.0:
                 continue
-            if w < theta * n_lb[k + 1] or n_nodes >= max_nodes:
+            if final:
+                small = w * (kid_c[k, j] / f_max) ** (G - k - 1) < theta * n_lb[G]
+            else:
+                small = w < theta * n_lb[k + 1]
+            if small or n_nodes >= max_nodes:
                 pruned[k + 1, bin_of(kid_c[k, j], edges, log_r)] += w
                 n_pruned += 1
                 continue

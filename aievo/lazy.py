@@ -779,6 +779,7 @@ def simulate_lazy_dfs(
     max_nodes: int | None = None,
     fitness_levels: Sequence[float] | None = None,
     pilot_programs: int = 65536,
+    prune: str = "share",
 ) -> LazyTrajectory:
     """Aggregates of a lazily generated tree by a depth-first walk: memory ``O(generations)``.
 
@@ -810,6 +811,13 @@ def simulate_lazy_dfs(
         Levels ``a`` whose share ``x_t(f >= a)`` is recorded.
     pilot_programs : int
         Memory cap of the pilot run (only with ``threshold > 0``).
+    prune : {"share", "final"}
+        ``"share"``: skip a child whose share at its own time is below
+        ``threshold``; ``"final"``: skip it when what its clade could hold at the
+        last generation (its abundance times ``c^(G - t)``, ``c`` its clade
+        bound) is below ``threshold`` times ``N_G``'s lower bound. Either way the
+        reported bound is rigorous; ``"final"`` spends the work where the final
+        shares need it.
 
     Returns
     -------
@@ -841,6 +849,8 @@ def simulate_lazy_dfs(
     levels = np.array([] if fitness_levels is None else [
         _float("fitness_levels", v, "finite numbers", math.isfinite) for v in np.atleast_1d(fitness_levels)
     ], dtype=np.float64)
+    if prune not in ("share", "final"):
+        raise bad_argument(InvalidParameterError, "prune", prune, '"share" or "final"')
     fm = tree.f_max
     if theta > 0.0:
         pilot = simulate_lazy(tree, G, locking=locking, max_programs=int(pilot_programs), progress=False)
@@ -853,7 +863,7 @@ def simulate_lazy_dfs(
     N, Sf, Lv, P, visited, calls, npr, code, at, child, err_state = K.dfs(
         tree.rule, tree.params, tree.root_state, tree.root_fitness, fm, np.int64(tree.max_children), PROB_TOL,
         np.int64(G), eta, levels, np.ascontiguousarray(log_lb, dtype=np.float64), theta,
-        np.int64(max_nodes if max_nodes is not None else np.iinfo(np.int64).max), edges, log_r,
+        np.int64(max_nodes if max_nodes is not None else np.iinfo(np.int64).max), edges, log_r, prune == "final",
     )
     if code != K.OK:
         raise _rule_error(tree, int(code), err_state.reshape(1, -1), np.array([at]), 0, int(child))
@@ -888,7 +898,7 @@ def simulate_lazy_dfs(
         expanded=int(calls), pruned=int(npr), peak_programs=int((G + 1) * (tree.max_children + 1)),
         peak_bytes=int(P.nbytes + (G + 1) * tree.max_children * (d + 3) * 8), seconds=time.perf_counter() - start,
         params={"tree": repr(tree), "tree_name": tree.name, "f_max": fm, "generations": G, "generations_run": G,
-                "method": "dfs", "locking": locking, "threshold": theta,
+                "method": "dfs", "locking": locking, "threshold": theta, "prune": prune,
                 "max_nodes": None if max_nodes is None else int(max_nodes),
                 "fitness_levels": levels.tolist(), "aievo_version": __version__},
     )

@@ -4,7 +4,9 @@ Run ``python benchmarks/bench_lazy.py`` (all cases) or ``--case NAME``. Each
 case runs in a fresh subprocess, so its peak resident memory (``ru_maxrss``,
 the whole process: Python, numpy and numba included) is its own. Every row
 reports wall-clock seconds and the process's CPU seconds: on a machine shared
-with other jobs the wall clock measures the load, the CPU time the code.
+with other jobs the wall clock measures the load, the CPU time the code. The
+30 s targets are judged on CPU time (the work is single-threaded), and the
+wall time is printed beside it.
 The first call of each kernel on a rule compiles it; that warm-up is run on a
 tiny problem first and reported separately (``compile_seconds``).
 
@@ -16,8 +18,8 @@ Cases (targets from the scale issue, part 4):
 * ``unlocked_pm_exact``: the unlocked +/- tree, exactly (bound 0), by the
   depth-first walk, to the deepest depth whose walk fits in 30 s (each extra
   level doubles the work);
-* ``unlocked_pm_certified``: the unlocked tree two levels deeper, with certified
-  pruning; the bound it reaches is printed;
+* ``unlocked_pm_certified``: the unlocked tree two levels deeper (depth 30), with
+  certified pruning at threshold 1e-10; the bound it reaches is printed;
 * ``unlocked_pm_bfs``: for contrast, the breadth-first engine (which keeps every
   program's share) on the unlocked tree at the deepest level that fits 2 GiB.
 """
@@ -97,20 +99,20 @@ def case_unlocked_pm_exact() -> list[dict]:
 def case_unlocked_pm_certified() -> list[dict]:
     lz, tree, comp = _warm()
     G, theta = 30, 1e-10
-    tr, wall, cpu = _timed(lambda: lz.simulate_lazy_dfs(tree, G, threshold=theta, max_nodes=450_000_000))
+    tr, wall, cpu = _timed(lambda: lz.simulate_lazy_dfs(tree, G, threshold=theta, max_nodes=1_200_000_000))
     peak = _peak_mib()
     return [dict(
         name="lazy: unlocked +/- tree, certified depth-first", seconds=wall, cpu_seconds=cpu, compile_seconds=comp,
         peak_mib=peak, target="<= 30 s, <= 2 GiB; bound printed", value=tr.bound,
         ok=cpu <= SECONDS and peak <= MIB,
         note=(f"depth {G}, threshold {theta:g}: bound {tr.bound:.2e}; F_{G} in [{tr.mean_fitness_lo[-1]:.6f}, "
-              f"{tr.mean_fitness_hi[-1]:.6f}]; visited {tr.expanded:.3g} of {2 ** (G + 1) - 1:.3g}; cpu {cpu:.2f} s"),
+              f"{tr.mean_fitness_hi[-1]:.6f}]; visited {tr.n_unlocked.sum():.3g} of {2 ** (G + 1) - 1:.3g}; cpu {cpu:.2f} s"),
     )]
 
 
 def case_unlocked_pm_bfs() -> list[dict]:
     lz, tree, comp = _warm()
-    G = 22
+    G = 23
     tr, wall, cpu = _timed(lambda: lz.simulate_lazy(tree, G))
     peak = _peak_mib()
     return [dict(

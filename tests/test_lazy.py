@@ -400,14 +400,15 @@ def test_bad_arguments():
     threshold=st.sampled_from([0.0, 1e-3, 3e-2]),
     max_nodes=st.sampled_from([None, 5, 20]),
     tight=st.booleans(),
+    prune=st.sampled_from(["share", "final"]),
 )
-def test_dfs_equals_explicit_or_is_certified(seed, n, gens, locking, threshold, max_nodes, tight):
+def test_dfs_equals_explicit_or_is_certified(seed, n, gens, locking, threshold, max_nodes, tight, prune):
     rng = np.random.default_rng(seed)
     parent, fit, prob, bound = random_tree_arrays(rng, n, tight_bounds=tight)
     tree = lz.LazyTree(explicit_rule, [0.0], fit[0], f_max=2.0, max_children=n,
                        params=explicit_params(parent, fit, prob, bound))
     tr = lz.simulate_lazy_dfs(tree, gens, locking=locking, threshold=threshold, max_nodes=max_nodes,
-                              fitness_levels=[1.0], pilot_programs=8)
+                              fitness_levels=[1.0], pilot_programs=8, prune=prune)
     g = explicit_graph(parent, fit, prob, locking, None)
     ex = ae.simulate(g, gens, sets={"hi": g.fitness >= 1.0})
     eps = tr.error_bound
