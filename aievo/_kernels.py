@@ -24,7 +24,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["run_deterministic", "step_shares", "clade_log_abundance"]
+__all__ = [
+    "run_deterministic",
+    "step_shares",
+    "run_tree",
+    "run_tree_blocked",
+    "tree_depths_kernel",
+    "tree_schedule",
+    "tree_csr",
+]
 
 
 @njit(cache=True, nogil=True)
@@ -186,47 +194,6 @@ def step_shares(indptr, indices, data, f, x):
         for w in range(n):
             y[w] /= F
     return y, F
-
-
-@njit(cache=True, nogil=True)
-def clade_log_abundance(indptr, indices, data, f, times, t_max):
-    """``log N_t^v`` for every program ``v`` and each time in ``times``.
-
-    Backward recursion: with ``a_0 = 1`` and ``a_{t+1} = M a_t`` (``M = diag(f) T``),
-    ``N_t^v = a_t(v)`` is the abundance at time ``t`` of the population started
-    from one copy of ``v``. Each step is renormalised and the log scale kept.
-
-    Returns float64[len(times), n] (``-inf`` where the clade is extinct).
-    """
-    n = f.shape[0]
-    a = np.ones(n)
-    b = np.zeros(n)
-    log_scale = 0.0
-    out = np.full((times.shape[0], n), -np.inf)
-    ti = 0
-    for t in range(t_max + 1):
-        while ti < times.shape[0] and times[ti] == t:
-            for v in range(n):
-                if a[v] > 0.0:
-                    out[ti, v] = np.log(a[v]) + log_scale
-            ti += 1
-        if t == t_max:
-            break
-        mx = 0.0
-        for v in range(n):
-            s = 0.0
-            for e in range(indptr[v], indptr[v + 1]):
-                s += data[e] * a[indices[e]]
-            s *= f[v]
-            b[v] = s
-            if s > mx:
-                mx = s
-        if mx == 0.0:
-            break
-        for v in range(n):
-            a[v] = b[v] / mx
-        log_scale += np.log(mx)
-    return out
 
 
 # ---------------------------------------------------------------------------- trees

@@ -6,7 +6,13 @@ search). Choose with ``HYPOTHESIS_PROFILE=deep python -m pytest``.
 
 import os
 
-import matplotlib
+# The mesa modules multiply many small matrices; threaded BLAS only adds
+# synchronisation there (and, on a busy 2-core machine, slowed training ~9x).
+# Set before numpy is first imported; an explicit setting by the user wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
