@@ -854,7 +854,8 @@ def simulate_lazy_dfs(
     fm = tree.f_max
     if theta > 0.0:
         pilot = simulate_lazy(tree, G, locking=locking, max_programs=int(pilot_programs), progress=False)
-        log_lb = pilot.log_growth
+        log_lb = np.full(G + 1, -np.inf)  # no lower bound (no pruning) past a pilot that died out
+        log_lb[: pilot.log_growth.size] = pilot.log_growth
     else:
         log_lb = np.zeros(G + 1)
     nb = 4096
@@ -885,8 +886,9 @@ def simulate_lazy_dfs(
         log_hi = np.log(N + R) + ts
     f_lo = (1.0 - eps) * F
     f_hi = F + eps * np.maximum(0.0, e_max - F)
-    empty = N == 0.0  # nothing retained at that time (everything pruned): no information
+    empty = (N == 0.0) & (R > 0.0)  # nothing retained at that time, everything pruned: no information
     eps[empty], f_lo[empty], f_hi[empty] = 1.0, 0.0, fm
+    dead = np.flatnonzero((N == 0.0) & (R == 0.0))  # extinct: nothing retained and nothing pruned
     locked_counts = np.concatenate([[0], np.cumsum(visited)[:-1]]) if eta > 0 else np.zeros(G + 1, np.int64)
     d = tree.state_dim
     z = np.zeros(0)
@@ -896,6 +898,7 @@ def simulate_lazy_dfs(
         state_means=np.full((G + 1, d), np.nan), n_unlocked=visited, n_locked=locked_counts.astype(np.int64),
         shares=z, states=np.zeros((0, d)), fitness=z, depth=np.zeros(0, np.int64), locked=np.zeros(0, bool),
         expanded=int(calls), pruned=int(npr), peak_programs=int((G + 1) * (tree.max_children + 1)),
+        extinct_at=int(dead[0]) - 1 if dead.size else None,
         peak_bytes=int(P.nbytes + (G + 1) * tree.max_children * (d + 3) * 8), seconds=time.perf_counter() - start,
         params={"tree": repr(tree), "tree_name": tree.name, "f_max": fm, "generations": G, "generations_run": G,
                 "method": "dfs", "locking": locking, "threshold": theta, "prune": prune,

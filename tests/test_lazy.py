@@ -436,3 +436,22 @@ def test_dfs_reports_bad_rules():
     tree = lz.LazyTree(bad_rule, [0.0], 1.0, f_max=2.0, max_children=2, params=[1])
     with pytest.raises(InvalidKernelError, match="sum to 1"):
         lz.simulate_lazy_dfs(tree, 3)
+
+
+@njit(cache=True)
+def dying_rule(state, depth, params, cs, cf, cp, cb):
+    """One child of fitness 0: the population dies out after generation 1."""
+    cs[0, 0] = 0.0
+    cf[0] = 0.0
+    cp[0] = 1.0
+    return 1
+
+
+def test_extinction_reported_by_both_engines():
+    tree = lz.LazyTree(dying_rule, [0.0], 1.0, f_max=1.0, max_children=1)
+    a = lz.simulate_lazy(tree, 5)
+    b = lz.simulate_lazy_dfs(tree, 5, threshold=0.1)
+    assert a.extinct_at == b.extinct_at == 1  # F_0 = 1, F_1 = 0 (closed form)
+    np.testing.assert_array_equal(a.mean_fitness, [1.0, 0.0])
+    np.testing.assert_array_equal(b.mean_fitness[:2], [1.0, 0.0])
+    assert np.all(b.error_bound == 0.0)  # nothing was pruned: extinction is not lost information
