@@ -268,13 +268,13 @@ def _random_type_graph(rng, m):
 
 @settings(max_examples=15)
 @given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 5), gens=st.integers(0, 9),
-       locking=st.sampled_from([None, 0.25]))
-def test_lumping_equals_type_graph_and_unlumped(seed, m, gens, locking):
+       locking=st.sampled_from([None, 0.25]), depth_dependent=st.booleans())
+def test_lumping_equals_type_graph_and_unlumped(seed, m, gens, locking, depth_dependent):
     rng = np.random.default_rng(seed)
     fit, T = _random_type_graph(rng, m)
     params = np.concatenate([[m], fit, T.ravel()])
     tree = lz.LazyTree(type_rule, [0.0], fit[0], f_max=float(fit.max()), max_children=m, params=params,
-                       depth_dependent=False)
+                       depth_dependent=depth_dependent)
     lumped = lz.simulate_lazy(tree, gens, locking=locking, lump=True)
     plain = lz.simulate_lazy(tree, gens, locking=locking, lump=False)
     g = ae.type_graph(fit, T)
@@ -291,8 +291,9 @@ def test_lumping_equals_type_graph_and_unlumped(seed, m, gens, locking):
     np.testing.assert_allclose(by_type(lumped), ex.shares, rtol=0, atol=1e-12)
     np.testing.assert_allclose(by_type(plain), ex.shares, rtol=0, atol=1e-12)
     np.testing.assert_allclose(lumped.mean_fitness, plain.mean_fitness, rtol=0, atol=1e-12)
-    # lumping keeps at most one program per (type, locked)
-    assert lumped.shares.size <= (2 if locking else 1) * m
+    # lumping keeps at most one program per (type, locked), or per (type, depth, locked) when depth matters
+    per_type = 1 if not depth_dependent else gens + 1
+    assert lumped.shares.size <= (1 + per_type if locking else per_type) * m
 
 
 def test_lumping_keeps_deception_grid_finite():
