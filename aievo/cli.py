@@ -34,12 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a subcommand whose module is not built yet
-            if exc.name != module:
-                raise
-            continue
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
         mod.configure(p)
@@ -58,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._progress import set_quiet
 
         set_quiet(True)
+    from ._blas import single_threaded_blas
+
     try:
-        return int(args._module.run(args) or 0)
+        with single_threaded_blas():
+            return int(args._module.run(args) or 0)
     except AievoError as exc:
         print(f"aievo {args.command}: error: {exc}", file=sys.stderr)
         return 2

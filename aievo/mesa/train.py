@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._blas import with_single_threaded_blas
 from ..errors import InvalidParameterError, ShapeError, bad_argument
 from ._checks import as_rng, check_array, check_float, check_int
 
@@ -296,6 +297,7 @@ class LSAResult:
         return -(Cu @ self.M)[:, :d]
 
 
+@with_single_threaded_blas
 def train_lsa(
     *,
     d: int = 10,
@@ -667,6 +669,7 @@ def _flatten(layers: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {f"{i}.{k}": v for i, p in enumerate(layers) for k, v in p.items()}
 
 
+@with_single_threaded_blas
 def train_linear_tf(
     *,
     D: int = 10,
