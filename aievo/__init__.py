@@ -9,6 +9,11 @@ The public API in one screen::
     gl = with_locking(g, eta); gp = with_preservation(g, eta)
     tr = simulate(g, generations, traits=..., sets=...)
     tr.mean_fitness, tr.log_growth, tr.shares, tr.trait_means, tr.plot(), tr.save(path)
+    lineage_exponents(g, method="exact"); price_decomposition(g, shares)
+    sweep(fn, grid, out=...); run_scenario(load_scenario("file.toml"))
+
+Subpackages: ``aievo.theory`` (results R1-R6), ``aievo.testing.strategies``
+(Hypothesis strategies), ``aievo.figures``, ``aievo.mesa`` (mesa-optimizers).
 """
 
 from ._version import __version__ as __version__
@@ -24,8 +29,30 @@ from .errors import ResultFileError as ResultFileError
 from .errors import ScenarioError as ScenarioError
 from .errors import ShapeError as ShapeError
 from .graph import DesignGraph as DesignGraph
+from .lazy import LazyTrajectory as LazyTrajectory
+from .lazy import LazyTree as LazyTree
+from .lazy import lazy_binary_pm_tree as lazy_binary_pm_tree
+from .lazy import simulate_lazy as simulate_lazy
+from .lazy import simulate_lazy_dfs as simulate_lazy_dfs
+from .lineage import LineageExponents as LineageExponents
+from .lineage import clade_abundance as clade_abundance
+from .lineage import lineage_exponents as lineage_exponents
 from .locking import with_locking as with_locking
 from .locking import with_preservation as with_preservation
+from .price import PriceDecomposition as PriceDecomposition
+from .price import PriceSeries as PriceSeries
+from .price import price_along as price_along
+from .price import price_decomposition as price_decomposition
+from .scenario import Scenario as Scenario
+from .scenario import load_scenario as load_scenario
+from .scenario import run_scenario as run_scenario
+from .sweep import SerialExecutor as SerialExecutor
+from .sweep import SweepResult as SweepResult
+from .sweep import sweep as sweep
+from .traits import deception_grid as deception_grid
+from .traits import human_judged_fitness as human_judged_fitness
+from .traits import linear_utility as linear_utility
+from .traits import objective_fitness as objective_fitness
 from .trees import binary_pm_tree as binary_pm_tree
 from .trees import chain as chain
 from .trees import kary_tree as kary_tree
@@ -60,4 +87,45 @@ __all__ = [
     # dynamics
     "simulate",
     "Trajectory",
+    # trees larger than memory
+    "LazyTree",
+    "LazyTrajectory",
+    "simulate_lazy",
+    "simulate_lazy_dfs",
+    "lazy_binary_pm_tree",
+    # traits
+    "deception_grid",
+    "human_judged_fitness",
+    "objective_fitness",
+    "linear_utility",
+    # diagnostics
+    "lineage_exponents",
+    "clade_abundance",
+    "LineageExponents",
+    "price_decomposition",
+    "price_along",
+    "PriceDecomposition",
+    "PriceSeries",
+    # scenarios and sweeps
+    "Scenario",
+    "load_scenario",
+    "run_scenario",
+    "sweep",
+    "SweepResult",
+    "SerialExecutor",
 ]
+
+#: Subpackages loaded on first attribute access (``aievo.mesa``, ``aievo.theory``, ...).
+_LAZY_SUBMODULES = ("figures", "mesa", "testing", "theory", "io")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'aievo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -80,4 +80,131 @@ __all__ = [
     "mesa_layer_naive",
 ]
 
-# --- names from train.py, probes.py, compressed.py (other helper) go below this line ---
+# training, probes, compressed algorithms, regression benchmark, faithfulness
+from .compressed import CompressedLayer as CompressedLayer
+from .compressed import approx_ridge_sequence_predict as approx_ridge_sequence_predict
+from .compressed import block_diag_means as block_diag_means
+from .compressed import block_scalar_fraction as block_scalar_fraction
+from .compressed import chebyshev_inverse as chebyshev_inverse
+from .compressed import compressed_layers as compressed_layers
+from .compressed import extract_compressed as extract_compressed
+from .compressed import momentum_inverse as momentum_inverse
+from .compressed import neumann_inverse as neumann_inverse
+from .compressed import newton_schulz_inverse as newton_schulz_inverse
+from .compressed import prop1_params as prop1_params
+from .compressed import revalg_one_layer as revalg_one_layer
+from .compressed import revalg_params_from_blocks as revalg_params_from_blocks
+from .compressed import richardson_inverse as richardson_inverse
+from .faithfulness import FaithfulnessResult as FaithfulnessResult
+from .faithfulness import load_faithfulness as load_faithfulness
+from .faithfulness import lsa_faithfulness as lsa_faithfulness
+from .faithfulness import lsa_proxies as lsa_proxies
+from .faithfulness import plot_faithfulness as plot_faithfulness
+from .faithfulness import tf_faithfulness as tf_faithfulness
+from .faithfulness import tf_proxies as tf_proxies
+from .probes import METRICS as METRICS
+from .probes import linear_probe as linear_probe
+from .probes import probe_over_time as probe_over_time
+from .probes import probe_targets as probe_targets
+from .probes import sensitivity as sensitivity
+from .probes import token_binding_probe as token_binding_probe
+from .regression import BLOG_REGRESSORS as BLOG_REGRESSORS
+from .regression import PUBLISHED_BLOG_MSE as PUBLISHED_BLOG_MSE
+from .regression import RegressionBenchmark as RegressionBenchmark
+from .regression import compare_published as compare_published
+from .regression import get_dataset_friedman_2 as get_dataset_friedman_2
+from .regression import get_original2 as get_original2
+from .regression import make_friedman2 as make_friedman2
+from .regression import prepare_prompt as prepare_prompt
+from .regression import regression_benchmark as regression_benchmark
+from .regression import regression_metrics as regression_metrics
+from .regression import slice_dataset as slice_dataset
+from .regressors import REGRESSORS as REGRESSORS
+from .regressors import InContextRegressor as InContextRegressor
+from .regressors import get_icl_regressor as get_icl_regressor
+from .regressors import get_regressor as get_regressor
+from .regressors import icl_regressor_names as icl_regressor_names
+from .regressors import lsa_regressor as lsa_regressor
+from .train import Adam as Adam
+from .train import Alignment as Alignment
+from .train import GDReference as GDReference
+from .train import LSAResult as LSAResult
+from .train import LinearTFResult as LinearTFResult
+from .train import alignment as alignment
+from .train import linear_tf_forward as linear_tf_forward
+from .train import linear_tf_init as linear_tf_init
+from .train import linear_tf_loss_and_grad as linear_tf_loss_and_grad
+from .train import lsa_init as lsa_init
+from .train import lsa_loss_and_grad as lsa_loss_and_grad
+from .train import lsa_predict as lsa_predict
+from .train import lsa_tokens as lsa_tokens
+from .train import train_linear_tf as train_linear_tf
+from .train import train_lsa as train_lsa
+
+__all__ += [
+    # compressed
+    "CompressedLayer",
+    "approx_ridge_sequence_predict",
+    "block_diag_means",
+    "block_scalar_fraction",
+    "chebyshev_inverse",
+    "compressed_layers",
+    "extract_compressed",
+    "momentum_inverse",
+    "neumann_inverse",
+    "newton_schulz_inverse",
+    "prop1_params",
+    "revalg_one_layer",
+    "revalg_params_from_blocks",
+    "richardson_inverse",
+    # faithfulness
+    "FaithfulnessResult",
+    "load_faithfulness",
+    "lsa_faithfulness",
+    "lsa_proxies",
+    "plot_faithfulness",
+    "tf_faithfulness",
+    "tf_proxies",
+    # probes
+    "METRICS",
+    "linear_probe",
+    "probe_over_time",
+    "probe_targets",
+    "sensitivity",
+    "token_binding_probe",
+    # regression
+    "BLOG_REGRESSORS",
+    "PUBLISHED_BLOG_MSE",
+    "RegressionBenchmark",
+    "compare_published",
+    "get_dataset_friedman_2",
+    "get_original2",
+    "make_friedman2",
+    "prepare_prompt",
+    "regression_benchmark",
+    "regression_metrics",
+    "slice_dataset",
+    # regressors
+    "REGRESSORS",
+    "InContextRegressor",
+    "get_icl_regressor",
+    "get_regressor",
+    "icl_regressor_names",
+    "lsa_regressor",
+    # train
+    "Adam",
+    "Alignment",
+    "GDReference",
+    "LSAResult",
+    "LinearTFResult",
+    "alignment",
+    "linear_tf_forward",
+    "linear_tf_init",
+    "linear_tf_loss_and_grad",
+    "lsa_init",
+    "lsa_loss_and_grad",
+    "lsa_predict",
+    "lsa_tokens",
+    "train_linear_tf",
+    "train_lsa",
+]
