@@ -81,7 +81,10 @@ def _entry(module: str, name: str, obj: object) -> list[str]:
     kind = _kind(obj)
     out = [f"#### `{module}.{name}`", ""]
     if kind == "constant":
-        text = repr(obj)
+        if isinstance(obj, dict):  # values may be functions, whose repr holds an address
+            text = f"dict with keys {', '.join(map(str, obj))}"
+        else:
+            text = repr(obj)
         out += [f"Constant: `{text if len(text) <= 100 else text[:97] + '...'}`", ""]
         return out
     out += ["```text"]
