@@ -27,6 +27,8 @@ _GETTERS = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_", "sc
 def _openblas_handles() -> tuple[tuple[Any, Any], ...]:
     import numpy  # noqa: F401  (make sure numpy's BLAS is loaded)
 
+    del numpy
+
     try:
         with open("/proc/self/maps") as fh:
             paths = {line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line}

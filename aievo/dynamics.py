@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import InvalidParameterError, ResultFileError, ShapeError, bad_argument
+from .errors import InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,9 +169,7 @@ class Trajectory:
         """Load a trajectory written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path)
-        if meta.get("kind") != "aievo.Trajectory":
-            raise ResultFileError(f"{path} holds {meta.get('kind')!r}: expected an aievo.Trajectory")
+        arrays, meta = load_result(path, kind="aievo.Trajectory")
         return cls(
             mean_fitness=arrays["mean_fitness"],
             log_growth=arrays["log_growth"],

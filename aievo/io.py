@@ -16,14 +16,14 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
 from ._version import __version__
 from .errors import ResultFileError
 
-__all__ = ["save_result", "load_result", "atomic_write_bytes", "atomic_write_text", "provenance"]
+__all__ = ["save_result", "load_result", "atomic_write", "atomic_write_bytes", "atomic_write_text", "provenance"]
 
 _META_KEY = "__aievo_meta__"
 
@@ -42,7 +42,20 @@ def _npz_path(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
 
 
-def _atomic_write(path: Path, write) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it into place.
+
+    An interruption leaves either the old file or the new one, never a
+    half-written one. The file gets the usual permissions (``0666`` less the
+    umask), not ``mkstemp``'s ``0600``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -50,7 +63,9 @@ def _atomic_write(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        return path
     except BaseException:
         try:
             os.unlink(tmp)
@@ -61,7 +76,7 @@ def _atomic_write(path: Path, write) -> None:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, then rename)."""
-    _atomic_write(Path(path), lambda fh: fh.write(data))
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -103,14 +118,17 @@ def save_result(
     payload[_META_KEY] = np.array(meta_text)
     # The sidecar first, the npz (the source of truth) last.
     atomic_write_text(npz.with_suffix(".json"), meta_text + "\n")
-    _atomic_write(npz, lambda fh: np.savez_compressed(fh, **payload))
+    atomic_write(npz, lambda fh: np.savez_compressed(fh, **payload))
     return npz
 
 
-def load_result(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_result(
+    path: str | os.PathLike, kind: str | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Load arrays and metadata written by :func:`save_result`.
 
     Never unpickles: object arrays in the file raise :class:`ResultFileError`.
+    With ``kind``, a file whose metadata names another kind is refused.
     """
     npz = _npz_path(path)
     if not npz.exists():
@@ -127,4 +145,6 @@ def load_result(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     if _META_KEY not in arrays:
         raise ResultFileError(f"{npz} has no aievo metadata: expected a file written by aievo")
     meta = json.loads(str(arrays.pop(_META_KEY)))
+    if kind is not None and meta.get("kind") != kind:
+        raise ResultFileError(f"{npz} holds {meta.get('kind')!r}: expected an {kind}")
     return arrays, meta

@@ -35,7 +35,6 @@ from .errors import (
     InvalidFitnessError,
     InvalidKernelError,
     InvalidParameterError,
-    ResultFileError,
     ShapeError,
     bad_argument,
 )
@@ -382,9 +381,7 @@ class LazyTrajectory:
         """Load a result written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path)
-        if meta.get("kind") != "aievo.LazyTrajectory":
-            raise ResultFileError(f"{path} holds {meta.get('kind')!r}: expected an aievo.LazyTrajectory")
+        arrays, meta = load_result(path, kind="aievo.LazyTrajectory")
         levels = arrays.pop("levels")
         ls = arrays.pop("level_shares")
         return cls(

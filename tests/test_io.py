@@ -1,7 +1,6 @@
 """Save/load round trips, atomic writes and refusal of pickles."""
 
 import json
-import os
 
 import numpy as np
 import pytest

@@ -17,13 +17,12 @@ Nothing heavy is imported at module level (``aievo --help`` stays fast).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import InvalidParameterError, bad_argument
+from ..io import atomic_write
 
 __all__ = ["configure", "run", "FORMATS", "file_stem", "parse_formats", "write_figure"]
 
@@ -78,26 +77,7 @@ def parse_formats(text: str) -> list[str]:
 
 def write_figure(fig, path: Path, fmt: str, dpi: int) -> Path:
     """Save ``fig`` to ``path`` atomically (temporary file in the same directory, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".{fmt}.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -450,7 +450,6 @@ def fig5_binary(*, quick: bool = False) -> "Figure":
     # leaves at the deepest drawn level spread evenly; stretch vertically for room
     pos[:, 1] *= 1.6
     norm = mpl.colors.Normalize(0.0, 2.0)
-    text = [f"{v:g}" for v in f]
     edge = {i: ("+" if (i - 1) % 2 == 1 else "−") for i in range(1, parent.size)}
     sc = draw_tree(ax_t, parent, pos, np.exp(lam), cmap="viridis", norm=norm, size=560, node_text=None,
                    edge_text=edge, edge_text_size=9, gid="tree:lambda")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -540,8 +540,6 @@ def faithfulness_figure(*, quick: bool = False):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     lsa, tf = default_models(quick)
     res = [lsa_faithfulness(lsa, splits=lsa_splits(quick), n_tasks=2000 if quick else 20000)]
     if tf is not None:

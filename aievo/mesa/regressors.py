@@ -38,7 +38,7 @@ from __future__ import annotations
 import itertools
 import random as _random
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
