@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._blas import single_threaded_blas
 from .errors import InvalidParameterError, bad_argument
 from .graph import DesignGraph
 
@@ -427,17 +428,6 @@ def _noda(A: Any, x: np.ndarray, state: dict, rtol: float, maxiter: int = 60) ->
     return x, False
 
 
-def _one_thread() -> Any:
-    """Limit BLAS to one thread for many small dense solves (much faster on a loaded machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1)
-
-
 def _component_radii(
     M: Any, comp: np.ndarray, n_comp: int, rtol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -468,7 +458,7 @@ def _component_radii(
         sel = edge_size == s
         blocks = np.zeros((ids.size, s, s))
         blocks[slot[comp[r[sel]]], local[r[sel]], local[c[sel]]] = v[sel]
-        with _one_thread():
+        with single_threaded_blas():
             ev = np.abs(np.linalg.eigvals(blocks)).max(axis=1)
         scale = np.abs(blocks).sum(axis=2).max(axis=1)  # an upper bound on rho
         err = 1e-12 * scale + 1e-300
@@ -484,7 +474,7 @@ def _component_radii(
         A = sp.csr_array((v[sel], (local[r[sel]], local[c[sel]])), shape=(k, k))
         if k <= DENSE_SINGLE_MAX:
             dense = A.toarray()
-            with _one_thread():
+            with single_threaded_blas():
                 ev = float(np.abs(np.linalg.eigvals(dense)).max())
             scale = float(np.abs(dense).sum(axis=1).max())
             err = 1e-12 * scale * k + 1e-300

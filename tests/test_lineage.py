@@ -80,9 +80,9 @@ def _strongly_connected(n, seed, extra=3):
 
 
 def _dense_rho(A):
-    from threadpoolctl import threadpool_limits
+    from aievo._blas import single_threaded_blas
 
-    with threadpool_limits(1):
+    with single_threaded_blas():
         return np.abs(np.linalg.eigvals(A)).max()
 
 
