@@ -22,13 +22,12 @@ Two sweeps share that update:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = [
     "run_deterministic",
     "step_shares",
     "run_tree",
-    "run_tree_blocked",
     "tree_depths_kernel",
     "tree_schedule",
     "tree_csr",
@@ -321,6 +320,51 @@ def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_p
     return F
 
 
+#: Ranges at least this long are gathered on all cores.
+PARALLEL_MIN = 200_000
+#: Fixed number of chunks, so the sum (and so every result) does not depend on the thread count.
+_CHUNKS = 64
+
+
+@njit(cache=True, nogil=True)
+def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
+    F = 0.0
+    for a in range(lo, hi):
+        w = order[a] if use_order else a
+        v = (y[w] * d[w] + y[parent[w]] * c[w]) * s
+        yn[w] = v
+        F += v
+    return F
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s):
+    parts = np.zeros(_CHUNKS)
+    size = hi - lo
+    for ch in prange(_CHUNKS):
+        parts[ch] = _gather_serial(
+            order, lo + ch * size // _CHUNKS, lo + (ch + 1) * size // _CHUNKS, use_order,
+            parent, c, d, y, yn, s,
+        )
+    F = 0.0
+    for ch in range(_CHUNKS):
+        F += parts[ch]
+    return F
+
+
+@njit(cache=True, nogil=True)
+def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s):
+    """``yn[w] = (x M)(w)`` for ``w`` in ``order[lo:hi]`` (or ``lo:hi``); returns the sum.
+
+    Long ranges are split into a fixed number of chunks summed in order, on
+    all cores; the chunked sum is used whatever the size, so results do not
+    depend on the machine.
+    """
+    if hi - lo >= PARALLEL_MIN:
+        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s)
+    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+
+
 @njit(cache=True, nogil=True)
 def run_tree(
     parent, c, d, f, root, generations, Z, snap_times, frontier,
@@ -378,22 +422,11 @@ def run_tree(
                 for a in range(trans_ptr[t - 1], trans_ptr[t]):
                     yn[trans_order[a]] = 0.0
             if t + 1 <= dmax:
-                for a in range(trans_ptr[t + 1], trans_ptr[t + 2]):
-                    w = trans_order[a]
-                    v = y[parent[w]] * c[w] * s
-                    yn[w] = v
-                    F += v
+                F += _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], True, parent, c, d, y, yn, s)
             hi = pers_ptr[min(t + 1, dmax) + 1]
-            for a in range(hi):
-                w = pers_order[a]
-                v = (y[w] * d[w] + y[parent[w]] * c[w]) * s
-                yn[w] = v
-                F += v
+            F += _gather(pers_order, 0, hi, True, parent, c, d, y, yn, s)
         else:
-            for w in range(n):
-                v = (y[w] * d[w] + y[parent[w]] * c[w]) * s
-                yn[w] = v
-                F += v
+            F = _gather(trans_order, 0, n, False, parent, c, d, y, yn, s)
         mean_f[t] = F
         if F == 0.0:
             extinct_at = t
@@ -443,147 +476,3 @@ def tree_csr(parent, prob, diag):
             data[k] = diag[v]
             fill[v] += 1
     return indptr, indices, data
-
-
-@njit(cache=True, nogil=True)
-def _pass4(parent, c, d, Y, S, base, R, scale1, q, n):
-    """Four generations in one pass, unrolled, with the level sums in registers."""
-    y0 = Y[base]
-    y1 = Y[(base + 1) % R]
-    y2 = Y[(base + 2) % R]
-    y3 = Y[(base + 3) % R]
-    y4 = Y[(base + 4) % R]
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    s4 = 0.0
-    for w in range(n):
-        p = parent[w]
-        cw = c[w]
-        dw = d[w]
-        v1 = (y0[w] * dw + y0[p] * cw) * scale1
-        y1[w] = v1
-        s1 += v1
-        v2 = (v1 * dw + y1[p] * cw) * q
-        y2[w] = v2
-        s2 += v2
-        v3 = (v2 * dw + y2[p] * cw) * q
-        y3[w] = v3
-        s3 += v3
-        v4 = (v3 * dw + y3[p] * cw) * q
-        y4[w] = v4
-        s4 += v4
-    S[(base + 1) % R] = s1
-    S[(base + 2) % R] = s2
-    S[(base + 3) % R] = s3
-    S[(base + 4) % R] = s4
-
-
-@njit(cache=True, nogil=True)
-def run_tree_blocked(parent, c, d, f, root, generations, Z, snap_times, block):
-    """Full sweeps on a tree whose designers precede their designs (``parent[w] < w``).
-
-    Temporal blocking: because ``parent[w] < w``, one ascending pass can advance
-    ``block`` generations at once. When program ``w`` is reached, generation
-    ``j`` of its parent is already known, so ``y_{j+1}(w) = y_j(p(w)) c(w) + y_j(w) d(w)``
-    is computed for ``j = 0 .. block-1`` while ``parent``, ``c`` and ``d`` are read
-    once per pass instead of once per generation. Inside a pass each level is
-    scaled by ``1 / max(f)`` (so it cannot overflow) and the first by the
-    previous pass's last sum (so values stay normalised across passes); each
-    level's sum then gives ``F_t`` exactly as in :func:`run_tree`, up to rounding.
-
-    Returns the same tuple as :func:`run_deterministic`.
-    """
-    n = f.shape[0]
-    G = generations
-    k = Z.shape[0]
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
-    zmeans = np.full((k, G + 1), np.nan)
-    snaps = np.zeros((snap_times.shape[0], n))
-    log_n[0] = 0.0
-    fmax = 0.0
-    for w in range(n):
-        if f[w] > fmax:
-            fmax = f[w]
-    q = 1.0 / fmax if fmax > 0.0 else 1.0
-    R = block + 1  # physical rows of Y; level j of a pass lives in row (base + j) % R
-    Y = np.zeros((R, n))
-    S = np.zeros(R)  # sum of each row
-    zs = np.zeros((R, k))
-    base = 0
-    Y[base, root] = 1.0
-    S[base] = 1.0
-    t = 0
-    extinct_at = -1
-    snap_i = 0
-    while t < G:
-        m = min(block, G - t)
-        for j in range(m + 1):
-            r = (base + j) % R
-            if j > 0:
-                S[r] = 0.0
-            for i in range(k):
-                zs[r, i] = 0.0
-        scale1 = q / S[base]
-        if m == 4 and k == 0:
-            _pass4(parent, c, d, Y, S, base, R, scale1, q, n)
-        else:
-            for w in range(n):
-                p = parent[w]
-                cw = c[w]
-                dw = d[w]
-                prev = Y[base, w]
-                for i in range(k):
-                    zs[base, i] += prev * Z[i, w]
-                for j in range(1, m + 1):
-                    r = (base + j) % R
-                    rp = (base + j - 1) % R
-                    v = (prev * dw + Y[rp, p] * cw) * (scale1 if j == 1 else q)
-                    Y[r, w] = v
-                    S[r] += v
-                    for i in range(k):
-                        zs[r, i] += v * Z[i, w]
-                    prev = v
-        # generations t .. t+m-1 are complete
-        for j in range(1, m + 1):
-            r = (base + j) % R
-            rp = (base + j - 1) % R
-            gen = t + j - 1
-            F = S[r] / q if j == 1 else S[r] / (S[rp] * q)
-            mean_f[gen] = F
-            for i in range(k):
-                zmeans[i, gen] = zs[rp, i] / S[rp]
-            while snap_i < snap_times.shape[0] and snap_times[snap_i] == gen:
-                inv = 1.0 / S[rp]
-                for w in range(n):
-                    snaps[snap_i, w] = Y[rp, w] * inv
-                snap_i += 1
-            if F == 0.0:
-                extinct_at = gen
-                base = rp
-                break
-            log_n[gen + 1] = log_n[gen] + np.log(F)
-        if extinct_at >= 0:
-            break
-        t += m
-        base = (base + m) % R
-    inv = 1.0 / S[base]
-    x_final = Y[base] * inv
-    if extinct_at < 0:
-        F = 0.0
-        for i in range(k):
-            zs[base, i] = 0.0
-        for w in range(n):
-            xw = x_final[w]
-            F += xw * f[w]
-            for i in range(k):
-                zs[base, i] += xw * Z[i, w]
-        mean_f[G] = F
-        for i in range(k):
-            zmeans[i, G] = zs[base, i]
-        while snap_i < snap_times.shape[0] and snap_times[snap_i] == G:
-            for w in range(n):
-                snaps[snap_i, w] = x_final[w]
-            snap_i += 1
-    return mean_f, log_n, zmeans, snaps, x_final, extinct_at

@@ -30,8 +30,6 @@ __all__ = ["simulate", "Trajectory"]
 
 #: The frontier sweep gives way to the full sweep above this fraction of active programs.
 FULL_SWEEP_FRACTION = 0.25
-#: Generations advanced per pass by the full sweep on trees in designer-first order.
-TEMPORAL_BLOCK = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,12 +200,16 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         depth = g.depths()
         par = g.parent
         idx = np.arange(g.n)
+        index_type = np.int32 if g.n < 2**31 - 1 else np.int64
         cache["tree_plan"] = {
-            "ordered": bool(np.all(par < idx)),  # designers precede their designs
-            "parent": np.where(par < 0, idx, par),  # the root "designs itself" with c = 0
+            # the root "designs itself" with c = 0; 4-byte indices move less memory
+            "parent": np.where(par < 0, idx, par).astype(index_type),
             "c": c,
             "d": d,
-            "schedule": tree_schedule(g.parent, depth, self_loop),
+            "schedule": tuple(
+                a.astype(index_type) if i % 2 == 0 else a
+                for i, a in enumerate(tree_schedule(g.parent, depth, self_loop))
+            ),
         }
     return cache["tree_plan"]
 
@@ -333,9 +335,9 @@ def simulate(
         Seed or generator for the finite-population draws.
     method : {"auto", "frontier", "full"}
         How each generation visits the programs. ``"frontier"`` visits only
-        those that can hold mass; ``"full"`` visits all of them (on a tree whose
-        designers precede their designs, several generations per pass);
-        ``"auto"`` (default) picks the cheaper for trees, and on general graphs
+        those that can hold mass; ``"full"`` visits all of them (on a tree,
+        long sweeps run on all cores in a fixed number of chunks, so results
+        do not depend on the thread count); ``"auto"`` (default) picks the cheaper for trees, and on general graphs
         starts with the frontier and moves to the full sweep once a quarter of
         the programs hold mass. All give the same result up to rounding.
 
@@ -389,16 +391,13 @@ def simulate(
         if rng is not None:
             raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
         if g.is_tree and x0[g.root] == 1.0:
-            from ._kernels import run_tree, run_tree_blocked
+            from ._kernels import run_tree
 
             plan = _tree_plan(g)
             tree_args = (plan["parent"], plan["c"], plan["d"], args[3], np.int64(g.root), np.int64(G), Z, times)
             if method == "auto":
                 method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
-            if method == "full" and plan["ordered"]:
-                mean_f, log_n, zm, snaps, x, ext = run_tree_blocked(*tree_args, np.int64(TEMPORAL_BLOCK))
-            else:
-                mean_f, log_n, zm, snaps, x, ext = run_tree(*tree_args, method == "frontier", *plan["schedule"])
+            mean_f, log_n, zm, snaps, x, ext = run_tree(*tree_args, method == "frontier", *plan["schedule"])
         else:
             from ._kernels import run_deterministic
 

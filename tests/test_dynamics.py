@@ -244,3 +244,20 @@ def test_plot_draws_mean_fitness():
     np.testing.assert_allclose(ax2.lines[0].get_ydata(), tr.log_growth[1:] / np.arange(1, 21))
     with pytest.raises(InvalidParameterError, match="what='trait:x'"):
         tr.plot(what="trait:x")
+
+
+def test_parallel_gather_on_a_large_tree_matches_the_scatter_kernel():
+    """Trees above PARALLEL_MIN programs are gathered in chunks on all cores."""
+    from aievo._kernels import PARALLEL_MIN
+
+    n = PARALLEL_MIN + 54_321
+    rng = np.random.default_rng(4)
+    parent = np.concatenate([[-1], (np.arange(1, n) - 1) // 3])
+    g = ae.with_preservation(ae.DesignGraph.tree(parent, rng.uniform(0.5, 1.5, n)), 0.2)
+    general = ae.DesignGraph.from_matrix(g.fitness, g.T)
+    G = 15
+    runs = [ae.simulate(g, G, method=m) for m in ("full", "frontier")]
+    ref = ae.simulate(general, G, method="full")
+    for r in runs:
+        np.testing.assert_allclose(r.mean_fitness, ref.mean_fitness, rtol=1e-12)
+        np.testing.assert_allclose(r.shares, ref.shares, rtol=1e-9, atol=1e-300)
