@@ -433,8 +433,18 @@ def run_tree(
             break
         log_n[t + 1] = log_n[t] + np.log(F)
         s = 1.0 / F
-    y = ya if (extinct_at if extinct_at >= 0 else G) % 2 == 0 else yb
-    x_final = y * s
+    t_end = extinct_at if extinct_at >= 0 else G
+    x_final = ya if t_end % 2 == 0 else yb  # scaled in place: no new array of n shares
+    if frontier:
+        # only the transient level t_end and the persistent prefix can be non-zero
+        if t_end <= dmax:
+            for a in range(trans_ptr[t_end], trans_ptr[t_end + 1]):
+                x_final[trans_order[a]] *= s
+        for a in range(pers_ptr[min(t_end, dmax) + 1]):
+            x_final[pers_order[a]] *= s
+    else:
+        for w in range(n):
+            x_final[w] *= s
     return mean_f, log_n, zmeans, snaps, x_final, extinct_at
 
 
