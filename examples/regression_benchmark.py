@@ -11,12 +11,13 @@ the LLM saw 25 rows and was scored on one.  This script
    self-attention layer used as regressors,
 4. saves a figure comparing the two protocols.
 
-Run:  python examples/regression_benchmark.py [--quick] [--out regression_benchmark.png]
+Run:  python examples/regression_benchmark.py [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import matplotlib
 
@@ -35,7 +36,7 @@ from aievo.mesa.regression import (  # noqa: E402
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 seeds, no Bayesian ridge, no trained LSA")
-    parser.add_argument("--out", default="regression_benchmark.png", help="PNG file for the figure")
+    parser.add_argument("--out", default=".", help="directory for the PNG")
     args = parser.parse_args(argv)
 
     # 1. One task, as the LLM saw it: 25 examples and a query.
@@ -69,8 +70,10 @@ def main(argv=None) -> None:
     axes[0].set_title("blog protocol: fit on 64 rows, scored on 32", fontsize=11)
     axes[1].set_title("consistent protocol: 25 rows, test row 0", fontsize=11)
     fig.suptitle(f"Friedman #2 ('original2'), {len(fair.seeds)} seeds: per-seed MSE", fontsize=13)
-    fig.savefig(args.out, dpi=120)
-    print(f"\nfigure: {args.out}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "regression_benchmark.png", dpi=120)
+    print(f"\nfigure: {out / 'regression_benchmark.png'}")
 
 
 if __name__ == "__main__":
