@@ -517,7 +517,7 @@ def compare_published(result: "RegressionBenchmark") -> str:
 
 #: the blog's regressors that this package implements (its default list, minus what is not here)
 BLOG_REGRESSORS = (
-    "ridge", "lasso", "bayesian_regression", "kernel_ridge", "knn", "knn_v2", "knn_v3", "knn_v4",
+    "ridge", "lasso", "bayesian_regression", "gradient_boosting", "kernel_ridge", "knn", "knn_v2", "knn_v3", "knn_v4",
     "knn_v5_adaptable", "average", "last", "random",
 )
 

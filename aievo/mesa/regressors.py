@@ -19,6 +19,9 @@ published averages can be reproduced without depending on scikit-learn:
   3 below 7, else 5).  Euclidean distance; equal distances are broken by training-row order
   (stable sort); with distance weights a query at distance zero from training rows predicts
   the plain mean of those rows (scikit-learn's rule).
+* ``gradient_boosting`` -- scikit-learn's ``GradientBoostingRegressor()`` (squared error, 100
+  stages of depth-3 trees, learning rate 0.1, ties between equally good splits broken by
+  scikit-learn's seeded random feature order); implemented in :mod:`aievo.mesa._gbrt`.
 * baselines ``average`` (training mean), ``last`` (last training label) and ``random``
   (``random.Random(seed).choice`` of the training labels, one draw per test row).
 
@@ -526,6 +529,12 @@ class FunctionRegressor(_Fitted):
         return out
 
 
+def _gradient_boosting(seed: int) -> Regressor:
+    from ._gbrt import GradientBoosting  # imported on use: _gbrt builds on this module
+
+    return GradientBoosting(random_state=int(seed))
+
+
 #: name -> factory(seed) of the classical regressors and baselines
 REGRESSORS: dict[str, Callable[[int], Regressor]] = {
     "linear_regression": lambda seed: LinearRegression(),
@@ -538,6 +547,7 @@ REGRESSORS: dict[str, Callable[[int], Regressor]] = {
     "knn_v3": lambda seed: KNN(3, "distance"),
     "knn_v4": lambda seed: KNN(1, "distance"),
     "knn_v5_adaptable": lambda seed: AdaptiveKNN(),
+    "gradient_boosting": lambda seed: _gradient_boosting(seed),
     "average": lambda seed: Average(),
     "last": lambda seed: Last(),
     "random": lambda seed: RandomChoice(seed),
@@ -552,7 +562,8 @@ def get_regressor(name: str, seed: int = 1) -> Regressor:
     name : str
         A key of :data:`REGRESSORS`.
     seed : int
-        Seed for the regressors that draw random numbers (only ``random``).
+        Seed for the regressors that draw random numbers (``random``, and ``gradient_boosting``
+        for its tie-breaking feature order).
 
     Returns
     -------

@@ -268,3 +268,120 @@ def test_label_shift_equivariance(seed, c, name):
     p0 = make(name).fit(X, y).predict(Xq)
     p1 = make(name).fit(X, y + c).predict(Xq)
     np.testing.assert_allclose(p1, p0 + c, rtol=1e-9, atol=1e-7 * (1 + abs(c)))
+
+
+# --------------------------------------------------------------------------- gradient boosting
+from aievo.mesa import _gbrt as GB  # noqa: E402
+
+
+def _brute_best_reduction(X: np.ndarray, r: np.ndarray) -> float:
+    """Largest drop in the sum of squared deviations over every feature and every cut between distinct values."""
+    sse = lambda v: float(np.sum((v - v.mean()) ** 2)) if v.size else 0.0  # noqa: E731
+    best = 0.0
+    for j in range(X.shape[1]):
+        vals = np.unique(X[:, j])
+        for lo, hi in zip(vals[:-1], vals[1:]):
+            thr = (lo + hi) / 2
+            left = X[:, j] <= thr
+            best = max(best, sse(r) - sse(r[left]) - sse(r[~left]))
+    return best
+
+
+small_data = st.tuples(st.integers(2, 12), st.integers(1, 3), st.integers(0, 2**31 - 1), st.booleans())
+
+
+def _small(args):
+    n, p, seed, ties = args
+    g = np.random.default_rng(seed)
+    X = g.integers(0, 4, size=(n, p)).astype(np.float64) if ties else g.uniform(0, 10, size=(n, p))
+    return X.astype(np.float32).astype(np.float64), g.normal(size=n)
+
+
+@given(small_data)
+def test_best_split_is_the_brute_force_optimum(args):
+    """Friedman's proxy is n times the drop in squared error, maximised over all cuts."""
+    X, r = _small(args)
+    found = GB.best_split(X, r)
+    best = _brute_best_reduction(X, r)
+    if all(np.unique(X[:, j]).size == 1 for j in range(X.shape[1])):
+        assert found is None
+        return
+    f, thr, proxy = found
+    assert proxy / len(r) == pytest.approx(best, rel=1e-9, abs=1e-12)
+    left = X[:, f] <= thr
+    sse = lambda v: float(np.sum((v - v.mean()) ** 2))  # noqa: E731
+    assert sse(r) - sse(r[left]) - sse(r[~left]) == pytest.approx(best, rel=1e-9, abs=1e-12)
+
+
+@given(small_data, st.sampled_from([None, 7]))
+def test_tree_nodes_are_greedy_brute_force_splits(args, rand_seed):
+    """Every internal node holds the best cut of the rows reaching it; every leaf holds their mean."""
+    X, r = _small(args)
+    tree = GB.fit_tree(X, r, max_depth=3, rand_seed=rand_seed)
+    for node in range(len(tree.value)):
+        path_rows = []
+        for i in range(len(r)):  # rows whose path passes through `node`
+            cur = 0
+            while cur != node and tree.left[cur] >= 0:
+                cur = tree.left[cur] if X[i, tree.feature[cur]] <= tree.threshold[cur] else tree.right[cur]
+            if cur == node:
+                path_rows.append(i)
+        rows = np.array(path_rows)
+        assert rows.size == tree.n_samples[node]
+        assert tree.value[node] == pytest.approx(r[rows].mean(), rel=1e-12, abs=1e-12)
+        if tree.left[node] >= 0:
+            Xs, rs = X[rows], r[rows]
+            left = Xs[:, tree.feature[node]] <= tree.threshold[node]
+            sse = lambda v: float(np.sum((v - v.mean()) ** 2))  # noqa: E731
+            got = sse(rs) - sse(rs[left]) - sse(rs[~left])
+            assert got == pytest.approx(_brute_best_reduction(Xs, rs), rel=1e-9, abs=1e-12)
+
+
+def test_gradient_boosting_one_stump_closed_form():
+    """One stage, learning rate 1, depth 1: mean 5, residuals -5/+5 split at 1.5, so predictions are exact."""
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([0.0, 0.0, 10.0, 10.0])
+    m = GB.GradientBoosting(n_estimators=1, learning_rate=1.0, max_depth=1).fit(X, y)
+    assert m.init_ == 5.0
+    assert m.estimators_[0].threshold[0] == 1.5
+    np.testing.assert_array_equal(m.predict(np.array([[-1.0], [1.4], [1.6], [9.0]])), [0.0, 0.0, 10.0, 10.0])
+    # shrinkage: each stage removes the fraction lr of the remaining residual in each leaf
+    lr = 0.1
+    m2 = GB.GradientBoosting(n_estimators=3, learning_rate=lr, max_depth=1).fit(X, y)
+    np.testing.assert_allclose(m2.predict(X), 5.0 + np.array([-5, -5, 5, 5]) * (1 - (1 - lr) ** 3), rtol=1e-12)
+
+
+def test_gradient_boosting_deep_tree_interpolates_and_float32_merges():
+    g = np.random.default_rng(3)
+    X = g.uniform(size=(16, 2))
+    y = g.normal(size=16) * 100
+    m = GB.GradientBoosting(n_estimators=1, learning_rate=1.0, max_depth=16).fit(X, y)
+    np.testing.assert_allclose(m.predict(X), y, rtol=1e-10, atol=1e-10)
+    # values that differ only beyond float32 precision cannot be separated (scikit-learn works in float32)
+    Xc = np.array([[1.0], [1.0 + 1e-9]])
+    np.testing.assert_array_equal(GB.GradientBoosting().fit(Xc, [0.0, 1.0]).predict(Xc), [0.5, 0.5])
+
+
+def test_rand_r_is_xorshift32():
+    """scikit-learn's our_rand_r is Marsaglia's xorshift32 (13, 17, 5): from state 1 it gives 270369."""
+    r = GB._RandR(1)
+    assert r.rand_int(0, 2**31) == 270369
+    state = 270369
+    for _ in range(5):  # the recurrence, written independently
+        state ^= (state << 13) & 0xFFFFFFFF
+        state ^= state >> 17
+        state ^= (state << 5) & 0xFFFFFFFF
+        assert r.rand_int(0, 2**31) == state % 2**31
+
+
+def test_gradient_boosting_errors():
+    X, y, _ = _data(1)
+    for kwargs, name in [({"n_estimators": 0}, "n_estimators="), ({"learning_rate": -1.0}, "learning_rate="),
+                         ({"max_depth": 0}, "max_depth="), ({"feature_order": "random"}, "feature_order="),
+                         ({"min_samples_split": 1}, "min_samples_split=")]:
+        with pytest.raises(InvalidParameterError, match=name):
+            GB.GradientBoosting(**kwargs).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="before fit"):
+        GB.GradientBoosting().predict(X)
+    assert isinstance(R.get_regressor("gradient_boosting", 3), GB.GradientBoosting)
+    assert R.get_regressor("gradient_boosting", 3).random_state == 3
