@@ -35,6 +35,18 @@ __all__ = [
 
 
 @njit(cache=True, nogil=True)
+def _outputs(G, k, n_snaps, n):
+    """Result arrays of a run: ``F_t``, ``log N_t`` (``log N_0 = 0``), trait means, snapshots.
+
+    Entries a run does not reach (after extinction) stay NaN / ``-inf``.
+    """
+    mean_f = np.full(G + 1, np.nan)
+    log_n = np.full(G + 1, -np.inf)
+    log_n[0] = 0.0
+    return mean_f, log_n, np.full((k, G + 1), np.nan), np.zeros((n_snaps, n))
+
+
+@njit(cache=True, nogil=True)
 def _record(y, f, Z, zsum, idx, count, full, n):
     """Mean fitness of the shares ``y`` over the support; fills ``zsum`` with trait means."""
     F = 0.0
@@ -92,10 +104,7 @@ def run_deterministic(
     n = f.shape[0]
     G = generations
     k = Z.shape[0]
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
-    zmeans = np.full((k, G + 1), np.nan)
-    snaps = np.zeros((snap_times.shape[0], n))
+    mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
     zsum = np.zeros(k)
 
     y = y0.copy()  # the shares x_t
@@ -109,7 +118,6 @@ def run_deterministic(
             idx[count] = v
             count += 1
     full = count > full_fraction * n
-    log_n[0] = 0.0
     extinct_at = -1
     snap_i = 0
     for t in range(G + 1):
@@ -387,16 +395,12 @@ def run_tree(
     n = f.shape[0]
     G = generations
     k = Z.shape[0]
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
-    zmeans = np.full((k, G + 1), np.nan)
-    snaps = np.zeros((snap_times.shape[0], n))
+    mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
     zsum = np.zeros(k)
     ya = np.zeros(n)
     yb = np.zeros(n)
     ya[root] = 1.0
     s = 1.0  # x_t = y * s
-    log_n[0] = 0.0
     extinct_at = -1
     snap_i = 0
     dmax = trans_ptr.shape[0] - 2

@@ -23,16 +23,12 @@ def run_finite_population(indptr, indices, data, f, x0, generations, Z, snap_tim
     Returns the same tuple as :func:`aievo._kernels.run_deterministic`; the
     recorded ``log_growth`` accumulates ``log F_t`` of the sampled shares.
     """
-    from ._kernels import step_shares
+    from ._kernels import _outputs, step_shares
 
     n = f.size
     G = int(generations)
     k = Z.shape[0]
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
-    log_n[0] = 0.0
-    zmeans = np.full((k, G + 1), np.nan)
-    snaps = np.zeros((snap_times.size, n))
+    mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.size, n)
     x = x0.copy()
     extinct_at = -1
     for t in range(G + 1):
