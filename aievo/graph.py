@@ -337,7 +337,7 @@ class DesignGraph:
                [0. , 1. , 0. ],
                [0. , 0. , 1. ]])
         """
-        par = _check_parent(parent)
+        par, depth = _check_parent(parent)
         n = par.size
         f = _check_fitness(fitness)
         if f.size != n:
@@ -365,7 +365,9 @@ class DesignGraph:
         diag = np.where(leaf, 1.0, sp_)
         indptr, indices, data = tree_csr(par, p, diag)
         T = sp.csr_array((data, indices, indptr), shape=(n, n))
-        return cls(f, T, root=root, labels=labels, attrs=attrs, parent=par)
+        g = cls(f, T, root=root, labels=labels, attrs=attrs, parent=par)
+        g._cache["depth"] = _readonly(depth)  # computed by the validation already
+        return g
 
     @classmethod
     def from_networkx(
@@ -467,7 +469,8 @@ def _probs(values: Any, n: int, name: str) -> np.ndarray:
     return p
 
 
-def _check_parent(parent: Any) -> np.ndarray:
+def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The validated parent array (int64) and the depth of every node."""
     try:
         raw = np.asarray(parent)
     except (TypeError, ValueError):
@@ -497,7 +500,7 @@ def _check_parent(parent: Any) -> np.ndarray:
         raise InvalidTreeError(
             f"parent has a cycle through node {i}: expected every program to descend from the root"
         )
-    return par
+    return par, depth
 
 
 def tree_depths(parent: np.ndarray) -> np.ndarray:
