@@ -1,9 +1,12 @@
 """The README's commands are the ones CI runs, and the public API is what the contract names."""
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import aievo as ae
 
@@ -43,3 +46,12 @@ def test_import_does_not_load_heavy_modules():
 def test_version_flag():
     out = subprocess.run([sys.executable, "-m", "aievo", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"aievo {ae.__version__}"
+
+
+@pytest.mark.skipif(os.environ.get("AIEVO_TEST_INSTALLED") != "1",
+                    reason="CI sets AIEVO_TEST_INSTALLED=1 when it tests an installed wheel")
+def test_suite_runs_against_the_installed_package():
+    """CI tests what users install: the imported aievo is the wheel in site-packages, not ./aievo."""
+    here = Path(ae.__file__).resolve()
+    assert ROOT not in here.parents, f"aievo was imported from the checkout ({here}), not the installed wheel"
+    assert "site-packages" in here.parts

@@ -99,17 +99,17 @@ def test_blog_protocol_reproduces_published_average(name):
     assert round(res.mean_mse[name], 2) == RG.PUBLISHED_BLOG_MSE[name]
 
 
-def test_blog_protocol_gradient_boosting_against_scikit_learn_and_published():
-    """gradient_boosting is not reproduced to the cent: ties between equally good splits (frequent in
-    the small nodes of depth-3 trees) are broken by floating-point details that differ between
-    scikit-learn builds.  scikit-learn 1.4.2, 1.5.2, 1.6.0, 1.6.1, 1.7.2 and 1.8.0 (Linux x86-64)
-    all give a 100-seed average of 109034.41 on this protocol, matched here to the cent (every
-    per-seed prediction to 1e-9 during development); the published 108693.34 lies 0.31 % below."""
+def test_blog_protocol_gradient_boosting_near_published():
+    """gradient_boosting is not reproducible to the cent: ties between equally good splits (frequent
+    in the small nodes of depth-3 trees) are broken by floating-point details that differ between
+    machines and scikit-learn builds.  Measured 100-seed averages span 108694.14-110424.57 (this
+    package and scikit-learn 1.2-1.9 on two x86-64 machines; docs/regression.md), i.e. 0.0 % to
+    +1.6 % of the published 108693.34, so the tolerance is 2 %.  A wrong booster (no shrinkage,
+    another depth or loss, features in natural order: 114652.49) falls outside it."""
     res = RG.regression_benchmark("original2", ["gradient_boosting"], seeds=range(100), protocol="blog",
                                   progress=False)
     got = res.mean_mse["gradient_boosting"]
-    assert round(got, 2) == 109034.41  # scikit-learn 1.4-1.8, GradientBoostingRegressor(random_state=seed)
-    assert abs(got / RG.PUBLISHED_BLOG_MSE["gradient_boosting"] - 1) < 0.005
+    assert abs(got / RG.PUBLISHED_BLOG_MSE["gradient_boosting"] - 1) < 0.02
 
 
 # --------------------------------------------------------------------------- protocols and metrics
