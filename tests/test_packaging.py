@@ -55,3 +55,27 @@ def test_suite_runs_against_the_installed_package():
     here = Path(ae.__file__).resolve()
     assert ROOT not in here.parents, f"aievo was imported from the checkout ({here}), not the installed wheel"
     assert "site-packages" in here.parts
+
+
+def test_licence_citation_changelog_and_typing_marker():
+    yaml = pytest.importorskip("yaml")
+    assert "BSD 3-Clause License" in (ROOT / "LICENSE").read_text()
+    assert (ROOT / "CHANGELOG.md").read_text().startswith("# Changelog")
+    assert (Path(ae.__file__).parent / "py.typed").exists()
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    # the keys CFF 1.2.0 requires, and the package's own facts
+    assert cff["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(cff)
+    assert cff["version"] == ae.__version__ and cff["license"] == "BSD-3-Clause"
+    titles = " ".join(ref["title"] for ref in cff["references"])
+    assert "self-designing AIs" in titles and "mesa-optimization" in titles
+
+
+def test_installed_metadata_declares_the_licence():
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("aievo")
+    except metadata.PackageNotFoundError:
+        pytest.skip("aievo is not installed (running from a checkout)")
+    assert meta["License-Expression"] == "BSD-3-Clause"
