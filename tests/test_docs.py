@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -141,30 +138,8 @@ def test_code_blocks_run(path, tmp_path, monkeypatch):
         last_stdout = buf.getvalue()
 
 
-def test_reference_page_is_current():
-    """docs/reference.md equals what docs/gen_reference.py writes today."""
-    script = ROOT / "docs" / "gen_reference.py"
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    fresh = subprocess.run(
-        [sys.executable, str(script), "--stdout"], capture_output=True, text=True, check=True, env=env, cwd=ROOT
-    ).stdout
-    current = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
-    assert fresh == current, "docs/reference.md is stale: run `python docs/gen_reference.py`"
-
-
-def test_reference_page_lists_every_public_name():
-    import aievo
-    import aievo.mesa
-
-    text = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
-    headings = set(re.findall(r"^#### `([\w.]+)", text, flags=re.M))
-    for name in aievo.__all__:
-        if name != "__version__":
-            assert f"aievo.{name}" in headings, name
-    for name in aievo.mesa.__all__:
-        assert f"aievo.mesa.{name}" in headings, name
-
-
+#: pages that docs/hooks.py generates when the site is built
+GENERATED = {ROOT / "docs" / "reference" / "cli.md", ROOT / "docs" / "gallery" / "index.md"}
 MY_PAGES = [ROOT / "docs" / "index.md", ROOT / "docs" / "tutorial.md", *sorted((ROOT / "docs" / "howto").glob("*.md"))]
 
 
@@ -176,4 +151,4 @@ def test_local_links_resolve(page):
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             continue
         path = (page.parent / target.split("#")[0]).resolve()
-        assert path.exists(), f"{page.name}: link to {target} points at nothing"
+        assert path.exists() or path in GENERATED, f"{page.name}: link to {target} points at nothing"
