@@ -1,7 +1,8 @@
 """Every ```python block of README.md and docs/**/*.md runs, and the reference page is current.
 
 Blocks of one file run in order in one namespace, in a temporary working
-directory, with the Agg backend. A block fenced ```python no-run is skipped.
+directory, with the Agg backend. A block fenced ```{.python .no-run} (attribute-list syntax, which the site's
+Markdown renders as Python) is skipped.
 A block fenced ```output right after a python block must equal what that block
 printed (so numbers quoted in the docs come from runs of the code): the text exactly,
 every number within ``DOCS_RTOL`` (see ``same_output``).
@@ -79,6 +80,8 @@ def blocks(text: str) -> list[tuple[str, str, int]]:
         m = FENCE.match(lines[i])
         if m:
             fence, info = m["fence"], m["info"].strip()
+            if info.startswith("{") and info.endswith("}"):  # {.python .no-run} -> "python no-run"
+                info = " ".join(word.lstrip(".") for word in info[1:-1].split())
             body, j = [], i + 1
             while j < len(lines) and not lines[j].startswith(fence):
                 body.append(lines[j])
@@ -102,7 +105,7 @@ def test_same_output_tolerates_rounding_only():
 
 
 def test_fence_parser_handles_info_strings():
-    text = "x\n```python\na = 1\n```\n\n```python no-run\nb\n```\n```output\n1\n```\n"
+    text = "x\n```python\na = 1\n```\n\n```{.python .no-run}\nb\n```\n```output\n1\n```\n"
     assert blocks(text) == [("python", "a = 1\n", 2), ("python no-run", "b\n", 6), ("output", "1\n", 9)]
 
 
