@@ -7,6 +7,8 @@ from the model's definitions (MODEL.md sections 2 and 5), or with closed forms.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -123,7 +125,7 @@ def test_fig1_sweep_switches_from_narrow_to_broad(figs):
 # ------------------------------------------------------------------ figure 2
 def test_fig2_shares_follow_path_products(figs):
     fig = figs("fig2_tree")
-    g, _ = paper.fig2_example_tree()
+    g, names = paper.fig2_example_tree()
     parent = g.parent
     f = g.fitness
     T = g.T.toarray()
@@ -136,14 +138,18 @@ def test_fig2_shares_follow_path_products(figs):
         weight[i] = weight[parent[i]] * f[parent[i]] * T[parent[i], i]
     leaves = np.setdiff1d(np.arange(n), parent[parent >= 0])
     assert (depth[leaves] == 3).all()
-    for t in (1, 2, 3, 12):
-        (sc,) = artists(fig, f"shares:t={t}")
-        shown = np.asarray(sc.get_array(), float)
-        if t <= 3:
-            expected = np.where(depth == t, weight, 0.0)
-        else:  # leaves copy themselves from t = 3 on
-            expected = np.where(np.isin(np.arange(n), leaves), weight * f ** (t - 3), 0.0)
-        np.testing.assert_allclose(shown, expected / expected.sum(), rtol=1e-10, atol=1e-14)
+    # under each box: share x_n(t) and abundance y_n(t) at t = depth(n), printed to 3 decimals
+    for i, name in enumerate(names):
+        (txt,) = artists(fig, f"xy:{name}")
+        x_shown, y_shown = (float(v) for v in re.findall(r"= ([-\d.]+)", txt.get_text()))
+        x_exact = weight[i] / weight[depth == depth[i]].sum()
+        assert abs(x_shown - x_exact) <= 5e-4 and abs(y_shown - weight[i]) <= 5e-4, name
+    # leaves copy themselves from t = 3 on: shares proportional to weight * f^(t - 3)
+    for leaf in leaves:
+        t, shown = line(fig, f"leaf:{names[leaf]}")
+        tt = t.astype(int)
+        expected = weight[leaves][None, :] * f[leaves][None, :] ** (tt[:, None] - 3)
+        np.testing.assert_allclose(shown, expected[:, list(leaves).index(leaf)] / expected.sum(axis=1), rtol=1e-10)
     t, F = line(fig, "F")
     x0 = np.eye(n)[0]
     np.testing.assert_allclose(F, mean_fitness(np.diag(f) @ T, f, x0, len(t) - 1), rtol=1e-10)

@@ -187,10 +187,14 @@ def fig2_example_tree() -> "tuple[DesignGraph, list[str]]":
 def fig2_tree(*, quick: bool = False) -> "Figure":
     """Directed evolution on a small design tree.
 
-    Every program designs only its children (leaves copy themselves), so the
-    population moves down one level per generation, weighted by fitness times
-    design probability along each path; once it reaches the leaves, selection
-    among them takes over.
+    Drawn as the paper's caption describes its figure 2: a rooted tree with time along the
+    x-axis, each box a program with its fitness, design probabilities on the arrows, and below
+    each program its share ``x_n(t)`` and its unnormalised abundance ``y_n(t)`` at the generation
+    ``t`` when the population reaches it (``y(0) = 1`` on the root, ``y(t+1) = A y(t)`` with
+    ``A = Q F``, the transpose of ``diag(f) T``). Every program designs only its children (leaves
+    copy themselves), so the population moves one level to the right per generation, weighted by
+    fitness times design probability along each path; once it reaches the leaves, selection among
+    them takes over (panel c).
 
     Parameters
     ----------
@@ -206,62 +210,90 @@ def fig2_tree(*, quick: bool = False) -> "Figure":
     import aievo as ae
 
     g, names = fig2_example_tree()
-    times = [1, 2, 3, 12]
-    gens = max(times) if quick else 30
-    tr = ae.simulate(g, gens, record_shares=times)
-    parent = g.parent
-    pos = tree_layout(parent)
-    pos[:, 0] *= 1.0
+    gens = 12 if quick else 30
+    tr = ae.simulate(g, gens, record_shares=list(range(gens + 1)))
+    parent = np.asarray(g.parent)
+    depth = g.depths()
     T = g.T.toarray()
-    edge_text = {i: f"{T[parent[i], i]:g}" for i in range(g.n) if parent[i] >= 0}
+    abundance = np.exp(tr.log_growth)  # N_t = sum_n y_n(t), with N_0 = 1
+    leaves = np.setdiff1d(np.arange(g.n), parent[parent >= 0])
+
+    # layout: x = generation (= depth), y = leaves evenly spaced, parents centred on their children
+    ypos = np.zeros(g.n)
+    for rank, leaf in enumerate(leaves):
+        ypos[leaf] = -rank
+    for i in sorted(range(g.n), key=lambda i: -depth[i]):
+        kids = np.flatnonzero(parent == i)
+        if kids.size:
+            ypos[i] = ypos[kids].mean()
+    xpos = depth * 2.6
 
     fig = new_figure(13, 8.6)
-    gs = fig.add_gridspec(2, 4, height_ratios=[1.25, 1.0])
-    ax_tree = fig.add_subplot(gs[0, :3])
-    ax_F = fig.add_subplot(gs[0, 3])
+    gs = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.0], height_ratios=[1.7, 1.0])
+    ax = fig.add_subplot(gs[0, :])
     fnorm = mpl.colors.Normalize(0.5, 2.0)
-    sc = draw_tree(
-        ax_tree, parent, pos, g.fitness, cmap="viridis", norm=fnorm, size=1250,
-        node_text=[f"{nm}\n{fv:g}" for nm, fv in zip(names, g.fitness)], edge_text=edge_text,
-        text_size=8.5, gid="tree:fitness",
-    )
-    ax_tree.set_title("The design tree: node = program (name, fitness); edge label = design probability")
-    ax_tree.set_xlim(pos[:, 0].min() - 1.3, pos[:, 0].max() + 0.6)
-    ax_tree.set_ylim(-3.45, 0.45)
-    for d in range(4):
-        ax_tree.text(pos[:, 0].min() - 1.3, -d, f"depth {d}", ha="left", va="center", fontsize=9, color="0.35")
-    fig.colorbar(sc, ax=ax_tree, label="fitness $f$", shrink=0.8, pad=0.01)
-    panel_label(ax_tree, "a")
+    cmap = mpl.colormaps["viridis"]
+    boxes = []
+    for i in range(g.n):
+        fc = cmap(fnorm(g.fitness[i]))
+        dark = sum(fc[:3]) < 1.5
+        boxes.append(ax.text(xpos[i], ypos[i], f"{names[i]}\n$f$ = {g.fitness[i]:g}", ha="center", va="center",
+                             fontsize=9.5, color="white" if dark else "black", zorder=3, gid=f"box:{names[i]}",
+                             bbox={"boxstyle": "round,pad=0.3", "fc": fc, "ec": "0.2"}))
+        t = int(depth[i])
+        x = tr.shares_at(t)[i]
+        ax.text(xpos[i], ypos[i] - 0.3, f"$x$ = {x:.3f}, $y$ = {x * abundance[t]:.3f}", ha="center",
+                va="top", fontsize=8.5, color="0.15", zorder=3, gid=f"xy:{names[i]}")
+    fig.canvas.draw()  # the boxes' patches get their extents, so arrows can stop at them
+    for i in range(g.n):
+        p = parent[i]
+        if p >= 0:
+            ax.annotate("", xy=(xpos[i], ypos[i]), xytext=(xpos[p], ypos[p]), zorder=1,
+                        arrowprops={"arrowstyle": "-|>", "color": "0.45", "lw": 1.2, "mutation_scale": 12,
+                                    "patchA": boxes[p].get_bbox_patch(), "patchB": boxes[i].get_bbox_patch(),
+                                    "shrinkA": 2, "shrinkB": 2})
+            ax.text(0.5 * (xpos[p] + xpos[i]), 0.5 * (ypos[p] + ypos[i]), f"{T[p, i]:g}", ha="center",
+                    va="center", fontsize=9, color="0.1", zorder=2,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
+    ax.set_xlim(xpos.min() - 0.9, xpos.max() + 0.9)
+    ax.set_ylim(ypos.min() - 0.75, ypos.max() + 0.45)
+    ax.set_yticks([])
+    ax.set_xticks(np.unique(xpos), [f"$t$ = {d}" for d in np.unique(depth)])
+    ax.tick_params(axis="x", length=0, labelsize=10)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("generation $t$: the population reaches depth $t$ at generation $t$")
+    ax.set_title("Design tree: arrows carry design probabilities; under each program its share $x_n(t)$ "
+                 "and abundance $y_n(t)$ when the population reaches it", fontsize=11)
+    fig.colorbar(mpl.cm.ScalarMappable(norm=fnorm, cmap=cmap), ax=ax, label="fitness $f$", shrink=0.75,
+                 pad=0.01)
+    panel_label(ax, "a")
 
-    t = np.arange(tr.generations + 1)
-    ax_F.plot(t, tr.mean_fitness, "o-", ms=3.5, color=COLORS[0], gid="F", label="mean fitness $F_t$")
+    times = np.arange(tr.generations + 1)
+    ax_F = fig.add_subplot(gs[1, 0])
+    ax_F.plot(times, tr.mean_fitness, "o-", ms=3.5, color=COLORS[0], gid="F", label="mean fitness $F_t$")
     ax_F.axhline(g.F_star, color="0.4", ls="--", lw=1.2, label=f"$F^* = {g.F_star:g}$")
-    for tt in times:
-        ax_F.axvline(tt, color="0.8", lw=1, ls=":")
+    ax_F.axvspan(0, 3, color="0.92", zorder=0)
+    ax_F.text(1.5, 0.88, "moving\ndown\nthe tree", ha="center", va="top", fontsize=8.5, color="0.35",
+              transform=ax_F.get_xaxis_transform())
     ax_F.set_xlabel("generation $t$")
     ax_F.set_ylabel("mean fitness $F_t$")
     ax_F.set_title("Mean fitness")
     ax_F.legend(loc="lower right")
     panel_label(ax_F, "b")
 
-    snorm = mpl.colors.Normalize(0.0, 1.0)
-    share_axes = []
-    for k, tt in enumerate(times):
-        ax = fig.add_subplot(gs[1, k])
-        x = tr.shares_at(tt)
-        text = [f"{v:.2f}" if v >= 0.005 else "" for v in x]
-        sc2 = draw_tree(
-            ax, parent, pos, x, cmap="Purples", norm=snorm, size=470, node_text=text,
-            text_size=8, gid=f"shares:t={tt}",
-        )
-        share_axes.append(ax)
-        ax.set_xlim(pos[:, 0].min() - 0.6, pos[:, 0].max() + 0.6)
-        ax.set_ylim(-3.45, 0.45)
-        ax.set_title(f"shares at $t = {tt}$  ($F_t$ = {tr.mean_fitness[tt]:.3f})", fontsize=10.5)
-        panel_label(ax, "cdef"[k])
-    fig.colorbar(sc2, ax=share_axes, label="share $x_t(v)$ of each program (same tree as (a))",
-                 location="bottom", shrink=0.45, pad=0.02, aspect=40)
-    fig.suptitle("Figure 2. Directed evolution on a tree: the population moves down one level per generation")
+    ax_L = fig.add_subplot(gs[1, 1])
+    shares = np.array([tr.shares_at(int(t)) for t in times])
+    for k, leaf in enumerate(leaves):
+        ax_L.plot(times[3:], shares[3:, leaf], "-", lw=1.8, color=COLORS[k % len(COLORS)],
+                  gid=f"leaf:{names[leaf]}", label=f"{names[leaf]} ($f$ = {g.fitness[leaf]:g})")
+    ax_L.set_xlabel("generation $t$")
+    ax_L.set_ylabel("share $x_n(t)$")
+    ax_L.set_ylim(0, 1.02)
+    ax_L.set_title("Leaves (they copy themselves): selection among them")
+    ax_L.legend(loc="center right", fontsize=8.5, ncol=2)
+    panel_label(ax_L, "c")
+    fig.suptitle("Figure 2. Directed evolution on a tree: the population moves one level per generation")
     return fig
 
 
