@@ -53,7 +53,7 @@ def test_version_flag():
 def test_suite_runs_against_the_installed_package():
     """CI tests what users install: the imported aievo is the wheel in site-packages, not ./aievo."""
     here = Path(ae.__file__).resolve()
-    assert ROOT not in here.parents, f"aievo was imported from the checkout ({here}), not the installed wheel"
+    assert ROOT / "aievo" not in here.parents, f"aievo was imported from the checkout ({here}), not the wheel"
     assert "site-packages" in here.parts
 
 
