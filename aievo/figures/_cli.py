@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     from .._progress import progress
 
     failed: list[str] = []
-    for name in progress(names, desc="figures"):
+    bar = progress(names, desc="figures", label=str)
+    for name in bar:
         spec = get(name)
         try:
             fig = spec.function()(quick=args.quick)
@@ -120,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
             import traceback
 
             failed.append(name)
-            print(f"aievo figures: error: drawing {name} ({spec.target}) failed:", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
+            bar.write(f"aievo figures: error: drawing {name} ({spec.target}) failed:\n"
+                      f"{traceback.format_exc().rstrip()}", file=sys.stderr)
             continue
         stem = file_stem(name)
         for fmt in formats:
             path = write_figure(fig, out / f"{stem}.{fmt}", fmt, args.dpi)
-            print(path, flush=True)
+            bar.write(str(path))
         fig.clf()
         del fig
     sys.stdout.flush()
