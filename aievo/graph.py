@@ -222,7 +222,33 @@ class DesignGraph:
     def __len__(self) -> int:
         return self.n
 
+    #: graphs with at most this many programs print as code that rebuilds them
+    REPR_REBUILD_MAX_N = 12
+
     def __repr__(self) -> str:
+        """Code that rebuilds a small graph (the counterexamples Hypothesis shrinks to); else short.
+
+        A graph of at most :attr:`REPR_REBUILD_MAX_N` programs is shown as an ``aievo.DesignGraph``
+        call (floats in their shortest round-trip form) that rebuilds an equal graph; labels and
+        attrs are listed after it in a comment when present. Larger graphs, and ``str()`` of any
+        graph, give the one-line summary.
+        """
+        if self.n <= self.REPR_REBUILD_MAX_N:
+            fitness = ", ".join(repr(float(v)) for v in self._fitness)
+            dense = self._T.toarray()
+            rows = ", ".join("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in dense)
+            code = f"DesignGraph([{fitness}], [{rows}], root={self._root}"
+            if self._parent is not None:
+                code += f", parent={[int(p) for p in self._parent]}"
+            extra = []
+            if self._labels is not None:
+                extra.append(f"labels={list(self._labels)!r}")
+            if self._attrs:
+                extra.append(f"attrs={sorted(self._attrs)}")
+            return code + ")" + (f"  # {', '.join(extra)}" if extra else "")
+        return str(self)
+
+    def __str__(self) -> str:
         kind = "tree" if self.is_tree else "graph"
         return (
             f"DesignGraph({kind}, n={self.n}, edges={self._T.nnz}, root={self._root}, "

@@ -868,7 +868,7 @@ def summary(scenario: Scenario, tr: "Trajectory") -> str:
     if tr.extinct_at is not None:
         rows.append(("extinct at", f"generation {tr.extinct_at}"))
     width = max(len(a) for a, _ in rows)
-    lines = [f"scenario {scenario.name!r}: {scenario.graph!r}"]
+    lines = [f"scenario {scenario.name!r}: {scenario.graph}"]
     if scenario.description:
         lines.append(f"  {scenario.description.strip()}")
     lines += [f"  {a:<{width}s}  {b}" for a, b in rows]

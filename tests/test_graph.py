@@ -4,8 +4,11 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 
 import aievo as ae
+from aievo.testing import strategies
 from aievo.errors import (
     AievoError,
     InvalidFitnessError,
@@ -171,3 +174,20 @@ def test_reachable_and_F_star():
 def test_mean_matrix():
     g = ae.DesignGraph.tree([-1, 0, 0], [2.0, 1.0, 1.0], [0, 0.25, 0.75])
     np.testing.assert_allclose(g.mean_matrix().toarray(), np.diag(g.fitness) @ g.T.toarray())
+
+
+@given(st.one_of(strategies.design_trees(max_nodes=12, self_loops=True), strategies.type_graphs(max_types=6)))
+def test_small_graph_repr_rebuilds_an_equal_graph(g):
+    """What a failing property test prints is enough to rebuild its counterexample."""
+    text = repr(g)
+    h = eval(text.split("  #")[0], {"DesignGraph": ae.DesignGraph})
+    np.testing.assert_array_equal(h.fitness, g.fitness)
+    np.testing.assert_array_equal(h.T.toarray(), g.T.toarray())
+    assert h.root == g.root and h.is_tree == g.is_tree
+    if g.parent is not None:
+        np.testing.assert_array_equal(h.parent, g.parent)
+
+
+def test_large_graph_repr_is_short():
+    g = ae.chain(np.linspace(1.0, 2.0, 500))
+    assert len(repr(g)) < 200 and "n=500" in repr(g)
