@@ -5,7 +5,9 @@ Programs of the evolution model are in-context learners of :mod:`aievo.mesa`
 modifications (:mod:`~aievo.evolving.design`); their fitness is measured by
 running them on tasks drawn by an evaluator (:mod:`~aievo.evolving.evaluator`),
 on a proxy (human-judged) or on deployment (objective); the experiment evolves
-them under both (:mod:`~aievo.evolving.experiment`) and draws the divergence
+them under both (:mod:`~aievo.evolving.experiment`), checks whether the
+winners' simplified forms stay faithful out of distribution
+(:mod:`~aievo.evolving.faithfulness`) and draws the divergence
 (:mod:`~aievo.evolving.figures`). See ``docs/evolving-mesa-optimizers.md``.
 
 Nothing heavy is imported here.
@@ -26,6 +28,9 @@ from .experiment import EvaluatorRun as EvaluatorRun
 from .experiment import ExperimentConfig as ExperimentConfig
 from .experiment import ExperimentResult as ExperimentResult
 from .experiment import run_experiment as run_experiment
+from .faithfulness import SIMPLE_FORMS as SIMPLE_FORMS
+from .faithfulness import SimplifiedForms as SimplifiedForms
+from .faithfulness import simplified_forms as simplified_forms
 from .learners import GD as GD
 from .learners import KNN as KNN
 from .learners import LSA as LSA
@@ -61,4 +66,8 @@ __all__ = [
     "ExperimentResult",
     "EvaluatorRun",
     "run_experiment",
+    # faithfulness of simplified forms
+    "SIMPLE_FORMS",
+    "SimplifiedForms",
+    "simplified_forms",
 ]

@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import AievoError, ScenarioError
 from .design import DesignRules, DesignSpace
 from .evaluator import EVALUATORS, Evaluator, TaskDistribution
+from .faithfulness import SimplifiedForms, simplified_forms
 from .learners import GD, KNN, LSA, ContextLength, InputRange, Learner, MesaLayer, Ridge
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,6 +171,9 @@ class ExperimentResult:
         :meth:`Evaluator.table` of every learner of the space.
     runs : dict of str to EvaluatorRun
         ``"human_judged"`` and ``"objective"``.
+    forms : SimplifiedForms
+        Every learner's simplified form and its faithfulness on the proxy and
+        in deployment (:func:`aievo.evolving.faithfulness.simplified_forms`).
     """
 
     config: ExperimentConfig
@@ -177,18 +181,20 @@ class ExperimentResult:
     evaluator: Evaluator
     measured: dict[str, np.ndarray]
     runs: dict[str, EvaluatorRun]
+    forms: "SimplifiedForms"
 
     def fitness(self, evaluator: str) -> np.ndarray:
         """The measured fitness vector of the learners under ``evaluator``."""
         return self.measured["proxy_score" if evaluator == "human_judged" else "deployment_score"]
 
-    def tied_with_best(self, evaluator: str, z: float = 2.0) -> int:
-        """How many learners' fitness is within ``z`` paired Monte-Carlo errors of the best one's.
+    def tied_with_best(self, evaluator: str, z: float = 2.0) -> np.ndarray:
+        """``bool[n]``: learners whose fitness is within ``z`` paired Monte-Carlo errors of the best one's.
 
         The difference of each learner's fitness from the best one's is measured
         on the same tasks (:meth:`Evaluator.paired_difference`); learners whose
-        difference is at most ``z`` of its errors (the best one included) count.
-        Learners with identical predictions on the evaluated tasks tie exactly.
+        difference is at most ``z`` of its errors (the best one included) are
+        statistically tied with it. Learners with identical predictions on the
+        evaluated tasks tie exactly.
         """
         which = "proxy" if evaluator == "human_judged" else "deployment"
         f = self.fitness(evaluator)
@@ -196,7 +202,7 @@ class ExperimentResult:
         S = np.stack([self.evaluator.scores(v, which) for v in self.space.learners])
         diff = self.evaluator.scores(best, which)[None, :] - S
         se = diff.std(axis=1, ddof=1) / np.sqrt(diff.shape[1])
-        return int(np.sum(diff.mean(axis=1) <= z * se))
+        return diff.mean(axis=1) <= z * se
 
     def summary(self) -> str:
         """The text ``aievo run`` prints."""
@@ -224,14 +230,32 @@ class ExperimentResult:
                 f"{r.final('capability'):>10.4f} {r.final('deception'):>+9.4f} {r.final('branch'):>8.3f}  "
                 f"{sp.learners[dom].name} ({r.learner_shares[dom]:.3f})"
             )
-        lines.append("  best measured fitness (+- Monte-Carlo error); learners within 2 paired errors of it:")
+        lines.append(
+            "  best measured fitness (+- Monte-Carlo error); the learners within 2 paired errors of it, "
+            "their capability and deception:"
+        )
+        m = self.measured
         for name in self.runs:
             f = self.fitness(name)
-            se = self.measured["proxy_se" if name == "human_judged" else "deployment_se"]
+            se = m["proxy_se" if name == "human_judged" else "deployment_se"]
             b = int(np.argmax(f))
+            tied = self.tied_with_best(name)
             lines.append(
-                f"    {name:<13s} {f[b]:.4f} +- {se[b]:.4f} ({sp.learners[b].name}); "
-                f"{self.tied_with_best(name)} learners"
+                f"    {name:<13s} {f[b]:.4f} +- {se[b]:.4f} ({sp.learners[b].name}); {int(tied.sum())} learners, "
+                f"c in [{m['capability'][tied].min():.3f}, {m['capability'][tied].max():.3f}], "
+                f"d in [{m['deception'][tied].min():+.3f}, {m['deception'][tied].max():+.3f}]"
+            )
+        fm = self.forms
+        lines.append(
+            "  simplified forms (closest ridge / one-step GD on the proxy): the population's median relative "
+            "difference on the proxy, in deployment; the dominant learner's form:"
+        )
+        for name, r in self.runs.items():
+            dom = r.dominant
+            lines.append(
+                f"    {name:<13s} {fm.median('proxy', r.learner_shares):.3f}, "
+                f"{fm.median('deployment', r.learner_shares):.3f}; {fm.name(dom)} "
+                f"({fm.rel_diff_proxy[dom]:.3f} on the proxy, {fm.rel_diff_deployment[dom]:.3f} in deployment)"
             )
         lines.append("  lineage exponent of the root (= log F*), growth rate of the designing programs:")
         for name, r in self.runs.items():
@@ -306,7 +330,8 @@ def run_experiment(config: ExperimentConfig | None = None, *, space: DesignSpace
     ev = cfg.evaluator()
     measured = ev.table(space.learners)
     runs = {name: _run_one(space, measured, name, cfg) for name in EVALUATORS}
-    return ExperimentResult(config=cfg, space=space, evaluator=ev, measured=measured, runs=runs)
+    forms = simplified_forms(ev, space.learners)
+    return ExperimentResult(config=cfg, space=space, evaluator=ev, measured=measured, runs=runs, forms=forms)
 
 
 # ---------------------------------------------------------------------- scenario files
