@@ -223,6 +223,11 @@ class ExperimentResult:
             f"  {'evaluator':<13s} {'proxy loss':>11s} {'deploy loss':>11s} {'capability':>10s} "
             f"{'deception':>9s} {'branches':>8s}  dominant learner (share)",
         ]
+        m0 = {k: float(v[0]) for k, v in self.measured.items()}
+        lines.append(
+            f"  {'(root, t = 0)':<13s} {m0['proxy_loss']:>11.4g} {m0['deployment_loss']:>11.4g} "
+            f"{m0['capability']:>10.4f} {m0['deception']:>+9.4f} {0.0:>8.3f}  {c.root.name} (1)"
+        )
         for name, r in self.runs.items():
             dom = r.dominant
             lines.append(

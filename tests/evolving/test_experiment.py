@@ -102,6 +102,12 @@ def test_aievo_run_prints_both_evaluators_and_writes_the_figure(tmp_path, capsys
     assert rows["human_judged"][3] > rows["objective"][3] + 0.3
     assert rows["objective"][2] > rows["human_judged"][2] + 0.3
     assert (tmp_path / "evolving_mesa_optimizers.png").stat().st_size > 10_000
+    # the docs quote this output: it must be what the command prints today
+    page = (ROOT / "docs" / "evolving-mesa-optimizers.md").read_text()
+    head = "$ aievo run examples/scenarios/evolving_mesa_optimizers.toml\n"
+    quoted = page[page.index(head) + len(head):].split("```", 1)[0]
+    printed = "".join(line + "\n" for line in out.splitlines() if not line.startswith("  wrote "))
+    assert quoted == printed
 
 
 def test_figure_is_registered_and_shows_the_runs(quick):
@@ -115,3 +121,25 @@ def test_figure_is_registered_and_shows_the_runs(quick):
     for name, run in quick.runs.items():
         for trait in ("proxy_loss", "deployment_loss", "capability", "deception"):
             np.testing.assert_array_equal(lines[f"{name}:{trait}"].get_ydata(), run.trajectory.trait_means[trait])
+
+
+@pytest.mark.slow
+def test_docs_no_run_blocks_print_their_quoted_tables():
+    """The sweep and the context-length variant quoted in the docs (about a minute)."""
+    import contextlib
+    import io
+
+    page = (ROOT / "docs" / "evolving-mesa-optimizers.md").read_text()
+    fences = re.findall(r"^```([^\n]*)\n(.*?)^```$", page, re.M | re.S)
+    namespace: dict = {}
+    checked = 0
+    for i, (info, body) in enumerate(fences):
+        if not info.startswith("python"):
+            continue
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(compile(body, "docs", "exec"), namespace)
+        if info.strip() == "python no-run" and i + 1 < len(fences) and fences[i + 1][0] == "text":
+            assert buf.getvalue() == fences[i + 1][1]
+            checked += 1
+    assert checked == 2
