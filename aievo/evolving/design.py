@@ -45,7 +45,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InvalidParameterError, bad_argument
-from .learners import GD, KNN, LSA, Branch, ContextLength, InputRange, Learner, MesaLayer, Ridge
+from .learners import (
+    GD,
+    KNN,
+    LSA,
+    BaseLearner,
+    Branch,
+    ContextLength,
+    InputRange,
+    Learner,
+    MesaLayer,
+    Ridge,
+)
 
 __all__ = ["DesignRules", "DesignSpace", "MOVES", "lazy_design_tree"]
 
@@ -60,7 +71,8 @@ def _grid(name: str, values: Sequence[float], *, allow_zero_first: bool = False)
         raise bad_argument(InvalidParameterError, name, values, "a list of numbers") from None
     lo_ok = (a[1:] > 0).all() and (a[0] >= 0 if allow_zero_first else a[0] > 0) if a.size else False
     if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or not lo_ok or np.any(np.diff(a) <= 0):
-        want = "a non-empty increasing list of finite numbers > 0" + (" (the first may be 0)" if allow_zero_first else "")
+        want = "a non-empty increasing list of finite numbers > 0"
+        want += " (the first may be 0)" if allow_zero_first else ""
         raise bad_argument(InvalidParameterError, name, values, want)
     return tuple(float(x) for x in a)
 
@@ -131,7 +143,9 @@ class DesignRules:
                 InvalidParameterError, "p_step + p_retune + p_precondition + p_branch", total, "a sum <= 1"
             )
         if self.detector is not None and not isinstance(self.detector, (InputRange, ContextLength)):
-            raise bad_argument(InvalidParameterError, "detector", self.detector, "an InputRange, a ContextLength or None")
+            raise bad_argument(
+                InvalidParameterError, "detector", self.detector, "an InputRange, a ContextLength or None"
+            )
 
     # ------------------------------------------------------------------ moves
     def _on_grid(self, name: str, grid: tuple[float, ...], value: float, learner: Learner) -> int:
@@ -155,15 +169,10 @@ class DesignRules:
         """
         if isinstance(learner, Branch):
             out: list[tuple[str, Learner, float]] = []
-            for side in ("inside", "outside"):
-                part = getattr(learner, side)
-                for m, succ, p in _side_moves(self, part):
-                    new = Branch(
-                        learner.detector,
-                        succ if side == "inside" else learner.inside,
-                        succ if side == "outside" else learner.outside,
-                    )
-                    out.append((f"{side} {m}", new, 0.5 * p))
+            for m, succ, p in _side_moves(self, learner.inside):
+                out.append((f"inside {m}", Branch(learner.detector, succ, learner.outside), 0.5 * p))
+            for m, succ, p in _side_moves(self, learner.outside):
+                out.append((f"outside {m}", Branch(learner.detector, learner.inside, succ), 0.5 * p))
             return out
         L = learner
         step = up = down = gup = gdown = L
@@ -215,9 +224,9 @@ class DesignRules:
 
 
 @functools.lru_cache(maxsize=4096)
-def _side_moves(rules: DesignRules, part: Learner) -> list[tuple[str, Learner, float]]:
-    """The moves of one side of a branch (memoised: many branches share a side)."""
-    return rules.moves(part, nested=True)
+def _side_moves(rules: DesignRules, part: BaseLearner) -> list[tuple[str, BaseLearner, float]]:
+    """The moves of one side of a branch (memoised: many branches share a side); no side becomes a branch."""
+    return [(m, s, p) for m, s, p in rules.moves(part, nested=True) if not isinstance(s, Branch)]
 
 
 @dataclass(frozen=True, eq=False)

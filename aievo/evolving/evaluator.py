@@ -87,7 +87,8 @@ class TaskDistribution:
         for name, strict in (("x_halfwidth", True), ("w_scale", False), ("noise", False)):
             v = float(getattr(self, name))
             if not np.isfinite(v) or v < 0 or (strict and v == 0):
-                raise bad_argument(InvalidParameterError, name, getattr(self, name), "a finite number " + ("> 0" if strict else ">= 0"))
+                want = "a finite number > 0" if strict else "a finite number >= 0"
+                raise bad_argument(InvalidParameterError, name, getattr(self, name), want)
             object.__setattr__(self, name, v)
 
     def describe(self) -> str:

@@ -287,11 +287,13 @@ class ExperimentResult:
         return divergence_figure(self)
 
 
-def _run_one(space: DesignSpace, measured: dict[str, np.ndarray], evaluator: str, cfg: ExperimentConfig) -> EvaluatorRun:
+def _run_one(
+    space: DesignSpace, measured: dict[str, np.ndarray], evaluator: str, cfg: ExperimentConfig
+) -> EvaluatorRun:
+    from ..dynamics import simulate
     from ..lineage import lineage_exponents
     from ..locking import with_locking
     from ..price import price_along
-    from ..dynamics import simulate
 
     f = measured["proxy_score" if evaluator == "human_judged" else "deployment_score"]
     traits = {k: measured[k] for k in TRAITS if k != "branch"}
@@ -303,6 +305,7 @@ def _run_one(space: DesignSpace, measured: dict[str, np.ndarray], evaluator: str
     shares = np.bincount(orig, weights=tr.shares, minlength=space.n)
     price = {k: price_along(g, tr, trait=k) for k in ("capability", "deception")}
     lam = lineage_exponents(g)
+    assert lam.component is not None and lam.component_rate is not None  # "exact" always sets them
     designing = ~g.attrs["locked"].astype(bool)
     return EvaluatorRun(
         evaluator=evaluator,

@@ -100,16 +100,18 @@ def simplified_forms(
     if not cands:
         raise bad_argument(InvalidParameterError, "candidates", candidates, "at least one learner")
     learners = list(learners)
-    out = {}
-    form = None
-    for which in ("proxy", "deployment"):
+
+    def stacks(which: str) -> tuple[np.ndarray, np.ndarray]:
         P = np.stack([evaluator.predictions(v, which) for v in learners])
-        C = np.stack([evaluator.predictions(c, which) for c in cands])
-        if form is None:  # chosen where the inspector looks
-            dist = np.empty((P.shape[0], C.shape[0]))
-            with np.errstate(over="ignore", invalid="ignore"):
-                for k in range(C.shape[0]):
-                    dist[:, k] = ((P - C[k]) ** 2).mean(axis=1)
-            form = np.argmin(np.where(np.isfinite(dist), dist, np.inf), axis=1)
-        out[which] = _rel_diff(P, C[form])
-    return SimplifiedForms(cands, form, out["proxy"], out["deployment"])
+        return P, np.stack([evaluator.predictions(c, which) for c in cands])
+
+    # the form is chosen where the inspector looks, on the proxy sample
+    P, C = stacks("proxy")
+    dist = np.empty((P.shape[0], C.shape[0]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(C.shape[0]):
+            dist[:, k] = ((P - C[k]) ** 2).mean(axis=1)
+    form = np.argmin(np.where(np.isfinite(dist), dist, np.inf), axis=1)
+    rel_proxy = _rel_diff(P, C[form])
+    P, C = stacks("deployment")
+    return SimplifiedForms(cands, form, rel_proxy, _rel_diff(P, C[form]))

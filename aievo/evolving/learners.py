@@ -30,7 +30,7 @@ How learners design their successors is in :mod:`aievo.evolving.design`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol, Union, cast
 
 import numpy as np
 
@@ -124,7 +124,7 @@ class GD:
         from ..mesa.baselines import gd_steps, gdpp_predict
 
         if self.gamma == 0:
-            return gd_steps(X, y, xq, self.eta, self.K)
+            return cast(np.ndarray, gd_steps(X, y, xq, self.eta, self.K))
         return gdpp_predict(X, y, xq, self.eta, self.gamma, self.K)
 
 
@@ -167,7 +167,7 @@ class LSA:
         X, y, xq = check_tasks(X, y, xq)
         w = gd_weights(X.shape[2], self.N, self.eta)
         E = lsa_forward(concat_tokens(X, y, xq), [w] * self.K, n_context=X.shape[1])
-        return regression_readout(E)
+        return regression_readout(cast(np.ndarray, E))
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ class Ridge:
         """Predictions ``[B]``."""
         from ..mesa.baselines import ridge_predict
 
-        return ridge_predict(X, y, xq, self.lam)
+        return cast(np.ndarray, ridge_predict(X, y, xq, self.lam))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 import aievo as ae
 from aievo.errors import InvalidParameterError
 from aievo.evolving import (
-    GD, KNN, LSA, Branch, DesignRules, DesignSpace, InputRange, MesaLayer, Ridge, lazy_design_tree,
+    GD,
+    KNN,
+    LSA,
+    Branch,
+    DesignRules,
+    DesignSpace,
+    InputRange,
+    MesaLayer,
+    Ridge,
+    lazy_design_tree,
 )
 
 SMALL = DesignRules(eta_grid=(1.0, 2.0, 4.0), K_max=2, gamma_grid=(0.0, 0.03), detector=InputRange(0.5))

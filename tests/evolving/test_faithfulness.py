@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from aievo.errors import InvalidParameterError
-from aievo.evolving import GD, Branch, Evaluator, InputRange, Ridge, TaskDistribution, simplified_forms
+from aievo.evolving import (
+    GD,
+    Branch,
+    Evaluator,
+    InputRange,
+    Ridge,
+    TaskDistribution,
+    simplified_forms,
+)
 from aievo.mesa.faithfulness import agreement
 
 EV = Evaluator(TaskDistribution(x_halfwidth=0.5), TaskDistribution(x_halfwidth=1.5), draws=200, seed=4)

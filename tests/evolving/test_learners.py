@@ -6,13 +6,28 @@ import numpy as np
 import pytest
 
 from aievo.errors import InvalidParameterError
-from aievo.evolving import GD, KNN, LSA, Branch, ContextLength, InputRange, MesaLayer, Ridge
-from aievo.mesa import concat_tokens, gdpp_weights, lsa_forward, regression_readout, sample_regression_tasks
+from aievo.evolving import (
+    GD,
+    KNN,
+    LSA,
+    Branch,
+    ContextLength,
+    InputRange,
+    MesaLayer,
+    Ridge,
+)
+from aievo.mesa import (
+    concat_tokens,
+    gdpp_weights,
+    lsa_forward,
+    regression_readout,
+    sample_regression_tasks,
+)
 
 
 @pytest.fixture(scope="module")
 def tasks():
-    X, y, xq, yq, _ = sample_regression_tasks(3, 64, 3, 12, x_halfwidth=0.8, noise=0.1)
+    X, y, xq, _, _ = sample_regression_tasks(3, 64, 3, 12, x_halfwidth=0.8, noise=0.1)
     return X, y, xq
 
 
@@ -37,7 +52,7 @@ def test_gd_equals_closed_form(tasks, eta, K):
 @pytest.mark.parametrize("gamma", [0.01, 0.05])
 def test_gdpp_equals_its_lsa_token_dynamics(tasks, gamma):
     X, y, xq = tasks
-    B, N, d = X.shape
+    _, N, d = X.shape
     E = lsa_forward(concat_tokens(X, y, xq), [gdpp_weights(d, N, 1.5, gamma)] * 3, n_context=N)
     np.testing.assert_allclose(GD(1.5, 3, gamma).predict(X, y, xq), regression_readout(E), rtol=1e-9, atol=1e-12)
 
