@@ -874,8 +874,10 @@ def run_scenario(
     Returns
     -------
     Trajectory
+        (For a scenario of another kind, :data:`SCENARIO_KINDS`, that kind's result.)
     """
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    other = not isinstance(scenario, Scenario) and hasattr(scenario, "cli")  # loaded from SCENARIO_KINDS
+    sc = scenario if isinstance(scenario, Scenario) or other else load_scenario(scenario)
     if not isinstance(sc, Scenario):  # another kind (SCENARIO_KINDS) runs and writes itself
         return sc.run(out=out)
     tr = sc.run()

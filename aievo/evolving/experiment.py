@@ -471,18 +471,12 @@ class EvolvingMesaScenario:
         """Write the divergence figure (PNG) into directory ``out``; returns the paths written."""
         if not self.plot_path:
             return []
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         from ..io import atomic_write
 
         path = Path(out) / self.plot_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig = result.plot()
+        fig = result.plot()  # a pyplot-free Figure: no backend is switched
         atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-        plt.close(fig)
         return [path]
 
     def cli(self, args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ __all__ = ["divergence_figure", "evolving_mesa_divergence", "quick_config"]
 _LABEL = {"human_judged": "human-judged", "objective": "objective"}
 
 
+@styled
 def divergence_figure(result: "ExperimentResult") -> "Figure":
     """Proxy against deployment loss of the evolving population, under each evaluator."""
     cfg = result.config
@@ -89,8 +90,8 @@ def divergence_figure(result: "ExperimentResult") -> "Figure":
     dx.legend(loc="upper right", fontsize=8)
     panel_label(dx, "d")
     fig.suptitle(
-        f"Evolving in-context learners ({result.space.n} learners, eta-locking {cfg.eta:g}); "
-        f"proxy {cfg.proxy.describe()}, deployment {cfg.deployment.describe()}",
+        f"Evolving in-context learners: {result.space.n} learners, eta-locking {cfg.eta:g}\n"
+        f"proxy {cfg.proxy.describe()}; deployment {cfg.deployment.describe()}",
         fontsize=11,
     )
     return fig

@@ -143,3 +143,25 @@ def test_docs_no_run_blocks_print_their_quoted_tables():
             assert buf.getvalue() == fences[i + 1][1]
             checked += 1
     assert checked == 2
+
+
+def test_scenario_data_with_other_root_and_detector():
+    from aievo.evolving import LSA, ContextLength
+
+    data = {
+        "scenario": {"kind": "evolving_mesa", "generations": 5},
+        "proxy": {"N": 10, "x_halfwidth": 1.0},
+        "deployment": {"N": 20, "x_halfwidth": 1.0},
+        "evaluator": {"draws": 50, "seed": 3},
+        "design": {"root": {"learner": "LSA", "eta": 1.0, "K": 1, "N": 10}, "eta_grid": [1.0, 2.0], "K_max": 1,
+                   "detector": "context_length"},
+        "locking": {"eta": 0.5},
+        "output": {"plot": ""},
+    }
+    sc = ae.load_scenario(data)
+    assert sc.config.root == LSA(1.0, 1, 10) and sc.config.rules.detector == ContextLength(10)
+    assert sc.plot_path is None and sc.name == "scenario"
+    res = ae.run_scenario(sc)
+    assert res.space.n == 2 + 4 and res.config.draws == 50
+    with pytest.raises(ScenarioError, match=r"^design\.root\.lam: unknown key"):
+        ae.load_scenario({**data, "design": {"root": {"learner": "LSA", "lam": 1.0}}})
