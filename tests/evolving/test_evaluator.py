@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError
 from aievo.evolving import GD, Branch, Evaluator, InputRange, Ridge, TaskDistribution
@@ -90,3 +92,19 @@ def test_bad_arguments():
         Evaluator(PROXY, DEPLOY).fitness(GD(1.0, 1), "human")
     with pytest.raises(InvalidParameterError, match="x_halfwidth"):
         TaskDistribution(x_halfwidth=0.0)
+
+
+@given(
+    h=st.floats(0.1, 2.0),
+    widths=st.lists(st.floats(0.1, 2.0), min_size=2, max_size=6),
+    seed=st.integers(0, 2**16),
+)
+def test_branch_predictions_compose_per_task(h, widths, seed):
+    """Tasks of several input ranges in one batch: a branch is its inside exactly where every input is within h."""
+    parts = [sample_regression_tasks(seed + i, 3, 2, 5, x_halfwidth=w) for i, w in enumerate(widths)]
+    X, y, xq = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    inside, outside = GD(2.0, 2), Ridge(0.5)
+    mask = np.abs(X).max(axis=(1, 2)) <= h
+    out = Branch(InputRange(h), inside, outside).predict(X, y, xq)
+    np.testing.assert_array_equal(out[mask], inside.predict(X, y, xq)[mask])
+    np.testing.assert_array_equal(out[~mask], outside.predict(X, y, xq)[~mask])
