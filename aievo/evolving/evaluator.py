@@ -180,10 +180,10 @@ class Evaluator:
     deployment: TaskDistribution
     draws: int = 400
     seed: int = 0
-    _tasks: dict[str, tuple] = field(default_factory=dict, repr=False)
-    _pred: dict[tuple[str, Learner], np.ndarray] = field(default_factory=dict, repr=False)
-    _meas: dict[tuple[str, Learner], Measurement] = field(default_factory=dict, repr=False)
-    _masks: dict[tuple[str, Any], np.ndarray] = field(default_factory=dict, repr=False)
+    _tasks: dict[str, tuple] = field(default_factory=dict, init=False, repr=False)
+    _pred: dict[tuple[str, Learner], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _meas: dict[tuple[str, Learner], Measurement] = field(default_factory=dict, init=False, repr=False)
+    _masks: dict[tuple[str, Any], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("proxy", "deployment"):

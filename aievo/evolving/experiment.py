@@ -90,6 +90,9 @@ class ExperimentConfig:
     ----------
     proxy, deployment : TaskDistribution
     rules : DesignRules
+        Its ``detector`` is what new branches test for; the scenario files set
+        it from the proxy (its input range or context length), so change it
+        with the proxy.
     root : learner
     generations : int
     eta : float
