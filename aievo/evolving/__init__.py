@@ -39,11 +39,13 @@ from .learners import ContextLength as ContextLength
 from .learners import InputRange as InputRange
 from .learners import MesaLayer as MesaLayer
 from .learners import Ridge as Ridge
+from .learners import TrainedLSA as TrainedLSA
 
 __all__ = [
     # learners
     "GD",
     "LSA",
+    "TrainedLSA",
     "Ridge",
     "KNN",
     "MesaLayer",

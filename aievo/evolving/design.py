@@ -6,9 +6,11 @@ their probabilities. From a learner ``L`` that is not a branch:
 ============  =============================================  ========================
 move          successor                                      probability
 ============  =============================================  ========================
-``step``      one more GD step / LSA layer (``K + 1``)       ``p_step``
+``step``      one more GD step / LSA layer (``K + 1``);      ``p_step``
+              twice the training steps (TrainedLSA)
 ``eta+``      the next larger ``eta`` (GD, LSA) or ``lam``   ``p_retune / 2``
-              (Ridge, MesaLayer) or ``k`` (KNN) on its grid
+              (Ridge, MesaLayer) or ``k`` (KNN) or training
+              input range (TrainedLSA) on its grid
 ``eta-``      the next smaller one                           ``p_retune / 2``
 ``gamma+``    the next larger GD++ preconditioner ``gamma``  ``p_precondition / 2``
 ``gamma-``    the next smaller one (``gamma = 0``: plain GD) ``p_precondition / 2``
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,6 +58,7 @@ from .learners import (
     Learner,
     MesaLayer,
     Ridge,
+    TrainedLSA,
 )
 
 __all__ = ["DesignRules", "DesignSpace", "MOVES", "lazy_design_tree"]
@@ -93,6 +96,10 @@ class DesignRules:
         Increasing ridge / mesa-layer parameters.
     k_max : int
         Largest ``k`` of kNN learners.
+    train_halfwidth_grid : sequence of float
+        Increasing training input ranges of :class:`TrainedLSA` learners.
+    train_steps_max : int
+        Most Adam steps a :class:`TrainedLSA` learner is trained for.
     p_step, p_retune, p_precondition, p_branch : float
         Probabilities of the moves (see the module); their sum must be ``<= 1``,
         the rest is ``copy``.
@@ -112,6 +119,8 @@ class DesignRules:
     gamma_grid: tuple[float, ...] = (0.0, 0.01, 0.03)
     lam_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
     k_max: int = 5
+    train_halfwidth_grid: tuple[float, ...] = (0.5, 1.0, 1.5)
+    train_steps_max: int = 1000
     p_step: float = 0.3
     p_retune: float = 0.3
     p_precondition: float = 0.1
@@ -122,7 +131,8 @@ class DesignRules:
         object.__setattr__(self, "eta_grid", _grid("eta_grid", self.eta_grid))
         object.__setattr__(self, "gamma_grid", _grid("gamma_grid", self.gamma_grid, allow_zero_first=True))
         object.__setattr__(self, "lam_grid", _grid("lam_grid", self.lam_grid))
-        for name in ("K_max", "k_max"):
+        object.__setattr__(self, "train_halfwidth_grid", _grid("train_halfwidth_grid", self.train_halfwidth_grid))
+        for name in ("K_max", "k_max", "train_steps_max"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise bad_argument(InvalidParameterError, name, v, "an integer >= 1")
@@ -192,6 +202,16 @@ class DesignRules:
                     raise bad_argument(InvalidParameterError, f"{L.name}.K", L.K, f"an integer <= K_max={self.K_max}")
                 step = LSA(L.eta, L.K + 1, L.N) if L.K < self.K_max else L
                 up, down = LSA(e_up, L.K, L.N), LSA(e_down, L.K, L.N)
+        elif isinstance(L, TrainedLSA):
+            i = self._on_grid("x_halfwidth", self.train_halfwidth_grid, L.x_halfwidth, L)
+            h_up, h_down = self._neighbours(self.train_halfwidth_grid, i)
+            if L.steps > self.train_steps_max:
+                raise bad_argument(
+                    InvalidParameterError, f"{L.name}.steps", L.steps,
+                    f"an integer <= train_steps_max={self.train_steps_max}",
+                )
+            step = replace(L, steps=2 * L.steps) if 2 * L.steps <= self.train_steps_max else L
+            up, down = replace(L, x_halfwidth=h_up), replace(L, x_halfwidth=h_down)
         elif isinstance(L, (Ridge, MesaLayer)):
             i = self._on_grid("lam", self.lam_grid, L.lam, L)
             l_up, l_down = self._neighbours(self.lam_grid, i)
@@ -201,7 +221,7 @@ class DesignRules:
                 raise bad_argument(InvalidParameterError, f"{L.name}.k", L.k, f"an integer <= k_max={self.k_max}")
             up, down = KNN(min(L.k + 1, self.k_max)), KNN(max(L.k - 1, 1))
         else:
-            raise bad_argument(InvalidParameterError, "learner", learner, "a GD, LSA, Ridge, KNN, MesaLayer or Branch")
+            raise bad_argument(InvalidParameterError, "learner", learner, "a GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer or Branch")
         branch = L if (nested or self.detector is None) else Branch(self.detector, L, L)
         rest = 1.0 - (self.p_step + self.p_retune + self.p_precondition + self.p_branch)
         moves = [

@@ -31,7 +31,17 @@ from ..errors import AievoError, ScenarioError
 from .design import DesignRules, DesignSpace
 from .evaluator import EVALUATORS, Evaluator, TaskDistribution
 from .faithfulness import SimplifiedForms, simplified_forms
-from .learners import GD, KNN, LSA, ContextLength, InputRange, Learner, MesaLayer, Ridge
+from .learners import (
+    GD,
+    KNN,
+    LSA,
+    ContextLength,
+    InputRange,
+    Learner,
+    MesaLayer,
+    Ridge,
+    TrainedLSA,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -62,7 +72,7 @@ SCENARIO_KEYS: dict[str, tuple[str, ...]] = {
     "deployment": ("x_halfwidth", "N"),
     "evaluator": ("draws", "seed"),
     "design": (
-        "root", "eta_grid", "K_max", "gamma_grid", "lam_grid", "k_max",
+        "root", "eta_grid", "K_max", "gamma_grid", "lam_grid", "k_max", "train_halfwidth_grid", "train_steps_max",
         "p_step", "p_retune", "p_precondition", "p_branch", "detector",
     ),
     "locking": ("eta*",),
@@ -73,6 +83,7 @@ SCENARIO_KEYS: dict[str, tuple[str, ...]] = {
 ROOT_LEARNERS: dict[str, tuple[str, ...]] = {
     "GD": ("eta*", "K*", "gamma"),
     "LSA": ("eta*", "K*", "N*"),
+    "TrainedLSA": ("x_halfwidth*", "N", "steps", "seed"),
     "Ridge": ("lam*",),
     "KNN": ("k*",),
     "MesaLayer": ("lam*",),
@@ -385,10 +396,10 @@ def _config_from_data(data: Mapping[str, Any], default_name: str) -> tuple[Exper
     detector = "input_range"
     if top.has("design"):
         d = top.table("design", SCENARIO_KEYS["design"])
-        for k in ("eta_grid", "gamma_grid", "lam_grid"):
+        for k in ("eta_grid", "gamma_grid", "lam_grid", "train_halfwidth_grid"):
             if d.has(k):
                 rules_kw[k] = tuple(d.numbers(k))
-        for k in ("K_max", "k_max"):
+        for k in ("K_max", "k_max", "train_steps_max"):
             if d.has(k):
                 rules_kw[k] = d.int(k, lo=1)
         for k in ("p_step", "p_retune", "p_precondition", "p_branch"):
@@ -400,7 +411,9 @@ def _config_from_data(data: Mapping[str, Any], default_name: str) -> tuple[Exper
             kind = head.str("learner", choices=ROOT_LEARNERS)
             r = _Table(d.raw("root"), d.key("root"), ("learner*",) + ROOT_LEARNERS[kind])
             args = {k.rstrip("*"): r.raw(k.rstrip("*")) for k in ROOT_LEARNERS[kind] if r.has(k.rstrip("*"))}
-            cls = {"GD": GD, "LSA": LSA, "Ridge": Ridge, "KNN": KNN, "MesaLayer": MesaLayer}[kind]
+            cls = {"GD": GD, "LSA": LSA, "TrainedLSA": TrainedLSA, "Ridge": Ridge, "KNN": KNN, "MesaLayer": MesaLayer}[
+                kind
+            ]
             try:
                 root = cls(**args)
             except AievoError as exc:

@@ -14,6 +14,9 @@ an algorithm the package already implements:
   :func:`aievo.mesa.gd_weights` built for a fixed context length ``N`` and run
   by :func:`aievo.mesa.lsa_forward` (so on contexts of another length it takes
   the step ``eta N' / N``);
+* :class:`TrainedLSA`: a small trained transformer, one linear self-attention
+  layer trained by Adam (:func:`aievo.mesa.train_lsa`) on tasks of a given
+  input range;
 * :class:`Ridge` (:func:`aievo.mesa.ridge_predict`), :class:`KNN`
   (:func:`aievo.mesa.knn_predict`) and :class:`MesaLayer` (the mesa layer
   :func:`aievo.mesa.mesa_layer` with keys ``x_i``, values ``y_i`` and the query
@@ -29,8 +32,9 @@ How learners design their successors is in :mod:`aievo.evolving.design`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Protocol, Union, cast
+from typing import Any, Protocol, Union, cast
 
 import numpy as np
 
@@ -41,6 +45,7 @@ __all__ = [
     "BaseLearner",
     "GD",
     "LSA",
+    "TrainedLSA",
     "Ridge",
     "KNN",
     "MesaLayer",
@@ -170,6 +175,78 @@ class LSA:
         return regression_readout(cast(np.ndarray, E))
 
 
+@functools.lru_cache(maxsize=256)
+def _trained_lsa(learner: "TrainedLSA", d: int) -> Any:
+    """The trained model of ``learner`` for input dimension ``d`` (trained once per process)."""
+    from ..mesa.train import train_lsa
+
+    return train_lsa(
+        d=d, N=learner.N, steps=learner.steps, batch=learner.batch, lr=learner.lr,
+        x_halfwidth=learner.x_halfwidth, eval_every=learner.steps, eval_tasks=100, rng=learner.seed,
+    )
+
+
+@dataclass(frozen=True)
+class TrainedLSA:
+    """A small trained transformer: one linear self-attention layer trained by Adam.
+
+    The layer is trained (:func:`aievo.mesa.train_lsa`, numpy) on in-context
+    regression tasks with inputs uniform on ``[-x_halfwidth, x_halfwidth]^d``
+    and ``N`` context pairs, ``d`` being the dimension of the tasks it is first
+    asked to predict; the trained weights are cached per process. A trained
+    layer implements one GD step whose size fits its training inputs (von
+    Oswald et al. 2023a), so its training range plays the role of the step size
+    of :class:`GD`.
+
+    Parameters
+    ----------
+    x_halfwidth : float
+        Input range of the training tasks.
+    N : int
+        Context length of the training tasks.
+    steps, batch : int
+        Adam steps and tasks per step.
+    lr : float
+        Adam learning rate.
+    seed : int
+        Seed of the initialisation and the training tasks.
+
+    Examples
+    --------
+    >>> from aievo.evolving import TrainedLSA
+    >>> TrainedLSA(0.5).name
+    'TrainedLSA(h=0.5, N=10, steps=500)'
+    """
+
+    x_halfwidth: float
+    N: int = 10
+    steps: int = 500
+    batch: int = 64
+    lr: float = 0.03
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x_halfwidth", _positive("x_halfwidth", self.x_halfwidth))
+        object.__setattr__(self, "lr", _positive("lr", self.lr))
+        for name in ("N", "steps", "batch"):
+            object.__setattr__(self, name, _count(name, getattr(self, name), 1))
+        object.__setattr__(self, "seed", _count("seed", self.seed, 0))
+
+    @property
+    def name(self) -> str:
+        """A short readable name."""
+        return f"TrainedLSA(h={_fmt(self.x_halfwidth)}, N={self.N}, steps={self.steps})"
+
+    def model(self, d: int) -> Any:
+        """The trained :class:`aievo.mesa.LSAResult` for input dimension ``d``."""
+        return _trained_lsa(self, _count("d", d, 1))
+
+    def predict(self, X, y, xq) -> np.ndarray:
+        """Predictions ``[B]`` of the trained layer."""
+        X, y, xq = check_tasks(X, y, xq)
+        return self.model(X.shape[2]).predict(X, y, xq)
+
+
 @dataclass(frozen=True)
 class Ridge:
     """Ridge regression with penalty ``lam`` (:func:`aievo.mesa.ridge_predict`)."""
@@ -296,9 +373,9 @@ class ContextLength:
 
 
 #: The learners that are not branches.
-BaseLearner = Union[GD, LSA, Ridge, KNN, MesaLayer]
+BaseLearner = Union[GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer]
 
-_BASE = (GD, LSA, Ridge, KNN, MesaLayer)
+_BASE = (GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer)
 
 
 @dataclass(frozen=True)
@@ -330,7 +407,8 @@ class Branch:
             v = getattr(self, part)
             if not isinstance(v, _BASE):
                 raise bad_argument(
-                    InvalidParameterError, part, v, "a learner that is not a Branch (GD, LSA, Ridge, KNN, MesaLayer)"
+                    InvalidParameterError, part, v,
+                    "a learner that is not a Branch (GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer)",
                 )
 
     @property
@@ -352,4 +430,4 @@ class Branch:
 
 
 #: Any learner of the design space.
-Learner = Union[GD, LSA, Ridge, KNN, MesaLayer, Branch]
+Learner = Union[GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer, Branch]

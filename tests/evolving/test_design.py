@@ -19,6 +19,7 @@ from aievo.evolving import (
     InputRange,
     MesaLayer,
     Ridge,
+    TrainedLSA,
     lazy_design_tree,
 )
 
@@ -44,10 +45,12 @@ def test_branch_moves_one_side_at_a_time():
     assert sum(row.values()) == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("root", [GD(1.0, 1), LSA(2.0, 1, 10), Ridge(0.1), MesaLayer(1.0), KNN(2)])
+@pytest.mark.parametrize(
+    "root", [GD(1.0, 1), LSA(2.0, 1, 10), Ridge(0.1), MesaLayer(1.0), KNN(2), TrainedLSA(1.0, steps=250)]
+)
 def test_kernel_rows_sum_to_one(root):
     rules = DesignRules(eta_grid=(1.0, 2.0, 4.0), K_max=2, gamma_grid=(0.0, 0.03), lam_grid=(0.1, 1.0),
-                        k_max=3, detector=InputRange(0.5))
+                        k_max=3, train_halfwidth_grid=(0.5, 1.0), train_steps_max=500, detector=InputRange(0.5))
     space = DesignSpace.explore(rules, root)
     sums = np.asarray(space.T.sum(axis=1)).ravel()
     np.testing.assert_allclose(sums, 1.0, rtol=0, atol=1e-12)
@@ -115,3 +118,12 @@ def test_lumped_lazy_tree_equals_the_type_graph(small_space):
     tr = ae.simulate(ae.with_locking(space.graph(f), eta), G)
     lz = ae.simulate_lazy(lazy_design_tree(space, f), G, locking=eta, lump=True)
     np.testing.assert_allclose(lz.mean_fitness, tr.mean_fitness, rtol=1e-11)
+
+
+def test_trained_lsa_moves():
+    rules = DesignRules(train_halfwidth_grid=(0.5, 1.0), train_steps_max=500, detector=None)
+    row = rules.successors(TrainedLSA(1.0, steps=250))
+    assert row[TrainedLSA(1.0, steps=500)] == pytest.approx(rules.p_step)
+    assert row[TrainedLSA(0.5, steps=250)] == pytest.approx(rules.p_retune / 2)
+    space = DesignSpace.explore(rules, TrainedLSA(1.0, steps=250))
+    assert space.n == 4  # two ranges x two training lengths, nothing trained to find them

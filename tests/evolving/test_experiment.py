@@ -125,7 +125,7 @@ def test_figure_is_registered_and_shows_the_runs(quick):
 
 @pytest.mark.slow
 def test_docs_no_run_blocks_print_their_quoted_tables():
-    """The sweep and the context-length variant quoted in the docs (about a minute)."""
+    """The sweep, the context-length variant and the trained layers quoted in the docs (about a minute)."""
     import contextlib
     import io
 
@@ -142,7 +142,7 @@ def test_docs_no_run_blocks_print_their_quoted_tables():
         if info.strip() == "python no-run" and i + 1 < len(fences) and fences[i + 1][0] == "text":
             assert buf.getvalue() == fences[i + 1][1]
             checked += 1
-    assert checked == 2
+    assert checked == 3
 
 
 def test_scenario_data_with_other_root_and_detector():

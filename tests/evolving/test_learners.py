@@ -15,6 +15,7 @@ from aievo.evolving import (
     InputRange,
     MesaLayer,
     Ridge,
+    TrainedLSA,
 )
 from aievo.mesa import (
     concat_tokens,
@@ -22,6 +23,7 @@ from aievo.mesa import (
     lsa_forward,
     regression_readout,
     sample_regression_tasks,
+    train_lsa,
 )
 
 
@@ -105,7 +107,8 @@ def test_context_length_detector():
     "make,arg",
     [(lambda: GD(-1.0, 1), "eta"), (lambda: GD(1.0, 0), "K"), (lambda: GD(1.0, 1, gamma=-0.1), "gamma"),
      (lambda: Ridge(0.0), "lam"), (lambda: KNN(0), "k"), (lambda: LSA(1.0, 1, 0), "N"),
-     (lambda: InputRange(0.0), "halfwidth"),
+     (lambda: InputRange(0.0), "halfwidth"), (lambda: TrainedLSA(-1.0), "x_halfwidth"),
+     (lambda: TrainedLSA(1.0, steps=0), "steps"),
      (lambda: Branch(InputRange(0.5), Branch(InputRange(0.5), GD(1.0, 1), GD(1.0, 1)), GD(1.0, 1)), "inside")],
 )
 def test_bad_parameters_are_refused_by_name(make, arg):
@@ -116,3 +119,11 @@ def test_bad_parameters_are_refused_by_name(make, arg):
 def test_learners_are_hashable_values():
     assert GD(1.0, 2) == GD(1, 2) and hash(GD(1.0, 2)) == hash(GD(1, 2))
     assert len({Branch(InputRange(0.5), GD(1.0, 1), GD(2.0, 1)), Branch(InputRange(0.5), GD(1.0, 1), GD(2.0, 1))}) == 1
+
+
+def test_trained_lsa_is_the_layer_train_lsa_trains(tasks):
+    X, y, xq = tasks
+    learner = TrainedLSA(0.8, N=12, steps=40, batch=16, lr=0.02, seed=3)
+    ref = train_lsa(d=3, N=12, steps=40, batch=16, lr=0.02, x_halfwidth=0.8, eval_every=40, eval_tasks=100, rng=3)
+    np.testing.assert_array_equal(learner.predict(X, y, xq), ref.predict(X, y, xq))
+    assert learner.model(3) is learner.model(3)  # trained once
