@@ -13,7 +13,8 @@ The public API in one screen::
     sweep(fn, grid, out=...); run_scenario(load_scenario("file.toml"))
 
 Subpackages: ``aievo.theory`` (results R1-R6), ``aievo.testing.strategies``
-(Hypothesis strategies), ``aievo.figures``, ``aievo.mesa`` (mesa-optimizers).
+(Hypothesis strategies), ``aievo.figures``, ``aievo.mesa`` (mesa-optimizers),
+``aievo.evolving`` (mesa-optimizers evolved with measured fitness).
 """
 
 from ._version import __version__ as __version__
@@ -116,7 +117,7 @@ __all__ = [
 ]
 
 #: Subpackages loaded on first attribute access (``aievo.mesa``, ``aievo.theory``, ...).
-_LAZY_SUBMODULES = ("figures", "mesa", "testing", "theory", "io")
+_LAZY_SUBMODULES = ("figures", "mesa", "testing", "theory", "io", "evolving")
 
 
 def __getattr__(name: str):

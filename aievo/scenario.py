@@ -79,6 +79,7 @@ __all__ = [
     "SET_RULES",
     "FITNESS_MODES",
     "MAX_TREE_PROGRAMS",
+    "SCENARIO_KINDS",
     "configure",
     "run",
 ]
@@ -144,6 +145,11 @@ FITNESS_MODES: dict[str, str] = {
     "human_judged": "f = base + slope * (capability + deception)",
     "objective": "f = base + slope * capability",
 }
+
+#: Scenario kinds (``[scenario] kind = ...``) run by other packages: kind -> "module:loader".
+#: The loader takes the TOML data and a default name and returns an object with ``run(out=None)``
+#: and ``cli(args)``; a file without ``kind`` describes a graph run (this module).
+SCENARIO_KINDS: dict[str, str] = {"evolving_mesa": "aievo.evolving.experiment:load_scenario_data"}
 
 _SCENARIO_KEYS = ("name", "description", "generations*", "initial", "population", "seed")
 _FITNESS_KEYS = ("mode*", "capability*", "deception", "base", "slope")
@@ -611,6 +617,23 @@ def _sets(t: _Table, g: "DesignGraph", traits: Mapping[str, "np.ndarray"]) -> di
 
 
 # ---------------------------------------------------------------------- loading
+def _other_kind(data: Mapping[str, Any], default_name: str) -> Any:
+    """The scenario of another kind (:data:`SCENARIO_KINDS`), or ``None`` for a graph run."""
+    s = data.get("scenario")
+    if not isinstance(s, Mapping) or "kind" not in s:
+        return None
+    kind = s["kind"]
+    if not isinstance(kind, str) or kind not in SCENARIO_KINDS:
+        raise ScenarioError(
+            f"scenario.kind = {_short(kind)}: unknown scenario kind; expected one of {list(SCENARIO_KINDS)} "
+            "(or no kind for a graph run)"
+        )
+    import importlib
+
+    module, func = SCENARIO_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), func)(data, default_name)
+
+
 def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> Scenario:
     """Read, validate and build a scenario.
 
@@ -626,6 +649,9 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     Returns
     -------
     Scenario
+        Or, for a file with ``[scenario] kind`` (one of :data:`SCENARIO_KINDS`),
+        the scenario object of that kind (``kind = "evolving_mesa"``:
+        :class:`aievo.evolving.experiment.EvolvingMesaScenario`).
 
     Raises
     ------
@@ -659,6 +685,9 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
         default_name = name or path.stem
+    other = _other_kind(data, default_name)
+    if other is not None:
+        return other
     top = _Table(data, "", tuple(k + "*" if k in ("scenario", "graph") else k for k in _TOP))
 
     s = top.table("scenario", _SCENARIO_KEYS)
@@ -845,8 +874,12 @@ def run_scenario(
     Returns
     -------
     Trajectory
+        (For a scenario of another kind, :data:`SCENARIO_KINDS`, that kind's result.)
     """
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    other = not isinstance(scenario, Scenario) and hasattr(scenario, "cli")  # loaded from SCENARIO_KINDS
+    sc = scenario if isinstance(scenario, Scenario) or other else load_scenario(scenario)
+    if not isinstance(sc, Scenario):  # another kind (SCENARIO_KINDS) runs and writes itself
+        return sc.run(out=out)
     tr = sc.run()
     if out is not None:
         write_outputs(sc, tr, out)
@@ -891,6 +924,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``aievo run SCENARIO.toml [--out DIR]``: run, save trajectory and plot, print a summary."""
     sc = load_scenario(args.scenario)
+    if not isinstance(sc, Scenario):  # another kind (SCENARIO_KINDS)
+        return sc.cli(args)
     if args.no_plot:
         from dataclasses import replace
 

@@ -3,7 +3,7 @@
 Figures are registered by name with the module and function that draw them, so
 that listing figures imports nothing heavy. Paper figures (MODEL.md section 5)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; mesa-optimization figures are in
-group ``"mesa"``.
+group ``"mesa"``; evolving mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`.
@@ -58,6 +58,8 @@ REGISTRY: dict[str, FigureSpec] = {
                    "In-context regression on Friedman #2: blog vs consistent protocol"),
         FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
+        FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
+                   "Evolving in-context learners: proxy against deployment loss under each evaluator"),
     ]
 }
 
