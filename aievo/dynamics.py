@@ -168,7 +168,10 @@ class Trajectory:
         """Load a trajectory written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path, kind="aievo.Trajectory")
+        arrays, meta = load_result(
+            path, kind="aievo.Trajectory", meta_required=("extinct_at", "params"),
+            arrays_required=("mean_fitness", "log_growth", "shares", "times", "snapshots"),
+        )
         return cls(
             mean_fitness=arrays["mean_fitness"],
             log_growth=arrays["log_growth"],

@@ -35,6 +35,7 @@ from .errors import (
     InvalidFitnessError,
     InvalidKernelError,
     InvalidParameterError,
+    ResultFileError,
     ShapeError,
     bad_argument,
 )
@@ -243,6 +244,12 @@ def lazy_binary_pm_tree(root_fitness: float = 1.0) -> LazyTree:
 
 
 # ---------------------------------------------------------------------------- result
+#: The array fields of a LazyTrajectory, as saved.
+_LAZY_ARRAYS = (
+    "mean_fitness", "mean_fitness_lo", "mean_fitness_hi", "log_growth", "log_growth_hi",
+    "error_bound", "state_means", "n_unlocked", "n_locked", "shares", "states", "fitness",
+    "depth", "locked",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -357,17 +364,12 @@ class LazyTrajectory:
         """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
         from .io import save_result
 
-        arrays = {
-            k: getattr(self, k)
-            for k in (
-                "mean_fitness", "mean_fitness_lo", "mean_fitness_hi", "log_growth", "log_growth_hi",
-                "error_bound", "state_means", "n_unlocked", "n_locked", "shares", "states", "fitness",
-                "depth", "locked",
-            )
-        }
+        arrays = {k: getattr(self, k) for k in _LAZY_ARRAYS}
         levels = sorted(self.level_shares)
         arrays["levels"] = np.array(levels, dtype=np.float64)
-        arrays["level_shares"] = np.array([self.level_shares[v] for v in levels]).reshape(len(levels), -1)
+        arrays["level_shares"] = np.array(
+            [self.level_shares[v] for v in levels], dtype=np.float64
+        ).reshape(len(levels), self.generations + 1)
         meta = {
             "kind": "aievo.LazyTrajectory",
             **{k: getattr(self, k) for k in ("expanded", "pruned", "peak_programs", "peak_bytes", "seconds",
@@ -381,7 +383,14 @@ class LazyTrajectory:
         """Load a result written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path, kind="aievo.LazyTrajectory")
+        scalars = ("expanded", "pruned", "peak_programs", "peak_bytes", "seconds", "stopped_early", "extinct_at")
+        arrays, meta = load_result(
+            path, kind="aievo.LazyTrajectory", meta_required=(*scalars, "params"),
+            arrays_required=(*_LAZY_ARRAYS, "levels", "level_shares"),
+        )
+        unknown = sorted(set(arrays) - set(_LAZY_ARRAYS) - {"levels", "level_shares"})
+        if unknown:
+            raise ResultFileError(f"{path}: unexpected arrays {unknown} in an aievo.LazyTrajectory")
         levels = arrays.pop("levels")
         ls = arrays.pop("level_shares")
         return cls(
