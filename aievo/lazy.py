@@ -448,6 +448,60 @@ class _Programs:
         return _Programs(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in _Programs.__slots__))
 
 
+#: Rule calls the pre-flight check makes in Python (breadth-first from the root).
+PREFLIGHT_CALLS = 64
+
+
+def _preflight(tree: LazyTree) -> None:
+    """Call the rule's Python source on the first programs with bounds-checked numpy buffers.
+
+    Compiled code does not check array bounds, so a rule that writes beyond
+    ``max_children`` rows would corrupt memory inside the engine. Before any
+    compiled call, the rule's Python function runs on the root and its first
+    descendants (breadth-first, :data:`PREFLIGHT_CALLS` calls) with buffers of
+    exactly ``max_children`` rows: an out-of-range write, a wrong signature or
+    a return value that is not an integer count is reported as an
+    :class:`~aievo.errors.AievoError` instead.
+    """
+    py = getattr(tree.rule, "py_func", None)
+    if py is None:  # pragma: no cover - LazyTree only accepts numba dispatchers
+        return
+    kmax, d = tree.max_children, tree.state_dim
+    queue = [(tree.root_state.copy(), 0)]
+    calls = 0
+    while queue and calls < PREFLIGHT_CALLS:
+        state, depth = queue.pop(0)
+        cs = np.zeros((kmax, d))
+        cf = np.full(kmax, np.nan)
+        cp = np.full(kmax, np.nan)
+        cb = np.full(kmax, tree.f_max)
+        where = f"rule {tree.name!r} at the program with state {state.tolist()} and depth {depth}"
+        try:
+            with np.errstate(all="ignore"):
+                k = py(state.copy(), np.int64(depth), tree.params.copy(), cs, cf, cp, cb)
+        except IndexError as exc:
+            raise InvalidKernelError(
+                f"{where} wrote outside its buffers ({exc}): expected at most max_children={kmax} children "
+                f"(rows 0 .. {kmax - 1}) and state vectors of length {d}"
+            ) from None
+        except TypeError as exc:
+            raise bad_argument(
+                InvalidParameterError, "rule", tree.rule,
+                "a function rule(state, depth, params, child_state, child_fitness, child_prob, child_bound) "
+                f"-> int (calling it failed: {exc})",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any failure of user code, named
+            raise InvalidKernelError(f"{where} raised {type(exc).__name__}: {exc}") from None
+        calls += 1
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise InvalidKernelError(f"{where} returned {k!r}: expected an integer count 0 .. max_children={kmax}")
+        if not 0 <= int(k) <= kmax:
+            raise InvalidKernelError(f"{where} returned {int(k)} children: expected 0 .. max_children={kmax}")
+        for j in range(int(k)):
+            if cp[j] > 0 and np.all(np.isfinite(cs[j])):
+                queue.append((cs[j].copy(), depth + 1))
+
+
 def _rule_error(tree: LazyTree, code: int, S, depth, i: int, j: int) -> Exception:
     from . import _lazy_kernels as K
 
@@ -555,6 +609,7 @@ def simulate_lazy(
     start = time.perf_counter()
     if not isinstance(tree, LazyTree):
         raise bad_argument(InvalidParameterError, "tree", type(tree).__name__, "an aievo.lazy.LazyTree")
+    _preflight(tree)
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
@@ -843,6 +898,7 @@ def simulate_lazy_dfs(
     start = time.perf_counter()
     if not isinstance(tree, LazyTree):
         raise bad_argument(InvalidParameterError, "tree", type(tree).__name__, "an aievo.lazy.LazyTree")
+    _preflight(tree)
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
