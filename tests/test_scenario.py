@@ -258,8 +258,9 @@ def test_missing_and_ill_typed_keys():
     err(base(kind="kary_tree", k=2, depth=2, fitness={"rule": "factors", "factors": [1.0]}),
         "graph.fitness.factors", "expected 2")
     err(base(kind="type_graph", fitness=[1, 1], matrix=[[1, 0]]), "graph.matrix")
-    err(base(kind="binary_pm_tree", depth=23), "graph.depth", f"at most {scn.MAX_TREE_PROGRAMS}")
-    err(base(kind="kary_tree", k=10, depth=8, fitness={"rule": "constant", "value": 1}), "graph.depth", "111111111")
+    err(base(kind="binary_pm_tree", depth=40), "graph.depth", "fits in memory")
+    err(base(kind="kary_tree", k=10, depth=12, fitness={"rule": "constant", "value": 1}), "graph.depth",
+        "1111111111111")
 
 
 def test_engine_errors_are_wrapped_with_the_key():
