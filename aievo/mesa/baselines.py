@@ -29,7 +29,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from .._validate import real_array
+from ._checks import check_array, check_float, check_int, finite_result
 
 __all__ = [
     "gd_steps",
@@ -62,6 +63,7 @@ def _regression_arrays(X, y, xq):
     return X, y, xq
 
 
+@finite_result
 def gd_steps(
     X: np.ndarray,
     y: np.ndarray,
@@ -107,7 +109,7 @@ def gd_steps(
 
 
 def _per_layer(value, name: str, K: int | None) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    arr = np.atleast_1d(real_array(value, name, finite=False, what="a finite number or per-layer numbers"))
     if arr.ndim != 1 or not np.all(np.isfinite(arr)):
         raise bad_argument(InvalidParameterError, name, value, "a finite number or a 1-d sequence of per-layer numbers")
     if K is not None and arr.size == 1:
@@ -115,6 +117,7 @@ def _per_layer(value, name: str, K: int | None) -> np.ndarray:
     return arr
 
 
+@finite_result
 def gdpp_predict(
     X: np.ndarray,
     y: np.ndarray,
@@ -175,6 +178,7 @@ def gdpp_predict(
     return -rq
 
 
+@finite_result
 def ridge_predict(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -205,6 +209,7 @@ def ridge_predict(
     return (yhat, W) if return_weights else yhat
 
 
+@finite_result
 def ols_minnorm(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -230,6 +235,7 @@ def ols_minnorm(
     return (yhat, W) if return_weights else yhat
 
 
+@finite_result
 def knn_predict(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, k: int = 5, *, weights: str = "uniform"
 ) -> np.ndarray:
@@ -271,6 +277,7 @@ def knn_predict(
     return np.sum(w * ny, axis=1) / np.sum(w, axis=1)
 
 
+@finite_result
 def regression_loss(yhat: np.ndarray, yq: np.ndarray) -> float:
     """The official loss ``(1/(2B)) sum_b (yhat_b - yq_b)^2``."""
     yhat = check_array(yhat, "yhat", 1)
@@ -280,6 +287,7 @@ def regression_loss(yhat: np.ndarray, yq: np.ndarray) -> float:
     return float(0.5 * np.mean((yhat - yq) ** 2))
 
 
+@finite_result
 def scan_eta(
     X: np.ndarray,
     y: np.ndarray,
@@ -333,6 +341,7 @@ def _shifted(S: np.ndarray) -> np.ndarray:
     return P
 
 
+@finite_result
 def gd_sequence_predict(S: np.ndarray, eta: float) -> np.ndarray:
     """One GD step from ``W_0 = 0`` on the pairs seen so far (Proposition 1 of von Oswald et al. 2023b).
 
@@ -363,6 +372,7 @@ def gd_sequence_predict(S: np.ndarray, eta: float) -> np.ndarray:
     return eta * np.einsum("bts,bsd->btd", A, S)
 
 
+@finite_result
 def lsq_sequence_predict(
     inputs: np.ndarray, lam: float = 1e-3, inclusive: bool = False, *, chunk: int = 256
 ) -> np.ndarray:
@@ -412,6 +422,7 @@ def lsq_sequence_predict(
     return out
 
 
+@finite_result
 def sequence_loss(preds: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-position loss ``sum_{batch, dim} (target - pred)^2 / (2B)`` (official ``_compute_loss`` per t).
 
@@ -431,6 +442,7 @@ def sequence_loss(preds: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.sum((targets - preds) ** 2, axis=(0, 2)) / (2 * preds.shape[0])
 
 
+@finite_result
 def scan_eta_sequence(
     inputs: np.ndarray, targets: np.ndarray, grid: np.ndarray | None = None
 ) -> tuple[float, float, np.ndarray]:

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
+from ._checks import finite_result
 
 __all__ = [
     "lsa_effective",
@@ -261,6 +262,7 @@ def lsa_effective_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.nda
     return -np.sum(Eu * EMq, axis=1)
 
 
+@finite_result
 def lsa_proxies(u: np.ndarray, M: np.ndarray, ranks: Sequence[int] = (1, 5, 9, 10)) -> dict[str, tuple]:
     """Simplified ``(u, M)`` pairs: ``rank-r`` truncations of ``M`` and the ``compressed`` form.
 
@@ -388,6 +390,7 @@ def lsa_faithfulness(
 # --------------------------------------------------------------------------- linear transformer on LDS
 
 
+@finite_result
 def tf_proxies(layers: Sequence[dict], D: int, ranks: Sequence[int] = (2, 5, 10, 20)) -> dict[str, list[dict]]:
     """Simplified weights of a causal linear transformer on constructed LDS tokens.
 

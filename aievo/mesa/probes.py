@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from ._checks import check_array, check_float, check_int, finite_result
 
 __all__ = [
     "METRICS",
@@ -49,6 +49,7 @@ def _score(pred: np.ndarray, target: np.ndarray, metric: str) -> float:
     return 1.0 - sse / sst
 
 
+@finite_result
 def linear_probe(
     acts: np.ndarray,
     target: np.ndarray,
@@ -92,6 +93,7 @@ def linear_probe(
     return _score(ta @ W, tt, metric)
 
 
+@finite_result
 def probe_targets(inputs: np.ndarray, targets: np.ndarray, lam: float = 1e-3) -> dict[str, np.ndarray]:
     """Probe targets at every position of LDS sequences.
 
@@ -125,6 +127,7 @@ def probe_targets(inputs: np.ndarray, targets: np.ndarray, lam: float = 1e-3) ->
     return {"current": inputs.copy(), "next": targets.copy(), "preconditioned": pre}
 
 
+@finite_result
 def probe_over_time(
     acts: Sequence[np.ndarray],
     targets: dict[str, np.ndarray],
@@ -219,6 +222,7 @@ def token_binding_probe(
     return out
 
 
+@finite_result
 def sensitivity(
     f: Callable[[np.ndarray], np.ndarray],
     E: np.ndarray,
