@@ -61,9 +61,11 @@ def _is_jitted(rule: Any) -> bool:
 
 
 def _float(name: str, value: Any, expected: str, ok) -> float:
+    if isinstance(value, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise bad_argument(InvalidParameterError, name, value, expected)
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_argument(InvalidParameterError, name, value, expected) from None
     if not ok(v):
         raise bad_argument(InvalidParameterError, name, value, expected)

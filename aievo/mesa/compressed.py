@@ -35,6 +35,9 @@ from ..errors import InvalidParameterError, ShapeError, bad_argument
 from .._validate import real_array
 from ._checks import check_array, check_float, check_int, finite_result
 
+#: Most iterations an approximate inverse may run (each is a matrix product).
+MAX_STEPS = 100_000
+
 __all__ = [
     "CompressedLayer",
     "block_diag_means",
@@ -313,7 +316,7 @@ def neumann_inverse(A: np.ndarray, steps: int, c: float) -> np.ndarray:
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     c = check_float(c, "c", positive=True)
     eye = np.eye(A.shape[-1])
     Mi = eye - A / c
@@ -345,7 +348,7 @@ def newton_schulz_inverse(A: np.ndarray, steps: int, X0: np.ndarray | None = Non
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     eye = np.eye(A.shape[-1])
     if X0 is None:
         tr = np.trace(A, axis1=-2, axis2=-1)
@@ -427,7 +430,7 @@ def chebyshev_inverse(A: np.ndarray, steps: int, lo: float | np.ndarray, hi: flo
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     try:
         lo_a = np.broadcast_to(real_array(lo, "lo", finite=False), A.shape[:-2])
         hi_a = np.broadcast_to(real_array(hi, "hi", finite=False), A.shape[:-2])
@@ -491,9 +494,9 @@ def approx_ridge_sequence_predict(
     """
     S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
     lam = check_float(lam, "lam", positive=True)
-    if method not in _METHODS:
+    if not isinstance(method, str) or method not in _METHODS:
         raise bad_argument(InvalidParameterError, "method", method, f"one of {', '.join(_METHODS)}")
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     B, T, D = S.shape
     Sp = np.zeros_like(S)
     Sp[:, 1:] = S[:, :-1]

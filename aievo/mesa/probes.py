@@ -215,7 +215,7 @@ def token_binding_probe(
     if S.shape[:2] != acts.shape[:2]:
         raise bad_argument(ShapeError, "S.shape", S.shape, f"{acts.shape[:2]} + (D,) like acts")
     t = check_int(t, "t", 0, acts.shape[1] - 1)
-    k_max = check_int(k_max, "k_max", 0)
+    k_max = check_int(k_max, "k_max", 0, 10**6)
     out = np.full(k_max + 1, np.nan)
     for k in range(min(k_max, t) + 1):
         out[k] = linear_probe(acts[:, t], S[:, t - k], metric=metric)
