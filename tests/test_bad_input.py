@@ -50,7 +50,7 @@ def test_parent_contradicting_T_is_refused():
     with pytest.raises(InvalidTreeError, match=r"parent\[1\]=-1 contradicts T\[0, 1\]"):
         ae.DesignGraph([1.0, 2.0], [[0.5, 0.5], [0, 1]], parent=[1, -1])
     g = ae.DesignGraph([1.0, 2.0, 3.0], [[0.0, 0.5, 0.5], [0, 1, 0], [0, 0, 1]], parent=[-1, 0, 0])
-    np.testing.assert_allclose(ae.simulate(g, 1).shares, [0.0, 0.4, 0.6])
+    np.testing.assert_allclose(ae.simulate(g, 2).shares, [0.0, 0.4, 0.6])  # (0.5*2, 0.5*3) normalised
 
 
 def test_lazy_rule_overflowing_max_children_is_an_error_not_heap_corruption():
