@@ -264,8 +264,7 @@ def save_result(
     except FileNotFoundError:
         pass
     except OSError as exc:
-        if not side.is_dir():
-            raise ResultFileError(f"cannot replace {str(side)!r}: {exc.strerror or exc}") from exc
+        raise ResultFileError(f"cannot write {str(side)!r}: {exc.strerror or exc}") from None
     atomic_write(npz, lambda fh: np.savez_compressed(fh, **payload))
     digest = _sha256(npz)
     side_doc = json.dumps({**full_meta, "npz_file": npz.name, "npz_sha256": digest}, indent=2,
