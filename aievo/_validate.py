@@ -40,6 +40,7 @@ __all__ = [
     "real_array",
     "int_array",
     "kary_size",
+    "kary_log2",
     "check_tree_fits",
 ]
 
@@ -251,9 +252,19 @@ def kary_size(k: int, depth: int) -> int | None:
     """
     if k == 1:
         return depth + 1
-    if (depth + 1) * math.log2(k) > 62:
+    if depth + 1 > 62 or (depth + 1) * math.log2(k) > 62:  # k >= 2: k**(depth+1) >= 2**(depth+1)
         return None
     return (k ** (depth + 1) - 1) // (k - 1)
+
+
+def kary_log2(k: int, depth: int) -> float:
+    """``log2`` of the programs of a complete ``k``-ary tree (``inf`` when too large for a float)."""
+    if k == 1:
+        return math.log2(depth + 1)
+    try:
+        return float(depth + 1) * math.log2(k)
+    except OverflowError:
+        return math.inf
 
 
 def _human(n_bytes: float) -> str:

@@ -55,13 +55,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ._validate import MAX_INDEX_PROGRAMS, check_tree_fits, kary_size
+from ._validate import MAX_INDEX_PROGRAMS, check_tree_fits, kary_log2, kary_size
 from .errors import AievoError, ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -473,7 +472,7 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
     if kind == "kary_tree":
         k, depth = t.int("k", lo=1), t.int("depth", lo=0)
         check_tree_fits(kary_size(k, depth), "graph.depth", depth, cls=ScenarioError,
-                        log2_n=(depth + 1) * math.log2(k))
+                        log2_n=kary_log2(k, depth))
         rule = _kary_rule(t, k)
         prob = t.numbers("prob", None, length=k)
         root_f = t.float("root_fitness", 1.0)
@@ -482,7 +481,7 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         )
     if kind == "binary_pm_tree":
         depth = t.int("depth", lo=0)
-        check_tree_fits(kary_size(2, depth), "graph.depth", depth, cls=ScenarioError, log2_n=depth + 1.0)
+        check_tree_fits(kary_size(2, depth), "graph.depth", depth, cls=ScenarioError, log2_n=kary_log2(2, depth))
         root_f = t.float("root_fitness", 1.0)
         return _wrap("graph", lambda: trees.binary_pm_tree(depth, root_fitness=root_f))
     if kind == "random_tree":

@@ -421,7 +421,8 @@ def sweep(
         retry = len(failed) > len(invalid) or result.pending
         warnings.warn(
             f"sweep into {str(out)!r}: {msg}. Tracebacks are in {store.root / 'failures'}"
-            + ("; rerun the same sweep to retry the other unfinished cells." if retry else "."),
+            + (f"; rerun the same sweep to retry the {'other ' if invalid else ''}unfinished cells."
+               if retry else "."),
             SweepWarning,
             stacklevel=2,
         )

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from ._validate import check_real, real_array
+from ._validate import check_int, check_real, check_tree_fits, real_array
 from .errors import InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph
 
@@ -156,9 +156,8 @@ def deception_grid(
     >>> g.n, g.fitness[:4].tolist(), g.T[[0], :4].toarray().round(2).tolist()
     (8, [1.0, 2.0, 2.0, 3.0], [[0.0, 0.4, 0.4, 0.0]])
     """
-    for name, v in (("C", C), ("D", D)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise bad_argument(InvalidParameterError, name, v, "an integer >= 0")
+    C, D = check_int(C, "C", 0), check_int(D, "D", 0)
+    check_tree_fits(2 * (C + 1) * (D + 1), "C" if C >= D else "D", C if C >= D else D)
     if fitness not in ("human", "objective"):
         raise bad_argument(InvalidParameterError, "fitness", fitness, '"human" or "objective"')
     C, D = int(C), int(D)

@@ -6,13 +6,12 @@ breadth-first order (the root first) with ``attrs["depth"]`` for trees.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._validate import check_int, check_real, check_rng, check_tree_fits, kary_size, real_array
+from ._validate import check_int, check_real, check_rng, check_tree_fits, kary_log2, kary_size, real_array
 from .errors import InvalidFitnessError, InvalidGraphError, InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph, tree_depths
 
@@ -81,7 +80,7 @@ def kary_tree(
     """
     k = _int_arg("k", k, 1)
     depth = _int_arg("depth", depth, 0)
-    n = check_tree_fits(kary_size(k, depth), "depth", depth, log2_n=(depth + 1) * math.log2(k))
+    n = check_tree_fits(kary_size(k, depth), "depth", depth, log2_n=kary_log2(k, depth))
     _callable("fitness_rule", fitness_rule, "a callable fitness_rule(parent_fitness, child_index, d) -> array")
     rf = check_real(root_fitness, "root_fitness", lo=0.0, cls=InvalidFitnessError)
     if prob is None:
@@ -126,7 +125,7 @@ def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
         return pf + np.where(j == 1, 1.0, -1.0) * 2.0 ** (-d)
 
     depth = _int_arg("depth", depth, 0)
-    check_tree_fits(kary_size(2, depth), "depth", depth, log2_n=depth + 1.0)
+    check_tree_fits(kary_size(2, depth), "depth", depth, log2_n=kary_log2(2, depth))
     g = kary_tree(2, depth, rule, root_fitness=root_fitness)
     n = g.n
     plus = np.zeros(n, dtype=bool)
