@@ -209,7 +209,8 @@ def _mutations(v: Any) -> list[Any]:
     return out
 
 
-def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, value: Any) -> None:
+def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, value: Any,
+           where: dict[str, Any] | None = None) -> None:
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CALL_LIMIT)
     outcome = "held"
@@ -228,24 +229,35 @@ def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, 
         signal.signal(signal.SIGALRM, old)
     if RECORD:
         with open(RECORD, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"fn": name, "arg": arg, "value": repr(value)[:120], "outcome": outcome}) + "\n")
+            row = {"fn": name, "arg": arg, "value": repr(value)[:120], "outcome": outcome, **(where or {})}
+            fh.write(json.dumps(row) + "\n")
         return
     assert outcome == "held", f"{name}({arg}={value!r:.120}) raised {outcome}"
 
 
 def _fuzz(table: dict, name: str, data: st.DataObject) -> None:
-    fn, factory = table[name]
-    kwargs = factory()
+    kwargs = table[name][1]()
     arg = data.draw(st.sampled_from(sorted(kwargs)), label="argument")
-    value = data.draw(st.sampled_from(_SCALARS + _mutations(kwargs[arg])), label="value")
-    kwargs[arg] = value
+    vi = data.draw(st.integers(0, len(_SCALARS) + len(_mutations(kwargs[arg])) - 1), label="value index")
+    where = {"vi": vi}
     if name == "load_scenario":  # the hostile value goes into the scenario data instead
         source = _scenario()
-        table_name = data.draw(st.sampled_from(sorted(source)), label="table")
-        key = data.draw(st.sampled_from(sorted(source[table_name]) + ["extra"]), label="key")
-        source[table_name][key] = value
+        where["table"] = data.draw(st.sampled_from(sorted(source)), label="table")
+        where["key"] = data.draw(st.sampled_from(sorted(source[where["table"]]) + ["extra"]), label="key")
+    replay(table, name, arg, where)
+
+
+def replay(table: dict, name: str, arg: str, where: dict[str, Any]) -> None:
+    """Make and check one call: ``where`` holds the value index (and, for scenarios, table and key)."""
+    fn, factory = table[name]
+    kwargs = factory()
+    value = (_SCALARS + _mutations(kwargs[arg]))[where["vi"]]
+    kwargs[arg] = value
+    if name == "load_scenario":
+        source = _scenario()
+        source[where["table"]][where["key"]] = value
         kwargs = {"source": source}
-    _check(fn, kwargs, name, arg, value)
+    _check(fn, kwargs, name, arg, value, where)
 
 
 _CI = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int, finite_result
+from ._checks import check_alloc, check_array, check_float, check_int, finite_result
 
 __all__ = [
     "LSAWeights",
@@ -218,6 +218,7 @@ def gd_weights(d: int, N: int, eta: float, W0: np.ndarray | None = None) -> LSAW
     """
     d = check_int(d, "d")
     N = check_int(N, "N")
+    check_alloc(8 * (d + 1) ** 2, "d", d, "weight matrices")
     eta = check_float(eta, "eta")
     F = d + 1
     Wq = np.zeros((F, F))
@@ -258,6 +259,7 @@ def gdpp_weights(d: int, N: int, eta: float, gamma: float | None = None) -> LSAW
     """
     d = check_int(d, "d")
     N = check_int(N, "N")
+    check_alloc(8 * (d + 1) ** 2, "d", d, "weight matrices")
     eta = check_float(eta, "eta")
     gamma = eta / N**2 if gamma is None else check_float(gamma, "gamma")
     F = d + 1
@@ -292,6 +294,7 @@ def gd_sequence_weights(D: int, eta: float) -> LSAWeights:
         One head with ``dk = dv = D``; use with ``causal=True``.
     """
     D = check_int(D, "D")
+    check_alloc(8 * (3 * D) ** 2, "D", D, "weight matrices")
     eta = check_float(eta, "eta")
     eye = np.eye(D)
     Wq = np.zeros((D, 4 * D))

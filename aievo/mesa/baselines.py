@@ -32,6 +32,9 @@ from ..errors import InvalidParameterError, ShapeError, bad_argument
 from .._validate import real_array
 from ._checks import check_array, check_float, check_int, finite_result
 
+#: Most gradient steps a baseline may take (each is a pass over the context).
+MAX_STEPS = 100_000
+
 __all__ = [
     "gd_steps",
     "gdpp_predict",
@@ -98,7 +101,7 @@ def gd_steps(
     """
     X, y, xq = _regression_arrays(X, y, xq)
     eta = check_float(eta, "eta")
-    K = check_int(K, "K", minimum=0)
+    K = check_int(K, "K", minimum=0, maximum=MAX_STEPS)
     B, N, d = X.shape
     W = np.zeros((B, d))
     for _ in range(K):
@@ -155,7 +158,7 @@ def gdpp_predict(
     """
     X, y, xq = _regression_arrays(X, y, xq)
     if K is not None:
-        K = check_int(K, "K", minimum=0)
+        K = check_int(K, "K", minimum=0, maximum=MAX_STEPS)
     e = _per_layer(etas, "etas", K)
     g = _per_layer(gammas, "gammas", K)
     if K is None:
@@ -324,7 +327,7 @@ def scan_eta(
     grid = DEFAULT_ETA_GRID if grid is None else check_array(grid, "grid", 1)
     if grid.size == 0:
         raise bad_argument(InvalidParameterError, "grid", grid, "a non-empty 1-d array of learning rates")
-    K = check_int(K, "K", minimum=1)
+    K = check_int(K, "K", minimum=1, maximum=MAX_STEPS)
     losses = np.array([regression_loss(gd_steps(X, y, xq, float(e), K), yq) for e in grid])
     i = int(np.argmin(losses))
     return float(grid[i]), float(losses[i]), losses

@@ -346,7 +346,9 @@ def sample_lds(
     states[:, 0] = gen.uniform(-h, h, size=(B, D))
     eps = gen.standard_normal((B, T, D))
     if kind == "nonlinear":
-        A, Bm = _nonlinear_mlp(D, check_int(hidden, "hidden"), check_int(mlp_seed, "mlp_seed", minimum=0))
+        hidden = check_int(hidden, "hidden")
+        check_alloc(4 * D * hidden, "hidden", hidden, "network weights")
+        A, Bm = _nonlinear_mlp(D, hidden, check_int(mlp_seed, "mlp_seed", minimum=0))
     for t in range(T):
         s = states[:, t]
         if kind == "nonlinear":
