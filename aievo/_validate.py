@@ -268,6 +268,9 @@ def kary_log2(k: int, depth: int) -> float:
 
 
 def _human(n_bytes: float) -> str:
+    if n_bytes >= 1024**6:
+        return f"about 2^{int(n_bytes).bit_length() - 1} B"
+    n_bytes = float(n_bytes)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n_bytes < 1024 or unit == "PiB":
             return f"{n_bytes:.3g} {unit}"
@@ -296,7 +299,8 @@ def check_tree_fits(n: int | None, name: str, value: Any, *, cls: type[AievoErro
     if n > MAX_INDEX_PROGRAMS or need > avail:
         raise bad_argument(
             cls, name, value,
-            f"a tree that fits in memory: this one has {n} programs and needs about {_human(need)} "
+            f"a tree that fits in memory: this one has {n if n < 10**18 else f'about 10^{len(str(n)) - 1}'} "
+            f"programs and needs about {_human(need)} "
             f"({BYTES_PER_TREE_PROGRAM} bytes per program), {_human(avail)} are available; {hint}",
         )
     return n

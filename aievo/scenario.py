@@ -208,7 +208,10 @@ class _Table:
             return v
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a number")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a number within float range") from None
         if check is not None and not check[0](v):
             raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected {check[1]}")
         return v
@@ -249,7 +252,10 @@ def _numbers(v: Any, key: str, length: int | None = None) -> list[float]:
         raise ScenarioError(f"{key} has {len(v)} entries: expected {length}")
     if not v:
         raise ScenarioError(f"{key} is empty: expected a non-empty list of numbers")
-    return [float(x) for x in v]
+    try:
+        return [float(x) for x in v]
+    except OverflowError:
+        raise ScenarioError(f"{key} = {_short(v)}: expected numbers within float range") from None
 
 
 def _rule_table(t: _Table, key: str, kind: str) -> tuple[str, _Table]:
