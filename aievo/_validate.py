@@ -170,10 +170,12 @@ def real_array(
     finite: bool = True,
     cls: type[AievoError] = InvalidParameterError,
     what: str = "an array of real numbers",
+    allow_bool: bool = False,
 ) -> np.ndarray:
-    """A float64 copy of ``value``; complex, boolean and string arrays are refused."""
+    """A float64 copy of ``value``; complex and string arrays (and boolean ones, unless allowed) are refused."""
     arr = _as_array(value, name, cls, what)
-    if arr.dtype.kind not in "iuf" and not (arr.size == 0 and arr.dtype.kind in "iufbUS"):
+    kinds = "iufb" if allow_bool else "iuf"
+    if arr.dtype.kind not in kinds and not (arr.size == 0 and arr.dtype.kind in "iufbUS"):
         raise bad_argument(cls, name, value, what)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{name} has shape {arr.shape}: expected a {ndim}-D array ({what})")

@@ -303,7 +303,9 @@ def _vectors(
                 vec = np.zeros(g.n)
                 vec[idx] = 1.0
         else:
-            vec = real_array(value, f"traits[{name!r}]", finite=False, what=f"{g.n} real trait values")
+            vec = real_array(
+                value, f"traits[{name!r}]", finite=False, what=f"{g.n} real trait values", allow_bool=True
+            )
             if vec.shape != (g.n,):
                 raise ShapeError(f"traits[{name!r}] has shape {vec.shape}: expected ({g.n},)")
             if not np.all(np.isfinite(vec)):
