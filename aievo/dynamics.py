@@ -228,13 +228,21 @@ def _frontier_work(plan: dict[str, Any], G: int) -> int:
     return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum())
 
 
+def _ndim(value: Any) -> int:
+    """``np.ndim`` that reports -1 for ragged nested sequences instead of raising."""
+    try:
+        return int(np.ndim(value))
+    except (ValueError, TypeError):
+        return -1
+
+
 def _initial_shares(g: DesignGraph, initial: Any) -> np.ndarray:
     n = g.n
     if initial is None:
         x = np.zeros(n)
         x[g.root] = 1.0
         return x
-    if isinstance(initial, (str, bytes)) or np.ndim(initial) == 0:
+    if isinstance(initial, (str, bytes)) or _ndim(initial) == 0:
         i = check_int(initial, "initial", 0, n - 1) if not isinstance(initial, (str, bytes)) else None
         if i is None:
             raise bad_argument(InvalidParameterError, "initial", initial, f"a program index in [0, {n}) or shares")
@@ -384,13 +392,13 @@ def simulate(
     if not isinstance(g, DesignGraph):
         raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
     G = check_int(generations, "generations", 0)
-    if method not in ("auto", "frontier", "full"):
+    if not isinstance(method, str) or method not in ("auto", "frontier", "full"):
         raise bad_argument(InvalidParameterError, "method", method, "'auto', 'frontier' or 'full'")
     x0 = _initial_shares(g, initial)
     if record_shares is None:
         times = np.zeros(0, dtype=np.int64)
     else:
-        if isinstance(record_shares, (str, bytes, Mapping)) or np.ndim(record_shares) != 1:
+        if isinstance(record_shares, (str, bytes, Mapping)) or _ndim(record_shares) != 1:
             raise bad_argument(InvalidParameterError, "record_shares", record_shares, f"a sequence of times in [0, {G}]")
         times = np.unique(int_array(record_shares, "record_shares", lo=0, hi=G, what="integer times"))
     tv = _vectors(g, traits, "traits")
@@ -405,7 +413,7 @@ def simulate(
     if need > available_memory():
         raise bad_argument(
             InvalidParameterError, "generations", G,
-            f"a run whose results fit in memory (this one needs about {need / 2**30:.3g} GiB "
+            f"a run whose results fit in memory (this one needs about {need // 2**30} GiB "
             f"for {len(names)} recorded series and {times.size} snapshots)",
         )
     Z = np.ascontiguousarray(np.array([*tv.values(), *sv.values()]).reshape(len(names), g.n))
@@ -414,7 +422,7 @@ def simulate(
     params: dict[str, Any] = {
         "generations": G,
         "graph": {"n": g.n, "edges": int(T.nnz), "root": g.root, "is_tree": g.is_tree},
-        "initial": "root" if initial is None else ("index" if np.ndim(initial) == 0 else "shares"),
+        "initial": "root" if initial is None else ("index" if _ndim(initial) == 0 else "shares"),
         "record_shares": times.tolist(),
         "aievo_version": __version__,
     }

@@ -450,6 +450,18 @@ class _Programs:
         return _Programs(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in _Programs.__slots__))
 
 
+def _check_series_memory(tree: LazyTree, G: int) -> None:
+    """Refuse a number of generations whose per-generation series alone would not fit in memory."""
+    from ._validate import available_memory
+
+    need = 8 * (G + 1) * (16 + (tree.state_dim + 3) * (tree.max_children + 1))
+    if need > available_memory():
+        raise bad_argument(
+            InvalidParameterError, "generations", G,
+            f"a run whose per-generation arrays fit in memory (they need about {need // 2**30} GiB)",
+        )
+
+
 #: Rule calls the pre-flight check makes in Python (breadth-first from the root).
 PREFLIGHT_CALLS = 64
 
@@ -615,6 +627,7 @@ def simulate_lazy(
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
+    _check_series_memory(tree, G)
     eta_l = 0.0 if locking is None else _float("locking", locking, "a number in (0, 1]", lambda v: 0 < v <= 1)
     eta_p = (
         0.0 if preservation is None
@@ -904,6 +917,7 @@ def simulate_lazy_dfs(
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
+    _check_series_memory(tree, G)
     eta = 0.0 if locking is None else _float("locking", locking, "a number in (0, 1]", lambda v: 0 < v <= 1)
     theta = _float("threshold", threshold, "a number in [0, 1)", lambda v: 0 <= v < 1)
     if max_nodes is not None and (

@@ -185,6 +185,8 @@ def lsa_forward(
 def regression_readout(E: np.ndarray) -> np.ndarray:
     """Official regression readout ``yhat = -(last token's y-slot)`` = ``-E[:, -1, -1]``."""
     E = check_array(E, "E", 3, shape_text="an array of shape (B, T, F)")
+    if E.shape[1] == 0 or E.shape[2] == 0:
+        raise bad_argument(ShapeError, "E.shape", E.shape, "(B, T, F) with T >= 1 and F >= 1")
     return -E[:, -1, -1]
 
 

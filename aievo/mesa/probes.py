@@ -222,6 +222,13 @@ def token_binding_probe(
     return out
 
 
+def _f_out(value, B: int, T: int) -> np.ndarray:
+    out = check_array(value, "f(E)", 3, shape_text=f"an array of shape ({B}, {T}, G)")
+    if out.shape[:2] != (B, T):
+        raise bad_argument(ShapeError, "f(E).shape", out.shape, f"({B}, {T}, G) like E")
+    return out
+
+
 @finite_result
 def sensitivity(
     f: Callable[[np.ndarray], np.ndarray],
@@ -269,7 +276,8 @@ def sensitivity(
             Em = E.copy()
             Ep[:, tp, i] += h
             Em[:, tp, i] -= h
-            col = (np.asarray(f(Ep))[:, t] - np.asarray(f(Em))[:, t]) / (2 * h)  # [B, G]
+            fp, fm = _f_out(f(Ep), B, T), _f_out(f(Em), B, T)
+            col = (fp[:, t] - fm[:, t]) / (2 * h)  # [B, G]
             sq = col * col if sq is None else sq + col * col
         out[j] = float(np.mean(np.sqrt(np.sum(sq, axis=1))))
     return out

@@ -324,7 +324,7 @@ def sample_lds(
     sigma = check_float(noise, "noise", nonnegative=True)
     h = check_float(s1_halfwidth, "s1_halfwidth", nonnegative=True)
     clip = check_float(clip, "clip", positive=True)
-    if kind not in LDS_KINDS:
+    if not isinstance(kind, str) or kind not in LDS_KINDS:
         raise bad_argument(InvalidParameterError, "kind", kind, f"one of {LDS_KINDS}")
     if kind == "orthogonal" or kind == "nonlinear":
         W = haar_orthogonal(gen, B, D)
