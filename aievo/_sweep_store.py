@@ -191,6 +191,8 @@ class Store:
     @classmethod
     def open(cls, out: str | os.PathLike) -> "Store":
         """Open an existing sweep directory (read-only use)."""
+        if not isinstance(out, (str, os.PathLike)) or isinstance(out, bytes) or not os.fspath(out):
+            raise bad_argument(ResultFileError, "out", out, "a sweep directory path (str or path-like)")
         root = Path(out)
         fp = cls.read_fingerprint(root)
         if fp is None:

@@ -402,6 +402,8 @@ def load_result(
         nested, of another kind, or lacks a required key.
     """
     npz = _npz_path(path)
+    if kind is not None and not isinstance(kind, str):
+        raise bad_argument(ResultFileError, "kind", kind, "None or the kind of result expected (a str)")
     try:
         st = npz.stat()
     except FileNotFoundError:

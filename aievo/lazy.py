@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
+from ._validate import real_array
 from .errors import (
     InvalidFitnessError,
     InvalidKernelError,
@@ -165,7 +166,7 @@ class LazyTree:
         )
         if isinstance(max_children, bool) or not isinstance(max_children, (int, np.integer)) or max_children < 1:
             raise bad_argument(InvalidParameterError, "max_children", max_children, "an integer >= 1")
-        p = np.zeros(0) if params is None else np.array(params, dtype=np.float64)
+        p = np.zeros(0) if params is None else real_array(params, "params", what="a 1-D array of real numbers")
         if p.ndim != 1:
             raise ShapeError(f"params has shape {p.shape}: expected a 1-D array")
         self.rule = rule
@@ -175,6 +176,8 @@ class LazyTree:
         self.max_children = int(max_children)
         self.params = np.ascontiguousarray(p)
         self.depth_dependent = bool(depth_dependent)
+        if name is not None and not isinstance(name, str):
+            raise bad_argument(InvalidParameterError, "name", name, "None or a str")
         self.name = name or getattr(rule, "__name__", "rule")
 
     @property

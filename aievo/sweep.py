@@ -219,7 +219,7 @@ def _make_executor(executor: Any) -> tuple[cf.Executor, bool]:
         executor = DEFAULT_WORKERS
     if isinstance(executor, cf.Executor):
         return executor, False
-    if isinstance(executor, (int, np.integer)) and not isinstance(executor, bool) and executor >= 0:
+    if isinstance(executor, (int, np.integer)) and not isinstance(executor, bool) and 0 <= executor <= 1024:
         if executor == 0:
             return SerialExecutor(), True
         import multiprocessing
@@ -229,7 +229,7 @@ def _make_executor(executor: Any) -> tuple[cf.Executor, bool]:
         return cf.ProcessPoolExecutor(max_workers=int(executor), mp_context=ctx), True
     raise bad_argument(
         InvalidParameterError, "executor", executor,
-        "None (2 local processes), an int n (n local processes; 0 runs in this process) "
+        "None (2 local processes), an int n in [0, 1024] (n local processes; 0 runs in this process) "
         "or a concurrent.futures.Executor such as dask's Client.get_executor()",
     )
 
@@ -381,6 +381,8 @@ def sweep(
         raise bad_argument(InvalidParameterError, "fn", fn, "a callable fn(**params, rng=...)")
     if out is None or not isinstance(out, (str, os.PathLike)):
         raise bad_argument(InvalidParameterError, "out", out, "a directory path")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise bad_argument(InvalidParameterError, "progress", progress, "None, True or False")
     norm_grid = _normalise_grid(grid)
     _check_signature(fn, tuple(name for name, _ in norm_grid))
     seed = _root_seed(rng)

@@ -17,10 +17,12 @@ failing, so a run can be counted and compared across versions.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import signal
+import tempfile
 import warnings
 from typing import Any, Callable
 
@@ -30,8 +32,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aievo as ae
+import aievo.lazy as lz
 import aievo.mesa as m
 from aievo.errors import AievoError
+from aievo.io import load_result, save_result
+from aievo.sweep import SweepResult, sweep
 
 RECORD = os.environ.get("AIEVO_FUZZ_RECORD")
 #: seconds one call may take before it counts as a hang
@@ -73,6 +78,21 @@ def _scenario():
             "locking": {"eta": 0.5}, "output": {"record_shares": [1]}}
 
 
+_TMP = tempfile.TemporaryDirectory(prefix="aievo-fuzz-")
+_COUNT = itertools.count()
+
+
+def _fresh(name: str) -> str:
+    """A new path in this module's temporary directory."""
+    return os.path.join(_TMP.name, f"{next(_COUNT)}-{name}")
+
+
+def _saved() -> str:
+    path = _fresh("t.npz")
+    ae.simulate(ae.chain([1.0, 2.0]), 2).save(path)
+    return path
+
+
 def _spd():
     return np.eye(3) * 2.0 + 0.1
 
@@ -111,6 +131,16 @@ TARGETS: dict[str, tuple[Callable[..., Any], Callable[[], dict[str, Any]]]] = {
     "linear_utility": (ae.linear_utility, lambda: dict(c=[0.0, 1.0], d=[1.0, 0.0], kappa=0.5)),
     "lazy_binary_pm_tree": (ae.lazy_binary_pm_tree, lambda: dict(root_fitness=1.0)),
     "load_scenario": (ae.load_scenario, lambda: dict(source=_scenario())),
+    "LazyTree": (ae.LazyTree, lambda: dict(rule=lz.binary_pm_rule(), root_state=[1.0], root_fitness=1.0,
+                                           f_max=2.0, max_children=2, params=None, name="pm")),
+    # files
+    "sweep": (sweep, lambda: dict(fn=_sweep_fn, grid={"a": [1, 2]}, out=_fresh("s"), executor=0, rng=1,
+                                  progress=False)),
+    "SweepResult.open": (SweepResult.open, lambda: dict(out=_fresh("none"))),
+    "save_result": (save_result, lambda: dict(path=_fresh("r.npz"), arrays={"a": np.arange(3)}, meta={"v": 1})),
+    "load_result": (load_result, lambda: dict(path=_saved(), kind="aievo.Trajectory")),
+    "Trajectory.load": (ae.Trajectory.load, lambda: dict(path=_saved())),
+    "Trajectory.save": (lambda path: ae.simulate(ae.chain([1.0, 2.0]), 2).save(path), lambda: dict(path=_fresh("x"))),
     # mesa: tasks
     "sample_regression_tasks": (m.sample_regression_tasks, lambda: dict(rng=0, B=2, d=3, N=4, x_halfwidth=0.5,
                                                                         w_scale=1.0, noise=0.1, n_distract=1)),
