@@ -244,6 +244,8 @@ def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, 
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CALL_LIMIT)
     outcome = "held"
+    cwd = os.getcwd()
+    os.chdir(_TMP.name)  # relative hostile paths ("x", "0.5") land in the temporary directory
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
@@ -257,6 +259,7 @@ def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, 
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        os.chdir(cwd)
     if RECORD:
         with open(RECORD, "a", encoding="utf-8") as fh:
             row = {"fn": name, "arg": arg, "value": repr(value)[:120], "outcome": outcome, **(where or {})}
