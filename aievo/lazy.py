@@ -155,8 +155,8 @@ class LazyTree:
                 InvalidParameterError, "rule", rule, "a numba.njit-decorated function (see LazyTree's rule contract)"
             )
         try:
-            s = np.array(root_state, dtype=np.float64).reshape(-1) if np.ndim(root_state) <= 1 else None
-        except (TypeError, ValueError):
+            s = real_array(root_state, "root_state").reshape(-1) if np.ndim(root_state) <= 1 else None
+        except (TypeError, ValueError):  # InvalidParameterError included: reported below with the usual text
             s = None
         if s is None or s.size == 0 or not np.all(np.isfinite(s)):
             raise bad_argument(InvalidParameterError, "root_state", root_state, "a non-empty 1-D array of finite numbers")
