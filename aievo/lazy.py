@@ -125,6 +125,15 @@ class LazyTree:
     violations raise :class:`~aievo.errors.InvalidKernelError` or
     :class:`~aievo.errors.InvalidFitnessError` naming the parent's state and depth.
 
+    Compiled code does not check array bounds, so before the first compiled
+    call the engine runs the rule's Python source on the root and its first
+    descendants (``PREFLIGHT_CALLS`` calls, breadth-first) with buffers of
+    exactly ``max_children`` rows: a rule that writes beyond them, has another
+    signature or returns something other than an integer count is refused with
+    an :class:`~aievo.errors.AievoError` instead of corrupting memory. Deeper
+    programs are only checked on the count the rule returns, so a rule must
+    never write more than ``max_children`` children.
+
     The state should hold everything the rule needs (fitness included if the
     children's fitness depends on it); the fitness itself is tracked separately.
 
