@@ -26,6 +26,7 @@ from .errors import InvalidGraphError as InvalidGraphError
 from .errors import InvalidKernelError as InvalidKernelError
 from .errors import InvalidParameterError as InvalidParameterError
 from .errors import InvalidTreeError as InvalidTreeError
+from .errors import NumericalRangeError as NumericalRangeError
 from .errors import ResultFileError as ResultFileError
 from .errors import ScenarioError as ScenarioError
 from .errors import ShapeError as ShapeError
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidKernelError",
     "InvalidParameterError",
     "InvalidTreeError",
+    "NumericalRangeError",
     "ResultFileError",
     "ScenarioError",
     "ShapeError",

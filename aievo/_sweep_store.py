@@ -17,21 +17,33 @@ from the directory listing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .errors import InvalidParameterError, ResultFileError, bad_argument
-from .io import atomic_write_text, load_result, provenance, save_result
+from .io import _TMP_RE as _IO_TMP_RE
+from .io import _pid_alive, atomic_write_text, load_result, provenance, save_result
 
-__all__ = ["FORMAT", "SweepMismatchError", "Fingerprint", "Store", "Throttle"]
+#: temporary files of aievo.io: ".<name>.<pid>.<random>.tmp"
+_TMP_RE = re.compile(r"^\..*" + _IO_TMP_RE.pattern)
+
+__all__ = ["FORMAT", "MAX_CELLS", "SweepMismatchError", "SweepBusyError", "Fingerprint", "Store", "Throttle",
+           "check_grid_size"]
+
+#: Largest number of cells a sweep may have (each cell is a file; the index lists them all).
+MAX_CELLS = 10_000_000
+LOCK_FILE = ".aievo-sweep.lock"
 
 #: version of the directory layout
 FORMAT = 1
@@ -50,6 +62,22 @@ def _canonical(data: Any) -> str:
 
 class SweepMismatchError(InvalidParameterError):
     """``out`` already holds a different sweep (another function, grid or seed)."""
+
+
+class SweepBusyError(InvalidParameterError):
+    """Another process is writing into the same sweep directory (its lock file is held)."""
+
+
+def check_grid_size(shape: tuple[int, ...], cls: type = InvalidParameterError) -> int:
+    """The exact number of cells (a Python int), refused above :data:`MAX_CELLS`."""
+    size = math.prod(int(k) for k in shape)
+    if size > MAX_CELLS:
+        lengths = " x ".join(str(k) for k in shape)
+        raise cls(
+            f"grid has {lengths} = {size} cells: expected at most {MAX_CELLS} "
+            "(split the sweep, or sweep fewer values per parameter)"
+        )
+    return size
 
 
 @dataclass(frozen=True)
@@ -100,7 +128,7 @@ class Fingerprint:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def seed_sequence(self) -> np.random.SeedSequence:
         return np.random.SeedSequence(self.entropy, spawn_key=self.spawn_key)
@@ -148,17 +176,23 @@ class Store:
         if not path.exists():
             return None
         try:
+            if path.stat().st_size > 256 * 2**20:
+                raise ValueError(f"{path.stat().st_size} bytes")
             data = json.loads(path.read_text(encoding="utf-8"))
-            return Fingerprint.from_json(data["fingerprint"])
-        except (ValueError, KeyError, TypeError) as exc:
+            fp = Fingerprint.from_json(data["fingerprint"])
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as exc:
             raise ResultFileError(
-                f"{path} is not a readable aievo sweep file ({exc}); expected the JSON "
+                f"{path} is not a readable aievo sweep file ({type(exc).__name__}: {exc}); expected the JSON "
                 "written by aievo.sweep"
-            ) from exc
+            ) from None
+        check_grid_size(fp.shape, ResultFileError)
+        return fp
 
     @classmethod
     def open(cls, out: str | os.PathLike) -> "Store":
         """Open an existing sweep directory (read-only use)."""
+        if not isinstance(out, (str, os.PathLike)) or isinstance(out, bytes) or not os.fspath(out):
+            raise bad_argument(ResultFileError, "out", out, "a sweep directory path (str or path-like)")
         root = Path(out)
         fp = cls.read_fingerprint(root)
         if fp is None:
@@ -242,15 +276,72 @@ class Store:
         return done, failed
 
     def remove_stale_temporaries(self) -> None:
-        """Delete temporary files left by writes that were killed (safe: one writer)."""
-        folder = self.root / CELLS_DIR
-        if folder.is_dir():
+        """Delete temporary files left by killed writers (their pid, in the name, no longer runs)."""
+        for folder in (self.root, self.root / CELLS_DIR, self.root / FAILURES_DIR):
+            if not folder.is_dir():
+                continue
             for name in os.listdir(folder):
-                if name.startswith(".") and name.endswith(".tmp"):
+                m = _TMP_RE.match(name)
+                if m is None or _pid_alive(int(m.group(1))):
+                    continue
+                try:
+                    os.unlink(folder / name)
+                except OSError:
+                    pass
+
+    # ------------------------------------------------------------------- lock
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory's lock file while writing; a second writer gets :class:`SweepBusyError`.
+
+        The lock is a file created with ``O_CREAT | O_EXCL`` holding the owner's
+        host and pid. A lock whose owner (on this host) no longer runs is stale
+        and is taken over; a lock held by a live process, or by another host,
+        is respected.
+        """
+        path = self.root / LOCK_FILE
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = _read_lock(path)
+                if owner is None:  # being written this instant, or garbage: look again
+                    time.sleep(0.05)
+                    owner = _read_lock(path)
+                stale = owner is None and _lock_age(path) > 10.0 or (
+                    owner is not None and owner.get("host") == me["host"]
+                    and not _pid_alive(int(owner.get("pid", -1)))
+                )
+                if stale:
                     try:
-                        os.unlink(folder / name)
+                        os.unlink(path)
                     except FileNotFoundError:
                         pass
+                    continue
+                who = "an unknown process" if owner is None else f"pid {owner.get('pid')} on {owner.get('host')}"
+                raise SweepBusyError(
+                    f"out={str(self.root)!r} is being written by another aievo sweep ({who}; lock file "
+                    f"{path}): expected one writer at a time. Wait for it to finish, or, if no such process "
+                    "runs, delete the lock file"
+                ) from None
+            except OSError as exc:
+                raise ResultFileError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(me))
+                fh.flush()
+                os.fsync(fh.fileno())
+            break
+        else:  # pragma: no cover - three stale locks replaced under us
+            raise SweepBusyError(f"out={str(self.root)!r}: could not take the lock file {path}")
+        try:
+            yield
+        finally:
+            try:
+                if _read_lock(path) == me:
+                    os.unlink(path)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------------ cells
     def cell_meta(self, index: int, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -298,21 +389,26 @@ class Store:
     def read_failure(self, index: int) -> dict[str, Any] | None:
         path = self.failure_path(index)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError:
+        except (OSError, ValueError, RecursionError):
+            record = None
+        if not isinstance(record, dict):
             return {"error": "unreadable failure record", "traceback": "", "attempts": 1}
+        return record
 
-    def write_failure(self, index: int, error: str, traceback_text: str) -> None:
+    def write_failure(self, index: int, error: str, traceback_text: str, *, deterministic: bool = False) -> None:
         previous = self.read_failure(index)
-        attempts = (previous or {}).get("attempts", 0) + 1
+        attempts = (previous or {}).get("attempts", 0)
+        attempts = (attempts if isinstance(attempts, int) else 0) + 1
         record = {
             "cell": int(index),
             "params": self.fingerprint.params(index),
             "error": error,
             "traceback": traceback_text,
             "attempts": int(attempts),
+            "deterministic": bool(deterministic),
             "time": provenance()["created"],
         }
         atomic_write_text(self.failure_path(index), json.dumps(record, indent=2) + "\n")
@@ -367,6 +463,23 @@ class Store:
         done, failed = self.scan()
         self.write_index(done, failed)
         return done, failed
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    return data
+
+
+def _lock_age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class Throttle:

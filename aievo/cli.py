@@ -58,9 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with single_threaded_blas():
             return int(args._module.run(args) or 0)
-    except AievoError as exc:
-        print(f"aievo {args.command}: error: {exc}", file=sys.stderr)
+    except (AievoError, OSError, UnicodeError) as exc:
+        # user errors (bad input, unwritable or unreadable paths, a full disk):
+        # one line and exit status 2, never a traceback
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and not isinstance(exc, AievoError):
+            text = f"{type(exc).__name__}: {text}"
+        print(f"aievo {args.command}: error: {text}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"aievo {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

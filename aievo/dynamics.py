@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from ._validate import available_memory, check_int, check_rng, int_array, real_array
 from ._version import __version__
 from .errors import InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph
@@ -167,7 +168,10 @@ class Trajectory:
         """Load a trajectory written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path, kind="aievo.Trajectory")
+        arrays, meta = load_result(
+            path, kind="aievo.Trajectory", meta_required=("extinct_at", "params"),
+            arrays_required=("mean_fitness", "log_growth", "shares", "times", "snapshots"),
+        )
         return cls(
             mean_fitness=arrays["mean_fitness"],
             log_growth=arrays["log_growth"],
@@ -224,20 +228,28 @@ def _frontier_work(plan: dict[str, Any], G: int) -> int:
     return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum())
 
 
+def _ndim(value: Any) -> int:
+    """``np.ndim`` that reports -1 for ragged nested sequences instead of raising."""
+    try:
+        return int(np.ndim(value))
+    except (ValueError, TypeError):
+        return -1
+
+
 def _initial_shares(g: DesignGraph, initial: Any) -> np.ndarray:
     n = g.n
     if initial is None:
         x = np.zeros(n)
         x[g.root] = 1.0
         return x
-    if np.ndim(initial) == 0:
-        i = initial
-        if not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+    if isinstance(initial, (str, bytes)) or _ndim(initial) == 0:
+        i = check_int(initial, "initial", 0, n - 1) if not isinstance(initial, (str, bytes)) else None
+        if i is None:
             raise bad_argument(InvalidParameterError, "initial", initial, f"a program index in [0, {n}) or shares")
         x = np.zeros(n)
-        x[int(i)] = 1.0
+        x[i] = 1.0
         return x
-    x = np.array(initial, dtype=np.float64)
+    x = real_array(initial, "initial", finite=False, what=f"a program index in [0, {n}) or {n} real shares")
     if x.shape != (n,):
         raise ShapeError(f"initial has shape {x.shape}: expected ({n},)")
     if not np.all(np.isfinite(x)) or (x < 0).any():
@@ -260,6 +272,15 @@ def _vectors(
     if isinstance(spec, str):
         spec = [spec]
     if not isinstance(spec, Mapping):
+        if what == "sets" or isinstance(spec, (bytes, np.ndarray)) or not hasattr(spec, "__iter__"):
+            raise bad_argument(
+                InvalidParameterError, what, spec,
+                "a dict of name -> node set" if what == "sets" else "a dict of name -> array, or names of g.attrs",
+            )
+        spec = list(spec)
+        for name in spec:
+            if not isinstance(name, str):
+                raise bad_argument(InvalidParameterError, f"{what} entry", name, "the name (str) of one of g.attrs")
         spec = {name: name for name in spec}
     out: dict[str, np.ndarray] = {}
     for name, value in spec.items():
@@ -271,22 +292,28 @@ def _vectors(
                     f"an array of length {g.n} or the name of one of g.attrs {sorted(attrs)}",
                 )
             value = attrs[value]
-        arr = np.asarray(value)
         if what == "sets":
-            if arr.dtype == bool:
+            arr = value if isinstance(value, np.ndarray) else None
+            if arr is None:
+                try:
+                    arr = np.asarray(value) if not isinstance(value, (bytes, Mapping)) else None
+                except (TypeError, ValueError, OverflowError):
+                    arr = None
+            if arr is not None and arr.dtype == bool:
                 if arr.shape != (g.n,):
                     raise ShapeError(f"sets[{name!r}] has shape {arr.shape}: expected a mask of shape ({g.n},)")
                 vec = arr.astype(np.float64)
             else:
-                idx = arr.astype(np.int64).ravel()
-                if idx.size and (idx.min() < 0 or idx.max() >= g.n):
-                    raise bad_argument(
-                        InvalidParameterError, f"sets[{name!r}]", idx, f"node indices in [0, {g.n})"
-                    )
+                idx = int_array(
+                    value, f"sets[{name!r}]", lo=0, hi=g.n - 1,
+                    what=f"a boolean mask of length {g.n} or node indices",
+                ).ravel()
                 vec = np.zeros(g.n)
                 vec[idx] = 1.0
         else:
-            vec = arr.astype(np.float64)
+            vec = real_array(
+                value, f"traits[{name!r}]", finite=False, what=f"{g.n} real trait values", allow_bool=True
+            )
             if vec.shape != (g.n,):
                 raise ShapeError(f"traits[{name!r}] has shape {vec.shape}: expected ({g.n},)")
             if not np.all(np.isfinite(vec)):
@@ -364,32 +391,42 @@ def simulate(
     """
     if not isinstance(g, DesignGraph):
         raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
-    if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
-        raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
-    G = int(generations)
+    G = check_int(generations, "generations", 0)
+    if not isinstance(method, str) or method not in ("auto", "frontier", "full"):
+        raise bad_argument(InvalidParameterError, "method", method, "'auto', 'frontier' or 'full'")
     x0 = _initial_shares(g, initial)
-    times = np.array(sorted(set(record_shares or [])), dtype=np.int64)
-    if times.size and (times[0] < 0 or times[-1] > G):
-        bad = times[(times < 0) | (times > G)][0]
-        raise bad_argument(InvalidParameterError, "record_shares", int(bad), f"times in [0, {G}]")
+    if record_shares is None:
+        times = np.zeros(0, dtype=np.int64)
+    else:
+        if isinstance(record_shares, (str, bytes, Mapping)) or _ndim(record_shares) != 1:
+            raise bad_argument(InvalidParameterError, "record_shares", record_shares, f"a sequence of times in [0, {G}]")
+        times = np.unique(int_array(record_shares, "record_shares", lo=0, hi=G, what="integer times"))
     tv = _vectors(g, traits, "traits")
     sv = _vectors(g, sets, "sets")
     names = list(tv) + list(sv)
+    if population is not None:
+        population = check_int(population, "population", 1, 2**62)
+        generator = check_rng(rng)
+    elif rng is not None:
+        raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
+    need = 8 * ((G + 1) * (2 + len(names)) + times.size * g.n + 4 * g.n)
+    if need > available_memory():
+        raise bad_argument(
+            InvalidParameterError, "generations", G,
+            f"a run whose results fit in memory (this one needs about {need // 2**30} GiB "
+            f"for {len(names)} recorded series and {times.size} snapshots)",
+        )
     Z = np.ascontiguousarray(np.array([*tv.values(), *sv.values()]).reshape(len(names), g.n))
     T = g.T
     args = (T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness))
     params: dict[str, Any] = {
         "generations": G,
         "graph": {"n": g.n, "edges": int(T.nnz), "root": g.root, "is_tree": g.is_tree},
-        "initial": "root" if initial is None else ("index" if np.ndim(initial) == 0 else "shares"),
+        "initial": "root" if initial is None else ("index" if _ndim(initial) == 0 else "shares"),
         "record_shares": times.tolist(),
         "aievo_version": __version__,
     }
-    if method not in ("auto", "frontier", "full"):
-        raise bad_argument(InvalidParameterError, "method", method, "'auto', 'frontier' or 'full'")
     if population is None:
-        if rng is not None:
-            raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
         if g.is_tree and x0[g.root] == 1.0:
             from ._kernels import run_tree
 
@@ -406,13 +443,10 @@ def simulate(
                 *args, x0, np.int64(G), Z, times, np.float64(fraction)
             )
     else:
-        if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 1:
-            raise bad_argument(InvalidParameterError, "population", population, "an integer >= 1")
         from .stochastic import run_finite_population
 
-        generator = np.random.default_rng(rng)
         params["population"] = int(population)
-        params["seed"] = rng if isinstance(rng, (int, np.integer)) or rng is None else "Generator"
+        params["seed"] = int(rng) if isinstance(rng, (int, np.integer)) else (None if rng is None else type(rng).__name__)
         mean_f, log_n, zm, snaps, x, ext = run_finite_population(
             *args, x0, G, Z, times, int(population), generator
         )

@@ -19,6 +19,7 @@ __all__ = [
     "InvalidTreeError",
     "ScenarioError",
     "ResultFileError",
+    "NumericalRangeError",
 ]
 
 
@@ -56,6 +57,10 @@ class ScenarioError(AievoError, ValueError):
 
 class ResultFileError(AievoError, OSError):
     """A result file that is missing, incomplete or not an aievo result."""
+
+
+class NumericalRangeError(InvalidParameterError):
+    """Finite inputs whose scale puts a result outside floating-point range (it would be NaN or inf)."""
 
 
 def _short(value: Any, limit: int = 80) -> str:

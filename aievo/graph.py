@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ._validate import check_int, real_array
 from .errors import (
     InvalidFitnessError,
     InvalidKernelError,
@@ -44,10 +45,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _check_fitness(fitness: Any, name: str = "fitness") -> np.ndarray:
-    try:
-        f = np.array(fitness, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise bad_argument(InvalidFitnessError, name, fitness, "a 1-D array of real numbers") from None
+    f = real_array(fitness, name, finite=False, cls=InvalidFitnessError, what="a 1-D array of real numbers")
     if f.ndim != 1:
         raise ShapeError(f"{name} has shape {f.shape}: expected a 1-D array")
     if f.size == 0:
@@ -123,12 +121,15 @@ class DesignGraph:
         f = _check_fitness(fitness)
         n = f.size
         if sp.issparse(T):
+            if T.dtype.kind not in "iuf":
+                raise bad_argument(
+                    InvalidKernelError, "T", f"sparse matrix of dtype {T.dtype}", "a matrix of real probabilities"
+                )
             M = sp.csr_array(T, dtype=np.float64, copy=True)
         else:
-            try:
-                dense = np.asarray(T, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise bad_argument(InvalidKernelError, "T", T, "a square matrix of probabilities") from None
+            dense = real_array(
+                T, "T", finite=False, cls=InvalidKernelError, what="a square matrix of real probabilities"
+            )
             if dense.ndim != 2:
                 raise ShapeError(f"T has shape {dense.shape}: expected a square 2-D matrix")
             M = sp.csr_array(dense)
@@ -141,10 +142,10 @@ class DesignGraph:
         M.indptr = _readonly(M.indptr.astype(np.int64, copy=False))
         M.indices = _readonly(M.indices.astype(np.int64, copy=False))
         M.data = _readonly(M.data)
-        root_i = int(root) if np.ndim(root) == 0 else root
-        if not isinstance(root_i, int) or not 0 <= root_i < n:
-            raise bad_argument(InvalidParameterError, "root", root, f"an index in [0, {n})")
+        root_i = check_int(root, "root", 0, n - 1)
         if labels is not None:
+            if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+                raise bad_argument(InvalidParameterError, "labels", labels, f"a sequence of {n} labels")
             labels = list(labels)
             if len(labels) != n:
                 raise ShapeError(f"labels has length {len(labels)}: expected {n}")
@@ -153,12 +154,23 @@ class DesignGraph:
         self._root = root_i
         self._labels = labels
         self._attrs: dict[str, np.ndarray] = {}
+        if attrs is not None and not isinstance(attrs, Mapping):
+            raise bad_argument(InvalidParameterError, "attrs", attrs, "a mapping of name -> per-node array")
         for key, value in (attrs or {}).items():
-            arr = np.array(value)
+            try:
+                arr = np.array(value)
+            except (TypeError, ValueError) as exc:
+                raise bad_argument(ShapeError, f"attrs[{key!r}]", value, f"an array of length {n} ({exc})") from None
             if arr.shape[:1] != (n,):
                 raise ShapeError(f"attrs[{key!r}] has shape {arr.shape}: expected first dimension {n}")
             self._attrs[key] = _readonly(arr)
-        self._parent = None if parent is None else _readonly(np.asarray(parent, dtype=np.int64).copy())
+        if parent is not None:
+            par, _ = _check_parent(parent)
+            if par.size != n:
+                raise ShapeError(f"parent has length {par.size}: expected {n} to match len(fitness)")
+            _check_parent_matches_kernel(par, M, root_i)
+            parent = _readonly(par)
+        self._parent = parent
         self._cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ properties
@@ -276,16 +288,21 @@ class DesignGraph:
 
     def with_fitness(self, fitness: Any) -> "DesignGraph":
         """The same graph with another fitness vector (for example human-judged vs objective)."""
-        return DesignGraph(
-            fitness, self._T, root=self._root, labels=self._labels, attrs=self._attrs, parent=self._parent
-        )
+        g = DesignGraph(fitness, self._T, root=self._root, labels=self._labels, attrs=self._attrs)
+        return g._adopt_parent(self)
 
     def with_attrs(self, **attrs: Any) -> "DesignGraph":
         """The same graph with per-node attributes added or replaced."""
         merged = {**self._attrs, **attrs}
-        return DesignGraph(
-            self._fitness, self._T, root=self._root, labels=self._labels, attrs=merged, parent=self._parent
-        )
+        g = DesignGraph(self._fitness, self._T, root=self._root, labels=self._labels, attrs=merged)
+        return g._adopt_parent(self)
+
+    def _adopt_parent(self, other: "DesignGraph") -> "DesignGraph":
+        """Take ``other``'s (validated) parent array and depths: same kernel, so no re-check."""
+        self._parent = other._parent
+        if "depth" in other._cache:
+            self._cache["depth"] = other._cache["depth"]
+        return self
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -391,7 +408,8 @@ class DesignGraph:
         diag = np.where(leaf, 1.0, sp_)
         indptr, indices, data = tree_csr(par, p, diag)
         T = sp.csr_array((data, indices, indptr), shape=(n, n))
-        g = cls(f, T, root=root, labels=labels, attrs=attrs, parent=par)
+        g = cls(f, T, root=root, labels=labels, attrs=attrs)
+        g._parent = _readonly(par)  # T was built from par: they agree by construction
         g._cache["depth"] = _readonly(depth)  # computed by the validation already
         return g
 
@@ -439,7 +457,9 @@ class DesignGraph:
             cols.append(index[w])
             vals.append(data[prob])
         n = len(nodes)
-        T = sp.csr_array((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(n, n))
+        p_vals = real_array(vals, f"edge attribute {prob!r}", finite=False, cls=InvalidKernelError,
+                            what="real probabilities T(v, w) on every edge")
+        T = sp.csr_array((p_vals.reshape(-1), (rows, cols)), shape=(n, n))
         if root is None:
             indeg = np.zeros(n, dtype=np.int64)
             for v, w in G.edges():
@@ -448,7 +468,11 @@ class DesignGraph:
             sources = np.flatnonzero(indeg == 0)
             root_i = int(sources[0]) if sources.size == 1 else 0
         else:
-            if root not in index:
+            try:
+                known = root in index
+            except TypeError:  # unhashable
+                known = False
+            if not known:
                 raise bad_argument(InvalidParameterError, "root", root, "a node of G")
             root_i = index[root]
         attrs: dict[str, np.ndarray] = {}
@@ -482,10 +506,7 @@ class DesignGraph:
 
 
 def _probs(values: Any, n: int, name: str) -> np.ndarray:
-    try:
-        p = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise bad_argument(InvalidKernelError, name, values, "an array of probabilities") from None
+    p = real_array(values, name, finite=False, cls=InvalidKernelError, what="an array of probabilities")
     if p.shape != (n,):
         raise ShapeError(f"{name} has shape {p.shape}: expected ({n},)")
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
@@ -495,17 +516,44 @@ def _probs(values: Any, n: int, name: str) -> np.ndarray:
     return p
 
 
+def _check_parent_matches_kernel(par: np.ndarray, T: sp.csr_array, root: int) -> None:
+    """Every design ``v -> w`` (``w != v``) of ``T`` must come from ``w``'s designer ``parent[w]``.
+
+    The tree kernels gather each program's mass from its designer only, so a
+    parent array that contradicts ``T`` would give wrong dynamics (or, with
+    indices out of range, read outside the arrays).
+    """
+    rows = np.repeat(np.arange(T.shape[0], dtype=np.int64), np.diff(T.indptr))
+    cols = np.asarray(T.indices, dtype=np.int64)
+    off = rows != cols
+    bad = off & (par[cols] != rows)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        v, w = int(rows[k]), int(cols[k])
+        raise InvalidTreeError(
+            f"parent[{w}]={int(par[w])} contradicts T[{v}, {w}]={float(T.data[k])!r}: expected the only "
+            f"program designing {w} (other than itself) to be its parent"
+        )
+    if par[root] != -1:
+        raise InvalidTreeError(f"parent[{root}]={int(par[root])}: expected -1 at the root (root={root})")
+
+
 def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
     """The validated parent array (int64) and the depth of every node."""
+    if isinstance(parent, (str, bytes)) or parent is None:
+        raise bad_argument(InvalidTreeError, "parent", parent, "a 1-D array of integer indices")
     try:
         raw = np.asarray(parent)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_argument(InvalidTreeError, "parent", parent, "a 1-D array of integer indices") from None
     if raw.ndim != 1 or raw.size == 0:
         raise ShapeError(f"parent has shape {raw.shape}: expected a non-empty 1-D array")
-    if not np.issubdtype(raw.dtype, np.integer):
-        if not (np.issubdtype(raw.dtype, np.floating) and np.all(raw == np.round(raw))):
-            raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
+    if raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)) and np.all(
+        np.abs(raw) < 2**53
+    ):
+        raw = raw.astype(np.int64)
+    if raw.dtype.kind not in "iu" or (raw.dtype == np.uint64 and raw.max() > np.iinfo(np.int64).max):
+        raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
     par = raw.astype(np.int64)
     n = par.size
     roots = np.flatnonzero(par == -1)

@@ -31,10 +31,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
+from ._validate import real_array
 from .errors import (
     InvalidFitnessError,
     InvalidKernelError,
     InvalidParameterError,
+    ResultFileError,
     ShapeError,
     bad_argument,
 )
@@ -60,9 +62,11 @@ def _is_jitted(rule: Any) -> bool:
 
 
 def _float(name: str, value: Any, expected: str, ok) -> float:
+    if isinstance(value, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise bad_argument(InvalidParameterError, name, value, expected)
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_argument(InvalidParameterError, name, value, expected) from None
     if not ok(v):
         raise bad_argument(InvalidParameterError, name, value, expected)
@@ -121,6 +125,15 @@ class LazyTree:
     violations raise :class:`~aievo.errors.InvalidKernelError` or
     :class:`~aievo.errors.InvalidFitnessError` naming the parent's state and depth.
 
+    Compiled code does not check array bounds, so before the first compiled
+    call the engine runs the rule's Python source on the root and its first
+    descendants (``PREFLIGHT_CALLS`` calls, breadth-first) with buffers of
+    exactly ``max_children`` rows: a rule that writes beyond them, has another
+    signature or returns something other than an integer count is refused with
+    an :class:`~aievo.errors.AievoError` instead of corrupting memory. Deeper
+    programs are only checked on the count the rule returns, so a rule must
+    never write more than ``max_children`` children.
+
     The state should hold everything the rule needs (fitness included if the
     children's fitness depends on it); the fitness itself is tracked separately.
 
@@ -151,8 +164,8 @@ class LazyTree:
                 InvalidParameterError, "rule", rule, "a numba.njit-decorated function (see LazyTree's rule contract)"
             )
         try:
-            s = np.array(root_state, dtype=np.float64).reshape(-1) if np.ndim(root_state) <= 1 else None
-        except (TypeError, ValueError):
+            s = real_array(root_state, "root_state").reshape(-1) if np.ndim(root_state) <= 1 else None
+        except (TypeError, ValueError):  # InvalidParameterError included: reported below with the usual text
             s = None
         if s is None or s.size == 0 or not np.all(np.isfinite(s)):
             raise bad_argument(InvalidParameterError, "root_state", root_state, "a non-empty 1-D array of finite numbers")
@@ -162,7 +175,7 @@ class LazyTree:
         )
         if isinstance(max_children, bool) or not isinstance(max_children, (int, np.integer)) or max_children < 1:
             raise bad_argument(InvalidParameterError, "max_children", max_children, "an integer >= 1")
-        p = np.zeros(0) if params is None else np.array(params, dtype=np.float64)
+        p = np.zeros(0) if params is None else real_array(params, "params", what="a 1-D array of real numbers")
         if p.ndim != 1:
             raise ShapeError(f"params has shape {p.shape}: expected a 1-D array")
         self.rule = rule
@@ -172,6 +185,8 @@ class LazyTree:
         self.max_children = int(max_children)
         self.params = np.ascontiguousarray(p)
         self.depth_dependent = bool(depth_dependent)
+        if name is not None and not isinstance(name, str):
+            raise bad_argument(InvalidParameterError, "name", name, "None or a str")
         self.name = name or getattr(rule, "__name__", "rule")
 
     @property
@@ -243,6 +258,12 @@ def lazy_binary_pm_tree(root_fitness: float = 1.0) -> LazyTree:
 
 
 # ---------------------------------------------------------------------------- result
+#: The array fields of a LazyTrajectory, as saved.
+_LAZY_ARRAYS = (
+    "mean_fitness", "mean_fitness_lo", "mean_fitness_hi", "log_growth", "log_growth_hi",
+    "error_bound", "state_means", "n_unlocked", "n_locked", "shares", "states", "fitness",
+    "depth", "locked",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -357,17 +378,12 @@ class LazyTrajectory:
         """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
         from .io import save_result
 
-        arrays = {
-            k: getattr(self, k)
-            for k in (
-                "mean_fitness", "mean_fitness_lo", "mean_fitness_hi", "log_growth", "log_growth_hi",
-                "error_bound", "state_means", "n_unlocked", "n_locked", "shares", "states", "fitness",
-                "depth", "locked",
-            )
-        }
+        arrays = {k: getattr(self, k) for k in _LAZY_ARRAYS}
         levels = sorted(self.level_shares)
         arrays["levels"] = np.array(levels, dtype=np.float64)
-        arrays["level_shares"] = np.array([self.level_shares[v] for v in levels]).reshape(len(levels), -1)
+        arrays["level_shares"] = np.array(
+            [self.level_shares[v] for v in levels], dtype=np.float64
+        ).reshape(len(levels), self.generations + 1)
         meta = {
             "kind": "aievo.LazyTrajectory",
             **{k: getattr(self, k) for k in ("expanded", "pruned", "peak_programs", "peak_bytes", "seconds",
@@ -381,7 +397,14 @@ class LazyTrajectory:
         """Load a result written by :meth:`save`."""
         from .io import load_result
 
-        arrays, meta = load_result(path, kind="aievo.LazyTrajectory")
+        scalars = ("expanded", "pruned", "peak_programs", "peak_bytes", "seconds", "stopped_early", "extinct_at")
+        arrays, meta = load_result(
+            path, kind="aievo.LazyTrajectory", meta_required=(*scalars, "params"),
+            arrays_required=(*_LAZY_ARRAYS, "levels", "level_shares"),
+        )
+        unknown = sorted(set(arrays) - set(_LAZY_ARRAYS) - {"levels", "level_shares"})
+        if unknown:
+            raise ResultFileError(f"{path}: unexpected arrays {unknown} in an aievo.LazyTrajectory")
         levels = arrays.pop("levels")
         ls = arrays.pop("level_shares")
         return cls(
@@ -437,6 +460,72 @@ class _Programs:
     @staticmethod
     def concat(a: "_Programs", b: "_Programs") -> "_Programs":
         return _Programs(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in _Programs.__slots__))
+
+
+def _check_series_memory(tree: LazyTree, G: int) -> None:
+    """Refuse a number of generations whose per-generation series alone would not fit in memory."""
+    from ._validate import available_memory
+
+    need = 8 * (G + 1) * (16 + (tree.state_dim + 3) * (tree.max_children + 1))
+    if need > available_memory():
+        raise bad_argument(
+            InvalidParameterError, "generations", G,
+            f"a run whose per-generation arrays fit in memory (they need about {need // 2**30} GiB)",
+        )
+
+
+#: Rule calls the pre-flight check makes in Python (breadth-first from the root).
+PREFLIGHT_CALLS = 64
+
+
+def _preflight(tree: LazyTree) -> None:
+    """Call the rule's Python source on the first programs with bounds-checked numpy buffers.
+
+    Compiled code does not check array bounds, so a rule that writes beyond
+    ``max_children`` rows would corrupt memory inside the engine. Before any
+    compiled call, the rule's Python function runs on the root and its first
+    descendants (breadth-first, :data:`PREFLIGHT_CALLS` calls) with buffers of
+    exactly ``max_children`` rows: an out-of-range write, a wrong signature or
+    a return value that is not an integer count is reported as an
+    :class:`~aievo.errors.AievoError` instead.
+    """
+    py = getattr(tree.rule, "py_func", None)
+    if py is None:  # pragma: no cover - LazyTree only accepts numba dispatchers
+        return
+    kmax, d = tree.max_children, tree.state_dim
+    queue = [(tree.root_state.copy(), 0)]
+    calls = 0
+    while queue and calls < PREFLIGHT_CALLS:
+        state, depth = queue.pop(0)
+        cs = np.zeros((kmax, d))
+        cf = np.full(kmax, np.nan)
+        cp = np.full(kmax, np.nan)
+        cb = np.full(kmax, tree.f_max)
+        where = f"rule {tree.name!r} at the program with state {state.tolist()} and depth {depth}"
+        try:
+            with np.errstate(all="ignore"):
+                k = py(state.copy(), np.int64(depth), tree.params.copy(), cs, cf, cp, cb)
+        except IndexError as exc:
+            raise InvalidKernelError(
+                f"{where} wrote outside its buffers ({exc}): expected at most max_children={kmax} children "
+                f"(rows 0 .. {kmax - 1}) and state vectors of length {d}"
+            ) from None
+        except TypeError as exc:
+            raise bad_argument(
+                InvalidParameterError, "rule", tree.rule,
+                "a function rule(state, depth, params, child_state, child_fitness, child_prob, child_bound) "
+                f"-> int (calling it failed: {exc})",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any failure of user code, named
+            raise InvalidKernelError(f"{where} raised {type(exc).__name__}: {exc}") from None
+        calls += 1
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise InvalidKernelError(f"{where} returned {k!r}: expected an integer count 0 .. max_children={kmax}")
+        if not 0 <= int(k) <= kmax:
+            raise InvalidKernelError(f"{where} returned {int(k)} children: expected 0 .. max_children={kmax}")
+        for j in range(int(k)):
+            if cp[j] > 0 and np.all(np.isfinite(cs[j])):
+                queue.append((cs[j].copy(), depth + 1))
 
 
 def _rule_error(tree: LazyTree, code: int, S, depth, i: int, j: int) -> Exception:
@@ -546,9 +635,11 @@ def simulate_lazy(
     start = time.perf_counter()
     if not isinstance(tree, LazyTree):
         raise bad_argument(InvalidParameterError, "tree", type(tree).__name__, "an aievo.lazy.LazyTree")
+    _preflight(tree)
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
+    _check_series_memory(tree, G)
     eta_l = 0.0 if locking is None else _float("locking", locking, "a number in (0, 1]", lambda v: 0 < v <= 1)
     eta_p = (
         0.0 if preservation is None
@@ -834,9 +925,11 @@ def simulate_lazy_dfs(
     start = time.perf_counter()
     if not isinstance(tree, LazyTree):
         raise bad_argument(InvalidParameterError, "tree", type(tree).__name__, "an aievo.lazy.LazyTree")
+    _preflight(tree)
     if isinstance(generations, bool) or not isinstance(generations, (int, np.integer)) or generations < 0:
         raise bad_argument(InvalidParameterError, "generations", generations, "an integer >= 0")
     G = int(generations)
+    _check_series_memory(tree, G)
     eta = 0.0 if locking is None else _float("locking", locking, "a number in (0, 1]", lambda v: 0 < v <= 1)
     theta = _float("threshold", threshold, "a number in [0, 1)", lambda v: 0 <= v < 1)
     if max_nodes is not None and (

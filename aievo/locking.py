@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._validate import check_real
 from .errors import InvalidParameterError, bad_argument
 from .graph import DesignGraph
 
@@ -19,13 +20,12 @@ __all__ = ["with_locking", "with_preservation"]
 
 
 def _check_eta(eta: float) -> float:
-    try:
-        e = float(eta)
-    except (TypeError, ValueError):
-        raise bad_argument(InvalidParameterError, "eta", eta, "a number in (0, 1]") from None
-    if not (0.0 < e <= 1.0):
-        raise bad_argument(InvalidParameterError, "eta", eta, "a number in (0, 1]")
-    return e
+    return check_real(eta, "eta", lo=0.0, hi=1.0, lo_open=True, expected="a number in (0, 1]")
+
+
+def _check_graph(g: DesignGraph) -> None:
+    if not isinstance(g, DesignGraph):
+        raise bad_argument(InvalidParameterError, "g", type(g).__name__, "an aievo.DesignGraph")
 
 
 def with_locking(g: DesignGraph, eta: float) -> DesignGraph:
@@ -58,6 +58,7 @@ def with_locking(g: DesignGraph, eta: float) -> DesignGraph:
            [0.  , 0.  , 1.  , 0.  ],
            [0.  , 0.  , 0.  , 1.  ]])
     """
+    _check_graph(g)
     e = _check_eta(eta)
     n = g.n
     attrs = g.attrs
@@ -107,6 +108,7 @@ def with_preservation(g: DesignGraph, eta: float) -> DesignGraph:
     array([[0.25, 0.75],
            [0.  , 1.  ]])
     """
+    _check_graph(g)
     e = _check_eta(eta)
     n = g.n
     T2 = sp.csr_array((1.0 - e) * g.T + e * sp.eye_array(n, format="csr"))

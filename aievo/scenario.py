@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from ._validate import MAX_INDEX_PROGRAMS, check_tree_fits, kary_log2, kary_size
 from .errors import AievoError, ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,8 +85,9 @@ __all__ = [
     "run",
 ]
 
-#: Largest explicit tree a scenario may build (k-ary and binary trees grow exponentially).
-MAX_TREE_PROGRAMS = 2**23 - 1
+#: Hard cap on the programs of a tree a scenario may build; below it, the tree must also fit
+#: in the memory available (the rule of :func:`aievo.kary_tree` and the other generators).
+MAX_TREE_PROGRAMS = MAX_INDEX_PROGRAMS
 
 #: Graph kinds and their keys (besides ``kind``); ``*`` marks a required key.
 GRAPH_KINDS: dict[str, tuple[str, ...]] = {
@@ -212,7 +214,10 @@ class _Table:
             return v
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a number")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected a number within float range") from None
         if check is not None and not check[0](v):
             raise ScenarioError(f"{self.key(k)} = {_short(v)}: expected {check[1]}")
         return v
@@ -253,7 +258,10 @@ def _numbers(v: Any, key: str, length: int | None = None) -> list[float]:
         raise ScenarioError(f"{key} has {len(v)} entries: expected {length}")
     if not v:
         raise ScenarioError(f"{key} is empty: expected a non-empty list of numbers")
-    return [float(x) for x in v]
+    try:
+        return [float(x) for x in v]
+    except OverflowError:
+        raise ScenarioError(f"{key} = {_short(v)}: expected numbers within float range") from None
 
 
 def _rule_table(t: _Table, key: str, kind: str) -> tuple[str, _Table]:
@@ -448,15 +456,18 @@ def _trait_grid(t: _Table) -> "DesignGraph":
         or not (0 <= start[0] <= C and 0 <= start[1] <= D)
     ):
         raise ScenarioError(f"{t.key('start')} = {_short(start)}: expected [c, d] with 0 <= c <= {C}, 0 <= d <= {D}")
+    check_tree_fits((C + 1) * (D + 1), "graph.C", C, cls=ScenarioError)
+    import scipy.sparse as sp
+
     c = np.repeat(np.arange(C + 1), D + 1)
     d = np.tile(np.arange(D + 1), C + 1)
     n = c.size
     idx = np.arange(n)
     up_c = np.minimum(c + 1, C) * (D + 1) + d
     up_d = c * (D + 1) + np.minimum(d + 1, D)
-    T = np.zeros((n, n))
-    np.add.at(T, (idx, up_c), 0.5)
-    np.add.at(T, (idx, up_d), 0.5)
+    T = sp.csr_array(
+        (np.full(2 * n, 0.5), (np.concatenate([idx, idx]), np.concatenate([up_c, up_d]))), shape=(n, n)
+    )  # duplicates (at the clipped corner) are summed
     labels = [f"({ci},{di})" for ci, di in zip(c, d)]
     g = type_graph(np.ones(n), T, root=int(start[0] * (D + 1) + start[1]), labels=labels)
     return g.with_attrs(c=c.astype(np.float64), d=d.astype(np.float64))
@@ -472,12 +483,8 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         return _wrap("graph.fitness", lambda: trees.chain(_chain_fitness(t)))
     if kind == "kary_tree":
         k, depth = t.int("k", lo=1), t.int("depth", lo=0)
-        n_prog = (k ** (depth + 1) - 1) // (k - 1) if k > 1 else depth + 1
-        if n_prog > MAX_TREE_PROGRAMS:
-            raise ScenarioError(
-                f"graph.depth = {depth}: a {k}-ary tree of this depth has {n_prog} programs; "
-                f"expected at most {MAX_TREE_PROGRAMS}"
-            )
+        check_tree_fits(kary_size(k, depth), "graph.depth", depth, cls=ScenarioError,
+                        log2_n=kary_log2(k, depth))
         rule = _kary_rule(t, k)
         prob = t.numbers("prob", None, length=k)
         root_f = t.float("root_fitness", 1.0)
@@ -486,15 +493,12 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         )
     if kind == "binary_pm_tree":
         depth = t.int("depth", lo=0)
-        if 2 ** (depth + 1) - 1 > MAX_TREE_PROGRAMS:
-            raise ScenarioError(
-                f"graph.depth = {depth}: the tree has {2 ** (depth + 1) - 1} programs; "
-                f"expected at most {MAX_TREE_PROGRAMS}"
-            )
+        check_tree_fits(kary_size(2, depth), "graph.depth", depth, cls=ScenarioError, log2_n=kary_log2(2, depth))
         root_f = t.float("root_fitness", 1.0)
         return _wrap("graph", lambda: trees.binary_pm_tree(depth, root_fitness=root_f))
     if kind == "random_tree":
         n = t.int("n", lo=1)
+        check_tree_fits(n, "graph.n", n, cls=ScenarioError)
         seed = t.int("seed", None, lo=0)
         self_prob = t.float("self_prob", 0.0, check=(lambda x: 0 <= x < 1, "a number in [0, 1)"))
         fit = None
@@ -511,6 +515,7 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         return _wrap("graph", lambda: trees.random_tree(n, seed, fitness=fit, self_prob=self_prob))
     if kind == "lattice":
         n = t.int("n", lo=1)
+        check_tree_fits(n, "graph.n", n, cls=ScenarioError)
         mu = t.float("mutation_rate", check=(lambda x: 0 <= x <= 1, "a probability in [0, 1]"))
         f = _lattice_fitness(t, n)
         start = t.int("start", None, lo=0)
@@ -684,6 +689,10 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
             raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(f"{path}: not a UTF-8 text file ({exc}): expected TOML") from None
+        except OSError as exc:
+            raise ScenarioError(f"scenario file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
         default_name = name or path.stem
     other = _other_kind(data, default_name)
     if other is not None:
@@ -704,6 +713,11 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     kind = head.str("kind", choices=GRAPH_KINDS)
     gt = _Table(graph_raw, "graph", ("kind*",) + GRAPH_KINDS[kind])
     has_fitness = top.has("fitness")
+    if kind == "trait_grid" and not has_fitness:
+        raise ScenarioError(
+            "fitness: missing; a trait_grid has no fitness of its own (every program would have fitness 1, "
+            "neutral evolution): add a [fitness] table deriving it from the traits c and d"
+        )
     g = _build_graph(gt, has_fitness)
 
     # traits are attached to the base graph so that locking copies them
@@ -778,8 +792,12 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
                 raise ScenarioError("scenario.initial: expected non-negative shares summing to 1")
 
     o = top.table("output", _OUTPUT_KEYS) if top.has("output") else _Table({}, "output", _OUTPUT_KEYS)
-    traj = o.str("trajectory", f"{sc_name}.npz") or None
-    plot = o.str("plot", f"{sc_name}.png") or None
+    if "/" in sc_name or "\\" in sc_name or sc_name in ("", ".", "..") or "\x00" in sc_name:
+        raise ScenarioError(
+            f"scenario.name = {_short(sc_name)}: expected a name without '/' or '\\' (it names the output files)"
+        )
+    traj = _output_name(o, "trajectory", f"{sc_name}.npz")
+    plot = _output_name(o, "plot", f"{sc_name}.png")
     default_what = ["mean_fitness"] + [f"set:{k}" for k in sets] + [f"trait:{k}" for k in traits]
     what = o.raw("plot_what", default_what)
     allowed_what = ["mean_fitness", "growth_rate"] + [f"trait:{k}" for k in traits] + [f"set:{k}" for k in sets]
@@ -809,19 +827,55 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     )
 
 
+def _output_name(o: _Table, key: str, default: str) -> str | None:
+    """An output file name of a scenario: a relative path that stays inside the output directory."""
+    value = o.str(key, default)
+    if not value:
+        return None
+    _inside(value, o.key(key))
+    if key == "plot" and Path(value).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ScenarioError(f"{o.key(key)} = {_short(value)}: expected a file name ending in .png, .pdf or .svg")
+    return value
+
+
+def _inside(name: str, key: str) -> Path:
+    """Refuse an output name that is absolute or climbs out of the output directory."""
+    p = Path(name)
+    if "\x00" in name or p.is_absolute() or p.drive or ".." in p.parts or name.startswith("~"):
+        raise ScenarioError(
+            f"{key} = {_short(name)}: expected a relative path inside the output directory "
+            "(no absolute paths, no '..'); choose the directory with --out"
+        )
+    return p
+
+
 # ---------------------------------------------------------------------- running
 def write_outputs(scenario: Scenario, trajectory: "Trajectory", out: str | os.PathLike = ".") -> list[Path]:
     """Write the trajectory (``.npz`` + JSON) and its plot (PNG) into directory ``out``.
 
-    Relative output names are taken relative to ``out``; returns the paths written.
+    Output names are relative paths inside ``out`` (absolute names and ``..``
+    are refused with :class:`~aievo.errors.ScenarioError`: a scenario file never
+    writes outside the directory chosen by whoever runs it). Every file is
+    written atomically. Returns the paths written.
     """
     out_dir = Path(out)
     written: list[Path] = []
     if scenario.trajectory_path:
-        written.append(Path(trajectory.save(out_dir / scenario.trajectory_path)))
+        written.append(Path(trajectory.save(_target(out_dir, scenario.trajectory_path, "output.trajectory"))))
     if scenario.plot_path:
-        written.append(_plot(scenario, trajectory, out_dir / scenario.plot_path))
+        written.append(_plot(scenario, trajectory, _target(out_dir, scenario.plot_path, "output.plot")))
     return written
+
+
+def _target(out_dir: Path, name: str, key: str) -> Path:
+    path = out_dir / _inside(name, key)
+    try:
+        inside = path.resolve().is_relative_to(out_dir.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:  # a symbolic link inside out pointing elsewhere
+        raise ScenarioError(f"{key} = {_short(name)}: resolves outside the output directory {str(out_dir)!r}")
+    return path
 
 
 def _plot(scenario: Scenario, tr: "Trajectory", path: Path) -> Path:
@@ -853,9 +907,12 @@ def _plot(scenario: Scenario, tr: "Trajectory", path: Path) -> Path:
             mod = f", {table} eta = {scenario.config[table]['eta']}"
     pop = f", K = {scenario.population}" if scenario.population else ""
     fig.suptitle(f"{scenario.name}\n({kind}, {scenario.graph.n} programs{mod}{pop})", fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from .io import atomic_savefig
+
+    try:
+        atomic_savefig(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 

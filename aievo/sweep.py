@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import importlib
+import itertools
 import json
 import os
 import sys
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from ._sweep_store import Fingerprint, Store, SweepMismatchError, Throttle
-from .errors import InvalidParameterError, ResultFileError, ScenarioError, bad_argument
+from ._sweep_store import MAX_CELLS, Fingerprint, Store, SweepBusyError, SweepMismatchError, Throttle, check_grid_size
+from .errors import AievoError, InvalidParameterError, ResultFileError, ScenarioError, bad_argument
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
@@ -38,6 +39,8 @@ __all__ = [
     "SerialExecutor",
     "SweepWarning",
     "SweepMismatchError",
+    "SweepBusyError",
+    "MAX_CELLS",
     "SCENARIOS",
     "eta_locked_chain",
     "load_sweep_file",
@@ -95,6 +98,11 @@ def _jsonable(value: Any, where: str) -> Any:
 def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     if not isinstance(grid, Mapping):
         raise bad_argument(InvalidParameterError, "grid", grid, "a dict of parameter name -> list of values")
+    lengths = []
+    for values in grid.values():
+        n = len(values) if hasattr(values, "__len__") and not isinstance(values, (str, bytes, Mapping)) else 1
+        lengths.append(n)
+    check_grid_size(tuple(lengths))  # before converting any value: 2**63 cells fail at once
     out = []
     for name, values in grid.items():
         if not isinstance(name, str) or not name.isidentifier() or name == "rng":
@@ -107,11 +115,29 @@ def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
                 InvalidParameterError, f"grid[{name!r}]", values,
                 f"a list of values, e.g. [{values!r}] for a single value",
             )
+        # bounded before anything is converted: range(10**12) must fail at once
+        length = len(values) if hasattr(values, "__len__") else None
+        if length is None:
+            values = list(itertools.islice(values, MAX_CELLS + 1))
+            length = len(values)
+        if length > MAX_CELLS:
+            raise bad_argument(
+                InvalidParameterError, f"grid[{name!r}]", f"<{length} values>",
+                f"at most {MAX_CELLS} values (the grid may hold at most {MAX_CELLS} cells)",
+            )
         # the JSON round trip makes a new run and a resumed one pass identical values
-        vals = tuple(json.loads(json.dumps(_jsonable(v, f"grid[{name!r}] entry"))) for v in values)
+        try:
+            vals = tuple(
+                json.loads(json.dumps(_jsonable(v, f"grid[{name!r}] entry"), allow_nan=False)) for v in values
+            )
+        except (ValueError, RecursionError) as exc:
+            raise bad_argument(
+                InvalidParameterError, f"grid[{name!r}]", values, f"JSON-representable finite values ({exc})"
+            ) from None
         if not vals:
             raise bad_argument(InvalidParameterError, f"grid[{name!r}]", values, "a non-empty list of values")
         out.append((name, vals))
+    check_grid_size(tuple(len(v) for _, v in out))
     return tuple(out)
 
 
@@ -193,7 +219,7 @@ def _make_executor(executor: Any) -> tuple[cf.Executor, bool]:
         executor = DEFAULT_WORKERS
     if isinstance(executor, cf.Executor):
         return executor, False
-    if isinstance(executor, (int, np.integer)) and not isinstance(executor, bool) and executor >= 0:
+    if isinstance(executor, (int, np.integer)) and not isinstance(executor, bool) and 0 <= executor <= 1024:
         if executor == 0:
             return SerialExecutor(), True
         import multiprocessing
@@ -203,7 +229,7 @@ def _make_executor(executor: Any) -> tuple[cf.Executor, bool]:
         return cf.ProcessPoolExecutor(max_workers=int(executor), mp_context=ctx), True
     raise bad_argument(
         InvalidParameterError, "executor", executor,
-        "None (2 local processes), an int n (n local processes; 0 runs in this process) "
+        "None (2 local processes), an int n in [0, 1024] (n local processes; 0 runs in this process) "
         "or a concurrent.futures.Executor such as dask's Client.get_executor()",
     )
 
@@ -226,14 +252,16 @@ def _run_cell(fn: Callable[..., Any], params: dict[str, Any], seed: np.random.Se
     start = time.perf_counter()
     try:
         value = fn(**params, rng=np.random.default_rng(seed))
+    except AievoError as exc:  # refused input: deterministic, rerunning fails the same way
+        return False, f"{type(exc).__name__}: {exc}", traceback.format_exc(), True
     except Exception as exc:  # noqa: BLE001 - recorded with its traceback, retried next run
-        return False, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        return False, f"{type(exc).__name__}: {exc}", traceback.format_exc(), False
     info = {
         "elapsed_s": round(time.perf_counter() - start, 6),
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
-    return True, value, info
+    return True, value, info, False
 
 
 def _class_path(value: Any) -> str | None:
@@ -353,6 +381,8 @@ def sweep(
         raise bad_argument(InvalidParameterError, "fn", fn, "a callable fn(**params, rng=...)")
     if out is None or not isinstance(out, (str, os.PathLike)):
         raise bad_argument(InvalidParameterError, "out", out, "a directory path")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise bad_argument(InvalidParameterError, "progress", progress, "None, True or False")
     norm_grid = _normalise_grid(grid)
     _check_signature(fn, tuple(name for name, _ in norm_grid))
     seed = _root_seed(rng)
@@ -364,28 +394,37 @@ def sweep(
             fresh = np.random.SeedSequence()
             fingerprint = Fingerprint(fingerprint.fn, norm_grid, int(fresh.entropy), ())
     store = Store.create_or_check(out, fingerprint, seed_given=seed is not None)
-    exe, owned = _make_executor(executor)  # after validation: nothing to clean up on bad input
-    try:
-        refused = _drive(store, fn, exe, progress)
-    except BaseException:  # interrupted: do not wait for the running cells
+    with store.lock():
+        exe, owned = _make_executor(executor)  # after validation: nothing to clean up on bad input
+        try:
+            refused = _drive(store, fn, exe, progress)
+        except BaseException:  # interrupted: do not wait for the running cells
+            if owned:
+                exe.shutdown(wait=False, cancel_futures=True)
+            raise
         if owned:
-            exe.shutdown(wait=False, cancel_futures=True)
-        raise
-    if owned:
-        exe.shutdown(wait=True)
+            exe.shutdown(wait=True)
     result = SweepResult(store)
     if result.failed or result.pending:
         failed = result.failed
+        invalid = [c for c in failed if c.invalid]
         msg = f"{len(failed)} of {len(result)} cells failed"
         if failed:
             msg += f" (first: cell {failed[0].index} {failed[0].params}: {failed[0].error})"
+        if invalid:
+            msg += (
+                f"; {len(invalid)} of them refused their parameters (an AievoError): rerunning gives the "
+                "same error, change the grid or fn"
+            )
         if result.pending:
             msg += f"; {len(result.pending)} were not run"
             if refused:
                 msg += f" (the executor refused new work: {refused})"
+        retry = len(failed) > len(invalid) or result.pending
         warnings.warn(
-            f"sweep into {str(out)!r}: {msg}. Tracebacks are in {store.root / 'failures'}; "
-            "rerun the same sweep to retry the unfinished cells.",
+            f"sweep into {str(out)!r}: {msg}. Tracebacks are in {store.root / 'failures'}"
+            + (f"; rerun the same sweep to retry the {'other ' if invalid else ''}unfinished cells."
+               if retry else "."),
             SweepWarning,
             stacklevel=2,
         )
@@ -429,15 +468,17 @@ def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | 
             store.write_failure(i, f"the executor lost this cell: {error}", text)
             failed.add(i)
             return
-        ok, value, info = future.result()
+        ok, value, info, invalid = future.result()
         if not ok:
-            store.write_failure(i, value, info)
+            store.write_failure(i, value, info, deterministic=invalid)
             failed.add(i)
             return
         try:
             _store_value(store, i, value, info)
         except Exception as err:  # noqa: BLE001 - an unstorable result is this cell's failure
-            store.write_failure(i, f"{type(err).__name__}: {err}", traceback.format_exc())
+            store.write_failure(
+                i, f"{type(err).__name__}: {err}", traceback.format_exc(), deterministic=isinstance(err, AievoError)
+            )
             failed.add(i)
             return
         done.add(i)
@@ -484,6 +525,9 @@ class SweepCell:
         The cell's ``.npz`` file when done.
     error : str or None
         The last error of a failed cell (the traceback is in :attr:`SweepResult.failures`).
+    invalid : bool
+        Whether the failure was ``fn`` refusing its parameters (an
+        :class:`~aievo.errors.AievoError`): deterministic, so retrying cannot help.
     """
 
     index: int
@@ -492,6 +536,7 @@ class SweepCell:
     status: str
     path: Path | None = None
     error: str | None = None
+    invalid: bool = False
 
 
 class SweepResult:
@@ -509,14 +554,16 @@ class SweepResult:
         fp = store.fingerprint
         cells = []
         for i in range(fp.size):
+            record: dict[str, Any] = {}
             if i in done:
                 status, path, error = "done", store.cell_path(i), None
             elif i in failed:
                 record = store.read_failure(i) or {}
-                status, path, error = "failed", None, record.get("error", "")
+                status, path, error = "failed", None, str(record.get("error", ""))
             else:
                 status, path, error = "pending", None, None
-            cells.append(SweepCell(i, fp.position(i), fp.params(i), status, path, error))
+            invalid = status == "failed" and bool(record.get("deterministic", False))
+            cells.append(SweepCell(i, fp.position(i), fp.params(i), status, path, error, invalid))
         self._cells = cells
 
     @classmethod
@@ -755,22 +802,27 @@ def eta_locked_chain(
     Program ``k`` of a chain ``0 -> 1 -> ... -> length-1`` has fitness
     ``fitness[k]`` (default ``1 + step * k``) and designs its successor;
     :func:`aievo.with_locking` makes each design a locked copy with
-    probability ``eta``. Deterministic: ``rng`` is accepted and unused.
+    probability ``eta``. ``eta = 0`` is the unlocked baseline: the chain itself,
+    without locked copies (so an eta sweep can include it; ``with_locking``
+    itself requires ``eta > 0``). Deterministic: ``rng`` is accepted and unused.
 
     Returns
     -------
     aievo.Trajectory
         The run from the chain's root for ``generations`` generations.
     """
+    from ._validate import check_int, check_real
     from .dynamics import simulate
     from .locking import with_locking
     from .trees import chain
 
     if fitness is None:
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise bad_argument(InvalidParameterError, "length", length, "an integer >= 1")
-        fitness = list(1.0 + float(step) * np.arange(int(length)))
-    return simulate(with_locking(chain(fitness), eta), generations)
+        length = check_int(length, "length", 1, 10**7)
+        step = check_real(step, "step")
+        fitness = list(1.0 + step * np.arange(int(length)))
+    eta = check_real(eta, "eta", lo=0.0, hi=1.0, expected="a number in [0, 1] (0: the unlocked baseline)")
+    g = chain(fitness)
+    return simulate(g if eta == 0.0 else with_locking(g, eta), generations)
 
 
 #: name usable as ``scenario = "..."`` in a sweep file -> the function it runs
@@ -821,7 +873,9 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise bad_argument(ScenarioError, "sweep file", str(p), f"a readable file ({exc})") from exc
+        raise bad_argument(ScenarioError, "sweep file", str(p), f"a readable file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise bad_argument(ScenarioError, "sweep file", str(p), f"a UTF-8 text file (TOML; {exc})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -931,6 +985,8 @@ def _report(res: SweepResult) -> None:
         f"{len(res.pending)} pending (grid {dict(zip(res.names, res.shape))})"
     )
     for c in res.failed:
-        print(f"  cell {c.index} {json.dumps(c.params)}: {c.error}")
+        tag = " [invalid parameters: retrying gives the same error]" if c.invalid else ""
+        print(f"  cell {c.index} {json.dumps(c.params)}: {c.error}{tag}")
     if res.failed:
-        print(f"  tracebacks: {res.out / 'failures'}; run the same command again to retry")
+        retry = any(not c.invalid for c in res.failed)
+        print(f"  tracebacks: {res.out / 'failures'}" + ("; run the same command again to retry" if retry else ""))

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
+from ._validate import check_int, check_real, check_tree_fits, real_array
 from .errors import InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph
 
@@ -37,10 +38,7 @@ def default_phi(s: np.ndarray) -> np.ndarray:
 
 
 def _trait(name: str, value: Any) -> np.ndarray:
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise bad_argument(InvalidParameterError, name, value, "an array of numbers >= 0") from None
+    a = real_array(value, name, finite=False, what="an array of numbers >= 0")
     if a.ndim > 1:
         raise ShapeError(f"{name} has shape {a.shape}: expected a scalar or a 1-D array")
     if not np.all(np.isfinite(a)) or (a < 0).any():
@@ -113,9 +111,7 @@ def linear_utility(c: Any, d: Any, kappa: float = 0.0) -> np.ndarray:
     ca, da = _trait("c", c), _trait("d", d)
     if ca.shape != da.shape:
         raise ShapeError(f"c has shape {ca.shape} and d {da.shape}: expected the same shape")
-    k = float(kappa)
-    if not np.isfinite(k) or k < 0:
-        raise bad_argument(InvalidParameterError, "kappa", kappa, "a finite number >= 0")
+    k = check_real(kappa, "kappa", lo=0.0, expected="a finite number >= 0")
     return ca - k * da
 
 
@@ -160,9 +156,8 @@ def deception_grid(
     >>> g.n, g.fitness[:4].tolist(), g.T[[0], :4].toarray().round(2).tolist()
     (8, [1.0, 2.0, 2.0, 3.0], [[0.0, 0.4, 0.4, 0.0]])
     """
-    for name, v in (("C", C), ("D", D)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise bad_argument(InvalidParameterError, name, v, "an integer >= 0")
+    C, D = check_int(C, "C", 0), check_int(D, "D", 0)
+    check_tree_fits(2 * (C + 1) * (D + 1), "C" if C >= D else "D", C if C >= D else D)
     if fitness not in ("human", "objective"):
         raise bad_argument(InvalidParameterError, "fitness", fitness, '"human" or "objective"')
     C, D = int(C), int(D)

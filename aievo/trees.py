@@ -11,16 +11,21 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InvalidParameterError, ShapeError, bad_argument
-from .graph import DesignGraph
+from ._validate import check_int, check_real, check_rng, check_tree_fits, kary_log2, kary_size, real_array
+from .errors import InvalidFitnessError, InvalidGraphError, InvalidParameterError, ShapeError, bad_argument
+from .graph import DesignGraph, tree_depths
 
 __all__ = ["chain", "kary_tree", "binary_pm_tree", "random_tree", "lattice", "type_graph", "unfold"]
 
 
 def _int_arg(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise bad_argument(InvalidParameterError, name, value, f"an integer >= {lo}")
-    return int(value)
+    return check_int(value, name, lo)
+
+
+def _callable(name: str, value: Any, expected: str) -> Callable[..., Any]:
+    if not callable(value):
+        raise bad_argument(InvalidParameterError, name, value, expected)
+    return value
 
 
 def chain(fitness: Any) -> DesignGraph:
@@ -35,7 +40,7 @@ def chain(fitness: Any) -> DesignGraph:
     >>> g.parent.tolist(), g.T.toarray()[2, 2]
     ([-1, 0, 1], 1.0)
     """
-    f = np.asarray(fitness, dtype=np.float64)
+    f = real_array(fitness, "fitness", finite=False, cls=InvalidFitnessError, what="a 1-D array of real numbers")
     if f.ndim != 1 or f.size == 0:
         raise ShapeError(f"fitness has shape {f.shape}: expected a non-empty 1-D array")
     n = f.size
@@ -75,14 +80,17 @@ def kary_tree(
     """
     k = _int_arg("k", k, 1)
     depth = _int_arg("depth", depth, 0)
-    p = np.full(k, 1.0 / k) if prob is None else np.asarray(prob, dtype=np.float64)
-    if p.shape != (k,):
-        raise ShapeError(f"prob has shape {p.shape}: expected ({k},)")
-    n = (k ** (depth + 1) - 1) // (k - 1) if k > 1 else depth + 1
-    if n > 200_000_000:
-        raise bad_argument(InvalidParameterError, "depth", depth, f"a tree of at most 2e8 programs (got {n})")
+    n = check_tree_fits(kary_size(k, depth), "depth", depth, log2_n=kary_log2(k, depth))
+    _callable("fitness_rule", fitness_rule, "a callable fitness_rule(parent_fitness, child_index, d) -> array")
+    rf = check_real(root_fitness, "root_fitness", lo=0.0, cls=InvalidFitnessError)
+    if prob is None:
+        p = np.full(k, 1.0 / k)
+    else:
+        p = real_array(prob, "prob", cls=InvalidParameterError, what=f"{k} probabilities")
+        if p.shape != (k,):
+            raise ShapeError(f"prob has shape {p.shape}: expected ({k},)")
     f = np.empty(n)
-    f[0] = root_fitness
+    f[0] = rf
     d_arr = np.zeros(n, dtype=np.int64)
     idx = np.arange(n)
     parent = np.where(idx == 0, -1, (idx - 1) // k)
@@ -91,7 +99,10 @@ def kary_tree(
     for d in range(1, depth + 1):
         hi = lo + k**d
         par = parent[lo:hi]
-        vals = np.asarray(fitness_rule(f[par], j[lo:hi], d), dtype=np.float64)
+        vals = real_array(
+            fitness_rule(f[par], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
+            cls=InvalidFitnessError, what="an array of real fitness values",
+        )
         if vals.shape != (hi - lo,):
             raise ShapeError(f"fitness_rule returned shape {vals.shape} at depth {d}: expected ({hi - lo},)")
         f[lo:hi] = vals
@@ -113,6 +124,8 @@ def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
     def rule(pf: np.ndarray, j: np.ndarray, d: int) -> np.ndarray:
         return pf + np.where(j == 1, 1.0, -1.0) * 2.0 ** (-d)
 
+    depth = _int_arg("depth", depth, 0)
+    check_tree_fits(kary_size(2, depth), "depth", depth, log2_n=kary_log2(2, depth))
     g = kary_tree(2, depth, rule, root_fitness=root_fitness)
     n = g.n
     plus = np.zeros(n, dtype=bool)
@@ -147,14 +160,17 @@ def random_tree(
     self_prob : float in [0, 1)
         Probability that an internal program designs a copy of itself.
     """
-    n = _int_arg("n", n, 1)
-    if not 0.0 <= self_prob < 1.0:
-        raise bad_argument(InvalidParameterError, "self_prob", self_prob, "a number in [0, 1)")
-    gen = np.random.default_rng(rng)
+    n = check_tree_fits(_int_arg("n", n, 1), "n", n)
+    self_prob = check_real(self_prob, "self_prob", lo=0.0, hi=1.0, hi_open=True)
+    gen = check_rng(rng)
+    if fitness is not None:
+        _callable("fitness", fitness, "a callable fitness(rng, n) -> array of n fitness values")
     parent = np.full(n, -1, dtype=np.int64)
     if n > 1:
         parent[1:] = np.floor(gen.random(n - 1) * np.arange(1, n)).astype(np.int64)
-    f = gen.uniform(0.0, 2.0, n) if fitness is None else np.asarray(fitness(gen, n), dtype=np.float64)
+    f = gen.uniform(0.0, 2.0, n) if fitness is None else real_array(
+        fitness(gen, n), "fitness(rng, n)", finite=False, cls=InvalidFitnessError, what="an array of real fitness values"
+    )
     w = gen.exponential(size=n)
     w[0] = 0.0
     totals = np.bincount(parent[1:], weights=w[1:], minlength=n)
@@ -162,15 +178,7 @@ def random_tree(
     prob[1:] = w[1:] / totals[parent[1:]] * (1.0 - self_prob)
     has_children = np.bincount(parent[1:], minlength=n) > 0
     sp_ = np.where(has_children, self_prob, 1.0)
-    depth = _depths_of_recursive(parent)
-    return DesignGraph.tree(parent, f, prob, self_prob=sp_, attrs={"depth": depth})
-
-
-def _depths_of_recursive(parent: np.ndarray) -> np.ndarray:
-    depth = np.zeros(parent.size, dtype=np.int64)
-    for i in range(1, parent.size):  # parents precede children
-        depth[i] = depth[parent[i]] + 1
-    return depth
+    return DesignGraph.tree(parent, f, prob, self_prob=sp_, attrs={"depth": tree_depths(parent)})
 
 
 def lattice(n: int, fitness: Any, mutation_rate: float, *, start: int | None = None) -> DesignGraph:
@@ -189,10 +197,10 @@ def lattice(n: int, fitness: Any, mutation_rate: float, *, start: int | None = N
     start : int, optional
         The starting genotype (``root``); default the middle one.
     """
-    n = _int_arg("n", n, 1)
-    mu = float(mutation_rate)
-    if not 0.0 <= mu <= 1.0:
-        raise bad_argument(InvalidParameterError, "mutation_rate", mutation_rate, "a probability in [0, 1]")
+    n = check_tree_fits(_int_arg("n", n, 1), "n", n)
+    mu = check_real(mutation_rate, "mutation_rate", lo=0.0, hi=1.0)
+    if start is not None:
+        start = check_int(start, "start", 0, n - 1)
     pos = np.arange(n)
     f = fitness(pos) if callable(fitness) else fitness
     half = np.full(n - 1, mu / 2)
@@ -231,8 +239,15 @@ def unfold(g: DesignGraph, depth: int, *, root: int | None = None, max_nodes: in
     DesignGraph
         With ``attrs["type"]`` (the type of each program) and ``attrs["depth"]``.
     """
+    if not isinstance(g, DesignGraph):
+        raise bad_argument(InvalidGraphError, "g", type(g).__name__, "an aievo.DesignGraph")
     depth = _int_arg("depth", depth, 0)
-    r = g.root if root is None else int(root)
+    max_nodes = check_int(max_nodes, "max_nodes", 1)
+    r = g.root if root is None else check_int(root, "root", 0, g.n - 1)
+    if depth + 1 > max_nodes:  # every program has a design, so each level holds >= 1 program
+        raise bad_argument(
+            InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
+        )
     T = g.T
     types = [np.array([r], dtype=np.int64)]
     parents = [np.array([-1], dtype=np.int64)]
@@ -248,6 +263,7 @@ def unfold(g: DesignGraph, depth: int, *, root: int | None = None, max_nodes: in
             raise bad_argument(
                 InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
             )
+        check_tree_fits(total, "depth", depth)
         starts = np.repeat(T.indptr[level], counts)
         within = np.arange(size) - np.repeat(np.cumsum(counts) - counts, counts)
         e = starts + within

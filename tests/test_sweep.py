@@ -24,10 +24,12 @@ from aievo.errors import AievoError, InvalidParameterError, ResultFileError, Sce
 from aievo.io import load_result, save_result
 from aievo.sweep import (
     SerialExecutor,
+    SweepBusyError,
     SweepMismatchError,
     SweepResult,
     SweepWarning,
     eta_locked_chain,
+    load_sweep_file,
     sweep,
 )
 
@@ -636,3 +638,146 @@ def test_dask_resubmits_a_killed_workers_cell(tmp_path):
     assert calls(work).count(2) == 2
     for i in range(6):
         np.testing.assert_array_equal(res.load(i)["x"], oracle_uniforms(SEED, 6, i, 5))
+
+
+# ----------------------------------------------------------------- one writer per directory (issue 18)
+def refuse_odd(k, rng):
+    """Refuse odd k with an AievoError (a deterministic validation failure)."""
+    if k % 2:
+        raise InvalidParameterError(f"k={k} is invalid: expected an even number")
+    return {"k": np.array([k])}
+
+
+def test_a_second_writer_gets_a_clear_error_and_the_first_finishes(tmp_path):
+    n = 6
+    work = tmp_path / "work"
+    work.mkdir()
+    grid = {"i": list(range(n)), "workdir": [str(work)], "sleep": [0.4]}
+    out = tmp_path / "s"
+    here = Path(__file__).resolve().parent
+    code = (
+        f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]\n"
+        "from test_sweep import logged, SEED\n"
+        "from aievo.sweep import sweep\n"
+        f"res = sweep(logged, {grid!r}, out={str(out)!r}, executor=0, rng=SEED)\n"
+        "print('complete', res.complete)\n"
+    )
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = out / ".aievo-sweep.lock"
+        deadline = time.monotonic() + 60
+        while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lock.exists(), proc.communicate()[1][-2000:]
+        with pytest.raises(SweepBusyError, match=r"being written by another aievo sweep \(pid \d+"):
+            sweep(logged, grid, out=out, executor=0, rng=SEED)
+    finally:
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "complete True" in stdout
+    res = SweepResult.open(out)
+    assert res.complete and not res.failed
+    assert calls(work) == list(range(n))  # every cell computed once, by the first writer only
+    assert not lock.exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "s"
+    grid = {"a": [0.5, 1.5], "b": [1, 2]}
+    first = sweep(draws, grid, out=out, executor=0, rng=SEED)
+    assert first.complete
+    (out / ".aievo-sweep.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    (out / "cells" / f".cell-000000.npz.{dead.pid}.abcdefgh.tmp").write_bytes(b"half")  # its orphan
+    again = sweep(draws, grid, out=out, executor=0, rng=SEED)
+    assert again.complete
+    assert not (out / ".aievo-sweep.lock").exists()
+    assert not list((out / "cells").glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"a": list(range(2**21)), "b": list(range(2**21)), "c": list(range(2**21))},  # 2**63 cells
+        {"a": range(1000), "b": range(1000), "c": range(1000)},  # 1e9 cells
+        {"a": range(10**12)},
+    ],
+    ids=["2**63", "1e9", "1e12-values"],
+)
+def test_grid_sizes_are_exact_and_refused_quickly(tmp_path, grid):
+    def f(a, rng, b=0, c=0):
+        return {"x": np.zeros(1)}
+
+    start = time.perf_counter()
+    with pytest.raises(InvalidParameterError, match="at most 10000000"):
+        sweep(f, grid, out=tmp_path / "s", executor=0)
+    assert time.perf_counter() - start < 2.0
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_tampered_sweep_file_with_a_huge_grid_is_a_result_file_error(tmp_path):
+    out = tmp_path / "s"
+    sweep(draws, {"a": [0.5], "b": [1]}, out=out, executor=0, rng=SEED)
+    doc = json.loads((out / "sweep.json").read_text())
+    doc["fingerprint"]["grid"] = [["a", list(range(2**12))]] * 3
+    (out / "sweep.json").write_text(json.dumps(doc))
+    with pytest.raises(ResultFileError, match="at most"):
+        SweepResult.open(out)
+    (out / "sweep.json").write_text("[1, 2]")
+    with pytest.raises(ResultFileError, match="not a readable aievo sweep file"):
+        SweepResult.open(out)
+
+
+def test_validation_failures_are_not_offered_for_retry(tmp_path, capsys):
+    with pytest.warns(SweepWarning) as record:
+        res = sweep(refuse_odd, {"k": [0, 1, 2, 3]}, out=tmp_path / "s", executor=0, rng=1)
+    text = str(record[0].message)
+    assert "refused their parameters" in text and "retry" not in text
+    assert [c.index for c in res.failed] == [1, 3] and all(c.invalid for c in res.failed)
+    assert res.load(0)["k"].tolist() == [0]
+    from aievo.sweep import _report
+
+    _report(res)
+    out = capsys.readouterr().out
+    assert "invalid parameters" in out and "run the same command again" not in out
+    # a transient failure is still offered for retry
+    work = tmp_path / "w"
+    work.mkdir()
+    with pytest.warns(SweepWarning, match="rerun the same sweep to retry"):
+        res2 = sweep(logged, {"i": [0, 1], "workdir": [str(work)], "fail_cell": [1]}, out=tmp_path / "t",
+                     executor=0, rng=1)
+    assert [c.invalid for c in res2.failed] == [False]
+
+
+def test_eta_zero_is_the_unlocked_baseline(tmp_path):
+    import aievo as ae
+
+    base = eta_locked_chain(0.0, 30, length=5, step=0.2)
+    ref = ae.simulate(ae.chain(1.0 + 0.2 * np.arange(5)), 30)
+    np.testing.assert_array_equal(base.mean_fitness, ref.mean_fitness)
+    res = sweep(eta_locked_chain, {"eta": [0.0, 0.5], "generations": [30], "length": [5], "step": [0.2]},
+                out=tmp_path / "s", executor=0, rng=1)
+    assert res.complete
+    F = res.collect(lambda tr: tr.mean_fitness[-1])
+    assert F[0, 0, 0, 0] == ref.mean_fitness[-1] and F[1, 0, 0, 0] < F[0, 0, 0, 0]
+    for bad in (-0.1, 1.5, "0.5", True):
+        with pytest.raises(InvalidParameterError, match="eta"):
+            eta_locked_chain(bad, 3)
+
+
+def test_non_utf8_sweep_file_is_a_one_line_cli_error(tmp_path, capsys):
+    from aievo.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_bytes(b'scenario = "eta_locked_chain"\nout = "\xff\xfe"\n')
+    with pytest.raises(ScenarioError, match="UTF-8"):
+        load_sweep_file(path)
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "UTF-8" in err and "Traceback" not in err

@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(sorted({s.group for s in REGISTRY.values()}))})",
         )
     formats = parse_formats(args.formats)
-    if args.dpi < 10:
-        raise bad_argument(InvalidParameterError, "--dpi", args.dpi, "an integer >= 10")
+    if not 10 <= args.dpi <= 2400:
+        raise bad_argument(InvalidParameterError, "--dpi", args.dpi, "an integer in [10, 2400]")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -6,19 +6,100 @@ argument, the value it had and what was expected. Nothing is clipped.
 
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-from ..errors import InvalidParameterError, ShapeError, bad_argument
+from .._validate import available_memory, real_array
+from ..errors import AievoError, InvalidParameterError, NumericalRangeError, ShapeError, bad_argument
 
 __all__ = [
     "as_rng",
     "check_int",
     "check_float",
     "check_array",
+    "check_alloc",
+    "finite_result",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check_alloc(n_values: int, name: str, value: Any, what: str = "arrays") -> None:
+    """Refuse a request whose float64 arrays (``n_values`` numbers) would not fit in memory."""
+    need = 8 * int(n_values)
+    avail = available_memory()
+    if need > avail:
+        raise bad_argument(
+            InvalidParameterError, name, value,
+            f"sizes whose {what} fit in memory (these need {need / 2**30:.3g} GiB, "
+            f"{avail / 2**30:.3g} GiB are available)",
+        )
+
+
+def _non_finite(out: Any, depth: int = 0) -> bool:
+    if depth > 4:
+        return False
+    if isinstance(out, np.ndarray):
+        return out.dtype.kind in "fc" and not bool(np.all(np.isfinite(out)))
+    if isinstance(out, (float, np.floating)):
+        return not np.isfinite(out)
+    if isinstance(out, Mapping):
+        return any(_non_finite(v, depth + 1) for v in out.values())
+    if isinstance(out, (tuple, list)):
+        return any(_non_finite(v, depth + 1) for v in out)
+    return False
+
+
+def finite_result(fn: F) -> F:
+    """Run ``fn`` with floating-point warnings silenced and refuse a NaN or infinite result.
+
+    The inputs are checked finite by the functions themselves; a non-finite
+    result then means their scale overflowed float64 (``1e200`` squared, for
+    example), which raises :class:`~aievo.errors.NumericalRangeError` naming the
+    largest input magnitude instead of returning NaN with a RuntimeWarning.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            try:
+                out = fn(*args, **kwargs)
+            except (MemoryError, OverflowError) as exc:
+                raise NumericalRangeError(
+                    f"{fn.__name__}: the arguments need more memory or range than available "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+            except np.linalg.LinAlgError as exc:
+                if isinstance(exc, AievoError):  # pragma: no cover
+                    raise
+                raise NumericalRangeError(
+                    f"{fn.__name__}: a linear solve failed ({exc}); the inputs are singular or out of range"
+                ) from None
+        if _non_finite(out):
+            scale = _largest(args, kwargs)
+            raise NumericalRangeError(
+                f"{fn.__name__}: the result is not finite (NaN or inf) for finite inputs of magnitude up to "
+                f"{scale:.3g}: expected inputs whose products stay within float64 range (about 1e154 per "
+                "factor); rescale the inputs"
+            )
+        return out
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _largest(args: tuple, kwargs: dict) -> float:
+    best = 0.0
+    for v in (*args, *kwargs.values()):
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if a.size and np.all(np.isfinite(a)):
+            best = max(best, float(np.max(np.abs(a))))
+    return best
 
 
 def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
@@ -55,7 +136,10 @@ def check_float(
     """Return ``value`` as a finite float, optionally positive / non-negative / in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise bad_argument(InvalidParameterError, name, value, "a finite real number")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond float range
+        raise bad_argument(InvalidParameterError, name, value, "a finite real number") from None
     if not np.isfinite(out):
         raise bad_argument(InvalidParameterError, name, value, "a finite real number")
     if positive and not out > 0:
@@ -75,10 +159,7 @@ def check_array(
     shape_text: str | None = None,
 ) -> np.ndarray:
     """Return ``value`` as a finite float64 array with ``ndim`` dimensions (one of, if a tuple)."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise bad_argument(ShapeError, name, value, "a real-valued array") from None
+    arr = real_array(value, name, finite=False, cls=ShapeError, what="a real-valued array")
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:
         what = shape_text or " or ".join(f"{k}-d" for k in allowed) + " array"

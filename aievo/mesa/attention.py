@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from ._checks import check_alloc, check_array, check_float, check_int, finite_result
 
 __all__ = [
     "LSAWeights",
@@ -94,6 +94,7 @@ def _mask(T: int, n_context: int | None, causal: bool) -> np.ndarray | None:
     return m
 
 
+@finite_result
 def lsa_layer(
     E: np.ndarray,
     weights: LSAWeights | Sequence[np.ndarray] | dict,
@@ -144,6 +145,7 @@ def lsa_layer(
     return E + upd if residual else upd
 
 
+@finite_result
 def lsa_forward(
     E: np.ndarray,
     layers: Sequence[Any],
@@ -179,12 +181,16 @@ def lsa_forward(
     return out if return_all else out[-1]
 
 
+@finite_result
 def regression_readout(E: np.ndarray) -> np.ndarray:
     """Official regression readout ``yhat = -(last token's y-slot)`` = ``-E[:, -1, -1]``."""
     E = check_array(E, "E", 3, shape_text="an array of shape (B, T, F)")
+    if E.shape[1] == 0 or E.shape[2] == 0:
+        raise bad_argument(ShapeError, "E.shape", E.shape, "(B, T, F) with T >= 1 and F >= 1")
     return -E[:, -1, -1]
 
 
+@finite_result
 def gd_weights(d: int, N: int, eta: float, W0: np.ndarray | None = None) -> LSAWeights:
     """Proposition-1 weights: one LSA layer on tokens ``(x_i, y_i)`` = one GD step.
 
@@ -214,6 +220,7 @@ def gd_weights(d: int, N: int, eta: float, W0: np.ndarray | None = None) -> LSAW
     """
     d = check_int(d, "d")
     N = check_int(N, "N")
+    check_alloc(8 * (d + 1) ** 2, "d", d, "weight matrices")
     eta = check_float(eta, "eta")
     F = d + 1
     Wq = np.zeros((F, F))
@@ -230,6 +237,7 @@ def gd_weights(d: int, N: int, eta: float, W0: np.ndarray | None = None) -> LSAW
     return LSAWeights(Wq[None], Wq.copy()[None], Wv[None], P[None])
 
 
+@finite_result
 def gdpp_weights(d: int, N: int, eta: float, gamma: float | None = None) -> LSAWeights:
     """GD++ weights: a GD step on y plus the input step ``x_j <- (I - gamma X^T X) x_j``.
 
@@ -253,6 +261,7 @@ def gdpp_weights(d: int, N: int, eta: float, gamma: float | None = None) -> LSAW
     """
     d = check_int(d, "d")
     N = check_int(N, "N")
+    check_alloc(8 * (d + 1) ** 2, "d", d, "weight matrices")
     eta = check_float(eta, "eta")
     gamma = eta / N**2 if gamma is None else check_float(gamma, "gamma")
     F = d + 1
@@ -266,6 +275,7 @@ def gdpp_weights(d: int, N: int, eta: float, gamma: float | None = None) -> LSAW
     return LSAWeights(Wq[None], Wq.copy()[None], Wv[None], P[None])
 
 
+@finite_result
 def gd_sequence_weights(D: int, eta: float) -> LSAWeights:
     """Proposition 1 of von Oswald et al. (2023b) on constructed tokens ``(0, s_t, s_t, s_{t-1})``.
 
@@ -286,6 +296,7 @@ def gd_sequence_weights(D: int, eta: float) -> LSAWeights:
         One head with ``dk = dv = D``; use with ``causal=True``.
     """
     D = check_int(D, "D")
+    check_alloc(8 * (3 * D) ** 2, "D", D, "weight matrices")
     eta = check_float(eta, "eta")
     eye = np.eye(D)
     Wq = np.zeros((D, 4 * D))

@@ -29,7 +29,11 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from .._validate import real_array
+from ._checks import check_array, check_float, check_int, finite_result
+
+#: Most gradient steps a baseline may take (each is a pass over the context).
+MAX_STEPS = 100_000
 
 __all__ = [
     "gd_steps",
@@ -62,6 +66,7 @@ def _regression_arrays(X, y, xq):
     return X, y, xq
 
 
+@finite_result
 def gd_steps(
     X: np.ndarray,
     y: np.ndarray,
@@ -96,7 +101,7 @@ def gd_steps(
     """
     X, y, xq = _regression_arrays(X, y, xq)
     eta = check_float(eta, "eta")
-    K = check_int(K, "K", minimum=0)
+    K = check_int(K, "K", minimum=0, maximum=MAX_STEPS)
     B, N, d = X.shape
     W = np.zeros((B, d))
     for _ in range(K):
@@ -107,7 +112,7 @@ def gd_steps(
 
 
 def _per_layer(value, name: str, K: int | None) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    arr = np.atleast_1d(real_array(value, name, finite=False, what="a finite number or per-layer numbers"))
     if arr.ndim != 1 or not np.all(np.isfinite(arr)):
         raise bad_argument(InvalidParameterError, name, value, "a finite number or a 1-d sequence of per-layer numbers")
     if K is not None and arr.size == 1:
@@ -115,6 +120,7 @@ def _per_layer(value, name: str, K: int | None) -> np.ndarray:
     return arr
 
 
+@finite_result
 def gdpp_predict(
     X: np.ndarray,
     y: np.ndarray,
@@ -152,7 +158,7 @@ def gdpp_predict(
     """
     X, y, xq = _regression_arrays(X, y, xq)
     if K is not None:
-        K = check_int(K, "K", minimum=0)
+        K = check_int(K, "K", minimum=0, maximum=MAX_STEPS)
     e = _per_layer(etas, "etas", K)
     g = _per_layer(gammas, "gammas", K)
     if K is None:
@@ -175,6 +181,7 @@ def gdpp_predict(
     return -rq
 
 
+@finite_result
 def ridge_predict(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -205,6 +212,7 @@ def ridge_predict(
     return (yhat, W) if return_weights else yhat
 
 
+@finite_result
 def ols_minnorm(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -230,6 +238,7 @@ def ols_minnorm(
     return (yhat, W) if return_weights else yhat
 
 
+@finite_result
 def knn_predict(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, k: int = 5, *, weights: str = "uniform"
 ) -> np.ndarray:
@@ -271,6 +280,7 @@ def knn_predict(
     return np.sum(w * ny, axis=1) / np.sum(w, axis=1)
 
 
+@finite_result
 def regression_loss(yhat: np.ndarray, yq: np.ndarray) -> float:
     """The official loss ``(1/(2B)) sum_b (yhat_b - yq_b)^2``."""
     yhat = check_array(yhat, "yhat", 1)
@@ -280,6 +290,7 @@ def regression_loss(yhat: np.ndarray, yq: np.ndarray) -> float:
     return float(0.5 * np.mean((yhat - yq) ** 2))
 
 
+@finite_result
 def scan_eta(
     X: np.ndarray,
     y: np.ndarray,
@@ -316,7 +327,7 @@ def scan_eta(
     grid = DEFAULT_ETA_GRID if grid is None else check_array(grid, "grid", 1)
     if grid.size == 0:
         raise bad_argument(InvalidParameterError, "grid", grid, "a non-empty 1-d array of learning rates")
-    K = check_int(K, "K", minimum=1)
+    K = check_int(K, "K", minimum=1, maximum=MAX_STEPS)
     losses = np.array([regression_loss(gd_steps(X, y, xq, float(e), K), yq) for e in grid])
     i = int(np.argmin(losses))
     return float(grid[i]), float(losses[i]), losses
@@ -333,6 +344,7 @@ def _shifted(S: np.ndarray) -> np.ndarray:
     return P
 
 
+@finite_result
 def gd_sequence_predict(S: np.ndarray, eta: float) -> np.ndarray:
     """One GD step from ``W_0 = 0`` on the pairs seen so far (Proposition 1 of von Oswald et al. 2023b).
 
@@ -363,6 +375,7 @@ def gd_sequence_predict(S: np.ndarray, eta: float) -> np.ndarray:
     return eta * np.einsum("bts,bsd->btd", A, S)
 
 
+@finite_result
 def lsq_sequence_predict(
     inputs: np.ndarray, lam: float = 1e-3, inclusive: bool = False, *, chunk: int = 256
 ) -> np.ndarray:
@@ -412,6 +425,7 @@ def lsq_sequence_predict(
     return out
 
 
+@finite_result
 def sequence_loss(preds: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-position loss ``sum_{batch, dim} (target - pred)^2 / (2B)`` (official ``_compute_loss`` per t).
 
@@ -431,6 +445,7 @@ def sequence_loss(preds: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.sum((targets - preds) ** 2, axis=(0, 2)) / (2 * preds.shape[0])
 
 
+@finite_result
 def scan_eta_sequence(
     inputs: np.ndarray, targets: np.ndarray, grid: np.ndarray | None = None
 ) -> tuple[float, float, np.ndarray]:

@@ -32,7 +32,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from .._validate import real_array
+from ._checks import check_array, check_float, check_int, finite_result
+
+#: Most iterations an approximate inverse may run (each is a matrix product).
+MAX_STEPS = 100_000
 
 __all__ = [
     "CompressedLayer",
@@ -62,6 +66,7 @@ def _check_blocks(M: Any, D: int, name: str) -> tuple[np.ndarray, int, int]:
     return M, r // D, c // D
 
 
+@finite_result
 def block_diag_means(M: np.ndarray, D: int) -> np.ndarray:
     """Mean diagonal of every ``D x D`` block of ``M``.
 
@@ -82,6 +87,7 @@ def block_diag_means(M: np.ndarray, D: int) -> np.ndarray:
     return np.einsum("...iaja->...ij", blocks) / D
 
 
+@finite_result
 def block_scalar_fraction(M: np.ndarray, D: int) -> np.ndarray:
     """Share of ``||M||_F^2`` captured by its block-scalar part ``block_diag_means(M) (x) I_D``.
 
@@ -118,6 +124,7 @@ class CompressedLayer:
     vp_fraction: np.ndarray
 
 
+@finite_result
 def extract_compressed(layers: Sequence[dict[str, np.ndarray]], D: int) -> list[CompressedLayer]:
     """Block scalars of every layer of a linear transformer.
 
@@ -138,16 +145,23 @@ def extract_compressed(layers: Sequence[dict[str, np.ndarray]], D: int) -> list[
     out = []
     for i, p in enumerate(layers):
         try:
-            Wq, Wk, Wv, P = (np.asarray(p[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
-        except (KeyError, TypeError):
+            Wq, Wk, Wv, P = (check_array(p[k], f"layers[{i}][{k!r}]", 3) for k in ("Wq", "Wk", "Wv", "P"))
+        except (KeyError, TypeError, IndexError):
             raise bad_argument(InvalidParameterError, f"layers[{i}]", p, "a dict with keys Wq, Wk, Wv, P") from None
-        QK = Wq.transpose(0, 2, 1) @ Wk
-        VP = P @ Wv
+        try:
+            QK = Wq.transpose(0, 2, 1) @ Wk
+            VP = P @ Wv
+        except ValueError:
+            raise bad_argument(
+                ShapeError, f"layers[{i}] shapes", [a.shape for a in (Wq, Wk, Wv, P)],
+                "Wq, Wk, Wv of shape (H, k, S*D) and P of shape (H, S*D, k)",
+            ) from None
         out.append(CompressedLayer(block_diag_means(QK, D), block_diag_means(VP, D),
                                    block_scalar_fraction(QK, D), block_scalar_fraction(VP, D)))
     return out
 
 
+@finite_result
 def compressed_layers(
     compressed: Sequence[CompressedLayer] | Sequence[tuple[np.ndarray, np.ndarray]], D: int
 ) -> list[dict[str, np.ndarray]]:
@@ -188,6 +202,7 @@ def compressed_layers(
 
 
 # --------------------------------------------------------------------------- RevAlg (one layer, section 2.5)
+@finite_result
 def revalg_one_layer(S: np.ndarray, params: np.ndarray) -> np.ndarray:
     """The one-layer multi-head reverse-engineered algorithm of mesa-reference.md section 2.5.
 
@@ -229,6 +244,7 @@ def revalg_one_layer(S: np.ndarray, params: np.ndarray) -> np.ndarray:
     return out
 
 
+@finite_result
 def revalg_params_from_blocks(qk: np.ndarray, vp: np.ndarray) -> np.ndarray:
     """RevAlg parameters of one layer acting on tokens ``(0, s_t, s_t, s_{t-1})``.
 
@@ -260,6 +276,7 @@ def revalg_params_from_blocks(qk: np.ndarray, vp: np.ndarray) -> np.ndarray:
     return np.stack([alpha, eta, beta, gamma, p1, p2], axis=1)
 
 
+@finite_result
 def prop1_params(eta: float) -> np.ndarray:
     """RevAlg parameters of Proposition 1 (one GD step from ``W = 0`` with step ``eta``): shape ``(1, 6)``.
 
@@ -278,6 +295,7 @@ def _check_square(A: Any, name: str = "A") -> np.ndarray:
     return A
 
 
+@finite_result
 def neumann_inverse(A: np.ndarray, steps: int, c: float) -> np.ndarray:
     """Truncated Neumann series ``X_K = sum_{k=0}^{K} (I - A/c)^k / c``.
 
@@ -298,7 +316,7 @@ def neumann_inverse(A: np.ndarray, steps: int, c: float) -> np.ndarray:
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     c = check_float(c, "c", positive=True)
     eye = np.eye(A.shape[-1])
     Mi = eye - A / c
@@ -310,6 +328,7 @@ def neumann_inverse(A: np.ndarray, steps: int, c: float) -> np.ndarray:
     return X / c
 
 
+@finite_result
 def newton_schulz_inverse(A: np.ndarray, steps: int, X0: np.ndarray | None = None) -> np.ndarray:
     """Newton--Schulz iteration ``X <- X (2I - A X)``.
 
@@ -329,7 +348,7 @@ def newton_schulz_inverse(A: np.ndarray, steps: int, X0: np.ndarray | None = Non
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     eye = np.eye(A.shape[-1])
     if X0 is None:
         tr = np.trace(A, axis1=-2, axis2=-1)
@@ -346,6 +365,7 @@ def newton_schulz_inverse(A: np.ndarray, steps: int, X0: np.ndarray | None = Non
     return X
 
 
+@finite_result
 def momentum_inverse(A: np.ndarray, alphas: Sequence[float], betas: Sequence[float] | None = None) -> np.ndarray:
     """Two-term (momentum) iteration from ``X_0 = X_{-1} = 0``::
 
@@ -379,6 +399,7 @@ def momentum_inverse(A: np.ndarray, alphas: Sequence[float], betas: Sequence[flo
     return X
 
 
+@finite_result
 def richardson_inverse(A: np.ndarray, omegas: Sequence[float]) -> np.ndarray:
     """Richardson iteration ``X_{k+1} = X_k + omega_k (I - A X_k)`` from ``X_0 = 0``.
 
@@ -387,6 +408,7 @@ def richardson_inverse(A: np.ndarray, omegas: Sequence[float]) -> np.ndarray:
     return momentum_inverse(A, omegas, None)
 
 
+@finite_result
 def chebyshev_inverse(A: np.ndarray, steps: int, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
     """Chebyshev iteration for ``A^{-1}`` given eigenvalue bounds ``0 < lo <= lambda(A) <= hi``.
 
@@ -408,9 +430,14 @@ def chebyshev_inverse(A: np.ndarray, steps: int, lo: float | np.ndarray, hi: flo
     ndarray, shape (..., n, n)
     """
     A = _check_square(A)
-    steps = check_int(steps, "steps", minimum=0)
-    lo_a = np.broadcast_to(np.asarray(lo, dtype=np.float64), A.shape[:-2])
-    hi_a = np.broadcast_to(np.asarray(hi, dtype=np.float64), A.shape[:-2])
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
+    try:
+        lo_a = np.broadcast_to(real_array(lo, "lo", finite=False), A.shape[:-2])
+        hi_a = np.broadcast_to(real_array(hi, "hi", finite=False), A.shape[:-2])
+    except ValueError as exc:
+        if isinstance(exc, InvalidParameterError):
+            raise
+        raise bad_argument(ShapeError, "lo, hi", (lo, hi), f"numbers broadcastable to {A.shape[:-2]}") from None
     if not np.all(np.isfinite(lo_a)) or not np.all(lo_a > 0):
         raise bad_argument(InvalidParameterError, "lo", lo, "finite numbers > 0")
     if not np.all(np.isfinite(hi_a)) or not np.all(hi_a > lo_a):
@@ -436,6 +463,7 @@ def chebyshev_inverse(A: np.ndarray, steps: int, lo: float | np.ndarray, hi: flo
 _METHODS = ("exact", "neumann", "newton_schulz", "chebyshev")
 
 
+@finite_result
 def approx_ridge_sequence_predict(
     S: np.ndarray,
     lam: float = 1e-3,
@@ -466,9 +494,9 @@ def approx_ridge_sequence_predict(
     """
     S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
     lam = check_float(lam, "lam", positive=True)
-    if method not in _METHODS:
+    if not isinstance(method, str) or method not in _METHODS:
         raise bad_argument(InvalidParameterError, "method", method, f"one of {', '.join(_METHODS)}")
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=MAX_STEPS)
     B, T, D = S.shape
     Sp = np.zeros_like(S)
     Sp[:, 1:] = S[:, :-1]

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
+from ._checks import check_array, check_int, finite_result
 
 __all__ = [
     "lsa_effective",
@@ -261,6 +262,7 @@ def lsa_effective_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.nda
     return -np.sum(Eu * EMq, axis=1)
 
 
+@finite_result
 def lsa_proxies(u: np.ndarray, M: np.ndarray, ranks: Sequence[int] = (1, 5, 9, 10)) -> dict[str, tuple]:
     """Simplified ``(u, M)`` pairs: ``rank-r`` truncations of ``M`` and the ``compressed`` form.
 
@@ -268,6 +270,13 @@ def lsa_proxies(u: np.ndarray, M: np.ndarray, ranks: Sequence[int] = (1, 5, 9, 1
     ``u' = (0, ..., 0, u_y)`` -- one gradient-descent step with step ``-u_y mean(diag M_xx)``
     (the block-scalar extraction of von Oswald et al. with the blocks ``x`` and ``y``).
     """
+    M = check_array(M, "M", 2)
+    u = check_array(u, "u", 1)
+    if M.shape[0] < 2 or M.shape != (M.shape[0], M.shape[0]) or u.shape != (M.shape[0],):
+        raise bad_argument(ShapeError, "u, M shapes", (u.shape, M.shape), "u of shape (d+1,) and M of shape (d+1, d+1)")
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+        raise bad_argument(InvalidParameterError, "ranks", ranks, "a sequence of integer ranks >= 1")
+    ranks = [check_int(r, "ranks", 1, M.shape[0]) for r in ranks]
     d = M.shape[0] - 1
     out = {f"rank-{r}": (u, lowrank(M, r)) for r in ranks}
     Mc = np.zeros_like(M)
@@ -388,6 +397,7 @@ def lsa_faithfulness(
 # --------------------------------------------------------------------------- linear transformer on LDS
 
 
+@finite_result
 def tf_proxies(layers: Sequence[dict], D: int, ranks: Sequence[int] = (2, 5, 10, 20)) -> dict[str, list[dict]]:
     """Simplified weights of a causal linear transformer on constructed LDS tokens.
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float
+from ._checks import check_array, check_float, finite_result
 
 __all__ = ["mesa_layer", "mesa_layer_naive"]
 
@@ -46,6 +46,7 @@ def _inputs(K, V, Q, lam, forget):
     return K, V, Q, lam, forget
 
 
+@finite_result
 def mesa_layer(K: np.ndarray, V: np.ndarray, Q: np.ndarray, lam: float, forget: float = 1.0) -> np.ndarray:
     """Mesa-layer outputs by recursive least squares (Sherman–Morrison), one head.
 
@@ -82,6 +83,7 @@ def mesa_layer(K: np.ndarray, V: np.ndarray, Q: np.ndarray, lam: float, forget: 
     return out
 
 
+@finite_result
 def mesa_layer_naive(
     K: np.ndarray, V: np.ndarray, Q: np.ndarray, lam: float, forget: float = 1.0
 ) -> np.ndarray:

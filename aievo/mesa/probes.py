@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import check_array, check_float, check_int
+from ._checks import check_array, check_float, check_int, finite_result
 
 __all__ = [
     "METRICS",
@@ -49,6 +49,7 @@ def _score(pred: np.ndarray, target: np.ndarray, metric: str) -> float:
     return 1.0 - sse / sst
 
 
+@finite_result
 def linear_probe(
     acts: np.ndarray,
     target: np.ndarray,
@@ -92,6 +93,7 @@ def linear_probe(
     return _score(ta @ W, tt, metric)
 
 
+@finite_result
 def probe_targets(inputs: np.ndarray, targets: np.ndarray, lam: float = 1e-3) -> dict[str, np.ndarray]:
     """Probe targets at every position of LDS sequences.
 
@@ -125,6 +127,7 @@ def probe_targets(inputs: np.ndarray, targets: np.ndarray, lam: float = 1e-3) ->
     return {"current": inputs.copy(), "next": targets.copy(), "preconditioned": pre}
 
 
+@finite_result
 def probe_over_time(
     acts: Sequence[np.ndarray],
     targets: dict[str, np.ndarray],
@@ -212,13 +215,21 @@ def token_binding_probe(
     if S.shape[:2] != acts.shape[:2]:
         raise bad_argument(ShapeError, "S.shape", S.shape, f"{acts.shape[:2]} + (D,) like acts")
     t = check_int(t, "t", 0, acts.shape[1] - 1)
-    k_max = check_int(k_max, "k_max", 0)
+    k_max = check_int(k_max, "k_max", 0, 10**6)
     out = np.full(k_max + 1, np.nan)
     for k in range(min(k_max, t) + 1):
         out[k] = linear_probe(acts[:, t], S[:, t - k], metric=metric)
     return out
 
 
+def _f_out(value, B: int, T: int) -> np.ndarray:
+    out = check_array(value, "f(E)", 3, shape_text=f"an array of shape ({B}, {T}, G)")
+    if out.shape[:2] != (B, T):
+        raise bad_argument(ShapeError, "f(E).shape", out.shape, f"({B}, {T}, G) like E")
+    return out
+
+
+@finite_result
 def sensitivity(
     f: Callable[[np.ndarray], np.ndarray],
     E: np.ndarray,
@@ -265,7 +276,8 @@ def sensitivity(
             Em = E.copy()
             Ep[:, tp, i] += h
             Em[:, tp, i] -= h
-            col = (np.asarray(f(Ep))[:, t] - np.asarray(f(Em))[:, t]) / (2 * h)  # [B, G]
+            fp, fm = _f_out(f(Ep), B, T), _f_out(f(Em), B, T)
+            col = (fp[:, t] - fm[:, t]) / (2 * h)  # [B, G]
             sq = col * col if sq is None else sq + col * col
         out[j] = float(np.mean(np.sqrt(np.sum(sq, axis=1))))
     return out

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ._checks import as_rng, check_array, check_float, check_int
+from ._checks import as_rng, check_alloc, check_array, check_float, check_int, finite_result
 
 __all__ = [
     "sample_regression_tasks",
@@ -46,6 +46,7 @@ def _distract(rng: np.random.Generator, y: np.ndarray, n_distract: int) -> None:
     y[np.arange(B)[:, None], idx] = rng.standard_normal((B, n_distract))
 
 
+@finite_result
 def sample_regression_tasks(
     rng: Any,
     B: int,
@@ -102,6 +103,7 @@ def sample_regression_tasks(
     ws = check_float(w_scale, "w_scale", nonnegative=True)
     sigma = check_float(noise, "noise", nonnegative=True)
     n_distract = check_int(n_distract, "n_distract", minimum=0, maximum=N)
+    check_alloc(3 * B * (N + 2) * (d + 1), "B", B, "task arrays")
     w = gen.standard_normal((B, d)) * ws
     X = gen.uniform(-h, h, size=(B, N, d))
     xq = gen.uniform(-h, h, size=(B, d))
@@ -114,6 +116,7 @@ def sample_regression_tasks(
     return X, y, xq, yq, w
 
 
+@finite_result
 def concat_tokens(X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
     """Build the token matrix ``E`` with rows ``e_i = (x_i, y_i)`` and a query row ``(x_q, 0)``.
 
@@ -144,6 +147,7 @@ def concat_tokens(X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
     return E
 
 
+@finite_result
 def sample_sine_tasks(
     rng: Any,
     B: int,
@@ -187,9 +191,14 @@ def sample_sine_tasks(
     N = check_int(N, "N")
     h = check_float(x_halfwidth, "x_halfwidth", positive=True)
     for name, pair in (("amp_range", amp_range), ("phase_range", phase_range)):
-        if len(pair) != 2 or not float(pair[0]) <= float(pair[1]):
-            raise bad_argument(InvalidParameterError, name, pair, "a pair (low, high) with low <= high")
+        try:
+            lo_hi = [check_float(v, name) for v in pair] if len(pair) == 2 else None
+        except TypeError:
+            lo_hi = None
+        if lo_hi is None or not lo_hi[0] <= lo_hi[1]:
+            raise bad_argument(InvalidParameterError, name, pair, "a pair (low, high) of finite numbers with low <= high")
     n_distract = check_int(n_distract, "n_distract", minimum=0, maximum=N)
+    check_alloc(4 * B * (N + 2), "B", B, "task arrays")
     amp = gen.uniform(amp_range[0], amp_range[1], size=B)
     phase = gen.uniform(phase_range[0], phase_range[1], size=B)
     X = gen.uniform(-h, h, size=(B, N, 1))
@@ -200,6 +209,7 @@ def sample_sine_tasks(
     return X, y, xq, yq, np.stack([amp, phase], axis=1)
 
 
+@finite_result
 def haar_orthogonal(rng: Any, B: int, D: int) -> np.ndarray:
     """Draw ``B`` Haar-distributed orthogonal ``D x D`` matrices.
 
@@ -221,6 +231,7 @@ def haar_orthogonal(rng: Any, B: int, D: int) -> np.ndarray:
     gen = as_rng(rng)
     B = check_int(B, "B")
     D = check_int(D, "D")
+    check_alloc(4 * B * D * D, "B", B, "matrices")
     Z = gen.standard_normal((B, D, D))
     Q, R = np.linalg.qr(Z)
     signs = np.sign(np.diagonal(R, axis1=1, axis2=2))
@@ -240,6 +251,7 @@ def _nonlinear_mlp(D: int, hidden: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return A, Bm
 
 
+@finite_result
 def sample_lds(
     rng: Any,
     B: int,
@@ -308,10 +320,11 @@ def sample_lds(
     B = check_int(B, "B")
     D = check_int(D, "D")
     T = check_int(T, "T")
+    check_alloc(4 * B * (T + 1) * D + 4 * B * D * D, "T", T, "sequences")
     sigma = check_float(noise, "noise", nonnegative=True)
     h = check_float(s1_halfwidth, "s1_halfwidth", nonnegative=True)
     clip = check_float(clip, "clip", positive=True)
-    if kind not in LDS_KINDS:
+    if not isinstance(kind, str) or kind not in LDS_KINDS:
         raise bad_argument(InvalidParameterError, "kind", kind, f"one of {LDS_KINDS}")
     if kind == "orthogonal" or kind == "nonlinear":
         W = haar_orthogonal(gen, B, D)
@@ -333,7 +346,9 @@ def sample_lds(
     states[:, 0] = gen.uniform(-h, h, size=(B, D))
     eps = gen.standard_normal((B, T, D))
     if kind == "nonlinear":
-        A, Bm = _nonlinear_mlp(D, check_int(hidden, "hidden"), check_int(mlp_seed, "mlp_seed", minimum=0))
+        hidden = check_int(hidden, "hidden")
+        check_alloc(4 * D * hidden, "hidden", hidden, "network weights")
+        A, Bm = _nonlinear_mlp(D, hidden, check_int(mlp_seed, "mlp_seed", minimum=0))
     for t in range(T):
         s = states[:, t]
         if kind == "nonlinear":
@@ -343,6 +358,7 @@ def sample_lds(
     return states[:, :T].copy(), states[:, 1:].copy(), W
 
 
+@finite_result
 def observe(
     S: np.ndarray,
     obs_dim: int,
@@ -381,6 +397,7 @@ def observe(
     S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
     B, T, D = S.shape
     obs_dim = check_int(obs_dim, "obs_dim")
+    check_alloc(3 * B * (T + D) * obs_dim, "obs_dim", obs_dim, "observations")
     sig = check_float(obs_noise, "obs_noise", nonnegative=True)
     if C is None:
         C = 0.5 * gen.standard_normal((B, obs_dim, D))
@@ -396,6 +413,7 @@ def observe(
     return O, C
 
 
+@finite_result
 def construct_full_tokens(S: np.ndarray) -> np.ndarray:
     """Constructed tokens ``e_t = (0_D, s_t, s_t, s_{t-1})`` with ``s_0 = 0``.
 
@@ -421,6 +439,7 @@ def construct_full_tokens(S: np.ndarray) -> np.ndarray:
     return E
 
 
+@finite_result
 def construct_lag_tokens(O: np.ndarray, k: int) -> np.ndarray:
     """Lag tokens ``[o_t, o_{t-1}, ..., o_{t-k+1}]`` with zeros before the first observation.
 
@@ -439,12 +458,14 @@ def construct_lag_tokens(O: np.ndarray, k: int) -> np.ndarray:
     O = check_array(O, "O", 3, shape_text="an array of shape (B, T, obs_dim)")
     B, T, m = O.shape
     k = check_int(k, "k")
+    check_alloc(B * T * k * m, "k", k, "lag tokens")
     E = np.zeros((B, T, k * m))
     for j in range(min(k, T)):
         E[:, j:, j * m : (j + 1) * m] = O[:, : T - j]
     return E
 
 
+@finite_result
 def icl_sequences(
     rng: Any,
     B: int,
@@ -492,6 +513,7 @@ def icl_sequences(
     B = check_int(B, "B")
     D = check_int(D, "D")
     n = check_int(n_pairs, "n_pairs")
+    check_alloc(8 * B * (3 * n + 1) * D + 4 * B * D * D, "n_pairs", n, "sequences")
     sig = check_float(noise, "noise", nonnegative=True)
     h = check_float(x_halfwidth, "x_halfwidth", positive=True)
     W = haar_orthogonal(gen, B, D)
