@@ -28,6 +28,9 @@ from .errors import InvalidTreeError as InvalidTreeError
 from .errors import ResultFileError as ResultFileError
 from .errors import ScenarioError as ScenarioError
 from .errors import ShapeError as ShapeError
+from .fixation import FateEstimate as FateEstimate
+from .fixation import concentration_probability as concentration_probability
+from .fixation import fixation_probability as fixation_probability
 from .graph import DesignGraph as DesignGraph
 from .lazy import LazyTrajectory as LazyTrajectory
 from .lazy import LazyTree as LazyTree
@@ -106,6 +109,10 @@ __all__ = [
     "price_along",
     "PriceDecomposition",
     "PriceSeries",
+    # finite populations: fixation and concentration
+    "fixation_probability",
+    "concentration_probability",
+    "FateEstimate",
     # scenarios and sweeps
     "Scenario",
     "load_scenario",
