@@ -49,6 +49,8 @@ from .price import price_decomposition as price_decomposition
 from .scenario import Scenario as Scenario
 from .scenario import load_scenario as load_scenario
 from .scenario import run_scenario as run_scenario
+from .state import LearningEvaluator as LearningEvaluator
+from .state import Payoff as Payoff
 from .sweep import SerialExecutor as SerialExecutor
 from .sweep import SweepResult as SweepResult
 from .sweep import sweep as sweep
@@ -96,6 +98,9 @@ __all__ = [
     "simulate_lazy",
     "simulate_lazy_dfs",
     "lazy_binary_pm_tree",
+    # state-dependent fitness
+    "Payoff",
+    "LearningEvaluator",
     # traits
     "deception_grid",
     "human_judged_fitness",

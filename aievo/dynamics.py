@@ -308,6 +308,8 @@ def simulate(
     population: int | None = None,
     rng: Any = None,
     method: str = "auto",
+    payoff: Any = None,
+    evaluator: Any = None,
 ) -> Trajectory:
     """Evolve shares on a design graph.
 
@@ -340,6 +342,12 @@ def simulate(
         do not depend on the thread count); ``"auto"`` (default) picks the cheaper for trees, and on general graphs
         starts with the frontier and moves to the full sweep once a quarter of
         the programs hold mass. All give the same result up to rounding.
+    payoff : array_like or aievo.Payoff, optional
+        Frequency-dependent fitness ``f_t = f + A x_t`` (see :mod:`aievo.state`).
+    evaluator : aievo.LearningEvaluator or callable, optional
+        An evaluator that learns to detect deception, or any Python law
+        ``law(t, x) -> f_t`` (one call per generation; see :mod:`aievo.state`).
+        With an evaluator ``trait_means["detection"]`` holds ``p_t``.
 
     Returns
     -------
@@ -387,7 +395,14 @@ def simulate(
     }
     if method not in ("auto", "frontier", "full"):
         raise bad_argument(InvalidParameterError, "method", method, "'auto', 'frontier' or 'full'")
-    if population is None:
+    extra: dict[str, np.ndarray] = {}
+    if payoff is not None or evaluator is not None:
+        from .state import run_state_dependent
+
+        mean_f, log_n, zm, snaps, x, ext, extra = run_state_dependent(
+            g, G, x0, Z, times, payoff, evaluator, population, rng, params
+        )
+    elif population is None:
         if rng is not None:
             raise bad_argument(InvalidParameterError, "rng", rng, "None for the deterministic dynamics (set population=K)")
         if g.is_tree and x0[g.root] == 1.0:
@@ -421,7 +436,7 @@ def simulate(
         mean_fitness=mean_f,
         log_growth=log_n,
         shares=x,
-        trait_means={k: zm[i] for i, k in enumerate(tv)},
+        trait_means={**{k: zm[i] for i, k in enumerate(tv)}, **extra},
         set_shares={k: zm[len(tv) + i] for i, k in enumerate(sv)},
         times=times,
         snapshots=snaps,
