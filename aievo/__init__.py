@@ -17,6 +17,8 @@ Subpackages: ``aievo.theory`` (results R1-R6), ``aievo.testing.strategies``
 """
 
 from ._version import __version__ as __version__
+from .continuous import OdeTrajectory as OdeTrajectory
+from .continuous import replicator_mutator_ode as replicator_mutator_ode
 from .dynamics import Trajectory as Trajectory
 from .dynamics import simulate as simulate
 from .errors import AievoError as AievoError
@@ -92,6 +94,9 @@ __all__ = [
     # dynamics
     "simulate",
     "Trajectory",
+    # continuous time
+    "replicator_mutator_ode",
+    "OdeTrajectory",
     # trees larger than memory
     "LazyTree",
     "LazyTrajectory",
