@@ -17,6 +17,10 @@ Subpackages: ``aievo.theory`` (results R1-R6), ``aievo.testing.strategies``
 """
 
 from ._version import __version__ as __version__
+from .ancestry import Ancestry as Ancestry
+from .ancestry import Lineage as Lineage
+from .ancestry import ancestry as ancestry
+from .ancestry import dominant_lineage as dominant_lineage
 from .continuous import OdeTrajectory as OdeTrajectory
 from .continuous import replicator_mutator_ode as replicator_mutator_ode
 from .dynamics import Trajectory as Trajectory
@@ -115,6 +119,10 @@ __all__ = [
     "lineage_exponents",
     "clade_abundance",
     "LineageExponents",
+    "ancestry",
+    "dominant_lineage",
+    "Ancestry",
+    "Lineage",
     "price_decomposition",
     "price_along",
     "PriceDecomposition",

@@ -139,6 +139,37 @@ class Trajectory:
         ax.set_xlabel("generation $t$")
         return ax
 
+    def muller(self, ax: "Axes | None" = None, *, graph: DesignGraph | None = None, **kwargs: Any) -> "Axes":
+        """Muller plot of the recorded share vectors (see :func:`aievo.ancestry.muller`).
+
+        Uses the times recorded with ``record_shares=`` (and the final
+        generation). With ``graph`` (the tree the run was made on) each band
+        is a clade with its descendants nested inside it, coloured by fitness;
+        without it the programs' shares are stacked.
+        """
+        from .ancestry import muller
+
+        times = self.times.tolist()
+        snaps = list(self.snapshots)
+        if self.generations not in times:
+            times.append(self.generations)
+            snaps.append(self.shares)
+        if len(times) < 2:
+            raise bad_argument(
+                InvalidParameterError, "record_shares", times,
+                "at least one recorded time besides the final one (pass record_shares=range(G + 1) to simulate())",
+            )
+        kw: dict[str, Any] = {}
+        if graph is not None:
+            if not isinstance(graph, DesignGraph) or graph.n != self.shares.size:
+                raise bad_argument(
+                    InvalidParameterError, "graph", graph, f"the DesignGraph of the run ({self.shares.size} programs)"
+                )
+            if graph.parent is None:
+                raise bad_argument(InvalidParameterError, "graph", graph, "a tree (nested clades need a parent array)")
+            kw = {"parent": graph.parent, "fitness": graph.fitness}
+        return muller(np.array(times), np.array(snaps), ax=ax, **{**kw, **kwargs})
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> "os.PathLike":
         """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
