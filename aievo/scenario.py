@@ -853,10 +853,10 @@ def _state_laws(
     if top.has("evaluator"):
         et = top.table("evaluator", _EVALUATOR_KEYS)
         name = et.str("deception", "d")
-        if name in traits:
-            d = traits[name]
+        if name in traits and f"trait:{name}" in g.attrs:
+            d = f"trait:{name}"  # the trait's node attribute (copied to locked copies)
         elif name in g.attrs and g.attrs[name].ndim == 1:
-            d = g.attrs[name].astype(np.float64)
+            d = name
         else:
             raise ScenarioError(
                 f"evaluator.deception = {name!r}: expected a trait of [traits] {sorted(traits)} "

@@ -246,7 +246,7 @@ def _payoff_arrays(g: DesignGraph, payoff: Any) -> tuple[np.ndarray, np.ndarray]
 
 def _fitness_error(t: int, v: int, value: float, law: str) -> InvalidFitnessError:
     return InvalidFitnessError(
-        f"fitness[{v}]={value!r} at generation {t} is invalid: expected a finite number >= 0 "
+        f"fitness[{v}]={value:.6g} at generation {t} is invalid: expected a finite number >= 0 "
         f"(the {law} drove it there; raise the baseline fitness or shrink the payoffs)"
     )
 

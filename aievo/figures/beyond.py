@@ -86,7 +86,8 @@ def concentration_figure(*, quick: bool = False) -> "Figure":
         ax.set_xlim(Ks[0] * 0.8, Ks[-1] * 6)
         ax.set_ylim(-0.03, 1.05)
         ax.set_xlabel("population size $K$")
-        ax.legend(loc="lower right", title=("gap = 0.5" if key == "eta" else r"$\eta = 0.1$"))
+        ax.legend(loc="lower left", bbox_to_anchor=(0.6, 0.03) if key == "eta" else (0.5, 0.22),
+                  title=("gap = 0.5" if key == "eta" else r"$\eta = 0.1$"))
     ax_e.set_ylabel(rf"P(share with $f = F^*$ $\geq$ {level} at $t = {G}$)")
     ax_e.set_title(r"Weaker locking needs larger populations")
     ax_g.set_title(r"A smaller fitness gap needs larger populations")
