@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 import aievo as ae
+from aievo._fate_kernels import moran_event
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.fixation import (
     FateWarning,
@@ -142,3 +144,59 @@ def test_moran_and_wright_fisher_both_run_and_cell_for_sweeps(tmp_path):
                 out=tmp_path / "s", executor=SerialExecutor(), rng=4)
     est = res.collect("estimate")
     assert est.shape == (2, 1, 1) and est[0, 0, 0] < est[1, 0, 0]
+
+
+# ------------------------------------------------------------------ one step of each process
+def three_programs():
+    T = np.array([[0.7, 0.3, 0.0], [0.0, 0.8, 0.2], [0.1, 0.0, 0.9]])
+    return ae.DesignGraph.from_matrix([1.0, 1.6, 0.7], T)
+
+
+def test_one_wright_fisher_generation_is_multinomial():
+    """Mean and variance of a program's share after one generation: p and p (1 - p) / K."""
+    g = three_programs()
+    counts = np.array([10, 25, 15])
+    K = 50
+    x = counts / K
+    p = (x * g.fitness) @ g.T.toarray() / (x @ g.fitness)
+    runs = 20000
+    for w in range(3):
+        mask = np.zeros(3, dtype=bool)
+        mask[w] = True
+        from aievo._fate_kernels import share_runs
+        from aievo.fixation import _kernel_args
+
+        s = share_runs(*_kernel_args(g), counts.astype(np.int64), np.int64(K), mask, False, np.int64(1),
+                       np.random.default_rng(w).integers(0, 2**32, runs, dtype=np.int64))[:, 1]
+        var = p[w] * (1 - p[w]) / K
+        assert abs(s.mean() - p[w]) < 5 * np.sqrt(var / runs)
+        assert abs(s.var() / var - 1) < 0.06  # sampling error of a variance over 20000 draws is ~1%
+
+
+@njit(cache=True)
+def many_events(indptr, indices, data, f, counts, K, runs, seed):
+    """Count changes after one Moran event, from the same counts, ``runs`` times."""
+    np.random.seed(seed)
+    out = np.zeros((runs, counts.shape[0]), dtype=np.int64)
+    for r in range(runs):
+        c = counts.copy()
+        moran_event(indptr, indices, data, f, c, K)
+        out[r] = c - counts
+    return out
+
+
+def test_one_moran_event_has_the_documented_law():
+    """P(child = w) = sum_v n_v f_v T(v, w) / W and P(death = w) = n_w / K."""
+    from aievo.fixation import _kernel_args
+
+    g = three_programs()
+    counts = np.array([10, 25, 15], dtype=np.int64)
+    K, runs = 50, 200000
+    d = many_events(*_kernel_args(g), counts, K, runs, 4)
+    h = counts * g.fitness
+    birth = h @ g.T.toarray() / h.sum()
+    death = counts / K
+    mean = d.mean(axis=0)
+    se = d.std(axis=0) / np.sqrt(runs)
+    assert np.all(np.abs(mean - (birth - death)) < 5 * se)
+    assert np.all(d.sum(axis=1) == 0)  # the population size never changes
