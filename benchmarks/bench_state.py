@@ -65,6 +65,10 @@ def run(quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's aievo
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     for k, v in run(p.parse_args().quick).items():
