@@ -308,7 +308,8 @@ def muller(
         Colours the bands by fitness (with a colour bar); default one colour per program.
     threshold : float
         Programs whose clade share never reaches it are drawn as part of their
-        nearest shown ancestor.
+        nearest shown ancestor (stacked without ``parent``: together in one
+        grey band on top, ``gid`` ``"muller:other"``).
     ax : matplotlib Axes, optional
     cmap : str
         Colour map for ``fitness``.
@@ -343,6 +344,11 @@ def muller(
     if parent is not None:
         shown[par < 0] = True  # the root holds everything not shown
     bands = _muller_layout(par, C, shown)
+    if parent is None and not shown.all():
+        # stacked programs: the ones below the threshold share one grey band on top
+        top = sum((bands[v][1] - bands[v][0] for v in bands), np.zeros(t.size))
+        ax.fill_between(t, top, top + X[:, ~shown].sum(axis=1), color="0.85", lw=0.3, edgecolor="white",
+                        gid="muller:other", label=f"{int((~shown).sum())} programs below {threshold:g}")
     if fitness is not None:
         fv = np.asarray(fitness, dtype=np.float64)
         norm = Normalize(vmin=float(fv[shown].min()), vmax=float(fv[shown].max()) + 1e-12)

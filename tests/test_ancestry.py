@@ -113,8 +113,11 @@ def test_muller_errors():
     tl = ae.simulate(lat, 5, record_shares=[0, 1])
     with pytest.raises(InvalidParameterError, match="tree"):
         tl.muller(graph=lat)
-    ax = tl.muller()  # stacked, no nesting
-    assert len([c for c in ax.collections if (c.get_gid() or "").startswith("muller:")]) >= 1
+    ax = tl.muller(threshold=0.3)  # stacked, no nesting; small programs share a grey band
+    gids = {c.get_gid() for c in ax.collections}
+    assert "muller:other" in gids and "muller:2" in gids and "muller:0" not in gids
+    top = max(c.get_paths()[0].vertices[:, 1].max() for c in ax.collections if c.get_gid() == "muller:other")
+    assert abs(top - 1.0) < 1e-12  # the stack fills [0, 1]
     with pytest.raises(Exception, match="shares"):
         muller(np.arange(3), np.ones((2, 2)))
     matplotlib.pyplot.close("all")
