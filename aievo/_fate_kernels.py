@@ -17,6 +17,10 @@ Two processes, both with ``K`` individuals:
   proportional to ``n(v) f(v)``, its offspring's program by ``T(v, .)``, and
   the offspring replaces an individual picked uniformly among the ``K``
   (possibly the parent). ``K`` events make one generation.
+
+With a payoff (``A`` of shape ``(m, m)`` over the groups ``groups``) the fitness
+is recomputed before every draw from the current counts:
+``f + (A g)[groups]``, ``g`` the group shares (:func:`effective_fitness`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,33 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["wf_step", "moran_event", "fixation_runs", "share_runs"]
+__all__ = ["effective_fitness", "wf_step", "moran_event", "fixation_runs", "share_runs"]
 
 #: outcome codes of :func:`fixation_runs`
 LOST, FIXED, UNRESOLVED = 0, 1, -1
+
+
+@njit(cache=True, nogil=True)
+def effective_fitness(f, A, groups, counts, K, gs, fit):
+    """``fit = f + (A g)[groups]`` with ``g`` the group shares of ``counts / K``; returns ``fit``.
+
+    With ``A`` of size 0 returns ``f`` itself (no payoff).
+    """
+    m = A.shape[0]
+    if m == 0:
+        return f
+    n = f.shape[0]
+    for j in range(m):
+        gs[j] = 0.0
+    for v in range(n):
+        gs[groups[v]] += counts[v] / K
+    for v in range(n):
+        s = f[v]
+        row = groups[v]
+        for k in range(m):
+            s += A[row, k] * gs[k]
+        fit[v] = s
+    return fit
 
 
 @njit(cache=True, nogil=True)
@@ -128,7 +155,7 @@ def _in_target(counts, target):
 
 
 @njit(cache=True, nogil=True)
-def fixation_runs(indptr, indices, data, f, counts0, K, target, moran, max_generations, seeds):
+def fixation_runs(indptr, indices, data, f, A, groups, counts0, K, target, moran, max_generations, seeds):
     """First passage of the target set to all ``K`` individuals (fixed) or to none (lost).
 
     Returns ``outcome`` (int64 per replicate: 1 fixed, 0 lost, -1 unresolved
@@ -142,6 +169,8 @@ def fixation_runs(indptr, indices, data, f, counts0, K, target, moran, max_gener
     counts = np.empty(n, dtype=np.int64)
     nxt = np.empty(n, dtype=np.int64)
     p = np.empty(n, dtype=np.float64)
+    fit = np.empty(n, dtype=np.float64)
+    gs = np.empty(max(A.shape[0], 1), dtype=np.float64)
     for r in range(runs):
         np.random.seed(seeds[r])
         for v in range(n):
@@ -159,7 +188,8 @@ def fixation_runs(indptr, indices, data, f, counts0, K, target, moran, max_gener
             events = 0
             max_events = max_generations * K
             while events < max_events:
-                if not moran_event(indptr, indices, data, f, counts, K):
+                if not moran_event(indptr, indices, data, effective_fitness(f, A, groups, counts, K, gs, fit),
+                                   counts, K):
                     break
                 events += 1
                 m = _in_target(counts, target)
@@ -169,7 +199,8 @@ def fixation_runs(indptr, indices, data, f, counts0, K, target, moran, max_gener
                     break
         else:
             for t in range(1, max_generations + 1):
-                if not wf_step(indptr, indices, data, f, counts, K, p, nxt):
+                if not wf_step(indptr, indices, data, effective_fitness(f, A, groups, counts, K, gs, fit),
+                               counts, K, p, nxt):
                     break
                 for v in range(n):
                     counts[v] = nxt[v]
@@ -182,7 +213,7 @@ def fixation_runs(indptr, indices, data, f, counts0, K, target, moran, max_gener
 
 
 @njit(cache=True, nogil=True)
-def share_runs(indptr, indices, data, f, counts0, K, mask, moran, generations, seeds):
+def share_runs(indptr, indices, data, f, A, groups, counts0, K, mask, moran, generations, seeds):
     """Share of ``mask`` at each generation ``0 .. generations`` of every replicate.
 
     Returns a ``(runs, generations + 1)`` float64 array; after extinction
@@ -194,6 +225,8 @@ def share_runs(indptr, indices, data, f, counts0, K, mask, moran, generations, s
     counts = np.empty(n, dtype=np.int64)
     nxt = np.empty(n, dtype=np.int64)
     p = np.empty(n, dtype=np.float64)
+    fit = np.empty(n, dtype=np.float64)
+    gs = np.empty(max(A.shape[0], 1), dtype=np.float64)
     for r in range(runs):
         np.random.seed(seeds[r])
         for v in range(n):
@@ -203,11 +236,13 @@ def share_runs(indptr, indices, data, f, counts0, K, mask, moran, generations, s
             alive = True
             if moran:
                 for _ in range(K):
-                    if not moran_event(indptr, indices, data, f, counts, K):
+                    if not moran_event(indptr, indices, data, effective_fitness(f, A, groups, counts, K, gs, fit),
+                                       counts, K):
                         alive = False
                         break
             else:
-                alive = wf_step(indptr, indices, data, f, counts, K, p, nxt)
+                alive = wf_step(indptr, indices, data, effective_fitness(f, A, groups, counts, K, gs, fit),
+                                counts, K, p, nxt)
                 if alive:
                     for v in range(n):
                         counts[v] = nxt[v]

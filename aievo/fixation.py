@@ -268,6 +268,27 @@ def _seeds(rng: Any, runs: int) -> tuple[np.ndarray, Any]:
     return generator.integers(0, 2**32, size=runs, dtype=np.int64), seed_repr
 
 
+def _payoff(g: DesignGraph, payoff: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Payoff arrays for the kernels, refusing payoffs that can make some fitness negative.
+
+    ``f(v) + (A x)[group(v)]`` is linear in the shares ``x``, so its minimum over
+    all populations is ``f(v) + min_k A[group(v), k]``.
+    """
+    from .errors import InvalidFitnessError
+    from .state import _payoff_arrays
+
+    A, groups = _payoff_arrays(g, payoff)
+    if A.shape[0]:
+        low = np.asarray(g.fitness) + A.min(axis=1)[groups]
+        if (low < 0).any():
+            v = int(np.flatnonzero(low < 0)[0])
+            raise InvalidFitnessError(
+                f"payoff: fitness[{v}] can reach {low[v]:.6g} (f = {g.fitness[v]:.6g} plus the row minimum "
+                f"{A[groups[v]].min():.6g}): expected f + A x >= 0 for every population; raise the baseline"
+            )
+    return A, groups
+
+
 def _kernel_args(g: DesignGraph) -> tuple[np.ndarray, ...]:
     T = g.T
     return (
@@ -291,6 +312,7 @@ def fixation_probability(
     max_generations: int = 100_000,
     confidence: float = 0.95,
     interval: str = "wilson",
+    payoff: Any = None,
 ) -> FateEstimate:
     """Probability that the ``target`` programs take over a population of ``K``.
 
@@ -320,6 +342,10 @@ def fixation_probability(
         Level of the confidence interval.
     interval : {"wilson", "clopper_pearson"}
         See :func:`proportion_ci`.
+    payoff : array_like or aievo.Payoff, optional
+        Frequency dependence as in :func:`aievo.simulate`: before every draw the
+        fitness is ``f + A x`` with ``x`` the current counts over ``K``
+        (self-interaction included). Refused if some fitness could be negative.
 
     Returns
     -------
@@ -346,9 +372,10 @@ def fixation_probability(
     max_generations = _positive_int("max_generations", max_generations)
     counts = _counts(g, K, initial)
     mask = _mask(g, target)
+    A, groups = _payoff(g, payoff)
     seeds, seed_repr = _seeds(rng, runs)
     outcome, time = fixation_runs(
-        *_kernel_args(g), counts, np.int64(K), mask, moran, np.int64(max_generations), seeds
+        *_kernel_args(g), A, groups, counts, np.int64(K), mask, moran, np.int64(max_generations), seeds
     )
     fixed = int((outcome == FIXED).sum())
     unresolved = int((outcome == UNRESOLVED).sum())
@@ -373,6 +400,7 @@ def fixation_probability(
             "process": process,
             "population": K,
             "max_generations": max_generations,
+            "payoff": A.shape[0] > 0,
             "seed": seed_repr,
         },
     )
@@ -392,6 +420,7 @@ def concentration_probability(
     F_star: float | None = None,
     confidence: float = 0.95,
     interval: str = "wilson",
+    payoff: Any = None,
 ) -> FateEstimate:
     """Probability that a population of ``K`` concentrates near ``F*`` at generation ``t``.
 
@@ -415,7 +444,10 @@ def concentration_probability(
     runs, rng, confidence, interval
         As in :func:`fixation_probability`.
     F_star : float, optional
-        Default ``g.F_star`` (the maximum reachable fitness).
+        Default ``g.F_star`` (the maximum reachable base fitness).
+    payoff : array_like or aievo.Payoff, optional
+        As in :func:`fixation_probability`; the programs counted are still
+        those with base fitness ``f >= F* - eps``.
 
     Returns
     -------
@@ -451,11 +483,12 @@ def concentration_probability(
         raise bad_argument(InvalidParameterError, "F_star", F_star, "a finite number")
     counts = _counts(g, K, initial)
     mask = np.ascontiguousarray(g.fitness >= Fs - eps)
+    A, groups = _payoff(g, payoff)
     seeds, seed_repr = _seeds(rng, runs)
-    shares = share_runs(*_kernel_args(g), counts, np.int64(K), mask, moran, np.int64(G), seeds)[:, -1]
+    shares = share_runs(*_kernel_args(g), A, groups, counts, np.int64(K), mask, moran, np.int64(G), seeds)[:, -1]
     # a small slack so that a share of exactly `level` (a multiple of 1/K) counts
     hits = int(np.sum(shares >= level - 1e-12))
-    det = simulate(g, G, initial=counts / K, sets={"near": mask})
+    det = simulate(g, G, initial=counts / K, sets={"near": mask}, payoff=payoff)
     return FateEstimate(
         estimate=hits / runs,
         ci=proportion_ci(hits, runs, confidence, interval),
@@ -472,6 +505,7 @@ def concentration_probability(
             "eps": float(eps),
             "level": float(level),
             "F_star": float(Fs),
+            "payoff": A.shape[0] > 0,
             "deterministic_share": float(det.set_shares["near"][-1]),
             "seed": seed_repr,
         },

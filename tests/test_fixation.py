@@ -166,7 +166,8 @@ def test_one_wright_fisher_generation_is_multinomial():
         from aievo._fate_kernels import share_runs
         from aievo.fixation import _kernel_args
 
-        s = share_runs(*_kernel_args(g), counts.astype(np.int64), np.int64(K), mask, False, np.int64(1),
+        no_payoff = (np.zeros((0, 0)), np.zeros(3, dtype=np.int64))
+        s = share_runs(*_kernel_args(g), *no_payoff, counts.astype(np.int64), np.int64(K), mask, False, np.int64(1),
                        np.random.default_rng(w).integers(0, 2**32, runs, dtype=np.int64))[:, 1]
         var = p[w] * (1 - p[w]) / K
         assert abs(s.mean() - p[w]) < 5 * np.sqrt(var / runs)
@@ -200,3 +201,35 @@ def test_one_moran_event_has_the_documented_law():
     se = d.std(axis=0) / np.sqrt(runs)
     assert np.all(np.abs(mean - (birth - death)) < 5 * se)
     assert np.all(d.sum(axis=1) == 0)  # the population size never changes
+
+
+# ------------------------------------------------------------------ frequency dependence
+def moran_fixation_frequency_dependent(fit_mutant, fit_resident, K):
+    """rho_1 = 1 / (1 + sum_k prod_{i<=k} g_i / f_i) for count-dependent fitness (birth-death Moran)."""
+    ratios = np.array([fit_resident(i) / fit_mutant(i) for i in range(1, K)])
+    return 1.0 / (1.0 + np.cumprod(ratios).sum())
+
+
+@pytest.mark.parametrize("A", [[[0.0, 1.0], [2.0, 0.5]], [[1.0, 0.2], [0.5, 1.2]]])
+def test_frequency_dependent_moran_fixation(A):
+    A = np.array(A)
+    K, base = 12, 1.0
+    g = ae.DesignGraph.from_matrix([base, base], np.eye(2))
+
+    def fit(row, i):  # i mutants (program 1) among K, self-interaction included
+        return base + A[row, 0] * (K - i) / K + A[row, 1] * i / K
+
+    rho = moran_fixation_frequency_dependent(lambda i: fit(1, i), lambda i: fit(0, i), K)
+    est = ae.fixation_probability(g, K, {0: K - 1, 1: 1}, 1, runs=6000, rng=8, payoff=A, confidence=CONF)
+    assert est.contains(rho), (str(est), rho)
+
+
+def test_payoff_that_can_turn_fitness_negative_is_refused():
+    from aievo.errors import InvalidFitnessError
+
+    g = ae.DesignGraph.from_matrix([1.0, 1.0], np.eye(2))
+    with pytest.raises(InvalidFitnessError, match="payoff: fitness"):
+        ae.fixation_probability(g, 10, {0: 9, 1: 1}, 1, payoff=[[0.0, -2.0], [0.0, 0.0]])
+    hd = ae.concentration_probability(g, 50, 200, 0.0, initial={0: 25, 1: 25}, level=0.5, runs=50, rng=0,
+                                      payoff=[[-0.5, 0.5], [0.0, 0.25]])
+    assert hd.params["payoff"] and 0.0 <= hd.estimate <= 1.0
