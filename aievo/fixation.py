@@ -413,6 +413,7 @@ def concentration_probability(
     eps: float,
     *,
     level: float = 0.9,
+    when: str = "at",
     initial: Any = None,
     process: str = "wright_fisher",
     runs: int = 1000,
@@ -424,7 +425,8 @@ def concentration_probability(
 ) -> FateEstimate:
     """Probability that a population of ``K`` concentrates near ``F*`` at generation ``t``.
 
-    The event: at generation ``t = generations`` the share of individuals on
+    The event: at generation ``t = generations`` (``when="at"``, default), or at
+    some generation ``s <= t`` (``when="by"``), the share of individuals on
     programs with ``f >= F* - eps`` is at least ``level``.
 
     Parameters
@@ -438,6 +440,9 @@ def concentration_probability(
         ``>= 0``; the programs counted are those with ``f >= F* - eps``.
     level : float in (0, 1]
         Share that counts as concentrated (default 0.9).
+    when : {"at", "by"}
+        Concentrated at generation ``t``, or at least once by generation ``t``
+        (drift can undo concentration in between).
     initial : int, dict or array_like, optional
         As in :func:`fixation_probability`; default all ``K`` at the root.
     process : {"wright_fisher", "moran"}
@@ -452,9 +457,10 @@ def concentration_probability(
     Returns
     -------
     FateEstimate
-        ``shares`` holds each replicate's share near ``F*`` at ``t``;
+        ``shares`` holds each replicate's share near ``F*`` at ``t`` (its
+        maximum over ``0 .. t`` with ``when="by"``);
         ``params["deterministic_share"]`` the infinite population's share at
-        ``t`` (:func:`aievo.simulate` from the same start), so that as ``K``
+        ``t`` (its maximum with ``when="by"``; :func:`aievo.simulate` from the same start), so that as ``K``
         grows the probability tends to 1 if that share exceeds ``level`` and to
         0 if it falls short.
 
@@ -478,6 +484,8 @@ def concentration_probability(
         raise bad_argument(InvalidParameterError, "eps", eps, "a finite number >= 0")
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level <= 1:
         raise bad_argument(InvalidParameterError, "level", level, "a number in (0, 1]")
+    if when not in ("at", "by"):
+        raise bad_argument(InvalidParameterError, "when", when, '"at" or "by"')
     Fs = g.F_star if F_star is None else F_star
     if isinstance(Fs, bool) or not isinstance(Fs, (int, float)) or not math.isfinite(Fs):
         raise bad_argument(InvalidParameterError, "F_star", F_star, "a finite number")
@@ -485,10 +493,14 @@ def concentration_probability(
     mask = np.ascontiguousarray(g.fitness >= Fs - eps)
     A, groups = _payoff(g, payoff)
     seeds, seed_repr = _seeds(rng, runs)
-    shares = share_runs(*_kernel_args(g), A, groups, counts, np.int64(K), mask, moran, np.int64(G), seeds)[:, -1]
+    paths = share_runs(*_kernel_args(g), A, groups, counts, np.int64(K), mask, moran, np.int64(G), seeds)
+    # after extinction (zero total fitness) the path is NaN: never concentrated from then on
+    shares = paths[:, -1] if when == "at" else np.nanmax(paths, axis=1)
+    shares = np.nan_to_num(shares, nan=0.0)
     # a small slack so that a share of exactly `level` (a multiple of 1/K) counts
     hits = int(np.sum(shares >= level - 1e-12))
-    det = simulate(g, G, initial=counts / K, sets={"near": mask}, payoff=payoff)
+    det = simulate(g, G, initial=counts / K, sets={"near": mask}, payoff=payoff).set_shares["near"]
+    det_share = float(det[-1] if when == "at" else np.nanmax(det))
     return FateEstimate(
         estimate=hits / runs,
         ci=proportion_ci(hits, runs, confidence, interval),
@@ -506,7 +518,8 @@ def concentration_probability(
             "level": float(level),
             "F_star": float(Fs),
             "payoff": A.shape[0] > 0,
-            "deterministic_share": float(det.set_shares["near"][-1]),
+            "when": when,
+            "deterministic_share": det_share,
             "seed": seed_repr,
         },
     )

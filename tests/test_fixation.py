@@ -233,3 +233,13 @@ def test_payoff_that_can_turn_fitness_negative_is_refused():
     hd = ae.concentration_probability(g, 50, 200, 0.0, initial={0: 25, 1: 25}, level=0.5, runs=50, rng=0,
                                       payoff=[[-0.5, 0.5], [0.0, 0.25]])
     assert hd.params["payoff"] and 0.0 <= hd.estimate <= 1.0
+
+
+def test_by_generation_t_is_at_least_at_generation_t():
+    g = race_graph(0.05)
+    at = ae.concentration_probability(g, 30, 60, 0.0, runs=500, rng=9)
+    by = ae.concentration_probability(g, 30, 60, 0.0, runs=500, rng=9, when="by")
+    assert np.all(by.shares >= at.shares) and by.successes >= at.successes
+    assert by.params["when"] == "by"
+    with pytest.raises(InvalidParameterError, match="when"):
+        ae.concentration_probability(g, 30, 60, 0.0, when="ever")
