@@ -18,6 +18,12 @@ Subpackages: ``aievo.theory`` (results R1-R6), ``aievo.testing.strategies``
 """
 
 from ._version import __version__ as __version__
+from .ancestry import Ancestry as Ancestry
+from .ancestry import Lineage as Lineage
+from .ancestry import ancestry as ancestry
+from .ancestry import dominant_lineage as dominant_lineage
+from .continuous import OdeTrajectory as OdeTrajectory
+from .continuous import replicator_mutator_ode as replicator_mutator_ode
 from .dynamics import Trajectory as Trajectory
 from .dynamics import simulate as simulate
 from .errors import AievoError as AievoError
@@ -30,6 +36,9 @@ from .errors import NumericalRangeError as NumericalRangeError
 from .errors import ResultFileError as ResultFileError
 from .errors import ScenarioError as ScenarioError
 from .errors import ShapeError as ShapeError
+from .fixation import FateEstimate as FateEstimate
+from .fixation import concentration_probability as concentration_probability
+from .fixation import fixation_probability as fixation_probability
 from .graph import DesignGraph as DesignGraph
 from .lazy import LazyTrajectory as LazyTrajectory
 from .lazy import LazyTree as LazyTree
@@ -48,6 +57,8 @@ from .price import price_decomposition as price_decomposition
 from .scenario import Scenario as Scenario
 from .scenario import load_scenario as load_scenario
 from .scenario import run_scenario as run_scenario
+from .state import LearningEvaluator as LearningEvaluator
+from .state import Payoff as Payoff
 from .sweep import SerialExecutor as SerialExecutor
 from .sweep import SweepResult as SweepResult
 from .sweep import sweep as sweep
@@ -90,12 +101,18 @@ __all__ = [
     # dynamics
     "simulate",
     "Trajectory",
+    # continuous time
+    "replicator_mutator_ode",
+    "OdeTrajectory",
     # trees larger than memory
     "LazyTree",
     "LazyTrajectory",
     "simulate_lazy",
     "simulate_lazy_dfs",
     "lazy_binary_pm_tree",
+    # state-dependent fitness
+    "Payoff",
+    "LearningEvaluator",
     # traits
     "deception_grid",
     "human_judged_fitness",
@@ -105,10 +122,18 @@ __all__ = [
     "lineage_exponents",
     "clade_abundance",
     "LineageExponents",
+    "ancestry",
+    "dominant_lineage",
+    "Ancestry",
+    "Lineage",
     "price_decomposition",
     "price_along",
     "PriceDecomposition",
     "PriceSeries",
+    # finite populations: fixation and concentration
+    "fixation_probability",
+    "concentration_probability",
+    "FateEstimate",
     # scenarios and sweeps
     "Scenario",
     "load_scenario",

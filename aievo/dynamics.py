@@ -140,6 +140,37 @@ class Trajectory:
         ax.set_xlabel("generation $t$")
         return ax
 
+    def muller(self, ax: "Axes | None" = None, *, graph: DesignGraph | None = None, **kwargs: Any) -> "Axes":
+        """Muller plot of the recorded share vectors (see :func:`aievo.ancestry.muller`).
+
+        Uses the times recorded with ``record_shares=`` (and the final
+        generation). With ``graph`` (the tree the run was made on) each band
+        is a clade with its descendants nested inside it, coloured by fitness;
+        without it the programs' shares are stacked.
+        """
+        from .ancestry import muller
+
+        times = self.times.tolist()
+        snaps = list(self.snapshots)
+        if self.generations not in times:
+            times.append(self.generations)
+            snaps.append(self.shares)
+        if len(times) < 2:
+            raise bad_argument(
+                InvalidParameterError, "record_shares", times,
+                "at least one recorded time besides the final one (pass record_shares=range(G + 1) to simulate())",
+            )
+        kw: dict[str, Any] = {}
+        if graph is not None:
+            if not isinstance(graph, DesignGraph) or graph.n != self.shares.size:
+                raise bad_argument(
+                    InvalidParameterError, "graph", graph, f"the DesignGraph of the run ({self.shares.size} programs)"
+                )
+            if graph.parent is None:
+                raise bad_argument(InvalidParameterError, "graph", graph, "a tree (nested clades need a parent array)")
+            kw = {"parent": graph.parent, "fitness": graph.fitness}
+        return muller(np.array(times), np.array(snaps), ax=ax, **{**kw, **kwargs})
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> "os.PathLike":
         """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
@@ -335,6 +366,8 @@ def simulate(
     population: int | None = None,
     rng: Any = None,
     method: str = "auto",
+    payoff: Any = None,
+    evaluator: Any = None,
 ) -> Trajectory:
     """Evolve shares on a design graph.
 
@@ -367,6 +400,12 @@ def simulate(
         do not depend on the thread count); ``"auto"`` (default) picks the cheaper for trees, and on general graphs
         starts with the frontier and moves to the full sweep once a quarter of
         the programs hold mass. All give the same result up to rounding.
+    payoff : array_like or aievo.Payoff, optional
+        Frequency-dependent fitness ``f_t = f + A x_t`` (see :mod:`aievo.state`).
+    evaluator : aievo.LearningEvaluator or callable, optional
+        An evaluator that learns to detect deception, or any Python law
+        ``law(t, x) -> f_t`` (one call per generation; see :mod:`aievo.state`).
+        With an evaluator ``trait_means["detection"]`` holds ``p_t``.
 
     Returns
     -------
@@ -426,7 +465,14 @@ def simulate(
         "record_shares": times.tolist(),
         "aievo_version": __version__,
     }
-    if population is None:
+    extra: dict[str, np.ndarray] = {}
+    if payoff is not None or evaluator is not None:
+        from .state import run_state_dependent
+
+        mean_f, log_n, zm, snaps, x, ext, extra = run_state_dependent(
+            g, G, x0, Z, times, payoff, evaluator, population, rng, params
+        )
+    elif population is None:
         if g.is_tree and x0[g.root] == 1.0:
             from ._kernels import run_tree
 
@@ -455,7 +501,7 @@ def simulate(
         mean_fitness=mean_f,
         log_growth=log_n,
         shares=x,
-        trait_means={k: zm[i] for i, k in enumerate(tv)},
+        trait_means={**{k: zm[i] for i, k in enumerate(tv)}, **extra},
         set_shares={k: zm[len(tv) + i] for i, k in enumerate(sv)},
         times=times,
         snapshots=snaps,

@@ -41,6 +41,18 @@ The schema (every table but ``[scenario]`` and ``[graph]`` is optional)::
     [sets]                             # name = {rule = ..., ...}, see SET_RULES
     near_max = { rule = "near_max", eps = 0.05 }
 
+    [payoff]                           # frequency dependence f_t = f + A x_t (aievo.state)
+    matrix = [[-1.5, 2.0], [0.0, 1.0]] # m x m; m = number of programs unless grouped
+    group_by = "original"              # optional: an integer node attribute, or
+    # groups = [0, 1, ...]             #   an explicit group per program
+
+    [evaluator]                        # an evaluator that learns to detect deception
+    rate = 0.1                         # p_{t+1} = (1 - rate) p_t + rate (1 - exp(-sensitivity dbar_t))
+    sensitivity = 0.5
+    penalty = 0.0                      # f_t = f - (1 + penalty) p_t d
+    p0 = 0.0
+    deception = "d"                    # a [traits] name or a node attribute (default "d")
+
     [output]
     trajectory = "run.npz"             # default: <name>.npz ("" to skip)
     plot = "run.png"                   # default: <name>.png ("" to skip)
@@ -157,7 +169,11 @@ _SCENARIO_KEYS = ("name", "description", "generations*", "initial", "population"
 _FITNESS_KEYS = ("mode*", "capability*", "deception", "base", "slope")
 _ETA_KEYS = ("eta*",)
 _OUTPUT_KEYS = ("trajectory", "plot", "plot_what", "record_shares")
-_TOP = ("scenario", "graph", "fitness", "traits", "locking", "preservation", "sets", "output")
+_PAYOFF_KEYS = ("matrix*", "groups", "group_by")
+_EVALUATOR_KEYS = ("rate*", "sensitivity*", "penalty", "p0", "deception")
+_TOP = (
+    "scenario", "graph", "fitness", "traits", "locking", "preservation", "sets", "output", "payoff", "evaluator",
+)
 
 _MISSING = object()
 
@@ -326,6 +342,8 @@ class Scenario:
     plot_path: str | None = None
     plot_what: tuple[str, ...] = ("mean_fitness",)
     config: dict[str, Any] = field(default_factory=dict)
+    payoff: Any = None
+    evaluator: Any = None
 
     def run(self) -> "Trajectory":
         """Simulate the scenario (no files written); see :func:`run_scenario`."""
@@ -341,6 +359,8 @@ class Scenario:
                 sets=self.sets or None,
                 population=self.population,
                 rng=self.seed,
+                payoff=self.payoff,
+                evaluator=self.evaluator,
             )
         except ScenarioError:
             raise
@@ -791,6 +811,8 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
             if abs(sum(initial) - 1.0) > 1e-9 or min(initial) < 0:
                 raise ScenarioError("scenario.initial: expected non-negative shares summing to 1")
 
+    payoff, evaluator = _state_laws(top, g, traits, population)
+
     o = top.table("output", _OUTPUT_KEYS) if top.has("output") else _Table({}, "output", _OUTPUT_KEYS)
     if "/" in sc_name or "\\" in sc_name or sc_name in ("", ".", "..") or "\x00" in sc_name:
         raise ScenarioError(
@@ -801,6 +823,8 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     default_what = ["mean_fitness"] + [f"set:{k}" for k in sets] + [f"trait:{k}" for k in traits]
     what = o.raw("plot_what", default_what)
     allowed_what = ["mean_fitness", "growth_rate"] + [f"trait:{k}" for k in traits] + [f"set:{k}" for k in sets]
+    if evaluator is not None:
+        allowed_what.append("trait:detection")
     if not isinstance(what, list) or not what or any(w not in allowed_what for w in what):
         raise ScenarioError(f"output.plot_what = {_short(what)}: expected a non-empty list drawn from {allowed_what}")
     rec = o.raw("record_shares", [])
@@ -824,6 +848,8 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
         plot_path=plot,
         plot_what=tuple(what),
         config=data,
+        payoff=payoff,
+        evaluator=evaluator,
     )
 
 
@@ -847,6 +873,70 @@ def _inside(name: str, key: str) -> Path:
             "(no absolute paths, no '..'); choose the directory with --out"
         )
     return p
+
+
+def _state_laws(
+    top: _Table, g: "DesignGraph", traits: Mapping[str, "np.ndarray"], population: int | None
+) -> tuple[Any, Any]:
+    """The optional ``[payoff]`` and ``[evaluator]`` tables (state-dependent fitness, aievo.state)."""
+    import numpy as np
+
+    from .state import LearningEvaluator, Payoff
+
+    payoff = evaluator = None
+    for table in ("payoff", "evaluator"):
+        if top.has(table) and population is not None:
+            raise ScenarioError(f"{table}: not allowed with scenario.population (state-dependent fitness is deterministic)")
+    if top.has("payoff"):
+        pt = top.table("payoff", _PAYOFF_KEYS)
+        A = _matrix(pt, "matrix")
+        if pt.has("groups") and pt.has("group_by"):
+            raise ScenarioError("payoff.group_by: not allowed together with payoff.groups; choose one")
+        groups = None
+        if pt.has("groups"):
+            raw = pt.raw("groups")
+            if not isinstance(raw, list) or len(raw) != g.n or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < A.shape[0] for i in raw
+            ):
+                raise ScenarioError(
+                    f"payoff.groups = {_short(raw)}: expected a list of {g.n} group indices in [0, {A.shape[0]})"
+                )
+            groups = np.array(raw, dtype=np.int64)
+        elif pt.has("group_by"):
+            name = pt.str("group_by")
+            attrs = g.attrs
+            a = attrs.get(name)
+            if a is None or a.ndim != 1 or a.dtype.kind not in "iub" or a.min() < 0 or a.max() >= A.shape[0]:
+                ints = sorted(k for k, v in attrs.items() if v.ndim == 1 and v.dtype.kind in "iub")
+                raise ScenarioError(
+                    f"payoff.group_by = {name!r}: expected an integer node attribute with values in "
+                    f"[0, {A.shape[0]}) (integer attributes: {ints})"
+                )
+            groups = a.astype(np.int64)
+        elif A.shape[0] != g.n:
+            raise ScenarioError(
+                f"payoff.matrix is {A.shape[0]} x {A.shape[0]}: expected {g.n} x {g.n} (one row per program, "
+                "locked copies included) or payoff.groups / payoff.group_by"
+            )
+        payoff = Payoff(A, groups)
+    if top.has("evaluator"):
+        et = top.table("evaluator", _EVALUATOR_KEYS)
+        name = et.str("deception", "d")
+        if name in traits and f"trait:{name}" in g.attrs:
+            d = f"trait:{name}"  # the trait's node attribute (copied to locked copies)
+        elif name in g.attrs and g.attrs[name].ndim == 1:
+            d = name
+        else:
+            raise ScenarioError(
+                f"evaluator.deception = {name!r}: expected a trait of [traits] {sorted(traits)} "
+                f"or a node attribute {sorted(g.attrs)}"
+            )
+        evaluator = _wrap("evaluator", lambda: LearningEvaluator(
+            rate=et.float("rate"), sensitivity=et.float("sensitivity"), penalty=et.float("penalty", 0.0),
+            p0=et.float("p0", 0.0), deception=d,
+        ))
+        _wrap("evaluator.deception", lambda: evaluator.deception_vector(g))
+    return payoff, evaluator
 
 
 # ---------------------------------------------------------------------- running

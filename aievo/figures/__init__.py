@@ -2,8 +2,10 @@
 
 Figures are registered by name with the module and function that draw them, so
 that listing figures imports nothing heavy. Paper figures (MODEL.md section 5)
-are ``fig1`` .. ``fig7`` in group ``"paper"``; mesa-optimization figures are in
-group ``"mesa"``; evolving mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
+are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
+assumptions (finite populations, learning evaluators, ancestry) in group
+``"beyond"``; mesa-optimization figures are in group ``"mesa"``; evolving
+mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`.
@@ -49,6 +51,12 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("fig5", "paper", "aievo.figures.paper:fig5_binary", "Binary tree, optimum unattained"),
         FigureSpec("fig6", "paper", "aievo.figures.paper:fig6_locking", "eta-locking ensures convergence"),
         FigureSpec("fig7", "paper", "aievo.figures.paper:fig7_deception", "Evolution selects for deception"),
+        FigureSpec("concentration", "beyond", "aievo.figures.beyond:concentration_figure",
+                   "Finite populations: probability of concentration against K"),
+        FigureSpec("evaluator", "beyond", "aievo.figures.beyond:evaluator_figure",
+                   "A learning evaluator: where deception is still selected"),
+        FigureSpec("muller", "beyond", "aievo.figures.beyond:muller_figure",
+                   "Muller plot, ancestry and the dominant lineage"),
         FigureSpec("mesa1", "mesa", "aievo.mesa.figures:mesa1_lsa_vs_gd", "Trained 1-layer LSA against 1-step GD"),
         FigureSpec("mesa2", "mesa", "aievo.mesa.figures:mesa2_steps", "K-step GD, GD++ and least squares against K"),
         FigureSpec("mesa3", "mesa", "aievo.mesa.figures:mesa3_positions",

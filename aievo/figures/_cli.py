@@ -2,7 +2,7 @@
 
 Usage::
 
-    aievo figures [--only 1,5|fig2|paper|mesa] [--out DIR] [--format png,pdf] [--quick] [--dpi N]
+    aievo figures [--only 1,5|fig2|paper|beyond|mesa] [--out DIR] [--format png,pdf] [--quick] [--dpi N]
 
 Every selected figure is drawn once and saved in each format as
 ``DIR/<name>_<slug>.<format>`` (for example ``figures/fig1_survival-of-the-flattest.png``),
@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``aievo figures`` to ``parser``."""
     parser.add_argument(
         "--only", metavar="SEL", default=None,
-        help="comma-separated figures: numbers (1,5), names (fig2) or groups (paper, mesa); default all",
+        help="comma-separated figures: numbers (1,5), names (fig2) or groups (paper, beyond, mesa); default all",
     )
     parser.add_argument("--out", metavar="DIR", default="figures", help="output directory (default ./figures)")
     parser.add_argument(

@@ -43,6 +43,11 @@ __all__ = [
     "GridCase",
     "deception_grids",
     "dominated_utilities",
+    "GameCase",
+    "payoff_games",
+    "cyclic_games",
+    "learning_evaluators",
+    "population_counts",
 ]
 
 
@@ -221,3 +226,70 @@ def dominated_utilities(draw: Any, g: DesignGraph, slope: float = 1.0) -> np.nda
     """
     h = np.asarray(draw(st.lists(st.floats(0.0, 2.0), min_size=g.n, max_size=g.n)))
     return slope * np.asarray(g.fitness) + h
+
+
+# ---------------------------------------------------------------------------------------------
+# State-dependent fitness and finite populations (aievo.state, aievo.fixation; issue 14)
+# ---------------------------------------------------------------------------------------------
+class GameCase(NamedTuple):
+    """A drawn game: self-copying programs (``T = I``), a payoff matrix and a start."""
+
+    graph: DesignGraph
+    payoff: np.ndarray
+    initial: np.ndarray
+
+
+@st.composite
+def payoff_games(draw: Any, min_n: int = 2, max_n: int = 5, max_payoff: float = 2.0) -> GameCase:
+    """Games on ``n`` self-copying programs with payoffs in ``[-max_payoff, max_payoff]``.
+
+    The baseline fitness exceeds the largest possible loss, so ``f + A x`` stays
+    positive for every share vector ``x``; the start is an interior share vector.
+    """
+    n = draw(st.integers(min_n, max_n))
+    A = np.asarray(
+        draw(st.lists(st.floats(-max_payoff, max_payoff), min_size=n * n, max_size=n * n)), dtype=np.float64
+    ).reshape(n, n)
+    base = max_payoff + draw(st.floats(0.1, 3.0))
+    x0 = np.asarray(draw(st.lists(st.floats(0.05, 1.0), min_size=n, max_size=n)))
+    g = DesignGraph.from_matrix(np.full(n, base), np.eye(n))
+    return GameCase(g, A, x0 / x0.sum())
+
+
+@st.composite
+def cyclic_games(draw: Any, min_n: int = 3, max_n: int = 6) -> GameCase:
+    """Zero-sum cyclic games: ``A = C - C^T`` with ``C`` circulant, so ``A 1 = 0``.
+
+    The uniform share vector is an interior equilibrium and ``sum_i log x_i`` is
+    conserved by the continuous replicator and non-increasing in discrete time.
+    """
+    n = draw(st.integers(min_n, max_n))
+    c = np.asarray(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
+    C = np.array([np.roll(c, i) for i in range(n)])
+    A = C - C.T
+    base = np.abs(A).sum(axis=1).max() + draw(st.floats(0.5, 5.0))
+    x0 = np.asarray(draw(st.lists(st.floats(0.05, 1.0), min_size=n, max_size=n)))
+    g = DesignGraph.from_matrix(np.full(n, base), np.eye(n))
+    return GameCase(g, A, x0 / x0.sum())
+
+
+@st.composite
+def learning_evaluators(draw: Any, max_sensitivity: float = 3.0, max_penalty: float = 3.0) -> Any:
+    """:class:`aievo.LearningEvaluator` with every parameter drawn over its domain."""
+    from ..state import LearningEvaluator
+
+    return LearningEvaluator(
+        rate=draw(st.floats(0.0, 1.0)),
+        sensitivity=draw(st.floats(0.0, max_sensitivity)),
+        penalty=draw(st.floats(0.0, max_penalty)),
+        p0=draw(st.floats(0.0, 1.0)),
+    )
+
+
+@st.composite
+def population_counts(draw: Any, n: int, min_K: int = 2, max_K: int = 60) -> tuple[int, np.ndarray]:
+    """A population size ``K`` and initial counts over ``n`` programs summing to ``K``."""
+    K = draw(st.integers(min_K, max_K))
+    cuts = sorted(draw(st.lists(st.integers(0, K), min_size=n - 1, max_size=n - 1)))
+    counts = np.diff(np.concatenate([[0], cuts, [K]])).astype(np.int64)
+    return K, counts
