@@ -45,6 +45,7 @@ __all__ = [
     "log_scaled",
     "run_deterministic",
     "run_exact",
+    "row_minima",
     "step_shares",
     "run_tree",
     "tree_depths_kernel",
@@ -124,7 +125,7 @@ def _record(y, f, Z, zsum, idx, count, full, n):
 
 @njit(cache=True, nogil=True)
 def run_deterministic(
-    indptr, indices, data, f, fexp, y0, generations, Z, snap_times, full_fraction
+    indptr, indices, data, rowmin, f, fexp, y0, generations, Z, snap_times, full_fraction
 ):
     """Run the deterministic share dynamics for ``generations`` steps (fast kernel).
 
@@ -132,8 +133,13 @@ def run_deterministic(
     ----------
     indptr, indices, data : int64[:], int64[:], float64[:]
         CSR design kernel.
+    rowmin : float64[:]
+        Smallest non-zero entry of each row of ``T`` (:func:`row_minima`): a
+        share ``h`` whose ``h * rowmin`` is at least :data:`TINY` sends every
+        product ``h T(v, w)`` above it, so the scatter needs no check.
     f : float64[:]
-        Fitness scaled by ``2**-fexp`` (``max f`` in ``[1/2, 1)``).
+        Fitness scaled by ``2**-fexp`` (``max f`` in ``[1/2, 1)``; every
+        non-zero entry at least :data:`TINY`).
     fexp : int64
         The exponent of that scale: the true fitness is ``f * 2**fexp``.
     y0 : float64[:]
@@ -203,29 +209,32 @@ def run_deterministic(
         lost = False
         if full:
             for v in range(n):
-                q = y[v] * f[v]
-                h[v] = q * inv
+                # f * inv <= 1 / TINY and y f <= F: no overflow
+                h[v] = y[v] * (f[v] * inv)
                 yn[v] = 0.0
-                if q < TINY and y[v] != 0.0 and f[v] != 0.0:
+            for v in range(n):
+                hv = h[v]
+                if hv != 0.0:
+                    if hv * rowmin[v] < TINY:  # some product h T(v, w) would fall below TINY
+                        lost = True
+                        break
+                    for e in range(indptr[v], indptr[v + 1]):
+                        yn[indices[e]] += hv * data[e]
+                elif y[v] != 0.0 and f[v] != 0.0:  # h underflowed to 0
                     lost = True
-            if not lost:
-                for v in range(n):
-                    hv = h[v]
-                    if hv != 0.0:
-                        for e in range(indptr[v], indptr[v + 1]):
-                            p = hv * data[e]
-                            yn[indices[e]] += p
-                            if p < TINY and data[e] != 0.0:
-                                lost = True
+                    break
         else:
             # frontier sweep: gather h on the active list, scatter to the new list
             old = count
             for a in range(old):
                 v = idx[a]
-                q = y[v] * f[v]
-                h[v] = q * inv
+                hv = y[v] * (f[v] * inv)
+                h[v] = hv
                 active[v] = False
-                if q < TINY and y[v] != 0.0 and f[v] != 0.0:
+                if hv != 0.0:
+                    if hv * rowmin[v] < TINY:
+                        lost = True
+                elif y[v] != 0.0 and f[v] != 0.0:
                     lost = True
             # the new list is appended after the old one, then moved to the front
             new_start = old
@@ -237,10 +246,7 @@ def run_deterministic(
                     if hv != 0.0:
                         for e in range(indptr[v], indptr[v + 1]):
                             w = indices[e]
-                            p = hv * data[e]
-                            yn[w] += p
-                            if p < TINY and data[e] != 0.0:
-                                lost = True
+                            yn[w] += hv * data[e]
                             if not active[w]:
                                 active[w] = True
                                 if m < n:
@@ -269,6 +275,19 @@ def run_deterministic(
         if not full and count > full_fraction * n:
             full = True
     return mean_f, log_n, zmeans, snaps, y, stopped, acc, comp
+
+
+@njit(cache=True, nogil=True)
+def row_minima(indptr, data):
+    """Smallest non-zero entry of each CSR row (``inf`` for a row without one)."""
+    n = indptr.shape[0] - 1
+    out = np.full(n, np.inf)
+    for v in range(n):
+        for e in range(indptr[v], indptr[v + 1]):
+            d = data[e]
+            if d != 0.0 and d < out[v]:
+                out[v] = d
+    return out
 
 
 @njit(cache=True, nogil=True)

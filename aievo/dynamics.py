@@ -379,7 +379,7 @@ def _run_deterministic(
     Returns ``(mean_f, log_n, zmeans, snaps, x, log_x, extinct_at)``; ``log_x``
     is the exact log of the final shares when the exact kernel ran, else None.
     """
-    from ._kernels import _outputs, run_deterministic, run_exact, run_tree
+    from ._kernels import _outputs, row_minima, run_deterministic, run_exact, run_tree
 
     T = g.T
     fs, fexp, fast_ok = _scaled_fitness(g)
@@ -396,8 +396,11 @@ def _run_deterministic(
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
+        if "row_minima" not in g._cache:
+            g._cache["row_minima"] = row_minima(T.indptr, T.data)
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_deterministic(
-            T.indptr, T.indices, T.data, fs, np.int64(fexp), x0, np.int64(G), Z, times, np.float64(fraction)
+            T.indptr, T.indices, T.data, g._cache["row_minima"], fs, np.int64(fexp), x0, np.int64(G), Z,
+            times, np.float64(fraction),
         )
     if stopped < 0:
         return mean_f, log_n, zm, snaps, x, None, -1
