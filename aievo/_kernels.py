@@ -310,22 +310,39 @@ def step_shares(indptr, indices, data, f, x):
 
 #: Exponent below every exponent a run can reach (marks "no contribution yet").
 _NO_EXP = -(2**62)
+#: ``2**-i`` for ``i = 0 .. 1074`` (the last ones subnormal).
+_POW2_NEG = np.array([math.ldexp(1.0, -i) for i in range(1075)])
+#: Mantissas of the exact kernel are renormalised once they leave ``[2**-64, 2**64]``.
+_M_LO = 2.0**-64
+_M_HI = 2.0**64
+
+
+@njit(cache=True, nogil=True)
+def _down(val, d):
+    """``val * 2**d`` for ``d <= 0`` (one rounding, like ``ldexp``; 0 below the range)."""
+    if d == 0:
+        return val
+    if d < -1074:
+        return 0.0
+    return val * _POW2_NEG[-d]
 
 
 @njit(cache=True, nogil=True)
 def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zmeans, snaps, acc, comp):
     """Continue the deterministic dynamics from ``x_{t0} = x0`` with no loss of range.
 
-    Every share is held as ``m(v) * 2**e(v)`` with ``m`` in ``[1/2, 1)`` and its
-    own ``int64`` exponent, and fitness and design probabilities are split the
-    same way (``frexp``), so no share, however small, underflows and no
-    product overflows. Each generation:
+    Every share is held as ``m(v) * 2**e(v)`` with its own ``int64`` exponent
+    and a mantissa kept in ``[2**-64, 2**64]`` (renormalised by ``frexp`` when
+    it leaves that range), and fitness and design probabilities are split the
+    same way, so no share, however small, underflows and no product
+    overflows. Each generation:
 
     * ``F_t = sum_v x_t(v) f(v)`` is summed with every term scaled to the
-      largest one's exponent (terms below ``2**-1074`` of the largest add
-      nothing, which is below rounding);
-    * each new share is the sum of its contributions ``x_t(v) f(v) T(v, w) / F_t``
-      aligned to the largest contribution's exponent (a first pass finds it).
+      largest exponent (terms more than ``2**-1074`` below add nothing, far
+      below rounding);
+    * each new share sums its contributions ``x_t(v) f(v) T(v, w) / F_t``
+      scaled to the largest exponent seen so far for it (rescaling the
+      partial sum when a larger one arrives).
 
     ``f`` is the true (unscaled) fitness. ``mean_f``, ``log_n``, ``zmeans``
     and ``snaps`` (from a fast kernel) are filled from ``t0`` on, ``log_n``
@@ -393,16 +410,17 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
         for a in range(count):
             v = idx[a]
             if fm[v] != 0.0:
-                Fm += math.ldexp(hm[v], he[v] - emax)
+                Fm += _down(hm[v], he[v] - emax)
         mean_f[t] = math.ldexp(Fm, emax) if Fm > 0.0 else 0.0
         for j in range(k):
             zsum[j] = 0.0
-        for a in range(count):
-            v = idx[a]
-            xv = math.ldexp(m[v], ex[v])
-            if xv != 0.0:
-                for j in range(k):
-                    zsum[j] += xv * Z[j, v]
+        if k > 0:
+            for a in range(count):
+                v = idx[a]
+                xv = math.ldexp(m[v], ex[v])
+                if xv != 0.0:
+                    for j in range(k):
+                        zsum[j] += xv * Z[j, v]
         for j in range(k):
             zmeans[j, t] = zsum[j]
         while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
@@ -419,38 +437,46 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
             break
         acc, comp = _neumaier(acc, comp, log_scaled(Fm, emax))
         log_n[t + 1] = acc + comp
-        # contributions x f T / F: first the largest exponent reaching each target
-        ncount = 0
+        # contributions x f T / F, each target's sum scaled to its largest exponent so far
         for a in range(count):
             v = idx[a]
             if fm[v] != 0.0:
                 hm[v] = hm[v] / Fm
                 he[v] = he[v] - emax
-                for e in range(indptr[v], indptr[v + 1]):
-                    if tm[e] != 0.0:
-                        w = indices[e]
-                        ee = he[v] + te[e]
-                        if not mark[w]:
-                            mark[w] = True
-                            top[w] = ee
-                            nidx[ncount] = w
-                            ncount += 1
-                        elif ee > top[w]:
-                            top[w] = ee
         for a in range(count):
             m[idx[a]] = 0.0
+        ncount = 0
         for a in range(count):
             v = idx[a]
             if fm[v] != 0.0:
+                hv = hm[v]
+                ev = he[v]
                 for e in range(indptr[v], indptr[v + 1]):
                     if tm[e] != 0.0:
                         w = indices[e]
-                        am[w] += math.ldexp(hm[v] * tm[e], he[v] + te[e] - top[w])
+                        ee = ev + te[e]
+                        val = hv * tm[e]
+                        if not mark[w]:
+                            mark[w] = True
+                            top[w] = ee
+                            am[w] = val
+                            nidx[ncount] = w
+                            ncount += 1
+                        elif ee > top[w]:
+                            am[w] = _down(am[w], top[w] - ee) + val
+                            top[w] = ee
+                        else:
+                            am[w] += _down(val, ee - top[w])
         for a in range(ncount):
             w = nidx[a]
-            mv, ev = math.frexp(am[w])
-            m[w] = mv
-            ex[w] = top[w] + ev
+            mw = am[w]
+            if mw < _M_LO or mw > _M_HI:
+                mw, ew = math.frexp(mw)
+                m[w] = mw
+                ex[w] = top[w] + ew
+            else:
+                m[w] = mw
+                ex[w] = top[w]
             am[w] = 0.0
             mark[w] = False
         idx, nidx = nidx, idx
