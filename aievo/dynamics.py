@@ -171,8 +171,10 @@ class Trajectory:
             ]
             raise bad_argument(InvalidParameterError, "what", what, f"one of {options}")
         if self.extinct_at is not None:
+            # log N_t = -inf after extinction draws nothing: keep the whole time axis
             ax.axvline(self.extinct_at, color="0.3", linestyle=":", linewidth=1.0,
                        label=f"extinct at $t={self.extinct_at}$")
+            ax.set_xlim(1 if what == "growth_rate" else 0, max(self.generations, 1))
         ax.set_xlabel("generation $t$")
         return ax
 
