@@ -70,7 +70,8 @@ def scaled_graphs(draw):
 def rare_lineage_graphs(draw):
     L = draw(st.integers(1, 30))
     c = draw(scales())
-    fa = 2.0 ** draw(st.integers(1, 60))
+    depth = draw(st.integers(100, 3000))  # the chain's share falls to about 2**-depth
+    fa = 2.0 ** min(1000, -(-depth // L))
     n = L + 3
     parent = np.concatenate([[-1, 0, 0], np.arange(2, 2 + L - 1), [1 + L]]).astype(np.int64)
     f = np.ones(n)
