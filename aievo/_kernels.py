@@ -57,6 +57,9 @@ __all__ = [
 #: Smallest product the fast kernels accept: far above the subnormal range
 #: (``2**-1022``), so a sum of such products keeps full relative precision.
 TINY = 2.0**-960
+#: Smallest non-zero ``c``, ``d`` the tree kernel accepts: with shares >= TINY
+#: a product of non-zero factors then never rounds to 0.
+TREE_MIN = 2.0**-100
 #: Smallest normal float64.
 _NORMAL = 2.0**-1022
 _LN2 = 0.6931471805599453
@@ -624,18 +627,17 @@ _CHUNKS = 64
 @njit(cache=True, nogil=True)
 def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
     F = 0.0
-    lost = False
+    umin = np.inf
     for a in range(lo, hi):
         w = order[a] if use_order else a
-        p = parent[w]
-        u = y[w] * d[w] + y[p] * c[w]
-        if u < TINY:
-            if (y[w] != 0.0 and d[w] != 0.0) or (y[p] != 0.0 and c[w] != 0.0):
-                lost = True
+        u = y[w] * d[w] + y[parent[w]] * c[w]
+        # smallest non-zero u, without a branch (a product of non-zero factors is
+        # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan)
+        umin = min(umin, u if u > 0.0 else np.inf)
         v = u * s
         yn[w] = v
         F += v
-    return -1.0 if lost else F
+    return -1.0 if umin < TINY else F
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -251,12 +251,12 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     """Gather coefficients and frontier schedule of a tree (cached on the graph).
 
     ``c`` and ``d`` use the scaled fitness of :func:`_scaled_fitness`;
-    ``fast_ok`` is False when one of their non-zero products falls below
-    :data:`aievo._kernels.TINY` (the general kernels run instead).
+    ``fast_ok`` is False when one of their non-zero entries falls below
+    :data:`aievo._kernels.TREE_MIN` (the general kernels run instead).
     """
     cache = g._cache
     if "tree_plan" not in cache:
-        from ._kernels import TINY, tree_schedule
+        from ._kernels import TREE_MIN, tree_schedule
 
         T = g.T
         f, _, fast_ok = _scaled_fitness(g)
@@ -271,7 +271,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         self_loop[cols[loop]] = True
         prod = f[rows] * T.data
         real = (f[rows] != 0.0) & (T.data != 0.0)
-        fast_ok = fast_ok and bool(not real.any() or prod[real].min() >= TINY)
+        fast_ok = fast_ok and bool(not real.any() or prod[real].min() >= TREE_MIN)
         depth = g.depths()
         par = g.parent
         idx = np.arange(g.n)
