@@ -4,12 +4,26 @@ Nothing here validates input; :mod:`aievo.dynamics` does that and passes
 contiguous ``int64`` / ``float64`` arrays. The design kernel is passed in CSR
 form (``indptr``, ``indices``, ``data``).
 
-The generation loop runs entirely inside :func:`run_deterministic`. Each
-generation scatters ``h(v) = x_t(v) f(v)`` along the rows of ``T``; shares are
-divided by the mean fitness ``F_t`` as they are scattered, and ``log N_t``
-is accumulated, so long runs neither overflow nor underflow.
+The generation loop runs entirely inside one kernel. Each generation moves
+``h(v) = x_t(v) f(v) / F_t`` along the rows of ``T``; ``log N_t`` is
+accumulated with Neumaier's compensated sum.
 
-Two sweeps share that update:
+Numerical range (see ``docs/explanation/numerics.md``):
+
+* the fast kernels (:func:`run_deterministic`, :func:`run_tree`) take fitness
+  pre-scaled by a power of two so that ``max f`` lies in ``[1/2, 1)`` (exact in
+  floating point) plus the exponent ``k`` of that scale, so results do not
+  depend on the scale of the fitness;
+* they check that every product they form with non-zero factors is at least
+  :data:`TINY` (``2**-960``, far above the subnormal range), so every share
+  they compute carries full relative precision. The first time the check
+  fails they stop and return the generation ``t`` and the (still exact) shares
+  ``x_t``;
+* :func:`run_exact` then continues from ``x_t`` with every share held as a
+  mantissa and its own binary exponent, so no lineage is lost to the range of
+  ``float64`` whatever the horizon.
+
+Two sweeps share the fast general update:
 
 * the **frontier** sweep visits only the programs that currently hold mass
   (kept in an active list), so on a tree without self-loops a generation
@@ -21,17 +35,34 @@ Two sweeps share that update:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "TINY",
+    "log_scaled",
     "run_deterministic",
+    "run_exact",
+    "row_minima",
     "step_shares",
     "run_tree",
     "tree_depths_kernel",
     "tree_schedule",
     "tree_csr",
 ]
+
+
+#: Smallest product the fast kernels accept: far above the subnormal range
+#: (``2**-1022``), so a sum of such products keeps full relative precision.
+TINY = 2.0**-960
+#: Smallest non-zero ``c``, ``d`` the tree kernel accepts: with shares >= TINY
+#: a product of non-zero factors then never rounds to 0.
+TREE_MIN = 2.0**-100
+#: Smallest normal float64.
+_NORMAL = 2.0**-1022
+_LN2 = 0.6931471805599453
 
 
 @njit(cache=True, nogil=True)
@@ -44,6 +75,31 @@ def _outputs(G, k, n_snaps, n):
     log_n = np.full(G + 1, -np.inf)
     log_n[0] = 0.0
     return mean_f, log_n, np.full((k, G + 1), np.nan), np.zeros((n_snaps, n))
+
+
+@njit(cache=True, nogil=True)
+def log_scaled(m, e):
+    """``log(m * 2**e)`` for ``m > 0``, exact to rounding whatever ``e``.
+
+    When ``m * 2**e`` is a normal float64 its logarithm is taken directly
+    (one rounding); otherwise ``log m + e log 2`` (then ``|log| > 700`` and
+    the sum has no cancellation).
+    """
+    v = math.ldexp(m, e)
+    if v >= _NORMAL and v <= 1.7976931348623157e308:
+        return math.log(v)
+    return math.log(m) + e * _LN2
+
+
+@njit(cache=True, nogil=True)
+def _neumaier(acc, comp, v):
+    """One step of Neumaier's compensated sum: returns the new ``(acc, comp)``."""
+    s = acc + v
+    if abs(acc) >= abs(v):
+        comp += (acc - s) + v
+    else:
+        comp += (v - s) + acc
+    return s, comp
 
 
 @njit(cache=True, nogil=True)
@@ -72,16 +128,23 @@ def _record(y, f, Z, zsum, idx, count, full, n):
 
 @njit(cache=True, nogil=True)
 def run_deterministic(
-    indptr, indices, data, f, y0, generations, Z, snap_times, full_fraction
+    indptr, indices, data, rowmin, f, fexp, y0, generations, Z, snap_times, full_fraction
 ):
-    """Run the deterministic share dynamics for ``generations`` steps.
+    """Run the deterministic share dynamics for ``generations`` steps (fast kernel).
 
     Parameters
     ----------
     indptr, indices, data : int64[:], int64[:], float64[:]
         CSR design kernel.
+    rowmin : float64[:]
+        Smallest non-zero entry of each row of ``T`` (:func:`row_minima`): a
+        share ``h`` whose ``h * rowmin`` is at least :data:`TINY` sends every
+        product ``h T(v, w)`` above it, so the scatter needs no check.
     f : float64[:]
-        Fitness.
+        Fitness scaled by ``2**-fexp`` (``max f`` in ``[1/2, 1)``; every
+        non-zero entry at least :data:`TINY`).
+    fexp : int64
+        The exponent of that scale: the true fitness is ``f * 2**fexp``.
     y0 : float64[:]
         Initial shares (sum 1).
     generations : int64
@@ -95,11 +158,18 @@ def run_deterministic(
     Returns
     -------
     mean_f : float64[G+1]
+        True mean fitness (scaled back by ``2**fexp``).
     log_n : float64[G+1]
     zmeans : float64[k, G+1]
     snaps : float64[len(snap_times), n]
-    x_final : float64[n]
-    extinct_at : int64 (``-1`` if never extinct)
+    x : float64[n]
+        Final shares; if ``stopped >= 0``, the exact shares ``x_stopped``.
+    stopped : int64
+        ``-1`` when the run finished; else the generation ``t`` at which a
+        product fell below :data:`TINY`: entries up to ``t - 1`` (and
+        ``log_n[t]``) are final; :func:`run_exact` continues from ``x``.
+    acc, comp : float64
+        Neumaier sum of ``log F`` so far and its compensation term.
     """
     n = f.shape[0]
     G = generations
@@ -108,6 +178,7 @@ def run_deterministic(
     zsum = np.zeros(k)
 
     y = y0.copy()  # the shares x_t
+    yn = np.zeros(n)  # x_{t+1}; all zero at the start of each step
     h = np.zeros(n)  # x_t * f / F_t, scattered along the rows of T
     active = np.zeros(n, dtype=np.bool_)
     idx = np.empty(n, dtype=np.int64)
@@ -118,11 +189,13 @@ def run_deterministic(
             idx[count] = v
             count += 1
     full = count > full_fraction * n
-    extinct_at = -1
+    stopped = -1
     snap_i = 0
+    acc = 0.0
+    comp = 0.0
     for t in range(G + 1):
         F = _record(y, f, Z, zsum, idx, count, full, n)
-        mean_f[t] = F
+        mean_f[t] = math.ldexp(F, fexp)
         for j in range(k):
             zmeans[j, t] = zsum[j]
         while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
@@ -131,58 +204,93 @@ def run_deterministic(
             snap_i += 1
         if t == G:
             break
-        if F == 0.0:
-            extinct_at = t
+        if F < TINY:
+            # extinct, or mass on fitness too small for this kernel: run_exact decides
+            stopped = t
             break
-        log_n[t + 1] = log_n[t] + np.log(F)
         inv = 1.0 / F
+        lost = False
         if full:
             for v in range(n):
-                h[v] = y[v] * f[v] * inv
-                y[v] = 0.0
+                # f * inv <= 1 / TINY and y f <= F: no overflow
+                h[v] = y[v] * (f[v] * inv)
+                yn[v] = 0.0
             for v in range(n):
                 hv = h[v]
                 if hv != 0.0:
+                    if hv * rowmin[v] < TINY:  # some product h T(v, w) would fall below TINY
+                        lost = True
+                        break
                     for e in range(indptr[v], indptr[v + 1]):
-                        y[indices[e]] += hv * data[e]
+                        yn[indices[e]] += hv * data[e]
+                elif y[v] != 0.0 and f[v] != 0.0:  # h underflowed to 0
+                    lost = True
+                    break
         else:
-            # frontier sweep: gather h on the active list, clear it, scatter
+            # frontier sweep: gather h on the active list, scatter to the new list
             old = count
             for a in range(old):
                 v = idx[a]
-                h[v] = y[v] * f[v] * inv
-                y[v] = 0.0
+                hv = y[v] * (f[v] * inv)
+                h[v] = hv
                 active[v] = False
+                if hv != 0.0:
+                    if hv * rowmin[v] < TINY:
+                        lost = True
+                elif y[v] != 0.0 and f[v] != 0.0:
+                    lost = True
             # the new list is appended after the old one, then moved to the front
             new_start = old
             m = new_start
-            for a in range(old):
-                v = idx[a]
-                hv = h[v]
-                if hv != 0.0:
-                    for e in range(indptr[v], indptr[v + 1]):
-                        w = indices[e]
-                        y[w] += hv * data[e]
-                        if not active[w]:
-                            active[w] = True
-                            if m < n:
-                                idx[m] = w
-                            m += 1
-            if m > n:
-                # more new entries than room after the old list: rebuild densely
-                count = 0
-                for v in range(n):
-                    if active[v]:
-                        idx[count] = v
-                        count += 1
-            else:
-                count = m - new_start
-                for a in range(count):
-                    idx[a] = idx[new_start + a]
-            if count > full_fraction * n:
-                full = True
-    x_final = y.copy()
-    return mean_f, log_n, zmeans, snaps, x_final, extinct_at
+            if not lost:
+                for a in range(old):
+                    v = idx[a]
+                    hv = h[v]
+                    if hv != 0.0:
+                        for e in range(indptr[v], indptr[v + 1]):
+                            w = indices[e]
+                            yn[w] += hv * data[e]
+                            if not active[w]:
+                                active[w] = True
+                                if m < n:
+                                    idx[m] = w
+                                m += 1
+            if not lost:
+                for a in range(old):  # the old shares become the next zero buffer
+                    y[idx[a]] = 0.0
+                if m > n:
+                    # more new entries than room after the old list: rebuild densely
+                    count = 0
+                    for v in range(n):
+                        if active[v]:
+                            idx[count] = v
+                            count += 1
+                else:
+                    count = m - new_start
+                    for a in range(count):
+                        idx[a] = idx[new_start + a]
+        if lost:
+            stopped = t
+            break
+        acc, comp = _neumaier(acc, comp, log_scaled(F, fexp))
+        log_n[t + 1] = acc + comp
+        y, yn = yn, y
+        if not full and count > full_fraction * n:
+            full = True
+    return mean_f, log_n, zmeans, snaps, y, stopped, acc, comp
+
+
+@njit(cache=True, nogil=True)
+def row_minima(indptr, data):
+    """Smallest non-zero entry of each CSR row (``inf`` for a row without one)."""
+    n = indptr.shape[0] - 1
+    out = np.full(n, np.inf)
+    for v in range(n):
+        for e in range(indptr[v], indptr[v + 1]):
+            d = data[e]
+            if d != 0.0 and d < out[v]:
+                out[v] = d
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -201,6 +309,188 @@ def step_shares(indptr, indices, data, f, x):
         for w in range(n):
             y[w] /= F
     return y, F
+
+
+#: Exponent below every exponent a run can reach (marks "no contribution yet").
+_NO_EXP = -(2**62)
+#: ``2**-i`` for ``i = 0 .. 1074`` (the last ones subnormal).
+_POW2_NEG = np.array([math.ldexp(1.0, -i) for i in range(1075)])
+#: Mantissas of the exact kernel are renormalised once they leave ``[2**-64, 2**64]``.
+_M_LO = 2.0**-64
+_M_HI = 2.0**64
+
+
+@njit(cache=True, nogil=True)
+def _down(val, d):
+    """``val * 2**d`` for ``d <= 0`` (one rounding, like ``ldexp``; 0 below the range)."""
+    if d == 0:
+        return val
+    if d < -1074:
+        return 0.0
+    return val * _POW2_NEG[-d]
+
+
+@njit(cache=True, nogil=True)
+def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zmeans, snaps, acc, comp):
+    """Continue the deterministic dynamics from ``x_{t0} = x0`` with no loss of range.
+
+    Every share is held as ``m(v) * 2**e(v)`` with its own ``int64`` exponent
+    and a mantissa kept in ``[2**-64, 2**64]`` (renormalised by ``frexp`` when
+    it leaves that range), and fitness and design probabilities are split the
+    same way, so no share, however small, underflows and no product
+    overflows. Each generation:
+
+    * ``F_t = sum_v x_t(v) f(v)`` is summed with every term scaled to the
+      largest exponent (terms more than ``2**-1074`` below add nothing, far
+      below rounding);
+    * each new share sums its contributions ``x_t(v) f(v) T(v, w) / F_t``
+      scaled to the largest exponent seen so far for it (rescaling the
+      partial sum when a larger one arrives).
+
+    ``f`` is the true (unscaled) fitness. ``mean_f``, ``log_n``, ``zmeans``
+    and ``snaps`` (from a fast kernel) are filled from ``t0`` on, ``log_n``
+    continuing the Neumaier sum ``(acc, comp)``.
+
+    Returns
+    -------
+    x : float64[n]
+        Shares at the last generation with individuals (``ldexp(m, e)``;
+        shares below ``2**-1074`` are 0 here, though carried exactly).
+    log_x : float64[n]
+        Their natural logarithms (``-inf`` where the share is 0), never underflowing.
+    extinct_at : int64
+        First generation with ``F_t = 0`` (``-1`` if none).
+    """
+    n = f.shape[0]
+    G = mean_f.shape[0] - 1
+    k = Z.shape[0]
+    nnz = data.shape[0]
+    fm = np.zeros(n)
+    fe = np.zeros(n, dtype=np.int64)
+    for v in range(n):
+        mv, ev = math.frexp(f[v])
+        fm[v] = mv
+        fe[v] = ev
+    tm = np.zeros(nnz)
+    te = np.zeros(nnz, dtype=np.int64)
+    for e in range(nnz):
+        mv, ev = math.frexp(data[e])
+        tm[e] = mv
+        te[e] = ev
+    m = np.zeros(n)
+    ex = np.zeros(n, dtype=np.int64)
+    hm = np.zeros(n)
+    he = np.zeros(n, dtype=np.int64)
+    top = np.zeros(n, dtype=np.int64)
+    am = np.zeros(n)
+    mark = np.zeros(n, dtype=np.bool_)
+    idx = np.empty(n, dtype=np.int64)
+    nidx = np.empty(n, dtype=np.int64)
+    count = 0
+    for v in range(n):
+        if x0[v] != 0.0:
+            mv, ev = math.frexp(x0[v])
+            m[v] = mv
+            ex[v] = ev
+            idx[count] = v
+            count += 1
+    zsum = np.zeros(k)
+    snap_i = 0
+    while snap_i < snap_times.shape[0] and snap_times[snap_i] < t0:
+        snap_i += 1
+    extinct_at = -1
+    for t in range(t0, G + 1):
+        # F_t, every term aligned to the largest
+        emax = _NO_EXP
+        for a in range(count):
+            v = idx[a]
+            if fm[v] != 0.0:
+                hm[v] = m[v] * fm[v]
+                he[v] = ex[v] + fe[v]
+                if he[v] > emax:
+                    emax = he[v]
+        Fm = 0.0
+        for a in range(count):
+            v = idx[a]
+            if fm[v] != 0.0:
+                Fm += _down(hm[v], he[v] - emax)
+        mean_f[t] = math.ldexp(Fm, emax) if Fm > 0.0 else 0.0
+        for j in range(k):
+            zsum[j] = 0.0
+        if k > 0:
+            for a in range(count):
+                v = idx[a]
+                xv = math.ldexp(m[v], ex[v])
+                if xv != 0.0:
+                    for j in range(k):
+                        zsum[j] += xv * Z[j, v]
+        for j in range(k):
+            zmeans[j, t] = zsum[j]
+        while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
+            for v in range(n):
+                snaps[snap_i, v] = 0.0
+            for a in range(count):
+                v = idx[a]
+                snaps[snap_i, v] = math.ldexp(m[v], ex[v])
+            snap_i += 1
+        if t == G:
+            break
+        if Fm == 0.0:
+            extinct_at = t
+            break
+        acc, comp = _neumaier(acc, comp, log_scaled(Fm, emax))
+        log_n[t + 1] = acc + comp
+        # contributions x f T / F, each target's sum scaled to its largest exponent so far
+        for a in range(count):
+            v = idx[a]
+            if fm[v] != 0.0:
+                hm[v] = hm[v] / Fm
+                he[v] = he[v] - emax
+        for a in range(count):
+            m[idx[a]] = 0.0
+        ncount = 0
+        for a in range(count):
+            v = idx[a]
+            if fm[v] != 0.0:
+                hv = hm[v]
+                ev = he[v]
+                for e in range(indptr[v], indptr[v + 1]):
+                    if tm[e] != 0.0:
+                        w = indices[e]
+                        ee = ev + te[e]
+                        val = hv * tm[e]
+                        if not mark[w]:
+                            mark[w] = True
+                            top[w] = ee
+                            am[w] = val
+                            nidx[ncount] = w
+                            ncount += 1
+                        elif ee > top[w]:
+                            am[w] = _down(am[w], top[w] - ee) + val
+                            top[w] = ee
+                        else:
+                            am[w] += _down(val, ee - top[w])
+        for a in range(ncount):
+            w = nidx[a]
+            mw = am[w]
+            if mw < _M_LO or mw > _M_HI:
+                mw, ew = math.frexp(mw)
+                m[w] = mw
+                ex[w] = top[w] + ew
+            else:
+                m[w] = mw
+                ex[w] = top[w]
+            am[w] = 0.0
+            mark[w] = False
+        idx, nidx = nidx, idx
+        count = ncount
+    x = np.zeros(n)
+    log_x = np.full(n, -np.inf)
+    for a in range(count):
+        v = idx[a]
+        x[v] = math.ldexp(m[v], ex[v])
+        log_x[v] = log_scaled(m[v], ex[v])
+    return x, log_x, extinct_at
 
 
 # ---------------------------------------------------------------------------- trees
@@ -337,12 +627,17 @@ _CHUNKS = 64
 @njit(cache=True, nogil=True)
 def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
     F = 0.0
+    umin = np.inf
     for a in range(lo, hi):
         w = order[a] if use_order else a
-        v = (y[w] * d[w] + y[parent[w]] * c[w]) * s
+        u = y[w] * d[w] + y[parent[w]] * c[w]
+        # smallest non-zero u, without a branch (a product of non-zero factors is
+        # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan)
+        umin = min(umin, u if u > 0.0 else np.inf)
+        v = u * s
         yn[w] = v
         F += v
-    return F
+    return -1.0 if umin < TINY else F
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -356,6 +651,8 @@ def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s):
         )
     F = 0.0
     for ch in range(_CHUNKS):
+        if parts[ch] < 0.0:
+            return -1.0
         F += parts[ch]
     return F
 
@@ -364,9 +661,11 @@ def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s):
 def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s):
     """``yn[w] = (x M)(w)`` for ``w`` in ``order[lo:hi]`` (or ``lo:hi``); returns the sum.
 
-    Long ranges are split into a fixed number of chunks summed in order, on
-    all cores; the chunked sum is used whatever the size, so results do not
-    depend on the machine.
+    Returns ``-1`` instead when a non-zero product ``y(v) M(v, w)`` summed to
+    less than :data:`TINY` (its relative precision, or the lineage, could be
+    lost). Long ranges are split into a fixed number of chunks summed in
+    order, on all cores; the chunked sum is used whatever the size, so results
+    do not depend on the machine.
     """
     if hi - lo >= PARALLEL_MIN:
         return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s)
@@ -375,7 +674,7 @@ def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s):
 
 @njit(cache=True, nogil=True)
 def run_tree(
-    parent, c, d, f, root, generations, Z, snap_times, frontier,
+    parent, c, d, f, fexp, root, generations, Z, snap_times, frontier,
     trans_order, trans_ptr, pers_order, pers_ptr,
 ):
     """The deterministic dynamics on a tree, by gathering from each program's designer.
@@ -383,7 +682,9 @@ def run_tree(
     ``parent`` here maps the root to itself (its ``c`` is 0), so no branch is
     needed. On a tree the programs that design ``w`` are its parent and, with a
     self-loop, ``w`` itself, so ``(x M)(w) = x(p(w)) c(w) + x(w) d(w)`` with
-    ``c(w) = f(p(w)) T(p(w), w)`` and ``d(w) = f(w) T(w, w)``. Writes are
+    ``c(w) = f(p(w)) T(p(w), w)`` and ``d(w) = f(w) T(w, w)``, with ``f`` the
+    fitness scaled by ``2**-fexp`` (see :func:`run_deterministic`); every
+    non-zero ``f``, ``c`` and ``d`` must be at least :data:`TINY`. Writes are
     sequential and reads nearly so in breadth-first order.
 
     With ``frontier`` only the transient programs of the next level and the
@@ -401,16 +702,18 @@ def run_tree(
     yb = np.zeros(n)
     ya[root] = 1.0
     s = 1.0  # x_t = y * s
-    extinct_at = -1
+    F = 0.0
+    stopped = -1
     snap_i = 0
     dmax = trans_ptr.shape[0] - 2
+    acc = 0.0
+    comp = 0.0
     for t in range(G + 1):
         y = ya if t % 2 == 0 else yb
         yn = yb if t % 2 == 0 else ya
         if k > 0 or t == G:
             F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr,
                              not frontier, n)
-            mean_f[t] = F
             for j in range(k):
                 zmeans[j, t] = zsum[j]
         while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
@@ -418,6 +721,10 @@ def run_tree(
                 snaps[snap_i, w] = y[w] * s
             snap_i += 1
         if t == G:
+            if F < TINY:
+                stopped = t  # run_exact recomputes F_G without underflow
+            else:
+                mean_f[t] = math.ldexp(F, fexp)
             break
         # y_next = (x_t M); it sums to F_t
         F = 0.0
@@ -427,19 +734,23 @@ def run_tree(
                     yn[trans_order[a]] = 0.0
             if t + 1 <= dmax:
                 F += _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], True, parent, c, d, y, yn, s)
-            hi = pers_ptr[min(t + 1, dmax) + 1]
-            F += _gather(pers_order, 0, hi, True, parent, c, d, y, yn, s)
+            if F >= 0.0:
+                hi = pers_ptr[min(t + 1, dmax) + 1]
+                Fp = _gather(pers_order, 0, hi, True, parent, c, d, y, yn, s)
+                F = -1.0 if Fp < 0.0 else F + Fp
         else:
             F = _gather(trans_order, 0, n, False, parent, c, d, y, yn, s)
-        mean_f[t] = F
-        if F == 0.0:
-            extinct_at = t
+        if F < TINY:
+            # a lost product, extinction or tiny mean fitness: run_exact continues from x_t
+            stopped = t
             break
-        log_n[t + 1] = log_n[t] + np.log(F)
+        mean_f[t] = math.ldexp(F, fexp)
+        acc, comp = _neumaier(acc, comp, log_scaled(F, fexp))
+        log_n[t + 1] = acc + comp
         s = 1.0 / F
-    t_end = extinct_at if extinct_at >= 0 else G
+    t_end = stopped if stopped >= 0 else G
     x_final = ya if t_end % 2 == 0 else yb  # scaled in place: no new array of n shares
-    if frontier:
+    if frontier and stopped < 0:
         # only the transient level t_end and the persistent prefix can be non-zero
         if t_end <= dmax:
             for a in range(trans_ptr[t_end], trans_ptr[t_end + 1]):
@@ -449,7 +760,7 @@ def run_tree(
     else:
         for w in range(n):
             x_final[w] *= s
-    return mean_f, log_n, zmeans, snaps, x_final, extinct_at
+    return mean_f, log_n, zmeans, snaps, x_final, stopped, acc, comp
 
 
 @njit(cache=True, nogil=True)

@@ -44,7 +44,10 @@ class Trajectory:
     log_growth : ndarray, shape (generations + 1,)
         ``log N_t`` with ``log N_0 = 0``.
     shares : ndarray, shape (n,)
-        Shares at the final generation.
+        Shares at the final generation (if the population died out, at
+        ``extinct_at``, the last generation with individuals). Shares below
+        ``2**-1074`` (about 5e-324) print as 0 here; :attr:`log_shares`
+        carries them.
     trait_means : dict of str to ndarray
         Mean of each trait over time, each of shape ``(generations + 1,)``.
     set_shares : dict of str to ndarray
@@ -54,8 +57,13 @@ class Trajectory:
     snapshots : ndarray, shape (len(times), n)
         The recorded share vectors.
     extinct_at : int or None
-        The generation at which mean fitness hit zero, if it did; later entries
-        of ``mean_fitness`` are NaN and of ``log_growth`` ``-inf``.
+        The first generation ``t`` with ``F_t = 0`` (every individual has
+        fitness 0), or None. The population is then empty from ``t + 1`` on,
+        and the entries after it are defined, not NaN: ``mean_fitness`` is 0
+        from ``extinct_at`` on, ``log_growth`` is ``-inf`` after it
+        (``N_t = 0``), set shares and recorded share vectors are 0 after it;
+        only trait means after it are NaN (the mean over no individuals).
+        ``simulate(..., on_extinction="raise")`` raises instead.
     params : dict
         The parameters of the run (generations, population, seed, graph summary).
     """
@@ -69,6 +77,7 @@ class Trajectory:
     snapshots: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     extinct_at: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    _log_shares: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def generations(self) -> int:
@@ -81,8 +90,32 @@ class Trajectory:
         t = np.arange(1, self.generations + 1)
         return self.log_growth[1:] / t
 
+    @property
+    def extinct(self) -> bool:
+        """Whether the population died out (see ``extinct_at``)."""
+        return self.extinct_at is not None
+
+    @property
+    def log_shares(self) -> np.ndarray:
+        """Natural logarithm of :attr:`shares` (``-inf`` where a share is 0).
+
+        Exact even for shares far below the ``float64`` range (a lineage at
+        ``1e-400`` has ``log_shares`` about ``-921``), since the engine carries
+        such shares with their own exponent.
+        """
+        if self._log_shares is not None:
+            return self._log_shares
+        with np.errstate(divide="ignore"):
+            return np.log(self.shares)
+
     def shares_at(self, t: int) -> np.ndarray:
-        """Shares at a recorded time ``t`` (the final time is always available)."""
+        """Shares at a recorded time ``t`` (the final time is always available).
+
+        After extinction (``t > extinct_at``) the population is empty: all zeros.
+        """
+        if self.extinct_at is not None and isinstance(t, (int, np.integer)) and t > self.extinct_at:
+            if 0 <= t <= self.generations:
+                return np.zeros_like(self.shares)
         if t == self.generations or (t == -1):
             return self.shares
         hits = np.flatnonzero(self.times == t)
@@ -96,9 +129,10 @@ class Trajectory:
 
     def __repr__(self) -> str:
         F = self.mean_fitness
+        ext = "" if self.extinct_at is None else f", extinct_at={self.extinct_at}"
         return (
             f"Trajectory(generations={self.generations}, n={self.shares.size}, "
-            f"F_0={F[0]:.6g}, F_end={F[-1]:.6g}, log N_end={self.log_growth[-1]:.6g}, "
+            f"F_0={F[0]:.6g}, F_end={F[-1]:.6g}, log N_end={self.log_growth[-1]:.6g}{ext}, "
             f"traits={sorted(self.trait_means)}, sets={sorted(self.set_shares)})"
         )
 
@@ -137,6 +171,11 @@ class Trajectory:
                 f"set:{k}" for k in self.set_shares
             ]
             raise bad_argument(InvalidParameterError, "what", what, f"one of {options}")
+        if self.extinct_at is not None:
+            # log N_t = -inf after extinction draws nothing: keep the whole time axis
+            ax.axvline(self.extinct_at, color="0.3", linestyle=":", linewidth=1.0,
+                       label=f"extinct at $t={self.extinct_at}$")
+            ax.set_xlim(1 if what == "growth_rate" else 0, max(self.generations, 1))
         ax.set_xlabel("generation $t$")
         return ax
 
@@ -187,6 +226,8 @@ class Trajectory:
             arrays[f"trait:{k}"] = v
         for k, v in self.set_shares.items():
             arrays[f"set:{k}"] = v
+        if self._log_shares is not None:
+            arrays["log_shares"] = self._log_shares
         meta = {
             "kind": "aievo.Trajectory",
             "extinct_at": self.extinct_at,
@@ -213,16 +254,47 @@ class Trajectory:
             snapshots=arrays["snapshots"],
             extinct_at=meta["extinct_at"],
             params=meta["params"],
+            _log_shares=arrays.get("log_shares"),
         )
 
 
+def _scaled_fitness(g: DesignGraph) -> tuple[np.ndarray, int, bool]:
+    """Fitness scaled by a power of two so that its maximum lies in ``[1/2, 1)``.
+
+    Returns ``(f * 2**-k, k, fast_ok)``; the scaling is exact, so the fast
+    kernels compute the same shares whatever the scale of the fitness.
+    ``fast_ok`` is False when some non-zero fitness falls below
+    :data:`aievo._kernels.TINY` of the largest (a range the fast kernels do
+    not carry; :func:`aievo._kernels.run_exact` runs from the start).
+    Cached on the graph.
+    """
+    cache = g._cache
+    if "scaled_fitness" not in cache:
+        from ._kernels import TINY
+
+        f = g.fitness
+        fmax = float(f.max()) if f.size else 0.0
+        k = int(np.frexp(fmax)[1]) if fmax > 0.0 else 0
+        fs = np.ascontiguousarray(np.ldexp(f, -k))
+        nz = f != 0.0
+        fast_ok = bool(not nz.any() or fs[nz].min() >= TINY)
+        cache["scaled_fitness"] = (fs, k, fast_ok)
+    return cache["scaled_fitness"]
+
+
 def _tree_plan(g: DesignGraph) -> dict[str, Any]:
-    """Gather coefficients and frontier schedule of a tree (cached on the graph)."""
+    """Gather coefficients and frontier schedule of a tree (cached on the graph).
+
+    ``c`` and ``d`` use the scaled fitness of :func:`_scaled_fitness`;
+    ``fast_ok`` is False when one of their non-zero entries falls below
+    :data:`aievo._kernels.TREE_MIN` (the general kernels run instead).
+    """
     cache = g._cache
     if "tree_plan" not in cache:
-        from ._kernels import tree_schedule
+        from ._kernels import TREE_MIN, tree_schedule
 
-        T, f = g.T, g.fitness
+        T = g.T
+        f, _, fast_ok = _scaled_fitness(g)
         rows = np.repeat(np.arange(g.n, dtype=np.int64), np.diff(T.indptr))
         cols = T.indices
         loop = rows == cols
@@ -232,6 +304,9 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         d[cols[loop]] = f[rows[loop]] * T.data[loop]
         self_loop = np.zeros(g.n, dtype=np.bool_)
         self_loop[cols[loop]] = True
+        prod = f[rows] * T.data
+        real = (f[rows] != 0.0) & (T.data != 0.0)
+        fast_ok = fast_ok and bool(not real.any() or prod[real].min() >= TREE_MIN)
         depth = g.depths()
         par = g.parent
         idx = np.arange(g.n)
@@ -241,6 +316,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
             "parent": np.where(par < 0, idx, par).astype(index_type),
             "c": c,
             "d": d,
+            "fast_ok": fast_ok,
             "schedule": tuple(
                 a.astype(index_type) if i % 2 == 0 else a
                 for i, a in enumerate(tree_schedule(g.parent, depth, self_loop))
@@ -355,6 +431,65 @@ def _vectors(
     return out
 
 
+def _run_deterministic(
+    g: DesignGraph, x0: np.ndarray, G: int, Z: np.ndarray, times: np.ndarray, method: str
+) -> tuple:
+    """The deterministic run: a fast kernel, continued by the exact one if it stops.
+
+    Returns ``(mean_f, log_n, zmeans, snaps, x, log_x, extinct_at)``; ``log_x``
+    is the exact log of the final shares when the exact kernel ran, else None.
+    """
+    from ._kernels import _outputs, row_minima, run_deterministic, run_exact, run_tree
+
+    T = g.T
+    fs, fexp, fast_ok = _scaled_fitness(g)
+    if not fast_ok:
+        mean_f, log_n, zm, snaps = _outputs(np.int64(G), Z.shape[0], times.size, g.n)
+        x, stopped, acc, comp = x0, 0, 0.0, 0.0
+    elif g.is_tree and x0[g.root] == 1.0 and _tree_plan(g)["fast_ok"]:
+        plan = _tree_plan(g)
+        if method == "auto":
+            method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
+        mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_tree(
+            plan["parent"], plan["c"], plan["d"], fs, np.int64(fexp), np.int64(g.root), np.int64(G),
+            Z, times, method == "frontier", *plan["schedule"],
+        )
+    else:
+        fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
+        if "row_minima" not in g._cache:
+            g._cache["row_minima"] = row_minima(T.indptr, T.data)
+        mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_deterministic(
+            T.indptr, T.indices, T.data, g._cache["row_minima"], fs, np.int64(fexp), x0, np.int64(G), Z,
+            times, np.float64(fraction),
+        )
+    if stopped < 0:
+        return mean_f, log_n, zm, snaps, x, None, -1
+    # a share or product left the range the fast kernels carry exactly: continue from x_t
+    x, log_x, ext = run_exact(
+        T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness), np.ascontiguousarray(x),
+        np.int64(stopped), Z, times, mean_f, log_n, zm, snaps, acc, comp,
+    )
+    return mean_f, log_n, zm, snaps, x, log_x, int(ext)
+
+
+def _mark_extinction(
+    ext: int, n_traits: int, mean_f: np.ndarray, log_n: np.ndarray, zm: np.ndarray,
+    snaps: np.ndarray, times: np.ndarray,
+) -> None:
+    """Fill the entries after extinction at ``ext`` with their defined values (in place).
+
+    ``F_t = 0`` from ``ext`` on (no individual has offspring; an empty
+    population has none either), ``log N_t = -inf`` after ``ext``, set
+    shares and recorded share vectors 0 after ``ext``, trait means NaN after
+    ``ext`` (the mean over an empty population).
+    """
+    mean_f[ext:] = 0.0
+    log_n[ext + 1:] = -np.inf
+    zm[:n_traits, ext + 1:] = np.nan
+    zm[n_traits:, ext + 1:] = 0.0
+    snaps[times > ext] = 0.0
+
+
 def simulate(
     g: DesignGraph,
     generations: int,
@@ -368,6 +503,7 @@ def simulate(
     method: str = "auto",
     payoff: Any = None,
     evaluator: Any = None,
+    on_extinction: str = "record",
 ) -> Trajectory:
     """Evolve shares on a design graph.
 
@@ -465,6 +601,8 @@ def simulate(
         "record_shares": times.tolist(),
         "aievo_version": __version__,
     }
+    if not isinstance(on_extinction, str) or on_extinction not in ("record", "raise"):
+        raise bad_argument(InvalidParameterError, "on_extinction", on_extinction, "'record' or 'raise'")
     extra: dict[str, np.ndarray] = {}
     if payoff is not None or evaluator is not None:
         from .state import run_state_dependent
@@ -472,31 +610,28 @@ def simulate(
         mean_f, log_n, zm, snaps, x, ext, extra = run_state_dependent(
             g, G, x0, Z, times, payoff, evaluator, population, rng, params
         )
+        log_x = None
     elif population is None:
-        if g.is_tree and x0[g.root] == 1.0:
-            from ._kernels import run_tree
-
-            plan = _tree_plan(g)
-            tree_args = (plan["parent"], plan["c"], plan["d"], args[3], np.int64(g.root), np.int64(G), Z, times)
-            if method == "auto":
-                method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
-            mean_f, log_n, zm, snaps, x, ext = run_tree(*tree_args, method == "frontier", *plan["schedule"])
-        else:
-            from ._kernels import run_deterministic
-
-            fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
-            mean_f, log_n, zm, snaps, x, ext = run_deterministic(
-                *args, x0, np.int64(G), Z, times, np.float64(fraction)
-            )
+        mean_f, log_n, zm, snaps, x, log_x, ext = _run_deterministic(g, x0, G, Z, times, method)
     else:
         from .stochastic import run_finite_population
 
         params["population"] = int(population)
         params["seed"] = int(rng) if isinstance(rng, (int, np.integer)) else (None if rng is None else type(rng).__name__)
+        fs, fexp, _ = _scaled_fitness(g)
         mean_f, log_n, zm, snaps, x, ext = run_finite_population(
-            *args, x0, G, Z, times, int(population), generator
+            *args[:3], fs, fexp, x0, G, Z, times, int(population), generator
         )
+        log_x = None
     ext = int(ext)
+    if ext >= 0:
+        _mark_extinction(ext, len(tv), mean_f, log_n, zm, snaps, times)
+        if on_extinction == "raise":
+            raise bad_argument(
+                InvalidParameterError, "generations", G,
+                f"at most {ext} generations: the population dies out at generation {ext} "
+                "(F_t = 0); pass on_extinction='record' to keep the run",
+            )
     return Trajectory(
         mean_fitness=mean_f,
         log_growth=log_n,
@@ -507,4 +642,5 @@ def simulate(
         snapshots=snaps,
         extinct_at=None if ext < 0 else ext,
         params=params,
+        _log_shares=log_x,
     )

@@ -16,14 +16,19 @@ import numpy as np
 __all__ = ["run_finite_population"]
 
 
-def run_finite_population(indptr, indices, data, f, x0, generations, Z, snap_times, K, rng):
+def run_finite_population(indptr, indices, data, f, fexp, x0, generations, Z, snap_times, K, rng):
     """Run ``generations`` multinomial generations of ``K`` individuals.
 
-    The initial shares are used as given (they need not be multiples of 1/K).
-    Returns the same tuple as :func:`aievo._kernels.run_deterministic`; the
-    recorded ``log_growth`` accumulates ``log F_t`` of the sampled shares.
+    ``f`` is the fitness scaled by ``2**-fexp`` (as for
+    :func:`aievo._kernels.run_deterministic`), so the draws do not depend on
+    the scale of the fitness. The initial shares are used as given (they need
+    not be multiples of 1/K). Returns ``(mean_f, log_n, zmeans, snaps, x,
+    extinct_at)``; the recorded ``log_growth`` accumulates ``log F_t`` of the
+    sampled shares (compensated sum).
     """
-    from ._kernels import _outputs, step_shares
+    import math
+
+    from ._kernels import _neumaier, _outputs, log_scaled, step_shares
 
     n = f.size
     G = int(generations)
@@ -31,9 +36,10 @@ def run_finite_population(indptr, indices, data, f, x0, generations, Z, snap_tim
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.size, n)
     x = x0.copy()
     extinct_at = -1
+    acc = comp = 0.0
     for t in range(G + 1):
         F = float(x @ f)
-        mean_f[t] = F
+        mean_f[t] = math.ldexp(F, fexp)
         zmeans[:, t] = Z @ x
         snaps[snap_times == t] = x
         if t == G:
@@ -41,7 +47,8 @@ def run_finite_population(indptr, indices, data, f, x0, generations, Z, snap_tim
         if F == 0.0:
             extinct_at = t
             break
-        log_n[t + 1] = log_n[t] + np.log(F)
+        acc, comp = _neumaier(acc, comp, log_scaled(F, fexp))
+        log_n[t + 1] = acc + comp
         p, _ = step_shares(indptr, indices, data, f, x)
         support = np.flatnonzero(p)
         q = p[support]

@@ -16,6 +16,9 @@ Cases (targets from the scale issue):
 * ``frontier``: the frontier path on an eta-locked binary tree of depth 22 for
   22 generations against the full sweep;
 * ``type_graph``: 10^6 generations on a sparse 100-type graph;
+* ``exact_kernel``: the exact continuation kernel (every share with its own
+  binary exponent, used once a share falls below ``2**-960``) against the fast
+  kernel on the type graph, and the 1,100-program rare-lineage run;
 * ``lineage_exact``: exact lineage exponents on a 10^5-type graph;
 * ``startup``: ``import aievo`` and the first ``simulate`` with a warm cache.
 """
@@ -141,6 +144,58 @@ def case_type_graph() -> list[dict]:
                  seconds=t, target_seconds=5.0, peak_mib=_peak_mib())]
 
 
+def case_exact_kernel() -> list[dict]:
+    import scipy.sparse as sp
+
+    import aievo as ae
+    from aievo._kernels import _outputs, row_minima, run_deterministic, run_exact
+    from aievo.dynamics import _scaled_fitness
+
+    k, G = 100, (10_000 if QUICK else 200_000)
+    rng = np.random.default_rng(1)
+    A = sp.random_array((k, k), density=0.05, rng=rng, format="csr") + sp.eye_array(k, format="csr")
+    A = sp.csr_array(A.multiply(1.0 / A.sum(axis=1)[:, None]))
+    g = ae.type_graph(rng.uniform(0.5, 2.0, k), A)
+    T = g.T
+    fs, fexp, _ = _scaled_fitness(g)
+    x0 = np.zeros(k)
+    x0[g.root] = 1.0
+    Z = np.zeros((0, k))
+    times = np.zeros(0, np.int64)
+    rmin = row_minima(T.indptr, T.data)
+
+    def fast():
+        return run_deterministic(T.indptr, T.indices, T.data, rmin, fs, np.int64(fexp), x0, np.int64(G), Z,
+                                 times, np.float64(0.25))
+
+    def exact():
+        mean_f, log_n, zm, snaps = _outputs(np.int64(G), 0, 0, k)
+        run_exact(T.indptr, T.indices, T.data, g.fitness, x0, np.int64(0), Z, times, mean_f, log_n, zm, snaps,
+                  0.0, 0.0)
+        return mean_f
+
+    fast(), exact()
+    t_fast, a = _best(fast, 2)
+    t_exact, b = _best(exact, 2)
+    assert np.allclose(a[0], b, rtol=1e-12)
+    chain_len = 1100
+    parent = np.concatenate([[-1, 0, 0], np.arange(2, 2 + chain_len - 1), [1 + chain_len]])
+    f = np.ones(parent.size)
+    f[1], f[-1] = 2.0, 1000.0
+    rare = ae.DesignGraph.tree(parent, f)
+    ae.simulate(rare, 10)
+    t_rare, tr = _best(lambda: ae.simulate(rare, 1300), 2)
+    assert abs(tr.mean_fitness[-1] - 1000.0) < 1e-9
+    return [
+        dict(name=f"exact kernel vs fast kernel, {G:.0e} generations on a {k}-type graph",
+             seconds=t_exact, baseline="fast kernel", baseline_seconds=t_fast, ratio=t_fast / t_exact,
+             target=0.2, note="ratio = fast / exact: the exact kernel is 1/ratio times slower",
+             peak_mib=_peak_mib()),
+        dict(name="rare lineage below float64 (1,103 programs, 1,300 generations)", seconds=t_rare,
+             target_seconds=1.0, peak_mib=_peak_mib()),
+    ]
+
+
 def case_lineage_exact() -> list[dict]:
     import scipy.sparse as sp
 
@@ -184,6 +239,7 @@ CASES = {
     "full_sweep": case_full_sweep,
     "frontier": case_frontier,
     "type_graph": case_type_graph,
+    "exact_kernel": case_exact_kernel,
     "lineage_exact": case_lineage_exact,
     "startup": case_startup,
 }

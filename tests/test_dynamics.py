@@ -194,8 +194,8 @@ def test_extinction_is_reported(method, as_tree):
     tr = ae.simulate(g, 5, method=method)
     assert tr.extinct_at == 1
     np.testing.assert_array_equal(tr.shares, [0.0, 1.0])
-    assert tr.mean_fitness[:2].tolist() == [2.0, 0.0]
-    assert np.isnan(tr.mean_fitness[2:]).all()
+    # defined after extinction, never NaN: F_t = 0 from extinct_at on, log N_t = -inf after it
+    assert tr.mean_fitness.tolist() == [2.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert tr.log_growth[1] == pytest.approx(np.log(2)) and np.isneginf(tr.log_growth[2:]).all()
 
 
