@@ -542,6 +542,10 @@ def simulate(
         An evaluator that learns to detect deception, or any Python law
         ``law(t, x) -> f_t`` (one call per generation; see :mod:`aievo.state`).
         With an evaluator ``trait_means["detection"]`` holds ``p_t``.
+    on_extinction : {"record", "raise"}
+        What to do when the population dies out (``F_t = 0``): ``"record"`` (default) keeps the
+        run, with ``extinct_at`` set, mean fitness 0 and ``log N = -inf`` from then on;
+        ``"raise"`` raises :class:`~aievo.InvalidParameterError` naming the generation.
 
     Returns
     -------
