@@ -59,8 +59,9 @@ def cw_bounds(Ax: np.ndarray, x: np.ndarray, nnz: np.ndarray) -> tuple[float, fl
     Ax : ndarray, shape (..., k)
         The computed product (any summation order).
     x : ndarray, shape (..., k)
-        The positive vector used (exact as stored); zero or non-finite entries
-        make the upper bound ``inf``.
+        The nonnegative vector used (exact as stored). Rows with ``x_i = 0``
+        are skipped by the lower bound (``A x >= s x`` with ``x >= 0, x != 0``
+        proves ``rho >= s``); they make the upper bound ``inf``.
     nnz : ndarray or int
         Terms per row of the product (bounds its summation error ``gamma_nnz``).
 
@@ -76,11 +77,13 @@ def cw_bounds(Ax: np.ndarray, x: np.ndarray, nnz: np.ndarray) -> tuple[float, fl
         ylo = np.maximum(down(Ax * (1.0 - gam) - slack), 0.0)
         yhi = up(Ax * (1.0 + gam) + slack)
         good = np.isfinite(x) & (x > 0.0)
-        rlo = np.where(good, down(ylo / np.where(good, x, 1.0)), 0.0)
+        # lower bound: A x >= s x with x >= 0, x != 0 gives rho >= s, so rows with x_i = 0 are skipped
+        rlo = np.where(good, down(ylo / np.where(good, x, 1.0)), np.inf)
         rhi = np.where(good, up(yhi / np.where(good, x, 1.0)), np.inf)
         rhi = np.where(np.isnan(rhi), np.inf, rhi)
         rlo = np.where(np.isnan(rlo), 0.0, rlo)
-    lo = np.maximum(rlo.min(axis=-1), 0.0)
+    lo = rlo.min(axis=-1)
+    lo = np.where(np.isfinite(lo), np.maximum(lo, 0.0), 0.0)
     hi = rhi.max(axis=-1)
     if lo.ndim == 0:
         return float(lo), float(hi)
