@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["lineage_exponent", "log_clade_abundance", "perron_log_rate", "price_terms"]
+__all__ = ["lineage_exponent", "lineage_exponent_interval", "log_clade_abundance", "perron_log_rate", "price_terms"]
 
 
 def _mp(dps: int) -> Any:
@@ -36,21 +36,53 @@ def _mp(dps: int) -> Any:
     return ctx
 
 
+class _Sparse:
+    """Rows of a square mpmath matrix as ``{column: value}`` dicts (nonzeros only)."""
+
+    def __init__(self, A: list[list[Any]]) -> None:
+        self.rows = [{j: v for j, v in enumerate(r) if v != 0} for r in A]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 def _is_above(A: list[list[Any]], lam: Any, mp: Any) -> bool:
-    """Whether ``lam > rho(A)`` for irreducible nonnegative ``A`` (positive pivots of ``lam I - A``)."""
+    """Whether ``lam > rho(A)`` for irreducible nonnegative ``A`` (positive pivots of ``lam I - A``).
+
+    Sparse Gaussian elimination without pivoting (rows as dicts, a column
+    index of the rows below the pivot), so cycles and chains cost ``O(k)``.
+    """
     k = len(A)
-    B = [[(lam if i == j else 0) - A[i][j] for j in range(k)] for i in range(k)]
+    if isinstance(A, _Sparse):
+        rows = [{j: -v for j, v in r.items() if j != i} for i, r in enumerate(A.rows)]
+        for i in range(k):
+            rows[i][i] = lam - A.rows[i].get(i, 0)
+    else:
+        rows = [{j: -A[i][j] for j in range(k) if A[i][j] != 0 and j != i} for i in range(k)]
+        for i in range(k):
+            rows[i][i] = lam - A[i][i]
+    cols: list[set[int]] = [set() for _ in range(k)]
+    for i in range(k):
+        for j in rows[i]:
+            cols[j].add(i)
     for p in range(k):
-        piv = B[p][p]
+        piv = rows[p].get(p, 0)
         if piv <= 0:
             return False
-        for i in range(p + 1, k):
-            if B[i][p] != 0:
-                m = B[i][p] / piv
-                row_i, row_p = B[i], B[p]
-                for j in range(p + 1, k):
-                    if row_p[j] != 0:
-                        row_i[j] -= m * row_p[j]
+        below = [i for i in cols[p] if i > p]
+        row_p = [(j, v) for j, v in rows[p].items() if j > p and v != 0]
+        for i in below:
+            m = rows[i].pop(p) / piv
+            cols[p].discard(i)
+            if m == 0:
+                continue
+            ri = rows[i]
+            for j, v in row_p:
+                if j in ri:
+                    ri[j] -= m * v
+                else:
+                    ri[j] = -m * v
+                    cols[j].add(i)
     return True
 
 
@@ -75,7 +107,20 @@ def perron_log_rate(A: Any, *, dps: int = 60, rel: float = 1e-30) -> Any:
 
 
 def lineage_exponent(g: Any, *, dps: int = 60, rel: float = 1e-30) -> list[Any]:
-    """The exact exponent ``lambda(v)`` of every program, as mpmath numbers (``-inf`` for extinction)."""
+    """The exact exponent ``lambda(v)`` of every program, as mpmath numbers (``-inf`` for extinction).
+
+    Accurate to a relative ``rel`` in ``rho`` (so an absolute ``rel`` in the
+    exponent); :func:`lineage_exponent_interval` gives the enclosing interval.
+    """
+    return [(lo + hi) / 2 if lo != hi else lo for lo, hi in _lineage_impl(g, dps, rel)]
+
+
+def lineage_exponent_interval(g: Any, *, dps: int = 60, rel: float = 1e-30) -> list[tuple[Any, Any]]:
+    """``(lo, hi)`` with ``lo <= lambda(v) <= hi`` for every program (``hi / lo`` of ``rho`` within ``rel``)."""
+    return _lineage_impl(g, dps, rel)
+
+
+def _lineage_impl(g: Any, dps: int, rel: float) -> list[tuple[Any, Any]]:
     from scipy.sparse.csgraph import connected_components
 
     mp = _mp(dps)
@@ -83,21 +128,22 @@ def lineage_exponent(g: Any, *, dps: int = 60, rel: float = 1e-30) -> list[Any]:
     f = np.asarray(g.fitness, dtype=np.float64)
     pattern = (T > 0) & (f[:, None] > 0)
     n_comp, comp = connected_components(pattern.astype(float), directed=True, connection="strong")
-    # the mean matrix entries, exactly: f * T as mpmath products at dps digits
     rate = []
     for c in range(n_comp):
         idx = np.flatnonzero(comp == c)
         sub = pattern[np.ix_(idx, idx)]
         if idx.size == 1 and not sub[0, 0]:
-            rate.append(mp.ninf)
+            rate.append((mp.ninf, mp.ninf))
             continue
         if idx.size == 1:
-            rate.append(mp.log(mp.mpf(float(f[idx[0]]))) + mp.log(mp.mpf(float(T[idx[0], idx[0]]))))
+            r = mp.log(mp.mpf(float(f[idx[0]]))) + mp.log(mp.mpf(float(T[idx[0], idx[0]])))
+            eps = abs(r) * mp.mpf(10) ** (-dps + 5)
+            rate.append((r - eps, r + eps))
             continue
         # the exact products f * T (106 bits: exact at dps >= 33)
         k = idx.size
         M = [[mp.mpf(float(f[idx[i]])) * mp.mpf(float(T[idx[i], idx[j]])) for j in range(k)] for i in range(k)]
-        rate.append(_perron_mp(M, mp, rel))
+        rate.append(_perron_bracket(M, mp, rel))
     reach = [set() for _ in range(n_comp)]
     for v in range(g.n):
         for w in np.flatnonzero(pattern[v]):
@@ -108,23 +154,32 @@ def lineage_exponent(g: Any, *, dps: int = 60, rel: float = 1e-30) -> list[Any]:
     def visit(c: int) -> Any:
         if c in best:
             return best[c]
-        val = rate[c]
+        lo, hi = rate[c]
         for d in reach[c]:
-            val = max(val, visit(d))
-        best[c] = val
-        return val
+            a, b = visit(d)
+            lo, hi = max(lo, a), max(hi, b)
+        best[c] = (lo, hi)
+        return best[c]
 
     return [visit(int(comp[v])) for v in range(g.n)]
 
 
 def _perron_mp(M: list[list[Any]], mp: Any, rel: float) -> Any:
+    lo, hi = _perron_bracket(M, mp, rel)
+    return (lo + hi) / 2
+
+
+def _perron_bracket(M: list[list[Any]], mp: Any, rel: float) -> tuple[Any, Any]:
+    """``(log lo, log hi)`` with ``lo < rho <= hi`` from the M-matrix bisection."""
     k = len(M)
     rows = [mp.fsum(r) for r in M]
+    diag = [M[i][i] for i in range(k)]
+    M = _Sparse(M)
     hi = max(rows) * (1 + mp.mpf(2) ** -40)
-    lo = max(max(M[i][i] for i in range(k)), min(rows))
+    lo = max(max(diag), min(rows))
     if hi <= 0:
-        return mp.ninf
-    if lo <= 0:
+        return mp.ninf, mp.ninf
+    if lo <= 0 or _is_above(M, lo, mp):
         lo = hi
         while _is_above(M, lo, mp):
             lo /= 2**20
@@ -136,7 +191,7 @@ def _perron_mp(M: list[list[Any]], mp: Any, rel: float) -> Any:
             hi = mid
         else:
             lo = mid
-    return mp.log((lo + hi) / 2)
+    return mp.log(lo), mp.log(hi)
 
 
 def log_clade_abundance(g: Any, t: int, *, dps: int = 40) -> list[Any]:
