@@ -211,7 +211,9 @@ def cycle_log_bracket(
             if mu_hi - mu_lo <= 4.0 * U * mu_hi:
                 break
             geometric = not (mu_lo > 0.0 and mu_hi / mu_lo < 4.0)
-            base = (mu_lo if mu_lo > 0.0 else mu_hi * 2.0**-1000) if geometric else mu_lo
+            base = (mu_lo if mu_lo > 0.0 else max(mu_hi * 2.0**-1000, TINY)) if geometric else mu_lo
+            if geometric and not base < mu_hi:
+                break
             moved = False
             # the midpoint first; near the root it is undecided, then points nearer each end
             for frac in (0.5, 0.3, 0.7, 0.1, 0.9, 0.01, 0.99):
