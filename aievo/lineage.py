@@ -664,8 +664,11 @@ def _component_log_radii(
         shift_lo, shift_hi = down(e * log2, 2), up(e * log2, 2)
         lo[cid] = float(down(a + shift_lo))
         hi[cid] = float(up(b + shift_hi))
-        with np.errstate(divide="ignore"):
-            rate[cid] = min(max(float(np.log(min(max(est, blo), bhi)) + e * log2), lo[cid]), hi[cid])
+        if not (np.isfinite(est) and blo <= est <= bhi):
+            est = 0.5 * (blo + bhi) if np.isfinite(bhi) else blo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = float(np.log(est) + e * log2)
+        rate[cid] = min(max(r, lo[cid]), hi[cid]) if np.isfinite(r) or r == -np.inf else lo[cid]
 
     pending = []
     for s in np.unique(size[general & (size <= DENSE_MAX)]):
@@ -726,9 +729,8 @@ def _wide_log_bracket(
     hi_e = up(le + le_err, 2)
     row_lo = np.full(nodes.size, -np.inf)
     row_hi = np.full(nodes.size, -np.inf)
-    for p, a, b in zip(pos, lo_e, hi_e):
-        row_lo[p] = np.logaddexp(row_lo[p], a)
-        row_hi[p] = np.logaddexp(row_hi[p], b)
+    np.logaddexp.at(row_lo, pos, lo_e)
+    np.logaddexp.at(row_hi, pos, hi_e)
     deg = np.bincount(pos, minlength=nodes.size)
     row_lo = down(row_lo - 2.0 * deg * 2.0**-53 * np.abs(row_lo), FUNC_ULPS * 2)
     row_hi = up(row_hi + 2.0 * deg * 2.0**-53 * np.abs(row_hi), FUNC_ULPS * 2)
