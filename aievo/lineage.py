@@ -525,9 +525,18 @@ def _noda(
     return x, False
 
 
-def _dense_bracket(A: np.ndarray, x0: np.ndarray | None, rtol: float) -> tuple[float, float, np.ndarray]:
-    """Certified bracket of ``rho(A)`` for a dense irreducible block, refined by Noda's iteration."""
-    from ._perron import cw_bounds, down
+def _dense_bracket(
+    A: np.ndarray, A_err: np.ndarray, x0: np.ndarray | None, rtol: float
+) -> tuple[float, float, np.ndarray]:
+    """Certified bracket of ``rho(A)`` for a dense irreducible block.
+
+    Collatz-Wielandt bounds from ``x0`` refined by Noda's iteration; if the
+    bracket is still wider than ``rtol`` (an ill-conditioned Perron vector),
+    bisection with the rounded M-matrix test of ``lam I - A``
+    (:func:`aievo._perron.mmatrix_bracket`), which keeps relative accuracy.
+    ``A_err`` bounds the error of each stored entry.
+    """
+    from ._perron import cw_bounds, down, mmatrix_bracket
 
     k = A.shape[0]
     nnz = np.full(k, float(k))
@@ -552,6 +561,8 @@ def _dense_bracket(A: np.ndarray, x0: np.ndarray | None, rtol: float) -> tuple[f
                 xs = np.where(x >= tau, x, 0.0)
                 if xs.any():
                     certify(A @ xs, xs)
+    if state["hi"] - state["lo"] > rtol * state["hi"] and k <= DENSE_SINGLE_MAX:
+        state["lo"], state["hi"] = mmatrix_bracket(A, A_err, state["lo"], state["hi"], rtol)
     return state["lo"], state["hi"], x
 
 
@@ -649,7 +660,9 @@ def _component_log_radii(
     np.maximum.at(fmax, comp, f)
     _, ex = np.frexp(fmax)
     ex = ex.astype(np.int64)
-    vals = np.ldexp(f[rg], -ex[cid_e]) * tg  # entries <= 1; the scaling by a power of two is exact
+    fs = np.ldexp(f[rg], -ex[cid_e])
+    vals = fs * tg  # entries <= 1; the scaling by a power of two is exact
+    vals_err = product_error(fs, tg)
     tiny_entry = np.zeros(n_comp, dtype=bool)
     tiny_entry[cid_e[vals < 2.0**-1000]] = True  # (near-)subnormal entries: the relative error model fails
     local = np.empty(comp.size, dtype=np.int64)
@@ -680,6 +693,8 @@ def _component_log_radii(
         sel = slot[cid_e] >= 0
         blocks = np.zeros((ids.size, s, s))
         blocks[slot[cid_e[sel]], local[rg[sel]], local[cg[sel]]] = vals[sel]
+        errs = np.zeros((ids.size, s, s))
+        errs[slot[cid_e[sel]], local[rg[sel]], local[cg[sel]]] = vals_err[sel]
         ev, x = _perron_vectors(blocks)
         with single_threaded_blas():
             Ax = np.matmul(blocks, x[..., None])[..., 0]
@@ -691,7 +706,7 @@ def _component_log_radii(
             if bhi[j] - blo[j] <= rtol * bhi[j]:
                 finish(int(cid), float(blo[j]), float(bhi[j]), float(ev[j]))
             else:
-                pending.append((int(cid), blocks[j], x[j], float(ev[j])))
+                pending.append((int(cid), blocks[j], errs[j], x[j], float(ev[j])))
     for cid in np.flatnonzero(general & ((size > DENSE_MAX) | tiny_entry)):
         sel = cid_e == cid
         k = int(size[cid])
@@ -703,13 +718,14 @@ def _component_log_radii(
         A = sp.csr_array((vals[sel], (local[rg[sel]], local[cg[sel]])), shape=(k, k))
         if k <= DENSE_SINGLE_MAX:
             dense = A.toarray()
+            err = sp.csr_array((vals_err[sel], (local[rg[sel]], local[cg[sel]])), shape=(k, k)).toarray()
             ev, x = _perron_vectors(dense[None])
-            pending.append((int(cid), dense, x[0], float(ev[0])))
+            pending.append((int(cid), dense, err, x[0], float(ev[0])))
         else:
             blo, bhi, est = spectral_radius_bounds(A, rtol=rtol)
             finish(int(cid), blo, bhi, est)
-    for cid, dense, x0, ev in pending:
-        blo, bhi, _ = _dense_bracket(dense, x0, rtol)
+    for cid, dense, err, x0, ev in pending:
+        blo, bhi, _ = _dense_bracket(dense, err, x0, rtol)
         finish(cid, blo, bhi, ev)
     return rate, lo, hi
 

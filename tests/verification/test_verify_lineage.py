@@ -86,14 +86,16 @@ def test_ill_conditioned_line_reproducers(k, exact):
 @pytest.mark.parametrize("scale", [1e-300, 1e-150, 1.0, 1e150, 1e300])
 @pytest.mark.parametrize("chord", [False, True])
 def test_ill_conditioned_lines_at_every_scale(scale, chord):
-    # with a chord the component is no cycle: the bracket may be wide, never wrong
+    # with a chord the component is no cycle: eigenvectors are poor (a Perron root near a Jordan block)
     g = line(6, 1e-40, chord=chord, scale=scale)
     truth = oracle.lineage_exponent(g, dps=80, rel=1e-65)[0]
     lam = lineage_exponents(g)
     for v in range(g.n):
         assert_contains(lam, truth, v)
-    if not chord:
+    if not chord:  # a cycle with self-loops: its closed form
         assert lam.upper[0] - lam.lower[0] <= 1e-12 * max(1.0, abs(float(truth)))
+    else:  # the rounded M-matrix bisection: rho to rtol = 1e-10
+        assert lam.upper[0] - lam.lower[0] <= 2e-10 * max(1.0, abs(float(truth)))
 
 
 def test_large_cycle_with_one_huge_fitness():
