@@ -234,7 +234,11 @@ def lineage_exponents(
     positive vector ``x``, rounded outward (stored entries, sums, underflow).
     ``x`` comes from a dense eigen-solve, batched by size up to ``DENSE_MAX``
     programs and one by one up to ``DENSE_SINGLE_MAX``, refined by Noda's
-    iteration until the bracket closes to ``rtol``; larger components use
+    iteration until the bracket closes to ``rtol``, and, if an ill-conditioned
+    Perron vector keeps it open, by bisection with an M-matrix test of
+    ``lam I - A`` rounded outward (Gaussian elimination without pivoting,
+    pivots rounded down and up), which keeps relative accuracy because the
+    Perron root is monotone in every entry; larger components use
     power iteration on ``M_C + s I`` (helped by Noda's iteration or ARPACK).
     Where ``x`` is poor (ill-conditioned or slowly mixing components) the
     bracket stays wide, and ``error_bound`` says so. Blocks are scaled by a
