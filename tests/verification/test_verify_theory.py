@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 import aievo as ae
-from aievo.theory import check_dominance, check_locking, check_preservation, check_utility
+from aievo.theory import (
+    check_dominance,
+    check_locking,
+    check_preservation,
+    check_utility,
+)
 
 
 def test_locking_accepts_a_valid_instance_whose_unlocked_share_is_subnormal():
