@@ -207,8 +207,9 @@ def lineage_exponents(
         included. ``False``: fitness alone, the largest geometric mean of ``f``
         along an infinite lineage from ``v`` (max-plus instead of sum-product).
     rtol : float
-        ``"exact"``: relative width at which the certified bracket of a large
-        component's spectral radius is accepted.
+        ``"exact"``: relative width at which the certified bracket of the
+        spectral radius of a component (other than a single program or a
+        cycle, which get closed forms) is accepted.
 
     Returns
     -------
