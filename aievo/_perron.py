@@ -274,6 +274,8 @@ def _pivots_positive(N: np.ndarray, D: np.ndarray, lower: bool) -> int:
             diag_upd = np.diagonal(upd).copy()
             np.fill_diagonal(upd, 0.0)
             N[p + 1:, p + 1:] = rnd_hi(N[p + 1:, p + 1:] + upd)
+            if not lower:  # rounding down may cross zero below the subnormal range; 0 is still a lower bound
+                np.maximum(N, 0.0, out=N)
             D[p + 1:] = rnd_lo(D[p + 1:] - diag_upd)
     return k
 
