@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "TINY", "U", "cw_bounds", "cycle_log_bracket", "down", "log_bracket", "mmatrix_bracket", "mmatrix_side",
+    "TINY", "U", "cw_bounds", "cycle_log_bracket", "down", "log_bracket", "mmatrix_log_bracket", "mmatrix_side",
     "product_error", "up",
 ]
 
@@ -280,59 +280,99 @@ def _pivots_positive(N: np.ndarray, D: np.ndarray, lower: bool) -> int:
     return k
 
 
-def mmatrix_side(A: np.ndarray, A_err: np.ndarray, lam: float) -> int:
-    """Certified comparison of ``lam`` with ``rho`` of an irreducible nonnegative matrix.
+def mmatrix_side(A: np.ndarray, A_err: np.ndarray, mu: float, dref: float) -> int:
+    """Certified comparison of ``lam = dref + mu`` with ``rho`` of an irreducible nonnegative matrix.
 
     ``lam I - A`` is a nonsingular M-matrix exactly when ``lam > rho(A)``, that
     is when Gaussian elimination without pivoting meets only positive pivots.
     Eliminating once with every pivot rounded down (entries ``A + A_err``) and
     once rounded up (``A - A_err``) decides it rigorously: ``+1`` if certainly
     ``lam > rho``, ``-1`` if certainly ``lam <= rho`` (a leading principal
-    block already has ``rho >= lam``), ``0`` if undecided. Relative rounding of
-    entries costs relative accuracy only, however ill-conditioned the Perron
-    root is in the normwise sense (it is monotone in every entry).
+    block already has ``rho >= lam``), ``0`` if undecided. The diagonal
+    ``lam - a_ii = mu + (dref - a_ii)`` is formed from ``mu`` (``dref`` the
+    largest stored diagonal entry), so ``rho - dref`` keeps its relative
+    accuracy even when it is far below ``dref``. Relative rounding of entries
+    costs relative accuracy only, however ill-conditioned the Perron root is
+    in the normwise sense (it is monotone in every entry).
     """
     k = A.shape[0]
-    hiA = up(A + A_err)
-    loA = np.maximum(down(A - A_err), 0.0)
+    exact = A_err == 0.0  # an exactly stored entry needs no widening
+    hiA = np.where(exact, A, up(A + A_err))
+    loA = np.where(exact, A, np.maximum(down(A - A_err), 0.0))
     d = np.diagonal
-    NL = hiA.copy()
-    np.fill_diagonal(NL, 0.0)
-    DL = down(lam - d(hiA))
-    if _pivots_positive(NL, DL, True) == k:
-        return 1
-    NH = loA.copy()
-    np.fill_diagonal(NH, 0.0)
-    DH = up(lam - d(loA))
-    if _pivots_positive(NH, DH, False) < k:
-        return -1
+    with np.errstate(all="ignore"):
+        e_lo = _sub(dref, d(hiA), down)
+        e_hi = _sub(dref, d(loA), up)
+        NL = hiA.copy()
+        np.fill_diagonal(NL, 0.0)
+        if _pivots_positive(NL, np.where(e_lo == 0.0, mu, down(mu + e_lo)), True) == k:
+            return 1
+        NH = loA.copy()
+        np.fill_diagonal(NH, 0.0)
+        if _pivots_positive(NH, np.where(e_hi == 0.0, mu, up(mu + e_hi)), False) < k:
+            return -1
     return 0
 
 
-def mmatrix_bracket(
-    A: np.ndarray, A_err: np.ndarray, lo: float, hi: float, rtol: float, iters: int = 120
+def _sub(a: float, b: np.ndarray, rnd) -> np.ndarray:
+    """``a - b`` rounded by ``rnd`` (``up`` or ``down``) unless exact (Sterbenz: ``b`` within a factor 2 of ``a``)."""
+    diff = a - b
+    exact = (b >= 0.5 * a) & (b <= 2.0 * a)
+    return np.where(exact, diff, rnd(diff))
+
+
+def mmatrix_log_bracket(
+    A: np.ndarray, A_err: np.ndarray, lo: float, hi: float, rtol: float, *, scale_exp: int = 0, iters: int = 160
 ) -> tuple[float, float]:
-    """Shrink a valid bracket ``lo <= rho <= hi`` by bisection with :func:`mmatrix_side` (dense, ``O(k^3)`` a step)."""
+    """A bracket of ``log(2**scale_exp rho)`` by bisection with :func:`mmatrix_side`, from a valid ``lo <= rho <= hi``.
+
+    Dense, ``O(k^3)`` a step. The bisection runs on ``mu = rho - dref`` and
+    stops when ``mu`` is known to a relative ``rtol``; then
+    ``log(2**e rho) = log(2**e dref) + log1p(mu / dref)`` (``2**e dref`` is exact),
+    so a tiny exponent keeps its relative accuracy.
+    """
+    dref = float(np.diagonal(A).max())
+    dref_err = float(A_err[np.diag_indices_from(A)][int(np.argmax(np.diagonal(A)))])
+    mu_lo = max(float(down(lo - dref)), -float(up(dref_err)))
+    mu_hi = float(up(hi - dref))
+    if not np.isfinite(mu_hi):
+        mu_hi = float(up(np.abs(A).sum(axis=1).max() * 2.0 - dref))
+    if mu_lo < 0.0 and mmatrix_side(A, A_err, 0.0, dref) == -1:
+        mu_lo = 0.0  # rho >= the largest diagonal entry, certified
     for _ in range(iters):
-        if not (np.isfinite(hi) and hi - lo > rtol * hi):
+        if mu_hi - mu_lo <= rtol * max(abs(mu_hi), abs(mu_lo)):
             break
-        geometric = lo > 0.0 and hi / lo > 4.0 or lo <= 0.0
+        geometric = mu_lo <= 0.0 or mu_hi / mu_lo > 4.0
         moved = False
         for frac in (0.5, 0.3, 0.7, 0.1, 0.9):
             if geometric:
-                base = lo if lo > 0.0 else max(hi * 2.0**-60, TINY)
-                mid = math.exp(math.log(base) + frac * (math.log(hi) - math.log(base)))
+                base = mu_lo if mu_lo > 0.0 else max(mu_hi * 2.0**-60, TINY)
+                if not base < mu_hi:
+                    break
+                mid = math.exp(math.log(base) + frac * (math.log(mu_hi) - math.log(base)))
             else:
-                mid = lo + frac * (hi - lo)
-            if not (lo < mid < hi):
+                mid = mu_lo + frac * (mu_hi - mu_lo)
+            if not (mu_lo < mid < mu_hi):
                 continue
-            s = mmatrix_side(A, A_err, mid)
+            s = mmatrix_side(A, A_err, mid, dref)
             if s == 1:
-                hi, moved = mid, True
+                mu_hi, moved = mid, True
             elif s == -1:
-                lo, moved = mid, True
+                mu_lo, moved = mid, True
             if moved:
                 break
         if not moved:
             break
-    return lo, hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if dref > 0.0:
+            big = math.ldexp(dref, scale_exp) if -1000 < scale_exp + math.frexp(dref)[1] < 1000 else None
+            ld = np.log(big) if big is not None else np.log(dref) + scale_exp * np.log(2.0)
+            if big is None:  # the sum above is rounded: widen by its ulps
+                ld = float(ld)
+            l_lo = float(down(down(ld, FUNC_ULPS) + down(np.log1p(max(float(down(mu_lo / dref)), -1.0)), FUNC_ULPS)))
+            l_hi = float(up(up(ld, FUNC_ULPS) + up(np.log1p(float(up(mu_hi / dref))), FUNC_ULPS)))
+        else:
+            sh = scale_exp * np.log(2.0)
+            l_lo = float(down(down(np.log(mu_lo), FUNC_ULPS) + down(sh, 2))) if mu_lo > 0.0 else -np.inf
+            l_hi = float(up(up(np.log(mu_hi), FUNC_ULPS) + up(sh, 2)))
+    return l_lo, l_hi

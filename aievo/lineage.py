@@ -531,17 +531,18 @@ def _noda(
 
 
 def _dense_bracket(
-    A: np.ndarray, A_err: np.ndarray, x0: np.ndarray | None, rtol: float
-) -> tuple[float, float, np.ndarray]:
+    A: np.ndarray, A_err: np.ndarray, x0: np.ndarray | None, rtol: float, scale_exp: int = 0
+) -> tuple[float, float, tuple[float, float] | None]:
     """Certified bracket of ``rho(A)`` for a dense irreducible block.
 
     Collatz-Wielandt bounds from ``x0`` refined by Noda's iteration; if the
     bracket is still wider than ``rtol`` (an ill-conditioned Perron vector),
     bisection with the rounded M-matrix test of ``lam I - A``
-    (:func:`aievo._perron.mmatrix_bracket`), which keeps relative accuracy.
+    (:func:`aievo._perron.mmatrix_log_bracket`), which keeps relative accuracy
+    and returns a bracket of ``log(2**scale_exp rho)`` (else ``None``).
     ``A_err`` bounds the error of each stored entry.
     """
-    from ._perron import cw_bounds, down, mmatrix_bracket
+    from ._perron import cw_bounds, down, mmatrix_log_bracket
 
     k = A.shape[0]
     nnz = np.full(k, float(k))
@@ -566,9 +567,10 @@ def _dense_bracket(
                 xs = np.where(x >= tau, x, 0.0)
                 if xs.any():
                     certify(A @ xs, xs)
+    logs = None
     if state["hi"] - state["lo"] > rtol * state["hi"] and k <= DENSE_SINGLE_MAX:
-        state["lo"], state["hi"] = mmatrix_bracket(A, A_err, state["lo"], state["hi"], rtol)
-    return state["lo"], state["hi"], x
+        logs = mmatrix_log_bracket(A, A_err, state["lo"], state["hi"], rtol, scale_exp=scale_exp)
+    return state["lo"], state["hi"], logs
 
 
 def _perron_vectors(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -676,16 +678,20 @@ def _component_log_radii(
     local[corder] = np.arange(comp.size) - cstart[comp[corder]]
     log2 = np.log(2.0)
 
-    def finish(cid: int, blo: float, bhi: float, est: float) -> None:
+    def finish(cid: int, blo: float, bhi: float, est: float, logs: tuple[float, float] | None = None) -> None:
         e = float(ex[cid])
         a, b = log_bracket(blo, bhi)
         shift_lo, shift_hi = down(e * log2, 2), up(e * log2, 2)
         lo[cid] = float(down(a + shift_lo))
         hi[cid] = float(up(b + shift_hi))
+        if logs is not None:  # a second certified bracket of log rho (unscaled): keep the intersection
+            lo[cid], hi[cid] = max(lo[cid], logs[0]), min(hi[cid], logs[1])
         if not (np.isfinite(est) and blo <= est <= bhi):
             est = 0.5 * (blo + bhi) if np.isfinite(bhi) else blo
         with np.errstate(divide="ignore", invalid="ignore"):
             r = float(np.log(est) + e * log2)
+            if logs is not None and np.isfinite(lo[cid]) and np.isfinite(hi[cid]):
+                r = 0.5 * (lo[cid] + hi[cid])
         rate[cid] = min(max(r, lo[cid]), hi[cid]) if np.isfinite(r) or r == -np.inf else lo[cid]
 
     pending = []
@@ -730,8 +736,8 @@ def _component_log_radii(
             blo, bhi, est = spectral_radius_bounds(A, rtol=rtol)
             finish(int(cid), blo, bhi, est)
     for cid, dense, err, x0, ev in pending:
-        blo, bhi, _ = _dense_bracket(dense, err, x0, rtol)
-        finish(cid, blo, bhi, ev)
+        blo, bhi, logs = _dense_bracket(dense, err, x0, rtol, int(ex[cid]))
+        finish(cid, blo, bhi, ev, logs)
     return rate, lo, hi
 
 
