@@ -646,7 +646,7 @@ def _component_log_radii(
     order = np.argsort(comp[r], kind="stable")
     r_s, c_s, t_s, le_s, err_s = r[order], c[order], t[order], le[order], le_err[order]
     estart = np.searchsorted(comp[r_s], np.arange(n_comp + 1))
-    for cid in np.flatnonzero(is_cycle):
+    def closed_form(cid: int) -> None:
         sl = slice(estart[cid], estart[cid + 1])
         rr, cc = r_s[sl], c_s[sl]
         loop = rr == cc
@@ -656,8 +656,16 @@ def _component_log_radii(
         d[pos[loop]] = f[rr[loop]] * t_s[sl][loop]  # fl(f T), and a bound on its error
         d_err[pos[loop]] = product_error(f[rr[loop]], t_s[sl][loop])
         lo[cid], hi[cid], rate[cid] = cycle_log_bracket(le_s[sl][~loop], err_s[sl][~loop], d, d_err)
+
+    # A cycle without self-loops is a mean of logs (cheap); one with self-loops needs a bisection,
+    # so small ones try the batched dense bracket first and fall back to the closed form
+    has_loop = np.zeros(n_comp, dtype=bool)
+    has_loop[comp[r[r == c]]] = True
+    cycle_first = is_cycle & (~has_loop | (size > DENSE_MAX))
+    for cid in np.flatnonzero(cycle_first):
+        closed_form(int(cid))
     # other components: a block scaled by 2**-e, e the exponent of its largest fitness
-    general = (size > 1) & ~is_cycle
+    general = (size > 1) & ~cycle_first
     if not general.any():
         return rate, lo, hi
     gsel = general[comp[r]]
@@ -716,9 +724,14 @@ def _component_log_radii(
         for j, cid in enumerate(ids):
             if bhi[j] - blo[j] <= rtol * bhi[j]:
                 finish(int(cid), float(blo[j]), float(bhi[j]), float(ev[j]))
+            elif is_cycle[cid]:
+                closed_form(int(cid))
             else:
                 pending.append((int(cid), blocks[j], errs[j], x[j], float(ev[j])))
     for cid in np.flatnonzero(general & ((size > DENSE_MAX) | tiny_entry)):
+        if is_cycle[cid]:
+            closed_form(int(cid))
+            continue
         sel = cid_e == cid
         k = int(size[cid])
         if tiny_entry[cid]:
