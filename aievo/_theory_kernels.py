@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["dag_max", "component_max_cycle_mean", "maxplus_lineage", "log_clade_abundance"]
+__all__ = ["component_max_cycle_mean", "dag_max", "log_clade_abundance", "maxplus_lineage", "split_exponent"]
 
 
 @njit(cache=True, nogil=True)
@@ -54,15 +54,13 @@ def dag_max(indptr, indices, value):
                     stack[top] = d
                     pos[top] = indptr[d]
                 elif state[d] == 2:
-                    if best[d] > best[c]:
-                        best[c] = best[d]
+                    best[c] = max(best[c], best[d])
             else:
                 state[c] = 2
                 top -= 1
                 if top >= 0:
                     parent = stack[top]
-                    if best[c] > best[parent]:
-                        best[parent] = best[c]
+                    best[parent] = max(best[parent], best[c])
     return best
 
 
@@ -119,8 +117,7 @@ def component_max_cycle_mean(indptr, indices, weight, comp, order, comp_start, l
                         continue
                     b = local[u]
                     cand = dv + wv
-                    if cand > D[j + 1, b]:
-                        D[j + 1, b] = cand
+                    D[j + 1, b] = max(D[j + 1, b], cand)
         best = -np.inf
         for a in range(k):
             dk = D[k, a]
@@ -132,10 +129,8 @@ def component_max_cycle_mean(indptr, indices, weight, comp, order, comp_start, l
                 if dj == -np.inf:
                     continue
                 r = (dk - dj) / (k - j)
-                if r < worst:
-                    worst = r
-            if worst > best:
-                best = worst
+                worst = min(worst, r)
+            best = max(best, worst)
         out[c] = best
     return out
 
@@ -165,8 +160,7 @@ def maxplus_lineage(indptr, indices, weight, times, t_max):
             m = -np.inf
             for e in range(indptr[v], indptr[v + 1]):
                 x = a[indices[e]]
-                if x > m:
-                    m = x
+                m = max(m, x)
             if m == -np.inf or weight[v] == -np.inf:
                 b[v] = -np.inf
             else:
@@ -177,24 +171,60 @@ def maxplus_lineage(indptr, indices, weight, times, t_max):
 
 
 @njit(cache=True, nogil=True)
+def split_exponent(values, up, down):
+    """Write each positive value as ``m * up**k`` with ``m`` in ``[down, 1]`` (``up = 1/down``).
+
+    Returns ``(m, k)``; zero values give ``m = 0, k = 0``. Repeated scaling by
+    the float ``up`` (not ``exp``), so the representation is the one the
+    kernels multiply with, and subnormal inputs terminate.
+    """
+    n = values.shape[0]
+    m = np.zeros(n)
+    k = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        v = values[i]
+        if not v > 0.0:
+            continue
+        kk = 0
+        while v > 1.0:
+            v *= down
+            kk += 1
+        while v < down:
+            v *= up
+            kk -= 1
+        m[i] = v
+        k[i] = kk
+    return m, k
+
+
+@njit(cache=True, nogil=True)
 def log_clade_abundance(indptr, indices, data, f, times, t_max):
     """``log N_t^v`` for every program ``v`` at each time in ``times``, without underflow.
 
     The backward recursion ``a_{t+1}(v) = f(v) sum_w T(v, w) a_t(w)`` from
-    ``a_0 = 1``, with every value stored as ``m_v exp(L k_v)``: a mantissa
-    ``m_v`` in ``[exp(-L), 1]`` and an integer exponent ``k_v`` (``L = 300``).
-    A row sum aligns its terms on the largest exponent among them; terms two or
-    more exponents below it are below ``exp(-L)`` of the sum and are dropped.
-    So every clade keeps full relative precision however much more slowly it
-    grows than the fastest one (no common rescaling that would underflow the
-    slow clades), at the cost of a compare per edge. ``times`` must be sorted.
+    ``a_0 = 1``, with every value, every design probability and every fitness
+    stored as ``m * up**k``: a mantissa ``m`` in ``[down, 1]`` (``down = 1/up =
+    exp(-150)``) and an integer exponent ``k``. A term ``T(v, w) a_t(w)`` has a
+    mantissa in ``[down**2, 1]`` and the exponent ``k_T + k_w``, so the row sum
+    aligns its terms on the largest such exponent ``K``, weighing the terms one
+    and two exponents below by ``down`` and ``down**2`` (all normal floats);
+    terms three or more below are below ``down**3`` while the largest term is
+    at least ``down**2``, a relative ``exp(-150)`` that is dropped. The
+    probability is part of the exponent, so a term with a tiny probability on a
+    fast-growing clade is kept when it dominates, and the loop that normalises
+    the mantissa always ends (the sum is a normal float). Every clade keeps
+    full relative precision, however much more slowly it grows than the
+    fastest one. ``times`` must be sorted.
 
     Returns float64[len(times), n] (``-inf`` only where the clade is extinct).
     """
     n = f.shape[0]
-    L = 300.0
-    down = np.exp(-L)
-    up = np.exp(L)
+    up = np.exp(150.0)
+    down = 1.0 / up
+    down2 = down * down
+    L = np.log(up)
+    dm, dk = split_exponent(data, up, down)
+    fm, fk = split_exponent(f, up, down)
     m = np.ones(n)
     k = np.zeros(n, dtype=np.int64)
     m2 = np.zeros(n)
@@ -212,29 +242,32 @@ def log_clade_abundance(indptr, indices, data, f, times, t_max):
         for v in range(n):
             m2[v] = 0.0
             k2[v] = 0
-            if f[v] <= 0.0:
+            if fm[v] <= 0.0:
                 continue
             found = False
             K = 0
             for e in range(indptr[v], indptr[v + 1]):
                 w = indices[e]
-                if m[w] > 0.0 and data[e] > 0.0:
-                    if not found or k[w] > K:
-                        K = k[w]
+                if m[w] > 0.0 and dm[e] > 0.0:
+                    kw = k[w] + dk[e]
+                    if not found or kw > K:
+                        K = kw
                         found = True
             if not found:
                 continue
             s = 0.0
             for e in range(indptr[v], indptr[v + 1]):
                 w = indices[e]
-                if m[w] > 0.0:
-                    d = K - k[w]
+                if m[w] > 0.0 and dm[e] > 0.0:
+                    d = K - k[w] - dk[e]
                     if d == 0:
-                        s += data[e] * m[w]
+                        s += dm[e] * m[w]
                     elif d == 1:
-                        s += data[e] * m[w] * down
-            s *= f[v]
-            kk = K
+                        s += dm[e] * m[w] * down
+                    elif d == 2:
+                        s += (dm[e] * m[w]) * down2
+            s *= fm[v]
+            kk = K + fk[v]
             while s > 1.0:
                 s *= down
                 kk += 1

@@ -674,6 +674,9 @@ def simulate_lazy(
     )
     next_id = 1  # program identities (root: 0), to merge the entries of one program under preservation
     merge_ids = w_self > 0.0 and not lump
+    # under preservation a program can regain mass after its entry was pruned: its locked
+    # copy is found by identity (lock_of[pid]), so it is never created twice
+    lock_of = np.full(64, -1, np.int64)
     L = _Programs.empty(d)
 
     mean_f = np.full(G + 1, np.nan)
@@ -735,16 +738,23 @@ def simulate_lazy(
                 new = _Programs(U.S, U.f, U.f.copy(), U.depth, lw, np.full(U.n, -1, np.int64))
                 L = _merge(_Programs.concat(L, new), lump_depth=False, locked=True)
             else:
+                if merge_ids:
+                    if next_id > lock_of.size:
+                        lock_of = np.concatenate([lock_of, np.full(max(next_id, 2 * lock_of.size), -1, np.int64)])
+                    U.lock = lock_of[U.pid]
                 has = U.lock >= 0
                 np.add.at(L.y, U.lock[has], lw[has])
                 fresh = np.flatnonzero(~has & (lw > 0.0))
                 if fresh.size:
                     U.lock[fresh] = L.n + np.arange(fresh.size)
+                    if merge_ids:
+                        lock_of[U.pid[fresh]] = U.lock[fresh]
                     new = _Programs(U.S[fresh], U.f[fresh], U.f[fresh].copy(), U.depth[fresh], lw[fresh],
                                     np.full(fresh.size, -1, np.int64))
                     L = _Programs.concat(L, new)
         # ---- unlocked programs: expand by the rule
-        theta_emit = 0.0 if lump else theta
+        # with lumping or preservation, entries of one program are merged first, then pruned
+        theta_emit = 0.0 if (lump or merge_ids) else theta
         cap = U.n * (kmax + 1)
         if theta_emit > 0.0:
             cap = min(cap, int(1.0 / theta_emit * (1.0 + 1e-9)) + 2)
@@ -776,7 +786,7 @@ def simulate_lazy(
             U = _merge_ids(U)
         peak_programs = max(peak_programs, U.n + L.n)
         # ---- prune: threshold, then the memory cap
-        drop_u = U.y < theta if (lump and theta > 0) else None
+        drop_u = U.y < theta if ((lump or merge_ids) and theta > 0) else None
         drop_l = L.y < theta if theta > 0 else None
         if max_programs is not None and U.n + L.n > max_programs:
             yu = U.y if drop_u is None else np.where(drop_u, -1.0, U.y)
@@ -800,6 +810,7 @@ def simulate_lazy(
             remap = np.cumsum(keep) - 1
             remap[drop_l] = -1
             U.lock = np.where(U.lock >= 0, remap[np.maximum(U.lock, 0)], -1)
+            lock_of = np.where(lock_of >= 0, remap[np.maximum(lock_of, 0)], -1)
             L = L.take(keep)
         # ---- renormalise the retained shares
         total = float(U.y.sum() + L.y.sum())

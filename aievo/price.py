@@ -23,7 +23,7 @@ import numpy as np
 from .errors import InvalidParameterError, ShapeError, bad_argument
 from .graph import DesignGraph
 
-__all__ = ["PriceDecomposition", "PriceSeries", "price_decomposition", "price_along"]
+__all__ = ["PriceDecomposition", "PriceSeries", "price_along", "price_decomposition"]
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,32 @@ def _shares(g: DesignGraph, shares: Any, name: str = "shares") -> np.ndarray:
     return x
 
 
+def _row_excess(g: DesignGraph) -> np.ndarray:
+    """``sum_w T(v, w) - 1`` for every row, correctly rounded (``math.fsum``), not cancelled."""
+    import math
+
+    T = g.T
+    out = np.empty(g.n)
+    ptr, data = T.indptr, T.data
+    for v in range(g.n):
+        out[v] = math.fsum([*data[ptr[v]:ptr[v + 1]].tolist(), -1.0])
+    return out
+
+
 def _decompose(g: DesignGraph, X: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised over the rows of ``X`` (shape (k, n))."""
-    f = np.asarray(g.fitness)
+    """Vectorised over the rows of ``X`` (shape (k, n)).
+
+    Every moment is taken about the row's own means (two passes) with the
+    correction term of the corrected two-pass algorithm (Chan, Golub and
+    LeVeque), so ``Var(f)`` and ``Cov(f, z)`` keep their relative precision
+    when the spread is tiny against the mean (``f = 1, 1 + 1e-6`` at shares
+    ``1 - 1e-9, 1e-9``) or a trait sits on a large offset (``1e8 + N(0, 1)``);
+    the design change ``z~ - z`` is summed as ``sum_w T(v, w) (z_w - z_v)`` plus
+    ``z_v`` times the correctly rounded excess of the row sum over 1.
+    Shares are used normalised (``x / sum x``).
+    """
+    f = np.asarray(g.fitness, dtype=np.float64)
+    X = X / X.sum(axis=1, keepdims=True)
     F = X @ f
     if np.any(F <= 0.0):
         k = int(np.flatnonzero(F <= 0.0)[0])
@@ -149,23 +172,52 @@ def _decompose(g: DesignGraph, X: np.ndarray, z: np.ndarray) -> dict[str, np.nda
             InvalidParameterError, "shares", f"row {k} with mean fitness {F[k]!r}",
             "shares with positive mean fitness (the population is extinct)",
         )
-    zt = g.T @ z
-    zbar = X @ z
-    cov = X @ (f * z) - F * zbar
-    var = X @ (f * f) - F * F
-    transmission = (X @ (f * (zt - z))) / F
-    # the next shares, from the update itself, for an independent `total`
-    nxt = ((X * f) @ g.T) / F[:, None]
-    nxt_zbar = nxt @ z
-    return {
+    with np.errstate(over="ignore", invalid="ignore"):
+        zbar0 = X @ z
+        df = f[None, :] - F[:, None]
+        dz = z[None, :] - zbar0[:, None]
+        mf = np.einsum("kv,kv->k", X, df)  # ~ F - fl(F): the correction terms
+        mz = np.einsum("kv,kv->k", X, dz)
+        var = np.einsum("kv,kv->k", X, df * df) - mf * mf
+        cov = np.einsum("kv,kv->k", X, df * dz) - mf * mz
+        zbar = zbar0 + mz
+        # z~(v) - z(v) = sum_w T(v, w) (z_w - z_v) + z_v (sum_w T(v, w) - 1)
+        T = g.T
+        rows = np.repeat(np.arange(g.n), np.diff(T.indptr))
+        diff = T.data * (z[T.indices] - z[rows])
+        delta = np.bincount(rows, weights=diff, minlength=g.n) + z * _row_excess(g)
+        transmission = (X @ (f * delta)) / F
+        # the next shares q, from the update itself, for an independent `total`:
+        # zbar' - zbar = sum_w (q_w - x_w)(z_w - c) + c (sum q - 1), c = fl(zbar), where
+        # q - x = x (T - I) + (x (f - F)) T / F, so that nothing of size x cancels
+        import scipy.sparse as sp
+
+        Fc = F + mf  # F, corrected by the mean of the deviations from its rounded value
+        D = sp.csr_array(T - sp.eye_array(g.n, format="csr"))  # diagonal T_vv - 1: exact for T_vv >= 1/2
+        qx = X @ D + ((X * (df - mf[:, None])) @ T) / Fc[:, None]
+        q_excess = ((X * f) @ _row_excess(g)) / Fc  # sum q - 1, not cancelled
+        total = np.einsum("kv,kv->k", qx, dz) + zbar0 * q_excess
+        nxt_zbar = zbar + total
+        F = Fc
+    out = {
         "selection": cov / F,
         "transmission": transmission,
-        "total": nxt_zbar - zbar,
-        "fisher": var / F,
+        "total": total,
+        "fisher": np.maximum(var, 0.0) / F,
         "mean_fitness": F,
         "mean_trait": zbar,
         "next_mean_trait": nxt_zbar,
     }
+    for name, val in out.items():
+        if not np.all(np.isfinite(val)):
+            k = int(np.flatnonzero(~np.isfinite(val))[0])
+            raise bad_argument(
+                InvalidParameterError, "trait" if name not in ("fisher", "mean_fitness") else "g.fitness",
+                f"values giving {name}={val[k]!r} (row {k})",
+                "fitness and trait values whose spreads and products stay within the float range "
+                "(about 1e154 for squared deviations)",
+            )
+    return out
 
 
 def price_decomposition(g: DesignGraph, shares: Any, trait: Any = None) -> PriceDecomposition:

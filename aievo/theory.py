@@ -374,8 +374,9 @@ class PreservationReport:
     lower_bound, upper_bound : ndarray
         ``log(eta f(v))`` and ``log F*``.
     bounds_hold : bool
-        ``lower_bound <= exponent <= upper_bound`` for all, within the exponents'
-        certified error plus ``1e-9``.
+        ``lower_bound <= exponent <= upper_bound`` for all, decided with the
+        exponents' certified brackets: ``False`` only when a bracket lies wholly
+        outside a bound (beyond the bounds' own rounding).
     preserving : bool
         Whether the hypothesis holds: ``T(v, v) >= eta`` for every reachable ``v``.
     mean_fitness : ndarray
@@ -430,8 +431,10 @@ def check_preservation(
         lower = np.log(e * f)
         upper = np.full(nodes.size, np.log(Fs))
     x = lam.value[nodes]
-    tol = lam.error_bound[nodes] + 1e-9
-    ok = bool(np.all(x >= lower - tol) & np.all(x <= upper + tol))
+    # decided with the certified bracket [lam.lower, lam.upper] of each exponent, and the
+    # rounding of log(eta f) and log F* (a few ulps): violated only if certainly violated
+    slack = 8.0 * np.spacing(np.maximum(np.abs(lower[np.isfinite(lower)]).max(initial=1.0), abs(np.log(Fs))))
+    ok = bool(np.all(lam.upper[nodes] >= lower - slack) & np.all(lam.lower[nodes] <= upper + slack))
     diag = g.T.diagonal()[nodes]
     tr = simulate(g, G, sets={"near": g.fitness >= Fs - ep})
     return PreservationReport(
@@ -459,9 +462,11 @@ class LockingReport:
     mean_fitness : ndarray, shape (G + 1,)
         R3 says ``F_t -> F*``.
     locking : bool
-        Whether the hypothesis holds: every reachable unlocked program designs a
-        locked copy of itself with probability ``>= eta``, and locked programs
-        only reproduce themselves.
+        Whether the hypothesis holds: every reachable unlocked program ``v``
+        designs, with probability ``>= eta``, locked copies ``l(v)`` of itself
+        (same ``attrs["original"]``) with the same fitness, ``f(l(v)) = f(v)``
+        (to a relative ``1e-12``), and reachable locked programs only reproduce
+        themselves.
     F_star, eta, eps : float
     """
 
@@ -481,24 +486,77 @@ class LockingReport:
         return 1.0 - self.share_near_max
 
 
-def _locking_holds(g: DesignGraph, eta: float) -> bool:
+def _locking_eta(g: DesignGraph) -> float:
+    """The largest ``eta`` for which ``g`` is eta-locked (0 if it is not locked at all).
+
+    Eta-locked: every reachable unlocked program ``v`` designs locked copies of
+    itself (same ``attrs["original"]`` and the same fitness, to a relative
+    ``1e-12``) with probability ``eta`` in total, and every reachable locked
+    program only reproduces itself.
+    """
     a = g.attrs
+    if "locked" not in a:
+        return 0.0
     locked = a["locked"].astype(bool)
     original = a.get("original", np.arange(g.n))
     coo = g.T.tocoo()
     r, c, v = coo.row, coo.col, coo.data
     reach = g.reachable()
     # locked rows: only themselves
-    lr = locked[r]
-    if np.any(lr & (r != c) & (v > 0)):
-        bad = np.flatnonzero(lr & (r != c) & (v > 0))
-        if np.any(reach[r[bad]]):
-            return False
-    # unlocked rows: mass on locked copies of the same original program
-    to_copy = (~locked[r]) & locked[c] & (original[c] == original[r])
+    bad = locked[r] & (r != c) & (v > 0)
+    if np.any(reach[r[bad]]):
+        return 0.0
+    # unlocked rows: mass on locked copies of the same original program with the same fitness
+    f = g.fitness
+    same_f = np.abs(f[c] - f[r]) <= 1e-12 * np.abs(f[r])
+    to_copy = (~locked[r]) & locked[c] & (original[c] == original[r]) & same_f
     mass = np.bincount(r[to_copy], weights=v[to_copy], minlength=g.n)
     need = reach & ~locked
-    return bool(np.all(mass[need] >= eta - 1e-12))
+    return float(mass[need].min()) if need.any() else 1.0
+
+
+def _locking_holds(g: DesignGraph, eta: float) -> bool:
+    return _locking_eta(g) >= eta - 1e-12
+
+
+def _log_block_mass(g: DesignGraph, block: np.ndarray, G: int) -> np.ndarray:
+    """``log`` of the total abundance on ``block`` at ``t = 0 .. G`` from one root, never underflowing.
+
+    The abundances on the block and off it are iterated as two vectors, each
+    normalised to maximum 1 with its own log scale, so an unlocked mass that
+    falls to ``1e-400`` of the total keeps its full relative precision (a share
+    would be subnormal or zero).
+    """
+    import scipy.sparse as sp
+
+    M = sp.csr_array(g.mean_matrix())
+    ib = np.flatnonzero(block)
+    io = np.flatnonzero(~block)
+    blocks = {(a, b): sp.csr_array(M[ia][:, jb]) for a, ia in (("b", ib), ("o", io)) for b, jb in (("b", ib), ("o", io))}
+    x = {"b": (g.root == ib).astype(np.float64), "o": (g.root == io).astype(np.float64)}
+    scale = {"b": 0.0 if block[g.root] else -np.inf, "o": -np.inf if block[g.root] else 0.0}
+    out = np.full(G + 1, -np.inf)
+
+    def log_sum(k: str) -> float:
+        s = float(x[k].sum())
+        return scale[k] + np.log(s) if s > 0.0 and np.isfinite(scale[k]) else -np.inf
+
+    out[0] = log_sum("b")
+    for t in range(1, G + 1):
+        new = {}
+        for b in ("b", "o"):
+            parts = [(scale[a], x[a] @ blocks[(a, b)]) for a in ("b", "o") if np.isfinite(scale[a]) and x[a].size]
+            parts = [(s, v) for s, v in parts if v.size and v.max() > 0.0]
+            if not parts:
+                new[b] = (-np.inf, np.zeros(len(ib) if b == "b" else len(io)))
+                continue
+            m = max(s + np.log(v.max()) for s, v in parts)
+            v = sum(np.exp(s - m) * v for s, v in parts)
+            new[b] = (m + np.log(v.max()), v / v.max())
+        for b in ("b", "o"):
+            scale[b], x[b] = new[b]
+        out[t] = log_sum("b")
+    return out
 
 
 def check_locking(
@@ -535,9 +593,9 @@ def check_locking(
 
     Fs = g.F_star
     unlocked = ~g.attrs["locked"].astype(bool)
-    tr = simulate(g, G, sets={"unlocked": unlocked, "near": g.fitness >= Fs - ep})
+    tr = simulate(g, G, sets={"near": g.fitness >= Fs - ep})
+    logU = _log_block_mass(g, unlocked, G)
     with np.errstate(divide="ignore"):
-        logU = np.log(tr.set_shares["unlocked"]) + tr.log_growth
         t = np.arange(G + 1, dtype=np.float64)
         rate = np.log((1.0 - e) * Fs) if e < 1.0 else -np.inf
         log_bound = logU[0] + np.where(t == 0, 0.0, t * rate)
@@ -566,8 +624,12 @@ class UtilityReport:
     lower_bound : float
         ``min u`` over the reachable programs (``-B``).
     dominated : bool or None
-        Whether ``u(v) >= g(f(v))`` on every reachable program (R4's hypothesis),
-        when ``g`` was given.
+        Whether ``u(v) >= g(f(v)) - 1e-12`` on every reachable program (R4's
+        hypothesis), when ``g`` was given. (Continuity of ``g`` at ``F*``, the
+        other hypothesis on ``g``, cannot be checked from a callable.)
+    locking : float
+        R3's hypothesis, which R4 assumes: the largest ``eta`` for which the
+        graph is eta-locked (``0.0``: not locked, and R4 does not apply).
     F_star : float
     """
 
@@ -578,6 +640,7 @@ class UtilityReport:
     lower_bound: float
     dominated: bool | None
     F_star: float
+    locking: float = 0.0
 
 
 def check_utility(
@@ -630,6 +693,7 @@ def check_utility(
     return UtilityReport(
         mean_utility=ubar, mean_fitness=tr.mean_fitness, liminf_utility=float(np.min(ubar[-tl:])),
         target=target, lower_bound=float(u[reach].min()), dominated=dominated, F_star=Fs,
+        locking=_locking_eta(g),
     )
 
 
@@ -713,9 +777,12 @@ class DominanceReport:
     log_ratio : ndarray, shape (G + 1,)
         ``log N_t^v - log N_t^u`` for ``t = 0 .. G``.
     lower_u, upper_v : float
-        ``lambda_(u)`` and ``lambda(v)`` (exact, or tail estimates).
+        ``"exact"``: the certified lower bound of ``lambda(u)`` and upper bound
+        of ``lambda(v)``; ``"estimate"``: the tail estimates of ``lambda_(u)`` and ``lambda(v)``.
     predicted : bool
-        ``lower_u > upper_v``: then ``N_t^v / N_t^u -> 0``.
+        ``"exact"``: ``lower_u > upper_v``, which proves ``lambda(u) > lambda(v)``
+        and so ``N_t^v / N_t^u -> 0`` (equal exponents are never predicted).
+        ``"estimate"``: the gap must also exceed both tail spreads.
     disjoint : bool
         Whether neither clade contains the other (the result's hypothesis).
     method : str
@@ -775,6 +842,13 @@ def check_dominance(
     lam = lineage_exponents(g, method, horizon=G) if method == "estimate" else lineage_exponents(g)
     disjoint = not bool(g.reachable(int(u))[int(v)]) and not bool(g.reachable(int(v))[int(u)])
     lu, uv = float(lam.lower[u]), float(lam.upper[v])
+    if method == "exact":
+        # certified brackets: lower_u > upper_v proves lambda_(u) > lambda(v); equal exponents never do
+        predicted = lu > uv
+    else:
+        # tail estimates carry no proof: ask for a gap beyond their own spread and rounding
+        spread = float(lam.error_bound[u]) + float(lam.error_bound[v])
+        predicted = lu - uv > spread + 1e-12 * (1.0 + abs(lu) + abs(uv))
     return DominanceReport(
-        log_ratio=ratio, lower_u=lu, upper_v=uv, predicted=bool(lu > uv), disjoint=disjoint, method=method
+        log_ratio=ratio, lower_u=lu, upper_v=uv, predicted=bool(predicted), disjoint=disjoint, method=method
     )

@@ -48,6 +48,15 @@ __all__ = [
     "cyclic_games",
     "learning_evaluators",
     "population_counts",
+
+    "log_uniform",
+    "ill_conditioned_components",
+    "long_cycles",
+    "extreme_type_graphs",
+    "rare_lineage_graphs",
+    "LazyChainCase",
+    "preserved_lazy_chains",
+    "adversarial_graphs",
 ]
 
 
@@ -293,3 +302,142 @@ def population_counts(draw: Any, n: int, min_K: int = 2, max_K: int = 60) -> tup
     cuts = sorted(draw(st.lists(st.integers(0, K), min_size=n - 1, max_size=n - 1)))
     counts = np.diff(np.concatenate([[0], cuts, [K]])).astype(np.int64)
     return K, counts
+
+# ---------------------------------------------------------------------- adversarial families
+def log_uniform(min_exp: float, max_exp: float) -> st.SearchStrategy[float]:
+    """``10**e`` with ``e`` uniform in ``[min_exp, max_exp]`` (extreme scales)."""
+    return st.floats(min_value=min_exp, max_value=max_exp, allow_nan=False).map(lambda e: float(10.0**e))
+
+
+@st.composite
+def ill_conditioned_components(
+    draw: Any, min_size: int = 2, max_size: int = 8, min_eps_exp: float = -60.0, max_scale_exp: float = 300.0
+) -> DesignGraph:
+    """Nearly reducible strongly connected components: a Perron root near a Jordan block.
+
+    ``k`` programs in a line, each copying itself and designing the next with
+    ``1/2, 1/2`` at fitness ``2`` (self-loop weights 1), the last (fitness 1)
+    closing the loop to the first with a tiny ``eps`` in ``10**[min_eps_exp, -1]``;
+    so ``rho - 1`` is about ``eps**(1/k)``, ill-conditioned as a Jordan block.
+    Drawn variants: a chord (program 0 also designs program 2), a perturbed
+    fitness per program, and a common fitness scale ``10**[-s, s]``, ``s = max_scale_exp``.
+    """
+    from ..trees import type_graph
+
+    k = draw(st.integers(min_value=min_size, max_value=max_size))
+    eps = draw(log_uniform(min_eps_exp, -1.0))
+    jitter = draw(st.lists(st.floats(0.5, 2.0), min_size=k, max_size=k))
+    perturb = draw(st.booleans())
+    scale = draw(log_uniform(-max_scale_exp, max_scale_exp))
+    f = np.array([2.0] * (k - 1) + [1.0])
+    if perturb:
+        f = f * np.asarray(jitter)
+    T = np.zeros((k, k))
+    for i in range(k - 1):
+        T[i, i] = 0.5
+        T[i, i + 1] = 0.5
+    T[k - 1, k - 1] = 1.0 - eps
+    T[k - 1, 0] = eps
+    if k >= 3 and draw(st.booleans()):
+        T[0, 1] = 0.25
+        T[0, 2] = 0.25
+    return type_graph(f * scale, T)
+
+
+@st.composite
+def long_cycles(
+    draw: Any, min_length: int = 2, max_length: int = 60, fitness_exp: float = 30.0, self_loops: bool | None = None
+) -> DesignGraph:
+    """One cycle through all programs, with fitness ``10**[-e, e]`` (``e = fitness_exp``).
+
+    Every program designs the next with a drawn probability (the rest, if
+    self-loops are drawn, to itself): the exponent is the closed form
+    ``prod_i (rho - d_i) = prod_i c_i``.
+    """
+    from ..trees import type_graph
+
+    L = draw(st.integers(min_value=min_length, max_value=max_length))
+    f = np.asarray(draw(st.lists(log_uniform(-fitness_exp, fitness_exp), min_size=L, max_size=L)))
+    loops = draw(st.booleans()) if self_loops is None else self_loops
+    stay = np.asarray(draw(st.lists(st.floats(0.0, 0.99), min_size=L, max_size=L))) if loops else np.zeros(L)
+    T = np.zeros((L, L))
+    for i in range(L):
+        T[i, (i + 1) % L] = 1.0 - stay[i]
+        T[i, i] += stay[i]
+    return type_graph(f, T)
+
+
+@st.composite
+def extreme_type_graphs(draw: Any, max_types: int = 6, fitness_exp: float = 300.0) -> DesignGraph:
+    """Type graphs (as :func:`type_graphs`) with fitness ``10**[-e, e]`` and probabilities down to ``1e-100``."""
+    from ..trees import type_graph
+
+    n = draw(st.integers(min_value=1, max_value=max_types))
+    f = np.asarray(draw(st.lists(log_uniform(-fitness_exp, fitness_exp), min_size=n, max_size=n)))
+    T = np.zeros((n, n))
+    for v in range(n):
+        targets = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=min(3, n), unique=True))
+        w = np.asarray(draw(st.lists(log_uniform(-100.0, 0.0), min_size=len(targets), max_size=len(targets))))
+        T[v, targets] = w / w.sum()
+    return type_graph(f, T)
+
+
+@st.composite
+def rare_lineage_graphs(draw: Any, max_depth: int = 40) -> DesignGraph:
+    """A root choosing between a fit self-copier and a deep, rare lineage that ends fitter.
+
+    Root (fitness 1) designs ``A`` (fitness ``a``, copies itself) with
+    probability ``1 - p`` and the head of a chain of ``m`` programs of fitness
+    1 with a tiny ``p``; the chain ends in a self-copier of fitness ``b > a``.
+    Early, the rare lineage's weight is exponentially small; late, it dominates.
+    """
+    from ..trees import type_graph
+
+    m = draw(st.integers(min_value=1, max_value=max_depth))
+    a = draw(st.floats(1.1, 3.0))
+    b = a * draw(st.floats(1.5, 100.0))
+    p = draw(log_uniform(-200.0, -1.0))
+    n = m + 3
+    T = np.zeros((n, n))
+    T[0, 1] = 1.0 - p
+    T[0, 2] = p
+    T[1, 1] = 1.0
+    for i in range(2, 2 + m):
+        T[i, i + 1] = 1.0
+    T[n - 1, n - 1] = 1.0
+    f = np.ones(n)
+    f[1] = a
+    f[n - 1] = b
+    return type_graph(f, T)
+
+
+class LazyChainCase(NamedTuple):
+    """A drawn chain for :func:`aievo.lazy.simulate_lazy` and its parameters."""
+
+    fitness: np.ndarray
+    locking: float | None
+    preservation: float | None
+    threshold: float
+    generations: int
+
+
+@st.composite
+def preserved_lazy_chains(draw: Any, max_length: int = 6, max_generations: int = 40) -> LazyChainCase:
+    """Chains with locking and preservation and a pruning threshold (the lazy-tree certificate's hard case)."""
+    k = draw(st.integers(min_value=1, max_value=max_length))
+    f = np.asarray(draw(st.lists(st.floats(0.5, 3.0), min_size=k, max_size=k)))
+    lock = draw(st.one_of(st.none(), etas(0.05, 0.95)))
+    pres = draw(st.one_of(st.none(), etas(0.01, 0.5)))
+    theta = draw(st.sampled_from([0.0, 1e-6, 1e-4, 1e-3, 1e-2]))
+    G = draw(st.integers(min_value=1, max_value=max_generations))
+    return LazyChainCase(f, lock, pres, theta, G)
+
+
+def adversarial_graphs() -> st.SearchStrategy[DesignGraph]:
+    """One of the adversarial families above (for "the certified bracket holds" properties)."""
+    return st.one_of(
+        ill_conditioned_components(),
+        long_cycles(),
+        extreme_type_graphs(),
+        rare_lineage_graphs(),
+    )
