@@ -109,7 +109,10 @@ from .probes import probe_targets as probe_targets
 from .probes import sensitivity as sensitivity
 from .probes import token_binding_probe as token_binding_probe
 from .regression import BLOG_REGRESSORS as BLOG_REGRESSORS
+from .regression import DETERMINISTIC as DETERMINISTIC
+from .regression import FLOAT_SENSITIVE as FLOAT_SENSITIVE
 from .regression import PUBLISHED_BLOG_MSE as PUBLISHED_BLOG_MSE
+from .regression import REFERENCE_ONLY as REFERENCE_ONLY
 from .regression import RegressionBenchmark as RegressionBenchmark
 from .regression import compare_published as compare_published
 from .regression import get_dataset_friedman_2 as get_dataset_friedman_2
@@ -118,9 +121,11 @@ from .regression import make_friedman2 as make_friedman2
 from .regression import prepare_prompt as prepare_prompt
 from .regression import regression_benchmark as regression_benchmark
 from .regression import regression_metrics as regression_metrics
+from .regression import reproducibility_summary as reproducibility_summary
 from .regression import slice_dataset as slice_dataset
 from .regressors import REGRESSORS as REGRESSORS
 from .regressors import InContextRegressor as InContextRegressor
+from .regressors import SklearnRegressor as SklearnRegressor
 from .regressors import get_icl_regressor as get_icl_regressor
 from .regressors import get_regressor as get_regressor
 from .regressors import icl_regressor_names as icl_regressor_names
@@ -174,7 +179,10 @@ __all__ += [
     "token_binding_probe",
     # regression
     "BLOG_REGRESSORS",
+    "DETERMINISTIC",
+    "FLOAT_SENSITIVE",
     "PUBLISHED_BLOG_MSE",
+    "REFERENCE_ONLY",
     "RegressionBenchmark",
     "compare_published",
     "get_dataset_friedman_2",
@@ -183,10 +191,12 @@ __all__ += [
     "prepare_prompt",
     "regression_benchmark",
     "regression_metrics",
+    "reproducibility_summary",
     "slice_dataset",
     # regressors
     "REGRESSORS",
     "InContextRegressor",
+    "SklearnRegressor",
     "get_icl_regressor",
     "get_regressor",
     "icl_regressor_names",

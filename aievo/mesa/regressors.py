@@ -1,29 +1,21 @@
-"""Classical regressors in numpy, under one fit/predict interface, with a registry by name.
+"""The blog's regressors (scikit-learn) and the package's in-context learners, by name.
 
-Each regressor is a small object with ``fit(X, y) -> self`` and ``predict(X) -> ndarray``
-(``X`` of shape ``(n, p)``, ``y`` of shape ``(n,)``).  :func:`get_regressor` builds one from
-its registry name and a seed; :data:`REGRESSORS` lists the names.  The definitions follow
-scikit-learn's defaults (the optim_hunter blog experiment used those), so that the blog's
-published averages can be reproduced without depending on scikit-learn:
+Every regressor is an object with ``fit(X, y) -> self`` and ``predict(X) -> ndarray`` (``X`` of
+shape ``(n, p)``, ``y`` of shape ``(n,)``).  :func:`get_regressor` builds one from its registry
+name and a seed; :data:`REGRESSORS` lists the names.
 
-* ``linear_regression`` -- ordinary least squares with an intercept (centred lstsq).
-* ``ridge`` -- penalty ``alpha * ||w||^2`` with ``alpha = 1``, intercept unpenalised (centred).
-* ``lasso`` -- objective ``(1/(2n)) ||y - Xw - b||^2 + alpha ||w||_1``, ``alpha = 1``, cyclic
-  coordinate descent stopped by the duality gap (``tol = 1e-4``, ``max_iter = 1000``).
-* ``kernel_ridge`` -- linear kernel, ``alpha = 1``, no intercept: ``K_* (K + alpha I)^{-1} y``.
-* ``bayesian_regression`` -- degree-10 polynomial features (no bias column), standardised,
-  then evidence-maximising Bayesian ridge (Gamma(1e-6, 1e-6) hyper-priors, ``tol = 1e-3``,
-  at most 300 iterations).
-* ``knn`` (k = 5, uniform), ``knn_v2`` (k = 5, distance), ``knn_v3`` (k = 3, distance),
-  ``knn_v4`` (k = 1, distance), ``knn_v5_adaptable`` (distance; k = 1 below 3 training rows,
-  3 below 7, else 5).  Euclidean distance; equal distances are broken by training-row order
-  (stable sort); with distance weights a query at distance zero from training rows predicts
-  the plain mean of those rows (scikit-learn's rule).
-* ``gradient_boosting`` -- scikit-learn's ``GradientBoostingRegressor()`` (squared error, 100
-  stages of depth-3 trees, learning rate 0.1, ties between equally good splits broken by
-  scikit-learn's seeded random feature order); implemented in :mod:`aievo.mesa._gbrt`.
-* baselines ``average`` (training mean), ``last`` (last training label) and ``random``
-  (``random.Random(seed).choice`` of the training labels, one draw per test row).
+The classical rows are the 24 non-LLM regressors of the optim_hunter blog, built on
+scikit-learn exactly as the blog built them (an optional dependency: ``pip install
+"aievo[sklearn]"``; scikit-learn is imported on first use).  :data:`SKLEARN_SPECS` holds each
+definition as data -- a pipeline of ``(scikit-learn class, keyword arguments)`` steps; the seed is
+passed as ``random_state`` to every step that takes one, as the blog did.  :class:`SklearnRegressor`
+runs a spec and feeds it the training and test inputs in the memory layout of the pandas
+``DataFrame`` the blog passed (column-major, float64): the lbfgs MLPs round differently with a
+row-major copy of the same numbers, and their results are chaotic in such rounding.
+
+The blog's three baselines are plain code and live here in numpy: ``average`` (training mean),
+``last`` (last training label) and ``random`` (``random.Random(seed).choice`` of the training
+labels, one draw per test row).
 
 The package's in-context learners are wrapped under the same interface by
 :class:`InContextRegressor` (names in :func:`icl_regressor_names`, built by
@@ -34,28 +26,28 @@ these learners see *standardised* data: every feature and the label are centred 
 by their standard deviation over the context rows (a constant column is only centred), and
 the prediction is mapped back (times the label's standard deviation, plus its mean).  The
 centring plays the role of an intercept; see :func:`icl_regressor_scaling` for each learner.
+The in-context algorithms themselves (gradient descent, ridge, least squares as computed by
+attention layers) are in :mod:`aievo.mesa.baselines`.
 """
 
 from __future__ import annotations
 
-import itertools
+import importlib
+import inspect
 import random as _random
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..errors import InvalidParameterError, ShapeError, bad_argument
+from ..errors import AievoError, InvalidParameterError, ShapeError, bad_argument
 
 __all__ = [
     "Regressor",
-    "LinearRegression",
-    "Ridge",
-    "Lasso",
-    "KernelRidge",
-    "BayesianPolyRidge",
-    "KNN",
-    "AdaptiveKNN",
+    "MissingExtraError",
+    "SklearnRegressor",
+    "SKLEARN_SPECS",
     "Average",
     "Last",
     "RandomChoice",
@@ -63,7 +55,6 @@ __all__ = [
     "REGRESSORS",
     "get_regressor",
     "check_xy",
-    "polynomial_features",
     "InContextRegressor",
     "lsa_regressor",
     "icl_regressor_names",
@@ -125,334 +116,136 @@ class _Fitted:
         return check_xy(X, n_features=self._n_features)[0]
 
 
-def _check_alpha(alpha: float, name: str = "alpha", allow_zero: bool = False) -> float:
+def _check_alpha(alpha: float, name: str = "alpha") -> float:
     a = float(alpha)
-    if not np.isfinite(a) or a < 0 or (a == 0 and not allow_zero):
-        raise bad_argument(InvalidParameterError, name, alpha, "a finite number > 0" if not allow_zero else ">= 0")
+    if not np.isfinite(a) or a <= 0:
+        raise bad_argument(InvalidParameterError, name, alpha, "a finite number > 0")
     return a
 
 
-class _Linear(_Fitted):
-    coef_: np.ndarray
-    intercept_: float
-
-    def predict(self, X) -> np.ndarray:
-        """Predict ``X @ coef_ + intercept_``."""
-        Xa = self._check_predict(X)
-        return Xa @ self.coef_ + self.intercept_
+# --------------------------------------------------------------------------- scikit-learn rows
 
 
-class LinearRegression(_Linear):
-    """Ordinary least squares with an intercept (minimum-norm solution on centred data)."""
-
-    def fit(self, X, y) -> "LinearRegression":
-        """Fit on ``(X, y)``; returns ``self``."""
-        Xa, ya = check_xy(X, y)
-        xm, ym = Xa.mean(axis=0), ya.mean()
-        self.coef_ = np.linalg.lstsq(Xa - xm, ya - ym, rcond=None)[0]
-        self.intercept_ = float(ym - xm @ self.coef_)
-        self._n_features = Xa.shape[1]
-        return self
+class MissingExtraError(AievoError, ImportError):
+    """An optional dependency of aievo is not installed (the message names the extra)."""
 
 
-@dataclass
-class Ridge(_Linear):
-    """Ridge regression, ``min ||y - Xw - b||^2 + alpha ||w||^2`` (intercept ``b`` not penalised).
-
-    Solved through the normal equations of the centred problem,
-    ``(Xc^T Xc + alpha I) w = Xc^T yc`` (Cholesky), ``b = mean(y) - mean(X) w``.
-    """
-
-    alpha: float = 1.0
-
-    def fit(self, X, y) -> "Ridge":
-        """Fit on ``(X, y)``; returns ``self``."""
-        a = _check_alpha(self.alpha)
-        Xa, ya = check_xy(X, y)
-        xm, ym = Xa.mean(axis=0), ya.mean()
-        Xc = Xa - xm
-        A = Xc.T @ Xc + a * np.eye(Xa.shape[1])
-        c = np.linalg.cholesky(A)
-        self.coef_ = np.linalg.solve(c.T, np.linalg.solve(c, Xc.T @ (ya - ym)))
-        self.intercept_ = float(ym - xm @ self.coef_)
-        self._n_features = Xa.shape[1]
-        return self
+def _sklearn_class(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the blog's regressors are built on scikit-learn, which is not installed ({exc}): "
+            'install the extra with pip install "aievo[sklearn]"'
+        ) from None
 
 
-@dataclass
-class Lasso(_Linear):
-    """Lasso, ``min (1/(2n)) ||y - Xw - b||^2 + alpha ||w||_1``, by cyclic coordinate descent.
-
-    The data are centred (the intercept is not penalised).  Sweeps over the coordinates in
-    order; after a sweep whose largest coefficient change is below ``tol`` times the largest
-    coefficient (or the last allowed sweep), the duality gap is computed and the descent stops
-    when it is below ``tol * ||y_c||^2`` -- scikit-learn's stopping rule, so converged
-    solutions agree with its ``Lasso`` to rounding.
-    """
-
-    alpha: float = 1.0
-    max_iter: int = 1000
-    tol: float = 1e-4
-    n_iter_: int = field(default=0, init=False)
-
-    def fit(self, X, y) -> "Lasso":
-        """Fit on ``(X, y)``; returns ``self``."""
-        a = _check_alpha(self.alpha, allow_zero=True)
-        if int(self.max_iter) < 1:
-            raise bad_argument(InvalidParameterError, "max_iter", self.max_iter, "an integer >= 1")
-        Xa, ya = check_xy(X, y)
-        n, p = Xa.shape
-        xm, ym = Xa.mean(axis=0), ya.mean()
-        Xc = np.asfortranarray(Xa - xm)
-        yc = ya - ym
-        self.coef_, self.n_iter_ = _lasso_cd(Xc, yc, a * n, int(self.max_iter), float(self.tol))
-        self.intercept_ = float(ym - xm @ self.coef_)
-        self._n_features = p
-        return self
+def _adaptive_k(n_train: int) -> int:
+    """The blog's ``knn_v5_adaptable`` rule: 1 neighbour below 3 training rows, 3 below 7, else 5."""
+    return 1 if n_train < 3 else (3 if n_train < 7 else 5)
 
 
-def _lasso_cd(X: np.ndarray, y: np.ndarray, alpha: float, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
-    """Coordinate descent for ``0.5 ||y - Xw||^2 + alpha ||w||_1`` (``alpha`` already times n)."""
-    n, p = X.shape
-    w = np.zeros(p)
-    norm_cols = np.einsum("ij,ij->j", X, X)
-    R = y.copy()
-    tol_abs = tol * float(y @ y)
-    cols = [X[:, j] for j in range(p)]
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        w_max = 0.0
-        d_w_max = 0.0
-        for j in range(p):
-            if norm_cols[j] == 0.0:
-                continue
-            w_j = w[j]
-            xj = cols[j]
-            if w_j != 0.0:
-                R += w_j * xj
-            tmp = float(xj @ R)
-            new = np.sign(tmp) * max(abs(tmp) - alpha, 0.0) / norm_cols[j]
-            w[j] = new
-            if new != 0.0:
-                R -= new * xj
-            d_w_max = max(d_w_max, abs(new - w_j))
-            w_max = max(w_max, abs(new))
-        if w_max == 0.0 or d_w_max / w_max < tol or n_iter == max_iter:
-            XtA = X.T @ R
-            dual_norm = float(np.max(np.abs(XtA))) if p else 0.0
-            R_norm2 = float(R @ R)
-            if dual_norm > alpha:
-                const = alpha / dual_norm
-                gap = 0.5 * (R_norm2 + R_norm2 * const * const)
-            else:
-                const = 1.0
-                gap = R_norm2
-            gap += alpha * float(np.abs(w).sum()) - const * float(R @ y)
-            if gap < tol_abs:
-                break
-    return w, n_iter
+def _mlp(*hidden: int) -> tuple:
+    return (("sklearn.neural_network.MLPRegressor",
+             {"hidden_layer_sizes": tuple(hidden), "activation": "relu", "solver": "lbfgs"}),)
 
 
-@dataclass
-class KernelRidge(_Fitted):
-    """Kernel ridge regression with the linear kernel and no intercept.
-
-    ``dual = (X X^T + alpha I)^{-1} y`` and ``predict(X*) = X* X^T dual``; this equals ridge
-    without intercept, ``w = (X^T X + alpha I)^{-1} X^T y``.
-    """
-
-    alpha: float = 1.0
-
-    def fit(self, X, y) -> "KernelRidge":
-        """Fit on ``(X, y)``; returns ``self``."""
-        a = _check_alpha(self.alpha)
-        Xa, ya = check_xy(X, y)
-        K = Xa @ Xa.T
-        K[np.diag_indices_from(K)] += a
-        c = np.linalg.cholesky(K)
-        self.dual_coef_ = np.linalg.solve(c.T, np.linalg.solve(c, ya))
-        self.X_fit_ = Xa
-        self._n_features = Xa.shape[1]
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predict ``X X_fit^T dual_coef``."""
-        Xa = self._check_predict(X)
-        return (Xa @ self.X_fit_.T) @ self.dual_coef_
+def _one(path: str, **kwargs: Any) -> tuple:
+    return ((path, kwargs),)
 
 
-_POLY_INDEX: dict[tuple[int, int], np.ndarray] = {}
+#: name -> pipeline steps ``((scikit-learn class path, keyword arguments), ...)`` of the blog's
+#: ``sklearn_regressors.py`` (a keyword whose value is callable is computed from the number of
+#: training rows at fit time).  ``linear_regression`` is defined there too but was not in the
+#: blog's table.
+SKLEARN_SPECS: dict[str, tuple] = {
+    "linear_regression": _one("sklearn.linear_model.LinearRegression"),
+    "ridge": _one("sklearn.linear_model.Ridge"),
+    "lasso": _one("sklearn.linear_model.Lasso"),
+    "mlp_uat_1": _mlp(10),
+    "mlp_uat_2": _mlp(100),
+    "mlp_uat_3": _mlp(1000),
+    "mlp_deep1": _mlp(10, 10),
+    "mlp_deep2": _mlp(10, 20, 10),
+    "mlp_deep3": _mlp(10, 20, 30, 20, 10),
+    "random_forest": _one("sklearn.ensemble.RandomForestRegressor", max_depth=3),
+    "bagging": _one("sklearn.ensemble.BaggingRegressor"),
+    "gradient_boosting": _one("sklearn.ensemble.GradientBoostingRegressor"),
+    "adaboost": _one("sklearn.ensemble.AdaBoostRegressor", n_estimators=100),
+    "bayesian_regression": (
+        ("sklearn.preprocessing.PolynomialFeatures", {"degree": 10, "include_bias": False}),
+        ("sklearn.preprocessing.StandardScaler", {}),
+        ("sklearn.linear_model.BayesianRidge", {}),
+    ),
+    "svm": _one("sklearn.svm.SVR"),
+    "svm_w_s": (("sklearn.preprocessing.StandardScaler", {}), ("sklearn.svm.SVR", {})),
+    "knn": _one("sklearn.neighbors.KNeighborsRegressor"),
+    "knn_v2": _one("sklearn.neighbors.KNeighborsRegressor", weights="distance"),
+    "knn_v3": _one("sklearn.neighbors.KNeighborsRegressor", n_neighbors=3, weights="distance"),
+    "knn_v4": _one("sklearn.neighbors.KNeighborsRegressor", n_neighbors=1, weights="distance"),
+    "knn_v5_adaptable": _one("sklearn.neighbors.KNeighborsRegressor", n_neighbors=_adaptive_k, weights="distance"),
+    "kernel_ridge": _one("sklearn.kernel_ridge.KernelRidge"),
+}
 
 
-def polynomial_features(X: np.ndarray, degree: int) -> np.ndarray:
-    """All monomials of total degree 1..``degree`` (no constant), in graded lexicographic order.
+class SklearnRegressor(_Fitted):
+    """One of :data:`SKLEARN_SPECS`, fitted the way the blog fitted it.
 
     Parameters
     ----------
-    X : ndarray, shape (n, p)
-    degree : int
+    name : str
+        A key of :data:`SKLEARN_SPECS`.
+    seed : int
+        Passed as ``random_state`` to every pipeline step that accepts one (the blog passed its
+        dataset seed).
 
-    Returns
-    -------
-    ndarray, shape (n, C(p + degree, degree) - 1)
-    """
-    Xa = np.asarray(X, dtype=np.float64)
-    n, p = Xa.shape
-    key = (p, int(degree))
-    if key not in _POLY_INDEX:
-        rows = []
-        for d in range(1, degree + 1):
-            for combo in itertools.combinations_with_replacement(range(p), d):
-                rows.append(list(combo) + [p] * (degree - d))  # index p is a column of ones
-        _POLY_INDEX[key] = np.asarray(rows, dtype=np.intp)
-    Xe = np.hstack([Xa, np.ones((n, 1))])
-    return np.prod(Xe[:, _POLY_INDEX[key]], axis=2)
-
-
-@dataclass
-class BayesianPolyRidge(_Fitted):
-    """Polynomial features -> standardisation -> Bayesian ridge regression (evidence maximisation).
-
-    The Bayesian ridge step (MacKay's fixed-point updates, as scikit-learn's ``BayesianRidge``):
-    centre the features and labels, take the thin SVD ``Xc = U S V^T``, start from noise precision
-    ``a = 1/var(y)`` and weight precision ``l = 1``, and iterate
-    ``w = V diag(1/(S^2 + l/a)) V^T Xc^T yc`` (or its dual form when p > n),
-    ``gamma = sum(a S^2 / (l + a S^2))``, ``l = (gamma + 2 l1) / (||w||^2 + 2 l2)``,
-    ``a = (n - gamma + 2 a1) / (||yc - Xc w||^2 + 2 a2)`` until the coefficients change by less
-    than ``tol`` in L1 norm; the coefficients are then recomputed with the final precisions.
+    Notes
+    -----
+    Inputs are given to scikit-learn as column-major float64 arrays, the layout scikit-learn
+    receives from the blog's ``DataFrame``; scikit-learn's convergence warnings (the lbfgs MLPs
+    stop at 200 iterations on these unscaled data, as in the blog) are silenced.  The fitted
+    scikit-learn object is ``estimator_``.
     """
 
-    degree: int = 10
-    max_iter: int = 300
-    tol: float = 1e-3
-    alpha_1: float = 1e-6
-    alpha_2: float = 1e-6
-    lambda_1: float = 1e-6
-    lambda_2: float = 1e-6
+    def __init__(self, name: str, seed: int = 1) -> None:
+        if name not in SKLEARN_SPECS:
+            raise bad_argument(InvalidParameterError, "name", name, f"one of {', '.join(SKLEARN_SPECS)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+            raise bad_argument(InvalidParameterError, "seed", seed, "an integer seed in [0, 2**32)")
+        self.name = name
+        self.seed = int(seed)
 
-    def _features(self, X: np.ndarray) -> np.ndarray:
-        return polynomial_features(X, self.degree)
+    def _build(self, n_train: int) -> Any:
+        steps = []
+        for path, kwargs in SKLEARN_SPECS[self.name]:
+            cls = _sklearn_class(path)
+            kw = {k: (v(n_train) if callable(v) else v) for k, v in kwargs.items()}
+            if "random_state" in inspect.signature(cls).parameters:
+                kw["random_state"] = self.seed
+            steps.append(cls(**kw))
+        if len(steps) == 1:
+            return steps[0]
+        return _sklearn_class("sklearn.pipeline.make_pipeline")(*steps)
 
-    def fit(self, X, y) -> "BayesianPolyRidge":
-        """Fit on ``(X, y)``; returns ``self``."""
-        if int(self.degree) < 1:
-            raise bad_argument(InvalidParameterError, "degree", self.degree, "an integer >= 1")
+    def fit(self, X, y) -> "SklearnRegressor":
+        """Fit the scikit-learn estimator on ``(X, y)``; returns ``self``."""
         Xa, ya = check_xy(X, y)
-        F = self._features(Xa)
-        mean = F.mean(axis=0)
-        var = F.var(axis=0)
-        scale = np.sqrt(var)
-        # scikit-learn's StandardScaler leaves (near-)constant columns unscaled
-        scale[var <= 10 * np.finfo(np.float64).eps * np.maximum(mean**2, 0)] = 1.0
-        scale[scale == 0.0] = 1.0
-        Z = (F - mean) / scale
-        self._mean, self._scale = mean, scale
-        n, p = Z.shape
-        zm, ym = Z.mean(axis=0), ya.mean()
-        Zc, yc = Z - zm, ya - ym
-        U, S, Vt = np.linalg.svd(Zc, full_matrices=False)
-        eig = S**2
-        eps = np.finfo(np.float64).eps
-        alpha_ = 1.0 / (np.var(yc) + eps)
-        lambda_ = 1.0
-        Zty = Zc.T @ yc
-        Uty = U.T @ yc
-
-        def coef_for(alpha_: float, lambda_: float) -> tuple[np.ndarray, float]:
-            if n > p:
-                c = Vt.T @ ((Vt @ Zty) / (eig + lambda_ / alpha_))
-            else:
-                c = Zc.T @ (U @ (Uty / (eig + lambda_ / alpha_)))
-            r = yc - Zc @ c
-            return c, float(r @ r)
-
-        coef_old = None
-        for it in range(int(self.max_iter)):
-            coef, rmse = coef_for(alpha_, lambda_)
-            gamma = float(np.sum(alpha_ * eig / (lambda_ + alpha_ * eig)))
-            lambda_ = (gamma + 2 * self.lambda_1) / (float(coef @ coef) + 2 * self.lambda_2)
-            alpha_ = (n - gamma + 2 * self.alpha_1) / (rmse + 2 * self.alpha_2)
-            if coef_old is not None and np.sum(np.abs(coef_old - coef)) < self.tol:
-                break
-            coef_old = coef.copy()
-        self.n_iter_ = it + 1
-        self.alpha_, self.lambda_ = alpha_, lambda_
-        self.coef_, _ = coef_for(alpha_, lambda_)
-        self.intercept_ = float(ym - zm @ self.coef_)
+        est = self._build(Xa.shape[0])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=_sklearn_class("sklearn.exceptions.ConvergenceWarning"))
+            est.fit(np.asfortranarray(Xa), ya)
+        self.estimator_ = est
         self._n_features = Xa.shape[1]
         return self
 
     def predict(self, X) -> np.ndarray:
-        """Predict from the polynomial, standardised features of ``X``."""
+        """Predictions of the fitted estimator, as float64."""
         Xa = self._check_predict(X)
-        Z = (self._features(Xa) - self._mean) / self._scale
-        return Z @ self.coef_ + self.intercept_
+        return np.asarray(self.estimator_.predict(np.asfortranarray(Xa)), dtype=np.float64).reshape(-1)
 
 
-def _knn_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, k: int, weights: str) -> np.ndarray:
-    d2 = (
-        np.sum(Xte**2, axis=1)[:, None]
-        - 2.0 * Xte @ Xtr.T
-        + np.sum(Xtr**2, axis=1)[None, :]
-    )
-    np.maximum(d2, 0.0, out=d2)
-    order = np.argsort(d2, axis=1, kind="stable")[:, :k]
-    yk = ytr[order]
-    if weights == "uniform":
-        return yk.mean(axis=1)
-    dist = np.sqrt(np.take_along_axis(d2, order, axis=1))
-    out = np.empty(Xte.shape[0])
-    for i in range(Xte.shape[0]):
-        zero = dist[i] == 0.0
-        if zero.any():
-            out[i] = yk[i, zero].mean()
-        else:
-            w = 1.0 / dist[i]
-            out[i] = (w @ yk[i]) / w.sum()
-    return out
-
-
-@dataclass
-class KNN(_Fitted):
-    """k-nearest-neighbour regression (Euclidean), ``weights`` ``"uniform"`` or ``"distance"``."""
-
-    n_neighbors: int = 5
-    weights: str = "uniform"
-
-    def fit(self, X, y) -> "KNN":
-        """Store ``(X, y)``; returns ``self``."""
-        if int(self.n_neighbors) < 1:
-            raise bad_argument(InvalidParameterError, "n_neighbors", self.n_neighbors, "an integer >= 1")
-        if self.weights not in ("uniform", "distance"):
-            raise bad_argument(InvalidParameterError, "weights", self.weights, '"uniform" or "distance"')
-        Xa, ya = check_xy(X, y)
-        if Xa.shape[0] < self.n_neighbors:
-            raise bad_argument(
-                InvalidParameterError, "n_neighbors", self.n_neighbors,
-                f"at most the number of training rows ({Xa.shape[0]})",
-            )
-        self._X, self._y = Xa, ya
-        self._n_features = Xa.shape[1]
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        """Average (or inverse-distance average) of the k nearest training labels."""
-        Xa = self._check_predict(X)
-        return _knn_predict(self._X, self._y, Xa, int(self.n_neighbors), self.weights)
-
-
-class AdaptiveKNN(KNN):
-    """Distance-weighted kNN with k = 1 below 3 training rows, 3 below 7, else 5."""
-
-    def __init__(self) -> None:
-        super().__init__(n_neighbors=1, weights="distance")
-
-    def fit(self, X, y) -> "AdaptiveKNN":
-        """Choose k from the number of rows, then store ``(X, y)``."""
-        n = np.asarray(X).shape[0] if np.ndim(X) == 2 else 0
-        self.n_neighbors = 1 if n < 3 else (3 if n < 7 else 5)
-        KNN.fit(self, X, y)
-        return self
+# --------------------------------------------------------------------------- the blog's baselines
 
 
 class _Constant(_Fitted):
@@ -529,25 +322,9 @@ class FunctionRegressor(_Fitted):
         return out
 
 
-def _gradient_boosting(seed: int) -> Regressor:
-    from ._gbrt import GradientBoosting  # imported on use: _gbrt builds on this module
-
-    return GradientBoosting(random_state=int(seed))
-
-
-#: name -> factory(seed) of the classical regressors and baselines
+#: name -> factory(seed): the blog's scikit-learn rows (:data:`SKLEARN_SPECS`) and its baselines
 REGRESSORS: dict[str, Callable[[int], Regressor]] = {
-    "linear_regression": lambda seed: LinearRegression(),
-    "ridge": lambda seed: Ridge(alpha=1.0),
-    "lasso": lambda seed: Lasso(alpha=1.0),
-    "kernel_ridge": lambda seed: KernelRidge(alpha=1.0),
-    "bayesian_regression": lambda seed: BayesianPolyRidge(degree=10),
-    "knn": lambda seed: KNN(5, "uniform"),
-    "knn_v2": lambda seed: KNN(5, "distance"),
-    "knn_v3": lambda seed: KNN(3, "distance"),
-    "knn_v4": lambda seed: KNN(1, "distance"),
-    "knn_v5_adaptable": lambda seed: AdaptiveKNN(),
-    "gradient_boosting": lambda seed: _gradient_boosting(seed),
+    **{name: (lambda seed, n=name: SklearnRegressor(n, seed)) for name in SKLEARN_SPECS},
     "average": lambda seed: Average(),
     "last": lambda seed: Last(),
     "random": lambda seed: RandomChoice(seed),
@@ -562,8 +339,7 @@ def get_regressor(name: str, seed: int = 1) -> Regressor:
     name : str
         A key of :data:`REGRESSORS`.
     seed : int
-        Seed for the regressors that draw random numbers (``random``, and ``gradient_boosting``
-        for its tie-breaking feature order).
+        The blog's dataset seed: ``random_state`` of the scikit-learn rows, seed of ``random``.
 
     Returns
     -------

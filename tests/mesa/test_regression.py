@@ -91,25 +91,145 @@ def test_data_argument_errors():
         RG.slice_dataset(np.zeros((3, 2)), np.zeros(2), np.zeros((1, 2)), np.zeros(1), 2)
 
 
+def test_get_original2_labels_are_the_published_scalar_arithmetic():
+    """Bit for bit what the blog computed: one row at a time in numpy scalars (C pow), not SIMD."""
+    for seed in (0, 17, 99):
+        Xtr, ytr, Xte, yte = RG.get_original2(seed)
+        rows = np.vstack([Xtr, Xte])
+        expected = [(r[0] ** 4 + (r[1] * r[2] - 2 / (np.sqrt(r[1]) * np.sqrt(r[3]))) ** 2) ** 0.75 for r in rows]
+        np.testing.assert_array_equal(np.concatenate([ytr, yte]), expected)
+
+
 # --------------------------------------------------------------------------- published values
-@pytest.mark.parametrize("name", ["ridge", "knn", "average", "lasso", "bayesian_regression"])
-def test_blog_protocol_reproduces_published_average(name):
-    """mesa-reference.md section 4.3: the blog's 100-seed averages, to the cent."""
-    res = RG.regression_benchmark("original2", [name], seeds=range(100), protocol="blog", progress=False)
-    assert round(res.mean_mse[name], 2) == RG.PUBLISHED_BLOG_MSE[name]
+FAST_DETERMINISTIC = [m for m in RG.DETERMINISTIC if m != "bayesian_regression"]
 
 
-def test_blog_protocol_gradient_boosting_near_published():
-    """gradient_boosting is not reproducible to the cent: ties between equally good splits (frequent
-    in the small nodes of depth-3 trees) are broken by floating-point details that differ between
-    machines and scikit-learn builds.  Measured 100-seed averages span 108694.14-110424.57 (this
-    package and scikit-learn 1.2-1.9 on two x86-64 machines; docs/regression.md), i.e. 0.0 % to
-    +1.6 % of the published 108693.34, so the tolerance is 2 %.  A wrong booster (no shrinkage,
-    another depth or loss, features in natural order: 114652.49) falls outside it."""
-    res = RG.regression_benchmark("original2", ["gradient_boosting"], seeds=range(100), protocol="blog",
-                                  progress=False)
-    got = res.mean_mse["gradient_boosting"]
-    assert abs(got / RG.PUBLISHED_BLOG_MSE["gradient_boosting"] - 1) < 0.02
+def _mean_mse(names, seeds=range(100)):
+    return RG.regression_benchmark("original2", list(names), seeds=seeds, protocol="blog", progress=False).mean_mse
+
+
+@pytest.mark.parametrize("name", FAST_DETERMINISTIC)
+def test_blog_protocol_deterministic_rows_to_the_cent(name):
+    """The blog's 100-seed averages of the rows that do not depend on rounding, to the cent
+    (bayesian_regression, about 1 s a seed, is in the slow test below)."""
+    pytest.importorskip("sklearn")
+    assert round(_mean_mse([name])[name], 2) == RG.PUBLISHED_BLOG_MSE[name]
+
+
+@pytest.mark.slow
+def test_blog_protocol_bayesian_regression_to_the_cent():
+    pytest.importorskip("sklearn")
+    assert round(_mean_mse(["bayesian_regression"])["bayesian_regression"], 2) == 27759.76
+
+
+#: the blog's estimators for the rows whose 100-seed mean depends on the machine (class path, arguments)
+_MLP = {"activation": "relu", "solver": "lbfgs"}
+BLOG_ESTIMATORS = {
+    "mlp_uat_1": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(10,), **_MLP))],
+    "mlp_uat_2": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(100,), **_MLP))],
+    "mlp_uat_3": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(1000,), **_MLP))],
+    "mlp_deep1": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(10, 10), **_MLP))],
+    "mlp_deep2": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(10, 20, 10), **_MLP))],
+    "mlp_deep3": [("neural_network.MLPRegressor", dict(hidden_layer_sizes=(10, 20, 30, 20, 10), **_MLP))],
+    "random_forest": [("ensemble.RandomForestRegressor", {"max_depth": 3})],
+    "bagging": [("ensemble.BaggingRegressor", {})],
+    "gradient_boosting": [("ensemble.GradientBoostingRegressor", {})],
+    "adaboost": [("ensemble.AdaBoostRegressor", {"n_estimators": 100})],
+    "bayesian_regression": [("preprocessing.PolynomialFeatures", {"degree": 10, "include_bias": False}),
+                            ("preprocessing.StandardScaler", {}), ("linear_model.BayesianRidge", {})],
+}
+
+
+def _blog_estimator(name, seed):
+    import importlib
+
+    from sklearn.pipeline import make_pipeline
+
+    steps = []
+    for path, kw in BLOG_ESTIMATORS[name]:
+        mod, cls = path.rsplit(".", 1)
+        cls = getattr(importlib.import_module("sklearn." + mod), cls)
+        steps.append(cls(**kw, **({"random_state": seed} if "random_state" in cls().get_params() else {})))
+    return steps[0] if len(steps) == 1 else make_pipeline(*steps)
+
+
+@pytest.mark.parametrize("name", list(BLOG_ESTIMATORS))
+def test_blog_protocol_rows_are_scikit_learn_on_the_blogs_inputs(name):
+    """Per seed (one or two seeds), the benchmark's MSE is that of the blog's estimator built here from
+    scikit-learn and called on the blog's DataFrame layout (column-major) on this machine: the
+    oracle for the rows whose 100-seed mean is machine-dependent."""
+    pytest.importorskip("sklearn")
+    import warnings
+
+    seeds = [0] if name in ("mlp_uat_3", "mlp_deep3", "adaboost", "random_forest") else [0, 1]  # the slowest
+    res = RG.regression_benchmark("original2", [name], seeds=seeds, protocol="blog", progress=False)
+    for i, seed in enumerate(seeds):
+        Xtr, ytr, Xte, yte = RG.get_original2(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pred = _blog_estimator(name, seed).fit(np.asfortranarray(Xtr), ytr).predict(np.asfortranarray(Xte))
+        assert res.table("mse")[name][i] == np.mean((pred - yte) ** 2)
+
+
+#: how far outside the measured cross-environment range a new machine may land (relative):
+#: tree ensembles move by ~1-2 % between environments (ties between equally good splits broken by
+#: rounding); the lbfgs MLPs are chaotic in rounding and a few seeds carry most of each mean, so an
+#: unmeasured BLAS kernel can move a mean by a large factor -- for them the check is only that the
+#: mean is of the measured order (a factor 10 either way)
+FLOAT_TOLERANCE = {m: (10.0 if m.startswith("mlp_") else 0.02) for m in RG.FLOAT_SENSITIVE}
+
+
+@pytest.mark.slow
+def test_blog_protocol_float_sensitive_rows_within_measured_range():
+    pytest.importorskip("sklearn")
+    summary = RG.reproducibility_summary()
+    got = _mean_mse(RG.FLOAT_SENSITIVE)
+    for m, v in got.items():
+        lo, hi = summary["methods"][m]["min_mean"], summary["methods"][m]["max_mean"]
+        tol = FLOAT_TOLERANCE[m]
+        if tol >= 1:
+            assert lo / tol <= v <= hi * tol, (m, v, lo, hi)
+        else:
+            assert lo * (1 - tol) <= v <= hi * (1 + tol), (m, v, lo, hi)
+
+
+def _is_blog_pinned_environment() -> bool:
+    import os
+
+    try:
+        import scipy
+        import sklearn
+    except ImportError:
+        return False
+    return (np.__version__, scipy.__version__, sklearn.__version__) == ("1.26.4", "1.14.1", "1.6.0") and \
+        os.environ.get("OPENBLAS_CORETYPE", "").lower() == "haswell"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _is_blog_pinned_environment(),
+                    reason="needs the blog's pinned numpy 1.26.4, scipy 1.14.1, scikit-learn 1.6.0 and "
+                           "OPENBLAS_CORETYPE=Haswell (benchmarks/regression_reproducibility.py builds it)")
+def test_blog_pinned_environment_reproduces_the_published_table():
+    """In the blog's own versions with AVX2 (Haswell) BLAS kernels every published average is
+    reproduced to the cent except mlp_uat_3's (see docs/regression.md)."""
+    got = _mean_mse(RG.BLOG_REGRESSORS)
+    off = {m for m, v in got.items() if round(v, 2) != RG.PUBLISHED_BLOG_MSE[m]}
+    assert off == {"mlp_uat_3"}
+
+
+def test_reproducibility_summary_brackets_the_published_tree_rows():
+    """The study's recorded ranges: every deterministic row the same in every run (per seed to a
+    relative 1e-9: BLAS and LAPACK builds differ in the last bits) and equal to the published value;
+    the tree ensembles' published values inside their measured range."""
+    summary = RG.reproducibility_summary()
+    assert len(summary["runs"]) >= 2 and summary["n_seeds"] == 100
+    for m in RG.DETERMINISTIC:
+        row = summary["methods"][m]
+        assert row["max_rel_seed_diff"] < 1e-9
+        assert round(row["min_mean"], 2) == round(row["max_mean"], 2) == RG.PUBLISHED_BLOG_MSE[m]
+    for m in ("gradient_boosting", "adaboost", "bagging", "random_forest"):
+        row = summary["methods"][m]
+        assert row["min_mean"] - 0.005 <= RG.PUBLISHED_BLOG_MSE[m] <= row["max_mean"] + 0.005
 
 
 # --------------------------------------------------------------------------- protocols and metrics
@@ -127,6 +247,7 @@ def test_metrics_against_formulas():
 
 
 def test_consistent_protocol_scores_first_rows_and_first_test_row():
+    pytest.importorskip("sklearn")
     res = RG.regression_benchmark("original2", ["ridge", "last"], seeds=[3, 8], seq_len=10,
                                   protocol="consistent", progress=False)
     for s_idx, seed in enumerate([3, 8]):
@@ -163,6 +284,7 @@ def test_blog_protocol_per_seed_table_and_outputs(tmp_path):
 
 
 def test_friedman2_dataset_and_benchmark_errors():
+    pytest.importorskip("sklearn")
     res = RG.regression_benchmark("friedman2", ["ridge"], seeds=[1], progress=False)
     Xtr, ytr, Xte, yte = RG.get_dataset_friedman_2(1)
     A = np.hstack([np.ones((50, 1)), Xtr])
@@ -179,6 +301,7 @@ def test_friedman2_dataset_and_benchmark_errors():
 
 
 def test_cli_regress(tmp_path, capsys):
+    pytest.importorskip("sklearn")
     from aievo.cli import main
 
     md = tmp_path / "t.md"
@@ -193,11 +316,12 @@ def test_cli_regress(tmp_path, capsys):
 
 
 def test_compare_published_table():
+    pytest.importorskip("sklearn")
     res = RG.regression_benchmark("original2", ["ridge", "knn", "random"], seeds=range(100), progress=False)
     text = RG.compare_published(res)
     assert "| ridge | 392099.76 | 392099.76 | +0.00 |" in text
     assert "| knn | 1219016.98 | 1219016.98 | +0.00 |" in text
-    assert "random" not in text  # no published value
+    assert "| random | 3299958.61 | 3299958.61 | +0.00 |" in text
     with pytest.raises(InvalidParameterError, match="result="):
         RG.compare_published(RG.regression_benchmark("original2", ["ridge"], seeds=range(3), progress=False))
 
@@ -214,3 +338,17 @@ def test_metric_invariants(pairs):
     assert abs(m["bias"]) <= m["mae"] * (1 + 1e-12) + 1e-12
     assert m["mae"] <= m["rmse"] * (1 + 1e-12) + 1e-12
     assert m["rmse"] <= m["max_error"] * (1 + 1e-12) + 1e-12
+
+
+def test_regress_figure_draws_published_beside_measured_range():
+    pytest.importorskip("sklearn")
+    fig = RG.regress_figure(quick=True)
+    ax = fig.axes[0]
+    lines = {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
+    names = sorted(RG.BLOG_REGRESSORS, key=RG.PUBLISHED_BLOG_MSE.get)
+    np.testing.assert_array_equal(lines["published"].get_xdata(), [RG.PUBLISHED_BLOG_MSE[m] for m in names])
+    summary = RG.reproducibility_summary()
+    for m in names:
+        lo, hi = lines[f"range-{m}"].get_xdata()
+        assert (lo, hi) == (summary["methods"][m]["min_mean"], summary["methods"][m]["max_mean"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
