@@ -878,8 +878,10 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
+        from ..io import atomic_savefig
+
         fig = res.plot()
-        fig.savefig(args.figure, dpi=120)
+        atomic_savefig(fig, args.figure, dpi=120)
         print(f"figure: {args.figure}")
     if args.output:
         path = res.save(args.output)

@@ -315,6 +315,26 @@ def test_cli_regress(tmp_path, capsys):
     assert main(["regress", "--seeds", "3", "--protocol", "consistent", "--regressors", "average"]) == 0
 
 
+def test_cli_regress_figure_is_written_atomically(tmp_path, monkeypatch):
+    """A figure write that fails half-way leaves the previous PNG whole (exit status 2, one line)."""
+    from matplotlib.figure import Figure
+
+    from aievo.cli import main
+
+    png = tmp_path / "f.png"
+    assert main(["regress", "--seeds", "2", "--regressors", "average", "--figure", str(png)]) == 0
+    good = png.read_bytes()
+
+    def broken_savefig(self, fh, **kwargs):
+        fh.write(b"\x89PNG half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    assert main(["regress", "--seeds", "2", "--regressors", "average", "--figure", str(png)]) == 2
+    assert png.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]  # no temporary file left behind
+
+
 def test_compare_published_table():
     pytest.importorskip("sklearn")
     res = RG.regression_benchmark("original2", ["ridge", "knn", "random"], seeds=range(100), progress=False)
