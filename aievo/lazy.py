@@ -552,6 +552,16 @@ def _rule_error(tree: LazyTree, code: int, S, depth, i: int, j: int) -> Exceptio
     return RuntimeError(f"internal error {code} in the lazy expansion at parent {i}")  # pragma: no cover
 
 
+def _levels_array(fitness_levels: Any) -> np.ndarray:
+    """``fitness_levels`` as a 1-D real array (ragged, nested or complex input is refused)."""
+    from ._validate import real_array
+
+    levels = real_array(fitness_levels, "fitness_levels", finite=False, what="a sequence of finite numbers")
+    if levels.ndim > 1:
+        raise bad_argument(InvalidParameterError, "fitness_levels", fitness_levels, "a sequence of finite numbers")
+    return np.atleast_1d(levels)
+
+
 def simulate_lazy(
     tree: LazyTree,
     generations: int,
@@ -653,7 +663,7 @@ def simulate_lazy(
     if time_limit is not None:
         time_limit = _float("time_limit", time_limit, "a number of seconds > 0", lambda v: v > 0)
     levels = [] if fitness_levels is None else [
-        _float("fitness_levels", v, "finite numbers", math.isfinite) for v in np.atleast_1d(fitness_levels)
+        _float("fitness_levels", v, "finite numbers", math.isfinite) for v in _levels_array(fitness_levels)
     ]
     lump = bool(lump)
 
@@ -756,7 +766,7 @@ def simulate_lazy(
         # with lumping or preservation, entries of one program are merged first, then pruned
         theta_emit = 0.0 if (lump or merge_ids) else theta
         cap = U.n * (kmax + 1)
-        if theta_emit > 0.0:
+        if theta_emit * cap > 1.0:  # at most 1/theta entries can each hold a share >= theta
             cap = min(cap, int(1.0 / theta_emit * (1.0 + 1e-9)) + 2)
         out_S = np.empty((cap, d))
         out_f = np.empty(cap)
@@ -948,7 +958,7 @@ def simulate_lazy_dfs(
     ):
         raise bad_argument(InvalidParameterError, "max_nodes", max_nodes, "an integer >= 1 or None")
     levels = np.array([] if fitness_levels is None else [
-        _float("fitness_levels", v, "finite numbers", math.isfinite) for v in np.atleast_1d(fitness_levels)
+        _float("fitness_levels", v, "finite numbers", math.isfinite) for v in _levels_array(fitness_levels)
     ], dtype=np.float64)
     if prune not in ("share", "final"):
         raise bad_argument(InvalidParameterError, "prune", prune, '"share" or "final"')

@@ -122,6 +122,11 @@ def _check_int(name: str, value: Any, lo: int) -> int:
     return int(value)
 
 
+#: The recursion behind :func:`clade_abundance` costs ``max(times) * (edges + programs)`` steps;
+#: beyond this many (tens of seconds) it is refused, and the exponents answer the long-run question.
+MAX_CLADE_WORK = 10**10
+
+
 def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarray:
     """Clade abundance ``N_t^v`` of every program at each of the given times.
 
@@ -129,7 +134,8 @@ def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarr
     ----------
     g : DesignGraph
     times : int or sequence of int
-        Times ``t >= 0`` (any order, repeats allowed).
+        Times ``t >= 0`` (any order, repeats allowed), with
+        ``max(times) * (edges + programs) <= MAX_CLADE_WORK`` (``1e10``).
     log : bool
         Return ``log N_t^v`` (default; ``-inf`` for an extinct clade) or ``N_t^v``
         itself (which overflows to ``inf`` for long horizons).
@@ -157,14 +163,21 @@ def clade_abundance(g: DesignGraph, times: Any, *, log: bool = True) -> np.ndarr
            [2., 3.],
            [6., 9.]])
     """
+    from ._validate import int_array
+
     g = _check_graph(g)
-    scalar = np.ndim(times) == 0
-    t_arr = np.atleast_1d(np.asarray(times))
+    t_given = int_array(times, "times", lo=0, what="integer times")
+    scalar = t_given.ndim == 0
+    t_arr = np.atleast_1d(t_given).ravel()
     if t_arr.size == 0:
         return np.zeros((0, g.n))
-    if not np.issubdtype(t_arr.dtype, np.integer) or (t_arr < 0).any():
-        raise bad_argument(InvalidParameterError, "times", times, "integers >= 0")
-    t_arr = t_arr.astype(np.int64).ravel()
+    work = int(t_arr.max()) * (g.T.nnz + g.n)
+    if work > MAX_CLADE_WORK:
+        raise bad_argument(
+            InvalidParameterError, "times", int(t_arr.max()),
+            f"times with max(times) * (edges + programs) <= {MAX_CLADE_WORK:.0e} (here {work:.2e}); "
+            "for the long-run growth use lineage_exponents(g)",
+        )
     uniq, inv = np.unique(t_arr, return_inverse=True)
     from ._theory_kernels import log_clade_abundance
 
@@ -270,9 +283,9 @@ def lineage_exponents(
         if tl > H - 1:
             raise bad_argument(InvalidParameterError, "tail", tail, f"an integer in [0, horizon - 1 = {H - 1}]")
         return _estimate(g, H, tl, bool(include_design))
-    r = float(rtol)
-    if not (0.0 < r < 1.0):
-        raise bad_argument(InvalidParameterError, "rtol", rtol, "a number in (0, 1)")
+    from ._validate import check_real
+
+    r = check_real(rtol, "rtol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, expected="a number in (0, 1)")
     return _exact(g, bool(include_design), r)
 
 

@@ -125,10 +125,9 @@ def _trait(g: DesignGraph, trait: Any) -> np.ndarray:
 
 
 def _shares(g: DesignGraph, shares: Any, name: str = "shares") -> np.ndarray:
-    try:
-        x = np.asarray(shares, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise bad_argument(InvalidParameterError, name, shares, "an array of shares") from None
+    from ._validate import real_array
+
+    x = real_array(shares, name, finite=False, what="an array of shares")
     if x.ndim not in (1, 2) or x.shape[-1] != g.n:
         raise ShapeError(f"{name} has shape {x.shape}: expected ({g.n},) or (k, {g.n})")
     if not np.all(np.isfinite(x)) or (x < 0).any():

@@ -237,3 +237,20 @@ def test_mesa_sizes_and_steps_are_bounded():
         ae.mesa.chebyshev_inverse(np.eye(2), 10**49, 0.5, 2.0)
     with pytest.raises(InvalidParameterError, match="method"):
         ae.mesa.approx_ridge_sequence_predict(np.ones((1, 3, 2)), method=np.zeros((0, 3)))
+
+
+def test_other_modules_hostile_inputs_found_by_the_fuzzer():
+    """Reproducers the fuzzer found in lineage, Price and lazy trees, each an AievoError now."""
+    g = ae.chain([1.0, 2.0, 0.5])
+    with pytest.raises(ae.AievoError, match="rtol"):
+        ae.lineage_exponents(g, rtol=None)
+    with pytest.raises(ae.AievoError, match="shares"):
+        ae.price_decomposition(g, [0.2, 0.3, 0.5j])
+    with pytest.raises(ae.AievoError, match="times"):
+        ae.clade_abundance(g, [[1], [1, 2]])
+    with pytest.raises(ae.AievoError, match="times"):
+        ae.clade_abundance(g, 2**31)  # would run for minutes: refused with a pointer to the exponents
+    with pytest.raises(ae.AievoError, match="fitness_levels"):
+        ae.simulate_lazy(ae.lazy_binary_pm_tree(), 3, fitness_levels=[[1], [1, 2]])
+    tr = ae.simulate_lazy(ae.lazy_binary_pm_tree(), 3, threshold=1e-320, fitness_levels=[1.5])
+    assert tr.mean_fitness.shape == (4,)
