@@ -11,8 +11,9 @@ GD step at the grid-best learning rate on the same held-out tasks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -22,7 +22,7 @@ import numpy as np
 from ._deps import require_jax
 
 jax, _ = require_jax()
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
 __all__ = [
     "mesa_precondition",

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +27,9 @@ from ._deps import require_jax
 from .config import TransformerConfig
 
 jax, _ = require_jax()
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-from .layers import attention, layer_norm, mlp, sinusoidal_encoding  # noqa: E402
+from .layers import attention, layer_norm, mlp, sinusoidal_encoding
 
 __all__ = [
     "init_params",

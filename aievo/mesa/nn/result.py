@@ -62,7 +62,7 @@ class TrainedTransformer:
         return save_transformer(path, self.config, self.params, self.history, self.task, self.optim, self.meta)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainedTransformer":
+    def load(cls, path: str | Path) -> TrainedTransformer:
         """Read a checkpoint written by :meth:`save` (no pickle; JAX not needed)."""
         from .checkpoint import load_transformer
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,13 +20,19 @@ from ... import __version__
 from ...errors import InvalidParameterError, bad_argument
 from .._checks import as_rng, check_int
 from ._deps import require_jax
-from .config import OFFICIAL_SETUPS, LDSTask, OptimConfig, RegressionTask, TransformerConfig
+from .config import (
+    OFFICIAL_SETUPS,
+    LDSTask,
+    OptimConfig,
+    RegressionTask,
+    TransformerConfig,
+)
 from .result import TrainedTransformer
 
 jax, optax = require_jax()
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-from .model import compiled, init_params, loss_fn, per_position_loss  # noqa: E402
+from .model import compiled, init_params, loss_fn, per_position_loss
 
 __all__ = ["train_transformer", "evaluate", "make_optimizer", "default_optim"]
 

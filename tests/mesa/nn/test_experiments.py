@@ -8,8 +8,8 @@ from aievo.mesa.nn.config import LDSTask, RegressionTask
 
 pytest.importorskip("jax")
 
-from aievo.mesa.experiments.vonoswald2023a import softmax_heads  # noqa: E402
-from aievo.mesa.experiments.vonoswald2023b import token_binding  # noqa: E402
+from aievo.mesa.experiments.vonoswald2023a import softmax_heads
+from aievo.mesa.experiments.vonoswald2023b import token_binding
 
 
 def test_softmax_heads_runs_and_scores_gd():

@@ -13,10 +13,10 @@ from aievo.mesa.nn.config import LDSTask, TransformerConfig
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
-from jax.test_util import check_grads  # noqa: E402
+from jax.test_util import check_grads
 
-from aievo.mesa.nn import model as M  # noqa: E402
-from aievo.mesa.nn.layers import mesa_precondition  # noqa: E402
+from aievo.mesa.nn import model as M
+from aievo.mesa.nn.layers import mesa_precondition
 
 TOL = 1e-10  # float64, sums of O(100) products of O(1) numbers
 

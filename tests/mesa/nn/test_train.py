@@ -13,7 +13,7 @@ from aievo.mesa.nn.config import LDSTask, OptimConfig, RegressionTask, Transform
 jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 
-from aievo.mesa.nn.train import make_optimizer  # noqa: E402
+from aievo.mesa.nn.train import make_optimizer
 
 SMALL_LDS = LDSTask(D=3, T=10)
 SMALL_CFG = TransformerConfig(attention=("linear",), heads=2, key_size=3, data_dim=3)
