@@ -7,10 +7,12 @@ mesa layers also ``lam[H]``.
 
 The mesa layer's preconditioned queries ``q~_t = (sum_{t'<=t} k k^T + I/lam)^{-1} q_t``
 are computed by recursive least squares (Sherman–Morrison, ``R_{-1} = lam I``)
-in a :func:`jax.lax.scan`; their gradient is a custom VJP that runs the
-recursion backwards (reverse Sherman–Morrison from the final ``R``), so the
-backward pass needs ``O(k^2)`` memory per sequence and head instead of one
-matrix per position.
+in a :func:`jax.lax.scan`; their gradient is a custom VJP: one reverse scan
+that reuses the matrices ``R_t = A_t^{-1}`` kept by the forward pass
+(``O(T k^2)`` memory per sequence and head). Running Sherman–Morrison
+backwards from the final ``R`` instead (as the official code does) would need
+only ``O(k^2)``, but it subtracts nearly equal numbers: in float32, at
+``T = 200``, ``k = 20``, it gave gradients wrong by more than 100%.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- mesa layer
-def _sm_forward(K: jax.Array, Q: jax.Array, lam: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Scan over time; K, Q: (T, B, H, k), lam: (H,). Returns q~ (T, B, H, k) and the final R."""
+def _sm_forward(K: jax.Array, Q: jax.Array, lam: jax.Array, keep: bool) -> tuple[jax.Array, jax.Array | None]:
+    """Scan over time; K, Q: (T, B, H, k), lam: (H,). Returns q~ (T, B, H, k) and, if ``keep``, every R_t."""
     k = K.shape[-1]
     R0 = jnp.broadcast_to(lam[:, None, None] * jnp.eye(k, dtype=K.dtype), K.shape[1:3] + (k, k))
 
@@ -44,44 +46,39 @@ def _sm_forward(K: jax.Array, Q: jax.Array, lam: jax.Array) -> tuple[jax.Array, 
         Rk = jnp.einsum("bhij,bhj->bhi", R, kt)
         denom = 1.0 + jnp.einsum("bhi,bhi->bh", kt, Rk)
         R = R - Rk[..., :, None] * Rk[..., None, :] / denom[..., None, None]
-        return R, jnp.einsum("bhij,bhj->bhi", R, qt)
+        qt_tilde = jnp.einsum("bhij,bhj->bhi", R, qt)
+        return R, ((qt_tilde, R) if keep else (qt_tilde, None))
 
-    R, Qt = jax.lax.scan(step, R0, (K, Q))
-    return Qt, R
+    _, (Qt, Rs) = jax.lax.scan(step, R0, (K, Q))
+    return Qt, Rs
 
 
 @jax.custom_vjp
 def _mesa_precondition_tm(K: jax.Array, Q: jax.Array, lam: jax.Array) -> jax.Array:
-    return _sm_forward(K, Q, lam)[0]
+    return _sm_forward(K, Q, lam, keep=False)[0]
 
 
 def _mesa_fwd(K, Q, lam):
-    Qt, R = _sm_forward(K, Q, lam)
-    return Qt, (K, Qt, R, lam)
+    Qt, Rs = _sm_forward(K, Q, lam, keep=True)
+    return Qt, (K, Qt, Rs, lam)
 
 
 def _mesa_bwd(res, g):
-    K, Qt, R_T, lam = res
+    K, Qt, Rs, lam = res
     k = K.shape[-1]
     M0 = jnp.zeros(K.shape[1:3] + (k, k), dtype=K.dtype)
-    tr0 = jnp.zeros(K.shape[1:3], dtype=K.dtype)
 
-    def step(carry, xs):
-        R, M, tr = carry  # R = R_t
-        kt, qt_tilde, gt = xs
-        u = jnp.einsum("bhij,bhj->bhi", R, gt)  # dL/dq_t = A_t^{-1} g_t
+    def step(M, xs):
+        kt, qt_tilde, gt, R = xs  # R = R_t = A_t^{-1}
+        u = jnp.einsum("bhij,bhj->bhi", R, gt)  # dL/dq_t = A_t^{-1} g_t (A_t symmetric)
         S = -(u[..., :, None] * qt_tilde[..., None, :] + qt_tilde[..., :, None] * u[..., None, :])
-        M = M + S  # sum over t'' >= t of (dA + dA^T)
+        M = M + S  # sum over t'' >= t of (dA + dA^T), dA_t'' = -u q~^T
         dk = jnp.einsum("bhij,bhj->bhi", M, kt)
-        tr = tr + jnp.einsum("bhi,bhi->bh", u, qt_tilde)
-        Rk = jnp.einsum("bhij,bhj->bhi", R, kt)
-        denom = 1.0 - jnp.einsum("bhi,bhi->bh", kt, Rk)
-        R = R + Rk[..., :, None] * Rk[..., None, :] / denom[..., None, None]  # R_{t-1}
-        return (R, M, tr), (dk, u)
+        return M, (dk, u, jnp.einsum("bhi,bhi->bh", u, qt_tilde))
 
-    (_, _, tr), (dK, dQ) = jax.lax.scan(step, (R_T, M0, tr0), (K, Qt, g), reverse=True)
+    _, (dK, dQ, tr) = jax.lax.scan(step, M0, (K, Qt, g, Rs), reverse=True)
     # A_t = H_t + I / lam: dL/dlam = -sum_t tr(dA_t) / lam^2 and tr(dA_t) = -u_t . q~_t
-    dlam = jnp.sum(tr, axis=0) / lam**2
+    dlam = jnp.sum(tr, axis=(0, 1)) / lam**2
     return dK, dQ, dlam
 
 
