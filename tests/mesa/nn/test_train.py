@@ -146,3 +146,13 @@ def test_bad_arguments():
 def test_float64_training(x64):
     res = m.train_transformer(SMALL_CFG, SMALL_LDS, 3, 8, 0, optim=FAST, dtype="float64", eval_sequences=8)
     assert res.params["layers"][0]["attn"]["Wq"].dtype == np.float64
+
+
+def test_mesa_layer_trains_and_its_lambda_moves():
+    cfg = TransformerConfig(attention=("mesa",), heads=1, key_size=3, data_dim=3, init_scale=0.1, act_clip=None)
+    optim = dataclasses.replace(FAST, warmup_steps=5)
+    res = m.train_transformer(cfg, SMALL_LDS, 100, 32, 0, optim=optim, eval_every=100, eval_sequences=256)
+    # measured: 0.486 -> 0.124 (inclusive ridge with penalty 1, the mesa init, scores 0.161 on this task)
+    assert res.history["eval_loss"][-1] < 0.5 * res.history["eval_loss"][0]
+    lam = res.params["layers"][0]["attn"]["lam"]
+    assert lam.shape == (1,) and lam[0] > 0 and lam[0] != 1.0
