@@ -51,8 +51,8 @@ def test_official_two_layer_linear_tf_reaches_the_published_curve():
 
     Published (official run_sandbox, 5 seeds x 256 sequences): mean over positions 0.431, t = 0: 1.677,
     t = 49: 0.273. Measured once (seed 0, 1280 sequences): mean 0.426, t = 0: 1.666, t = 49: 0.228;
-    40 min on the shared 2-core machine under load 10-25, 6 min (361 s) when it was idle. Tolerance: the evaluation's Monte-Carlo s.d. at
-    1280 sequences is 0.0055 (other evaluation seeds gave 0.431, 0.436, 0.443); 0.03 also allows for
+    40 min on the shared 2-core machine under load 10-25, 6 min (361 s) when it was idle.
+    Tolerance: the evaluation's Monte-Carlo s.d. at 1280 sequences is 0.0055 (other evaluation seeds gave 0.431, 0.436, 0.443); 0.03 also allows for
     the spread over training seeds, which the published value averages over.
     """
     s = m.official_setup("vonoswald2023b_lds")
