@@ -218,3 +218,26 @@ __all__ += [
     "train_linear_tf",
     "train_lsa",
 ]
+
+# JAX transformers (optional ``jax`` extra): resolved on first use, so that
+# ``import aievo.mesa`` never imports JAX.
+_NN_NAMES = (
+    "LDSTask",
+    "OptimConfig",
+    "RegressionTask",
+    "TrainedTransformer",
+    "TransformerConfig",
+    "evaluate",
+    "load_transformer",
+    "official_setup",
+    "train_transformer",
+)
+__all__ += list(_NN_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NN_NAMES:
+        from . import nn
+
+        return getattr(nn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
