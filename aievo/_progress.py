@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Generic, Iterable, Iterator, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TextIO, TypeVar
 
 __all__ = ["Progress", "progress", "set_quiet"]
 

@@ -31,8 +31,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def provenance() -> dict[str, Any]:
     return {
         "aievo_version": __version__,
         "numpy_version": np.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ._version import __version__
 from ._validate import real_array
+from ._version import __version__
 from .errors import (
     InvalidFitnessError,
     InvalidKernelError,

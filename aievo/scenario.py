@@ -68,9 +68,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._validate import MAX_INDEX_PROGRAMS, check_tree_fits, kary_log2, kary_size
 from .errors import AievoError, ScenarioError
@@ -793,7 +794,7 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
         if top.has(table):
             lt = top.table(table, _ETA_KEYS)
             eta = lt.float("eta", check=(lambda x: 0 < x <= 1, "a number in (0, 1]"))
-            g = _wrap(table, lambda: fn(g, eta))
+            g = _wrap(table, lambda fn=fn, g=g, eta=eta: fn(g, eta))
 
     attrs = g.attrs
     traits = {k: attrs[f"trait:{k}"].astype(np.float64) for k in traits}

@@ -33,8 +33,9 @@ dominance  :func:`dominance_pair`, :func:`swinging_pair`  :func:`check_dominance
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

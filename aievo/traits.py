@@ -14,7 +14,8 @@ MODEL.md figure 7 with either fitness.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

@@ -6,7 +6,8 @@ breadth-first order (the root first) with ``attrs["depth"]`` for trees.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

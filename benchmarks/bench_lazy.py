@@ -80,7 +80,7 @@ def case_unlocked_pm_exact() -> list[dict]:
         G = depth + 1
         if best is not None and 2.1 * last > SECONDS:  # the next level doubles the walk
             break
-        tr, wall, cpu = _timed(lambda: lz.simulate_lazy_dfs(tree, G))
+        tr, wall, cpu = _timed(lambda G=G: lz.simulate_lazy_dfs(tree, G))
         spent += wall
         if cpu > SECONDS:
             break

@@ -8,7 +8,6 @@ deterministic on a given numba random-number implementation.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from numba import njit

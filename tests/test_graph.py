@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aievo as ae
-from aievo.testing import strategies
 from aievo.errors import (
     AievoError,
     InvalidFitnessError,
@@ -17,6 +16,7 @@ from aievo.errors import (
     InvalidTreeError,
     ShapeError,
 )
+from aievo.testing import strategies
 
 
 def test_tree_builds_expected_kernel():

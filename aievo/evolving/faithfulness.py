@@ -14,8 +14,8 @@ the proxy sample and on the deployment sample.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

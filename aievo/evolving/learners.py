@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Protocol, Union, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -373,7 +373,7 @@ class ContextLength:
 
 
 #: The learners that are not branches.
-BaseLearner = Union[GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer]
+BaseLearner = GD | LSA | TrainedLSA | Ridge | KNN | MesaLayer
 
 _BASE = (GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer)
 
@@ -430,4 +430,4 @@ class Branch:
 
 
 #: Any learner of the design space.
-Learner = Union[GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer, Branch]
+Learner = GD | LSA | TrainedLSA | Ridge | KNN | MesaLayer | Branch

@@ -14,8 +14,9 @@ and returns a :class:`matplotlib.figure.Figure`.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameterError
 

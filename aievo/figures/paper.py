@@ -689,7 +689,7 @@ def fig7_deception(*, quick: bool = False) -> "Figure":
     fig = new_figure(12.5, 8.6)
     axes = fig.subplots(2, 2, height_ratios=[1, 1.1])
     norm = mpl.colors.Normalize(0, 1)
-    for col, (key, (gg, title)) in enumerate(cases.items()):
+    for col, (key, (_gg, title)) in enumerate(cases.items()):
         tr = runs[key]
         ax = axes[0, col]
         ax.plot(t, tr.trait_means["c"], color=COLORS[0], label=r"mean capability $\bar c_t$", gid=f"{key}:c")

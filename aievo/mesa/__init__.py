@@ -133,8 +133,8 @@ from .regressors import lsa_regressor as lsa_regressor
 from .train import Adam as Adam
 from .train import Alignment as Alignment
 from .train import GDReference as GDReference
-from .train import LSAResult as LSAResult
 from .train import LinearTFResult as LinearTFResult
+from .train import LSAResult as LSAResult
 from .train import alignment as alignment
 from .train import linear_tf_forward as linear_tf_forward
 from .train import linear_tf_init as linear_tf_init

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 

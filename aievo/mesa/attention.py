@@ -20,7 +20,8 @@ the constructed tokens ``(0, s_t, s_t, s_{t-1})``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 

@@ -24,12 +24,12 @@ Conventions
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InvalidParameterError, ShapeError, bad_argument
 from .._validate import real_array
+from ..errors import InvalidParameterError, ShapeError, bad_argument
 from ._checks import check_array, check_float, check_int, finite_result
 
 #: Most gradient steps a baseline may take (each is a pass over the context).

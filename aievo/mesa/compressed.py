@@ -26,13 +26,14 @@ Conventions (column vectors): a head's attention logit between query token
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameterError, ShapeError, bad_argument
 from .._validate import real_array
+from ..errors import InvalidParameterError, ShapeError, bad_argument
 from ._checks import check_array, check_float, check_int, finite_result
 
 #: Most iterations an approximate inverse may run (each is a matrix product).

@@ -31,8 +31,9 @@ Two trained mesa-optimizers are covered:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -587,7 +588,7 @@ def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]
     :func:`aievo.mesa.train.train_linear_tf` with 2 layers, 4 heads, key size 20, batch 64,
     600 steps (5 when ``quick``), seed 0.
     """
-    from .train import train_lsa, train_linear_tf
+    from .train import train_linear_tf, train_lsa
 
     lsa = train_lsa(d=10, N=10, steps=200 if quick else 5000, batch=256 if quick else 512, rng=0, eval_tasks=2000)
     tf = None

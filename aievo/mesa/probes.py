@@ -19,7 +19,7 @@ Following von Oswald et al. (2023b), mesa-reference.md section 2.6:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -36,8 +36,9 @@ import importlib
 import inspect
 import random as _random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -29,8 +29,9 @@ for regression and ``sum (pred - target)^2 / (2 B T)`` for sequences.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

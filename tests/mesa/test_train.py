@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.mesa.attention import gd_weights, lsa_forward
-from aievo.mesa.baselines import gd_steps, gd_sequence_predict, lsq_sequence_predict, scan_eta
+from aievo.mesa.baselines import gd_sequence_predict, gd_steps, lsq_sequence_predict, scan_eta
 from aievo.mesa.mesa_layer import mesa_layer_naive
 from aievo.mesa.tasks import concat_tokens, construct_full_tokens, sample_lds, sample_regression_tasks
 from aievo.mesa.train import (

@@ -51,6 +51,7 @@ def exact_run(fitness, T, generations: int, initial=None, root: int = 0, dps: in
     else:
         x = [ctx.mpf(float(v)) for v in initial]
     F_list, L_list = [], [ctx.mpf(0)]
+    y_support: set[int] = set()
     extinct = None
     for t in range(generations + 1):
         support = [v for v in range(n) if x[v] != 0] if t == 0 else sorted(y_support)
