@@ -254,3 +254,17 @@ def test_other_modules_hostile_inputs_found_by_the_fuzzer():
         ae.simulate_lazy(ae.lazy_binary_pm_tree(), 3, fitness_levels=[[1], [1, 2]])
     tr = ae.simulate_lazy(ae.lazy_binary_pm_tree(), 3, threshold=1e-320, fitness_levels=[1.5])
     assert tr.mean_fitness.shape == (4,)
+
+
+def test_regression_and_training_reproducers():
+    """The red team's regress and train_lsa inputs: an immediate error, never a hang, a wrong record or NaN."""
+    import aievo.mesa as m
+    from aievo.cli import main
+
+    start = time.perf_counter()
+    assert main(["regress", "--seeds", "1180591620717411303424", "--regressors", "average"]) == 2
+    assert time.perf_counter() - start < 10
+    with pytest.raises(ae.AievoError, match="seq_len"):  # 64 training rows: a longer context cannot be fitted
+        m.regression_benchmark("original2", ["average"], seeds=range(2), seq_len=1000000, protocol="consistent")
+    with pytest.raises(ae.NumericalRangeError, match="lr=1e"):
+        m.train_lsa(lr=1e300, steps=3, eval_tasks=100, batch=16)

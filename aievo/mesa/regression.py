@@ -676,6 +676,9 @@ def regression_benchmark(
     if protocol not in PROTOCOLS:
         raise bad_argument(InvalidParameterError, "protocol", protocol, f"one of {', '.join(PROTOCOLS)}")
     n_ctx = _count(seq_len, "seq_len")
+    if isinstance(seeds, range) and seeds and (min(seeds[0], seeds[-1]) < 0 or max(seeds[0], seeds[-1]) >= 2**32):
+        bad = seeds[0] if not 0 <= seeds[0] < 2**32 else seeds[-1]  # checked without walking the range
+        raise bad_argument(InvalidParameterError, "seeds", bad, "integer seeds in [0, 2**32)")
     seed_list = [_seed(s, "seeds") for s in seeds]
     if not seed_list:
         raise bad_argument(InvalidParameterError, "seeds", seeds, "at least one seed")
@@ -690,6 +693,9 @@ def regression_benchmark(
     for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress):
         Xtr, ytr, Xte, yte = make(random_state=seed)
         if protocol == "consistent":
+            if n_ctx > Xtr.shape[0]:
+                raise bad_argument(InvalidParameterError, "seq_len", n_ctx,
+                                   f"at most the {Xtr.shape[0]} training rows of {dataset!r}")
             Xtr, ytr, _, _ = slice_dataset(Xtr, ytr, Xte, yte, n_ctx)
             Xte, yte = Xte[:1], yte[:1]
         row_m, row_p = [], []

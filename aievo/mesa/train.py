@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .._blas import with_single_threaded_blas
-from ..errors import InvalidParameterError, ShapeError, bad_argument
+from ..errors import InvalidParameterError, NumericalRangeError, ShapeError, bad_argument
 from ._checks import as_rng, check_array, check_float, check_int
 
 __all__ = [
@@ -299,6 +299,15 @@ class LSAResult:
 
 
 @with_single_threaded_blas
+def _check_finite_loss(loss: float, step: int, lr: float) -> None:
+    """Training that diverged (a NaN or infinite loss) stops with an error naming the step size."""
+    if not np.isfinite(loss):
+        raise NumericalRangeError(
+            f"lr={lr!r} is invalid: training diverged (the loss was {loss} at step {step}); "
+            "expected a smaller learning rate"
+        )
+
+
 def train_lsa(
     *,
     d: int = 10,
@@ -371,7 +380,9 @@ def train_lsa(
             eval_steps.append(step)
             eval_loss.append(_lsa_loss(params, Xe, ye, xqe, yqe))
         X, y, xq, yq, _ = sample_regression_tasks(g, batch, **kw)
-        train_loss[step], grads = lsa_loss_and_grad(params, X, y, xq, yq)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
+            train_loss[step], grads = lsa_loss_and_grad(params, X, y, xq, yq)
+        _check_finite_loss(train_loss[step], step, lr)
         opt.step(params, grads)
     eval_steps.append(steps)
     eval_loss.append(_lsa_loss(params, Xe, ye, xqe, yqe))
@@ -773,7 +784,9 @@ def train_linear_tf(
             eval_loss.append(evaluate())
         opt.lr = _lr_at(step, steps, lr, schedule, warmup)
         inputs, targets, _ = sample_lds(g, batch, D=D, T=T, noise=noise, kind=kind)
-        train_loss[step], grads = linear_tf_loss_and_grad(layers, _tokens(inputs), targets, act_clip=act_clip)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
+            train_loss[step], grads = linear_tf_loss_and_grad(layers, _tokens(inputs), targets, act_clip=act_clip)
+        _check_finite_loss(train_loss[step], step, lr)
         opt.step(flat, _flatten(grads))
         for p in layers:  # a mesa head's lambda must stay positive
             if "lam" in p and np.any(p["lam"] <= 0):
