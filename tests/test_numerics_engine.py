@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 import aievo as ae
 from aievo.errors import InvalidParameterError
-from tests.verification.engine_oracle import exact_run, log_of, rel_err
+from verification.engine_oracle import exact_run, log_of, rel_err
 
 EPS = 2.0**-53
 
