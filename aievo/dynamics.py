@@ -1,6 +1,6 @@
 """Running the dynamics: :func:`simulate` and its result, :class:`Trajectory`.
 
-Deterministic update (MODEL.md section 2)::
+Deterministic update (docs/explanation/model.md)::
 
     x_{t+1}(w) = sum_v x_t(v) f(v) T(v, w) / F_t,    F_t = sum_v x_t(v) f(v),
     log N_{t+1} = log N_t + log F_t,                  log N_0 = 0.

@@ -4,7 +4,7 @@ A :class:`LazyTree` is a design tree given by a rule rather than by arrays: a
 numba-jitted function that maps a program's state vector and depth to its
 children's states, fitness, design probabilities and (optionally) an upper
 bound on the fitness of each child's whole clade. :func:`simulate_lazy` runs
-the deterministic share dynamics of MODEL.md section 2 on that tree, creating
+the deterministic share dynamics of docs/explanation/model.md on that tree, creating
 programs only when mass reaches them, with
 
 * eta-locking and eta-preservation as options (locked copies are absorbing
@@ -223,7 +223,7 @@ _PM_RULE = None
 
 
 def binary_pm_rule():
-    """The jitted child rule of the binary ``+/-`` tree (MODEL.md figure 5).
+    """The jitted child rule of the binary ``+/-`` tree (paper figure 5, docs/figures.md).
 
     State ``[f]``; a program at depth ``k`` with fitness ``f`` has children with
     fitness ``f -/+ 2^-(k+1)``, probability 1/2 each, and clade bounds
@@ -238,7 +238,7 @@ def binary_pm_rule():
 
 
 def lazy_binary_pm_tree(root_fitness: float = 1.0) -> LazyTree:
-    """The binary ``+/-`` tree of MODEL.md figure 5 as a :class:`LazyTree`.
+    """The binary ``+/-`` tree of paper figure 5, docs/figures.md as a :class:`LazyTree`.
 
     The same tree as :func:`aievo.binary_pm_tree`, without a depth limit:
     ``f_max = root_fitness + 1`` (the supremum, approached along the all-``+``

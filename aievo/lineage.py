@@ -1,4 +1,4 @@
-"""Clade abundances and lineage exponents (MODEL.md section 3).
+"""Clade abundances and lineage exponents (docs/explanation/model.md).
 
 The clade abundance ``N_t^v`` is the total abundance at time ``t`` of the
 population started from one copy of ``v``: ``N_t^v = (M^t 1)_v`` with the mean
@@ -18,7 +18,7 @@ lineage is scored by its fitness alone: the exponent of ``v`` is the largest
 long-run geometric mean of fitness along an infinite lineage (path of
 positive-probability designs) starting at ``v``. On a finite graph this is the
 largest mean of ``log f`` over the cycles reachable from ``v``. Which of the
-two the paper uses is not known to the package (MODEL.md); the default counts
+two the paper uses is not known to the package (docs/explanation/model.md); the default counts
 design, ``f * T``.
 """
 

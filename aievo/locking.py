@@ -1,4 +1,4 @@
-"""eta-locking and eta-preservation (MODEL.md section 3).
+"""eta-locking and eta-preservation (docs/explanation/model.md).
 
 * :func:`with_locking`: every unlocked program ``v`` gets a locked copy ``l(v)``
   (same fitness and attributes, ``T(l(v), l(v)) = 1``) and its row becomes

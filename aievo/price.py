@@ -1,4 +1,4 @@
-"""The Price equation and Fisher's fundamental theorem (MODEL.md section 4).
+"""The Price equation and Fisher's fundamental theorem (docs/explanation/results.md).
 
 For shares ``x``, fitness ``f``, mean fitness ``F = sum_v x(v) f(v)`` and a trait
 ``z`` with design average ``z~(v) = sum_w T(v, w) z(w)``, one generation changes

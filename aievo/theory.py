@@ -1,4 +1,4 @@
-"""The results of MODEL.md section 4 as witnesses and checkers.
+"""The results of docs/explanation/results.md as witnesses and checkers.
 
 After Harris (2026); package formulation. Each result comes with
 
@@ -131,7 +131,7 @@ def falling_fitness_tree() -> DesignGraph:
 
 
 def oscillating_fitness_graph(high: float = 4.0, low: float = 1.0) -> DesignGraph:
-    """R1: mean fitness that never converges (MODEL.md figure 4).
+    """R1: mean fitness that never converges (paper figure 4, docs/figures.md).
 
     A type graph of two types that design each other, ``high -> low -> high``;
     it unfolds (:func:`aievo.trees.unfold`) into the chain ``high, low, high,
@@ -159,7 +159,7 @@ def vanishing_fitness_chain(depth: int = 200) -> DesignGraph:
 
 
 def decaying_chain(depth: int = 40) -> DesignGraph:
-    """R2 and R3: the chain ``f_k = 1 + 2^-k``, ``k = 0 .. depth`` (MODEL.md section 6).
+    """R2 and R3: the chain ``f_k = 1 + 2^-k``, ``k = 0 .. depth`` (docs/explanation/results.md).
 
     The best program is the root (``F* = 2``) and every design is worse; the
     last program reproduces itself. With eta-preservation the root's own line
@@ -184,7 +184,7 @@ def decaying_chain(depth: int = 40) -> DesignGraph:
 
 
 def poor_designer_tree() -> DesignGraph:
-    """R3: the best program designs poor descendants (MODEL.md figure 6).
+    """R3: the best program designs poor descendants (paper figure 6, docs/figures.md).
 
     The root (fitness 1) designs ``H`` (fitness 2) and ``L`` (fitness 1) with
     probability 1/2; all of ``H``'s descendants have fitness 0.5, all of
@@ -272,8 +272,7 @@ def swinging_pair(blocks: int = 9, high: float = 2.0, low: float = 0.5) -> Clade
 
     The root designs ``u`` and ``v`` with probability 1/2. ``u``'s line has
     fitness ``sqrt(high * low)`` throughout; ``v``'s alternates ``high`` and
-    ``low`` in blocks of doubling length (1, 2, 4, ... generations; MODEL.md
-    figure 3). Then ``lambda(v) > log sqrt(high low) > lambda_(v)`` and the
+    ``low`` in blocks of doubling length (1, 2, 4, ... generations; paper figure 3, docs/figures.md). Then ``lambda(v) > log sqrt(high low) > lambda_(v)`` and the
     ratio ``N_t^v / N_t^u`` swings between ever larger and ever smaller values.
     The lines end after ``2^blocks - 1`` generations.
     """

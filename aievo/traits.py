@@ -1,4 +1,4 @@
-"""Capability, deception and utility (MODEL.md sections 3 and 5, figure 7).
+"""Capability, deception and utility (docs/explanation/model.md, figure 7).
 
 Programs carry traits ``c(v) >= 0`` (capability) and ``d(v) >= 0`` (deception).
 
@@ -9,7 +9,7 @@ Programs carry traits ``c(v) >= 0`` (capability) and ``d(v) >= 0`` (deception).
 
 ``phi`` must be increasing; the default is ``phi(s) = 1 + s``.
 :func:`deception_grid` builds the eta-locked capability-deception grid of
-MODEL.md figure 7 with either fitness.
+paper figure 7, docs/figures.md with either fitness.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def deception_grid(
     fitness: str = "human",
     phi: Callable[[np.ndarray], Any] | None = None,
 ) -> DesignGraph:
-    """The eta-locked capability-deception grid (MODEL.md figure 7).
+    """The eta-locked capability-deception grid (paper figure 7, docs/figures.md).
 
     Unlocked programs sit on the grid ``c in {0..C}``, ``d in {0..D}``. Each
     designs its locked copy with probability ``eta`` and, with probability

@@ -114,7 +114,7 @@ def kary_tree(
 
 
 def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
-    """The binary ``+/-`` tree of MODEL.md figure 5.
+    """The binary ``+/-`` tree of paper figure 5, docs/figures.md.
 
     A program at depth ``k`` with fitness ``f`` designs two children with fitness
     ``f - 2^-(k+1)`` and ``f + 2^-(k+1)``, probability 1/2 each. The supremum of

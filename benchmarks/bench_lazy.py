@@ -12,8 +12,7 @@ tiny problem first and reported separately (``compile_seconds``).
 
 Cases (targets from the scale issue, part 4):
 
-* ``locked_pm_100``: the eta-locked (eta = 0.5) binary +/- tree of MODEL.md
-  figure 5 for 100 generations (2^100 programs in principle) with every
+* ``locked_pm_100``: the eta-locked (eta = 0.5) binary +/- tree of paper figure 5, docs/figures.md for 100 generations (2^100 programs in principle) with every
   reported share certified to within 1e-4, in <= 30 s and <= 2 GiB;
 * ``unlocked_pm_exact``: the unlocked +/- tree, exactly (bound 0), by the
   depth-first walk, to the deepest depth whose walk fits in 30 s (each extra

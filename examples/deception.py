@@ -1,6 +1,6 @@
 """Human-judged against objective fitness: evolution selects for deception.
 
-The story (MODEL.md result R6 and figure 7). Programs carry two traits on a grid:
+The story (result R6 and figure 7, docs/explanation/results.md). Programs carry two traits on a grid:
 capability ``c`` in ``0..C`` and deception ``d`` in ``0..D``. Each unlocked
 program designs its locked copy with probability ``eta`` and otherwise raises
 ``c`` or ``d`` by one (probability ``(1 - eta)/2`` each, clipped at the grid's

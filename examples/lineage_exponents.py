@@ -1,6 +1,6 @@
 """Lineage exponents on a type graph: current fitness against long-run success.
 
-The story (MODEL.md section 3). Seven program types; the seed (fitness 1) designs
+The story (docs/explanation/model.md). Seven program types; the seed (fitness 1) designs
 one of four successors with probability 1/4 each:
 
 * a **sprinter** (fitness 3) whose every design is a **burnout** (fitness 0.5);

@@ -1,6 +1,6 @@
 """Locking against preservation: why frozen copies matter.
 
-The story (MODEL.md sections 4 and 6). A chain of programs ``0 -> 1 -> 2 -> ...``
+The story (docs/explanation/results.md). A chain of programs ``0 -> 1 -> 2 -> ...``
 where program ``k`` has fitness ``f_k = 1 + 2**-k``: the very first program is the
 best (``F* = 2``) and every design is a little worse. Left alone, the population
 slides down the chain.

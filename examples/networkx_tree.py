@@ -1,6 +1,6 @@
 """A custom design tree built with networkx: the flashy champion and the steady designer.
 
-The story (MODEL.md section 3, lineage dominance). A root program (fitness 1)
+The story (docs/explanation/model.md, lineage dominance). A root program (fitness 1)
 designs two kinds of successor with probability 1/2 each:
 
 * ``F``, *flashy*: fitness 1.8 today, but a poor designer: each of its designs is

@@ -1,6 +1,6 @@
 """Survival of the flattest against directed design.
 
-The story (MODEL.md figure 1, and the contrast with R3). In biology, mutations are
+The story (paper figure 1, docs/figures.md, and the contrast with R3). In biology, mutations are
 random and reversible: a genotype on a 1-D lattice mutates to a neighbour with
 probability ``mu``. Take a *narrow high* peak (one genotype with fitness 2) and a
 *broad low* peak (15 neighbouring genotypes with fitness 1.6) on a baseline of 1.

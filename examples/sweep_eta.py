@@ -1,6 +1,6 @@
 """A resumable sweep over the lock rate eta: when does locking help, and when does it cost?
 
-The story (MODEL.md sections 3 and 4). Two chains of programs ``0 -> 1 -> ... -> 40``,
+The story (docs/explanation/model.md). Two chains of programs ``0 -> 1 -> ... -> 40``,
 each program designing the next, made eta-locked: every unlocked program designs,
 with probability ``eta``, a locked copy of itself that only reproduces itself.
 

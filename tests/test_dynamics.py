@@ -1,4 +1,4 @@
-"""simulate() against a plain-numpy reference, closed forms and MODEL.md worked numbers."""
+"""simulate() against a plain-numpy reference, closed forms and worked numbers, docs/explanation/results.md."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from aievo.errors import InvalidParameterError, ShapeError
 
 
 def reference(g, generations, x0=None, Z=None):
-    """Plain dense numpy iteration of MODEL.md section 2 (the oracle)."""
+    """Plain dense numpy iteration of docs/explanation/model.md (the oracle)."""
     T = g.T.toarray()
     f = g.fitness
     x = np.zeros(g.n)
@@ -159,7 +159,7 @@ def test_fisher_theorem_with_identity_kernel():
 
 
 def test_million_generations_of_locked_chain():
-    """log N_t / t -> log F* without overflow; F_t -> F* (MODEL.md section 2)."""
+    """log N_t / t -> log F* without overflow; F_t -> F* (docs/explanation/model.md)."""
     f = 1.0 + 2.0 ** -np.arange(41)
     g = ae.with_locking(ae.chain(f), 0.3)
     tr = ae.simulate(g, 1_000_000)

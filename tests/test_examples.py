@@ -98,7 +98,7 @@ def test_locking_vs_preservation_numbers(outputs):
         F, x = iterate(fk, K, x0, 200)
         assert row["F_200"] == pytest.approx(F[-1], abs=2e-6)
         assert row["share_near_max"] == pytest.approx(x[fk >= 1.95].sum(), abs=2e-6)
-        # MODEL.md section 6
+        # docs/explanation/results.md
         expected = 2.0 if kind == "locking" else (1.2 if eta == 0.6 else 1.0)
         assert row["F_200"] == pytest.approx(expected, abs=2e-6)
 

@@ -2,7 +2,7 @@
 
 Each figure is drawn with ``quick=True``; the plotted data are read back from
 the artists (found by ``gid``) and compared with plain-numpy oracles built here
-from the model's definitions (MODEL.md sections 2 and 5), or with closed forms.
+from the model's definitions (docs/explanation/model.md), or with closed forms.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_registry_targets_resolve():
 
 # ------------------------------------------------------------------ figure 1
 def lattice_matrix(f, mu):
-    """diag(f) T for the lattice, T written from its definition (MODEL.md figure 1)."""
+    """diag(f) T for the lattice, T written from its definition (paper figure 1, docs/figures.md)."""
     n = f.size
     T = np.zeros((n, n))
     for i in range(n):

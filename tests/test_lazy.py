@@ -297,7 +297,7 @@ def test_lumping_equals_type_graph_and_unlumped(seed, m, gens, locking, depth_de
 
 
 def test_lumping_keeps_deception_grid_finite():
-    """MODEL.md figure 7 rule: a 2^t-program tree collapses to the (C+1)(D+1) grid, with the same shares."""
+    """paper figure 7, docs/figures.md rule: a 2^t-program tree collapses to the (C+1)(D+1) grid, with the same shares."""
     C = D = 3
 
     @njit

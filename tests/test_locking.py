@@ -1,4 +1,4 @@
-"""eta-locking and eta-preservation transform the kernel exactly as MODEL.md section 3 says."""
+"""eta-locking and eta-preservation transform the kernel exactly as docs/explanation/model.md says."""
 
 import numpy as np
 import pytest

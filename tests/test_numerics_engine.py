@@ -15,10 +15,10 @@ import mpmath
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from verification.engine_oracle import exact_run, log_of, rel_err
 
 import aievo as ae
 from aievo.errors import InvalidParameterError
-from verification.engine_oracle import exact_run, log_of, rel_err
 
 EPS = 2.0**-53
 

@@ -1,4 +1,4 @@
-"""Witnesses behave as MODEL.md says; checkers report the right quantities; traits."""
+"""Witnesses behave as the model and the results pages (docs/explanation) say; checkers report the right quantities; traits."""
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from aievo.theory import (
 from aievo.traits import deception_grid, human_judged_fitness, linear_utility, objective_fitness
 
 
-# ---------------------------------------------------------------- MODEL.md section 6
+# ---------------------------------------------------------------- docs/explanation/results.md
 @pytest.mark.parametrize("eta", [0.1, 0.3, 0.6])
 def test_worked_numbers_chain_locking_vs_preservation(eta):
     g = decaying_chain(40)

@@ -1,7 +1,7 @@
 """The figure registry: one function per figure, each returning a matplotlib Figure.
 
 Figures are registered by name with the module and function that draw them, so
-that listing figures imports nothing heavy. Paper figures (MODEL.md section 5)
+that listing figures imports nothing heavy. Paper figures (docs/figures.md)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
 assumptions (finite populations, learning evaluators, ancestry) in group
 ``"beyond"``; mesa-optimization figures are in group ``"mesa"``; evolving

@@ -1,4 +1,4 @@
-"""The paper figures 1-7 (MODEL.md section 5), after Harris (2026); package formulation.
+"""The paper figures 1-7 (docs/figures.md), after Harris (2026); package formulation.
 
 Each function takes ``quick`` (smaller sizes, for tests) and returns a
 :class:`matplotlib.figure.Figure`. Everything plotted is computed here with the

@@ -4,7 +4,7 @@ On constructed tokens ``e_t = (0, s_t, s_t, s_{t-1})`` (four slots of width
 ``D``) the weights of a trained linear transformer are, to a good
 approximation, *block scalar*: every ``D x D`` block of the query-key matrix
 ``W_Q^T W_K`` and of the value-projection matrix ``P W_V`` is a multiple of
-the identity (von Oswald et al. 2023b, mesa-reference.md section 2.5). This
+the identity (von Oswald et al. 2023b, docs/explanation/mesa-facts.md). This
 module
 
 * extracts those scalars (the mean diagonal of each block) from trained
@@ -205,7 +205,7 @@ def compressed_layers(
 # --------------------------------------------------------------------------- RevAlg (one layer, section 2.5)
 @finite_result
 def revalg_one_layer(S: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """The one-layer multi-head reverse-engineered algorithm of mesa-reference.md section 2.5.
+    """The one-layer multi-head reverse-engineered algorithm of docs/explanation/mesa-facts.md.
 
     For every head ``h`` with parameters ``(alpha, eta, beta, gamma, p1, p2)``::
 

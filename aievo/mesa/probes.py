@@ -1,6 +1,6 @@
 """Linear probes and sensitivities of a sequence model's activations.
 
-Following von Oswald et al. (2023b), mesa-reference.md section 2.6:
+Following von Oswald et al. (2023b), docs/explanation/mesa-facts.md:
 
 * :func:`linear_probe` fits a linear map without bias (least squares) from
   activations to a target and scores it by ``sum residual^2 / (2 n)`` or by

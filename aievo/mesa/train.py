@@ -4,7 +4,7 @@ Two models are trained here, both in plain numpy (float64) with backward passes
 written out by hand (checked against central finite differences in the tests):
 
 * :func:`train_lsa` -- one linear self-attention (LSA) layer on in-context
-  linear regression (von Oswald et al. 2023a, mesa-reference.md section 1).
+  linear regression (von Oswald et al. 2023a, docs/explanation/mesa-facts.md).
   Tokens are ``e_i = (x_i, y_i)`` for the ``N`` context points and
   ``e_q = (x_q, 0)`` for the query; keys and values come from the context
   tokens only; the prediction is minus the query's y-slot after the layer::

@@ -148,7 +148,7 @@ def _mc_tol(sample, n_ref):
 
 
 def test_one_step_gd_check_value():
-    # reference (mesa-reference.md 1.5): best eta ~ 6.0 (P = 0.60), loss ~ 0.21 (0.211 with 20k tasks)
+    # reference (docs/explanation/mesa-facts.md): best eta ~ 6.0 (P = 0.60), loss ~ 0.21 (0.211 with 20k tasks)
     B = 4000
     X, y, xq, yq, _ = tasks.sample_regression_tasks(11, B)
     best, loss, _ = bl.scan_eta(X, y, xq, yq)
@@ -239,7 +239,7 @@ def test_sequence_loss_definition():
         assert L[t] == pytest.approx(np.sum((Y[:, t] - P[:, t]) ** 2) / (2 * 3))
 
 
-# ---------------------------------------------------------------- check values (LDS, mesa-reference.md 2.8)
+# ---------------------------------------------------------------- check values (LDS, docs/explanation/mesa-facts.md)
 
 
 def _lds_checks(B, seed, n_ref=2000):

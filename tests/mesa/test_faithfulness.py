@@ -75,7 +75,7 @@ def test_gd_construction_is_exactly_compressed_and_full_rank_is_exact():
     np.testing.assert_allclose(res.get("rel_diff", "rank-11"), 0.0, atol=1e-12)
     np.testing.assert_allclose(res.get("loss_gap", "compressed"), 0.0, atol=1e-12)
     assert set(res.faithful()["compressed"]) == {s.name for s in res.splits}
-    # the loss of 1-step GD (eta/N = 0.6) in distribution is about 0.21 (mesa-reference 1.5)
+    # the loss of 1-step GD (eta/N = 0.6) in distribution is about 0.21 (docs/explanation/mesa-facts.md)
     j = [s.name for s in res.splits].index("input scale 1 (train)")
     assert res.get("loss_model", "compressed")[j] == pytest.approx(0.21, abs=0.03)
 

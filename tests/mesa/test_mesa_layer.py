@@ -69,7 +69,7 @@ def test_mesa_head_on_constructed_tokens_is_inclusive_ridge(B, T, D, lam, seed):
 
 
 def test_mesa_head_lds_check_values():
-    # mesa-reference.md 2.8: inclusive ridge mean 0.186 (penalty 1e-3, i.e. lam = 1e3), 0.248 at the mesa init lam = 1
+    # docs/explanation/mesa-facts.md: inclusive ridge mean 0.186 (penalty 1e-3, i.e. lam = 1e3), 0.248 at the mesa init lam = 1
     B = 1000
     inputs, targets, _ = tasks.sample_lds(31, B)
     E = tasks.construct_full_tokens(inputs)

@@ -238,7 +238,7 @@ def test_adam_clips_global_norm():
 # --------------------------------------------------------------------------- slow reproductions
 @pytest.mark.slow
 def test_trained_lsa_matches_one_step_gd():
-    """mesa-reference.md 1.5: 0.210 on 10k tasks, effective step 0.61 (eta/N ~ 0.6), cos-sim > 0.99."""
+    """docs/explanation/mesa-facts.md: 0.210 on 10k tasks, effective step 0.61 (eta/N ~ 0.6), cos-sim > 0.99."""
     r = train_lsa(steps=5000, batch=512, rng=0)
     tasks = sample_regression_tasks(123, 20000)
     best_eta, best_loss, _ = scan_eta(*tasks[:4])

@@ -1,4 +1,4 @@
-"""Engine invariants a wrong engine fails (MODEL.md section 2), checked on drawn graphs.
+"""Engine invariants a wrong engine fails (docs/explanation/model.md), checked on drawn graphs.
 
 Oracles: a plain numpy iteration of n_{t+1} = n_t M, the path-product formula
 on trees, and the unfolding of a type graph.

@@ -1,4 +1,4 @@
-"""R2, R3, R4, R6 and lineage dominance on drawn graphs (MODEL.md section 4).
+"""R2, R3, R4, R6 and lineage dominance on drawn graphs (docs/explanation/results.md).
 
 Each test compares the package's checkers with quantities computed here from
 first principles: dense spectral radii, plain numpy abundances, path products
