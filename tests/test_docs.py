@@ -155,3 +155,12 @@ def test_local_links_resolve(page):
             continue
         path = (page.parent / target.split("#")[0]).resolve()
         assert path.exists() or path in GENERATED, f"{page.name}: link to {target} points at nothing"
+
+
+def test_docs_do_not_reach_into_the_checkout():
+    """Pages run against the installed package: none may locate files through aievo.__file__."""
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for info, body, line in blocks(text):
+            if info.split()[:1] == ["python"]:
+                assert "__file__" not in body, f"{path.name}:{line} finds files through __file__"
