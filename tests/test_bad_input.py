@@ -32,7 +32,7 @@ from aievo.errors import (
 @pytest.fixture(autouse=True)
 def _complex_warnings_are_errors():
     with warnings.catch_warnings():
-        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        warnings.simplefilter("error", getattr(np, "exceptions", np).ComplexWarning)  # numpy < 1.25: np.ComplexWarning
         yield
 
 

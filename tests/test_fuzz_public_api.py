@@ -249,7 +249,7 @@ def _check(fn: Callable[..., Any], kwargs: dict[str, Any], name: str, arg: str, 
     os.chdir(_TMP.name)  # relative hostile paths ("x", "0.5") land in the temporary directory
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            warnings.simplefilter("error", getattr(np, "exceptions", np).ComplexWarning)  # numpy < 1.25: np.ComplexWarning
             fn(**kwargs)
     except AievoError:
         pass

@@ -79,3 +79,16 @@ def test_installed_metadata_declares_the_licence():
     except metadata.PackageNotFoundError:
         pytest.skip("aievo is not installed (running from a checkout)")
     assert meta["License-Expression"] == "BSD-3-Clause"
+
+
+def test_cached_kernels_reload_in_a_new_process(tmp_path):
+    """numba's on-disk cache is loaded by the next process: the tree kernel, which calls a parallel
+    gather, must run from it (numba < 0.63 segfaulted here; hence the lower bound in pyproject.toml)."""
+    code = ("import aievo as ae; tr = ae.simulate(ae.binary_pm_tree(18), 4, method='full'); "
+            "print(round(float(tr.mean_fitness[-1]), 12))")
+    here = str(Path(ae.__file__).resolve().parents[1])  # the aievo under test, installed or checked out
+    env = {**os.environ, "PYTHONPATH": here}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
