@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from _figure_data import artists, line
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,17 +20,6 @@ from aievo.figures._style import tree_layout
 
 
 # ------------------------------------------------------------------ helpers
-def artists(fig, gid):
-    found = fig.findobj(lambda a: a.get_gid() == gid)
-    assert found, f"no artist with gid {gid!r}"
-    return found
-
-
-def line(fig, gid):
-    (ln,) = artists(fig, gid)
-    return np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
-
-
 def iterate(M, x0, steps):
     """Plain numpy share recursion x_{t+1} = x_t M / F_t; returns shares (steps+1, n) and F_t."""
     xs = [np.asarray(x0, float)]

@@ -8,21 +8,11 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
+from _figure_data import artists, line
 
 import aievo as ae
 from aievo.figures import REGISTRY, beyond
 from aievo.fixation import race_graph
-
-
-def artists(fig, gid):
-    found = fig.findobj(lambda a: a.get_gid() == gid)
-    assert found, f"no artist with gid {gid!r}"
-    return found
-
-
-def line(fig, gid):
-    (ln,) = artists(fig, gid)
-    return np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
 
 
 @pytest.fixture(scope="module")
