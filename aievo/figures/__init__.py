@@ -8,7 +8,10 @@ assumptions (finite populations, learning evaluators, ancestry) in group
 mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
-and returns a :class:`matplotlib.figure.Figure`.
+and returns a :class:`matplotlib.figure.Figure`. Figures drawn from shipped
+trained checkpoints (:mod:`aievo.mesa.nn.shipped`) also take ``retrain``
+(train the models from scratch instead of loading them); :func:`make` passes
+it only to those.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..errors import InvalidParameterError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["FigureSpec", "available", "get", "make", "select", "REGISTRY"]
+__all__ = ["FigureSpec", "accepts_retrain", "available", "get", "make", "select", "REGISTRY"]
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,23 @@ def get(name: str) -> FigureSpec:
         ) from None
 
 
-def make(name: str, *, quick: bool = False) -> "Figure":
-    """Draw the figure registered under ``name`` and return it."""
-    return get(name).function()(quick=quick)
+def accepts_retrain(name: str) -> bool:
+    """Whether the figure ``name`` is drawn from trained checkpoints that ``retrain=True`` retrains."""
+    import inspect
+
+    return "retrain" in inspect.signature(get(name).function()).parameters
+
+
+def make(name: str, *, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Draw the figure registered under ``name`` and return it.
+
+    ``retrain=True`` trains the models of checkpoint-based figures from scratch
+    (needs the ``jax`` extra); other figures ignore it.
+    """
+    func = get(name).function()
+    if retrain and accepts_retrain(name):
+        return func(quick=quick, retrain=True)
+    return func(quick=quick)
 
 
 def select(only: str | None) -> list[str]:

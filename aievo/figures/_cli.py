@@ -42,6 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated formats among {', '.join(FORMATS)} (default png)",
     )
     parser.add_argument("--quick", action="store_true", help="reduced sizes (fast; for checks)")
+    parser.add_argument(
+        "--retrain", action="store_true",
+        help="train the transformers of checkpoint-based figures from scratch instead of loading the "
+             "shipped checkpoints (needs the jax extra; minutes per model)",
+    )
     parser.add_argument("--dpi", type=int, default=150, help="resolution of raster formats (default 150)")
     parser.add_argument("--list", action="store_true", help="list the registered figures and exit")
 
@@ -82,7 +87,7 @@ def write_figure(fig, path: Path, fmt: str, dpi: int) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the selected figures and write them; returns the exit status."""
-    from . import REGISTRY, get, select
+    from . import REGISTRY, get, make, select
 
     if args.list:
         for name, spec in REGISTRY.items():
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     for name in bar:
         spec = get(name)
         try:
-            fig = spec.function()(quick=args.quick)
+            fig = make(name, quick=args.quick, retrain=getattr(args, "retrain", False))
         except Exception:  # one broken figure must not stop the others
             import traceback
 
