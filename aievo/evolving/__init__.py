@@ -1,12 +1,14 @@
 """Evolving mesa-optimizers: the two halves of aievo joined.
 
 Programs of the evolution model are in-context learners of :mod:`aievo.mesa`
-(:mod:`~aievo.evolving.learners`); they design their successors by documented
-modifications (:mod:`~aievo.evolving.design`); their fitness is measured by
-running them on tasks drawn by an evaluator (:mod:`~aievo.evolving.evaluator`),
-on a proxy (human-judged) or on deployment (objective); the experiment evolves
-them under both (:mod:`~aievo.evolving.experiment`), checks whether the
-winners' simplified forms stay faithful out of distribution
+(:mod:`~aievo.evolving.learners`), among them small transformers trained by
+the JAX layer and shipped as checkpoints (:mod:`~aievo.evolving.transformers`);
+they design their successors by documented modifications
+(:mod:`~aievo.evolving.design`); their fitness is measured by running them on
+tasks drawn by an evaluator (:mod:`~aievo.evolving.evaluator`), on a proxy
+(human-judged) or on deployment (objective); the experiment evolves them under
+both (:mod:`~aievo.evolving.experiment`), checks whether the winners'
+simplified forms stay faithful out of distribution
 (:mod:`~aievo.evolving.faithfulness`) and draws the divergence
 (:mod:`~aievo.evolving.figures`). See ``docs/evolving-mesa-optimizers.md``.
 
@@ -40,12 +42,14 @@ from .learners import InputRange as InputRange
 from .learners import MesaLayer as MesaLayer
 from .learners import Ridge as Ridge
 from .learners import TrainedLSA as TrainedLSA
+from .learners import Transformer as Transformer
 
 __all__ = [
     # learners
     "GD",
     "LSA",
     "TrainedLSA",
+    "Transformer",
     "Ridge",
     "KNN",
     "MesaLayer",

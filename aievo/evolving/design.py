@@ -3,25 +3,33 @@
 :class:`DesignRules` lists the modifications a learner can make to itself and
 their probabilities. From a learner ``L`` that is not a branch:
 
-============  =============================================  ========================
-move          successor                                      probability
-============  =============================================  ========================
-``step``      one more GD step / LSA layer (``K + 1``);      ``p_step``
-              twice the training steps (TrainedLSA)
-``eta+``      the next larger ``eta`` (GD, LSA) or ``lam``   ``p_retune / 2``
-              (Ridge, MesaLayer) or ``k`` (KNN) or training
-              input range (TrainedLSA) on its grid
-``eta-``      the next smaller one                           ``p_retune / 2``
-``gamma+``    the next larger GD++ preconditioner ``gamma``  ``p_precondition / 2``
-``gamma-``    the next smaller one (``gamma = 0``: plain GD) ``p_precondition / 2``
-``branch``    ``Branch(detector, L, L)``: a conditional      ``p_branch``
-              branch whose two sides start as ``L``
-``copy``      ``L`` itself, still designing                  the rest, ``1 - sum``
-============  =============================================  ========================
+==============  =============================================  ========================
+move            successor                                      probability
+==============  =============================================  ========================
+``step``        one more GD step / LSA layer (``K + 1``);      ``p_step``
+                twice the training steps (TrainedLSA); a
+                transformer one layer deeper, trained afresh
+                on the same tasks (Transformer)
+``eta+``        the next larger ``eta`` (GD, LSA) or ``lam``   ``p_retune / 2``
+                (Ridge, MesaLayer) or ``k`` (KNN) or training
+                input range (TrainedLSA, Transformer) on its
+                grid
+``eta-``        the next smaller one                           ``p_retune / 2``
+``gamma+``      the next larger GD++ preconditioner ``gamma``  ``p_precondition / 2``
+``gamma-``      the next smaller one (``gamma = 0``: plain GD) ``p_precondition / 2``
+``attention``   the same transformer with the other attention  ``p_attention``
+                kind (linear <-> softmax), trained afresh on
+                the same tasks (Transformer)
+``branch``      ``Branch(detector, L, L)``: a conditional      ``p_branch``
+                branch whose two sides start as ``L``
+``copy``        ``L`` itself, still designing                  the rest, ``1 - sum``
+==============  =============================================  ========================
 
 A move that is impossible (``K = K_max``, the end of a grid, ``gamma`` for a
-learner without a preconditioner, ``branch`` without a detector) gives ``L``
-itself, as a step off the edge of :func:`aievo.deception_grid` stays put. A
+learner without a preconditioner, ``attention`` for a learner that is not a
+:class:`~aievo.evolving.learners.Transformer`, a transformer deeper than the
+shipped family, ``branch`` without a detector) gives ``L`` itself, as a step
+off the edge of :func:`aievo.deception_grid` stays put. A
 :class:`~aievo.evolving.learners.Branch` modifies one side at a time: with
 probability 1/2 its ``inside`` makes one of the moves above, with 1/2 its
 ``outside`` does (a side's ``branch`` move is a ``copy``: branches do not nest).
@@ -60,12 +68,13 @@ from .learners import (
     MesaLayer,
     Ridge,
     TrainedLSA,
+    Transformer,
 )
 
 __all__ = ["DesignRules", "DesignSpace", "MOVES", "lazy_design_tree"]
 
 #: The moves of a learner that is not a branch, in the order :meth:`DesignRules.moves` lists them.
-MOVES = ("step", "eta+", "eta-", "gamma+", "gamma-", "branch", "copy")
+MOVES = ("step", "eta+", "eta-", "gamma+", "gamma-", "attention", "branch", "copy")
 
 
 def _grid(name: str, values: Sequence[float], *, allow_zero_first: bool = False) -> tuple[float, ...]:
@@ -98,12 +107,16 @@ class DesignRules:
     k_max : int
         Largest ``k`` of kNN learners.
     train_halfwidth_grid : sequence of float
-        Increasing training input ranges of :class:`TrainedLSA` learners.
+        Increasing training input ranges of :class:`TrainedLSA` and
+        :class:`Transformer` learners (for transformers, the values the
+        shipped family has are used: 0.5, 1 and 1.5).
     train_steps_max : int
         Most Adam steps a :class:`TrainedLSA` learner is trained for.
     p_step, p_retune, p_precondition, p_branch : float
-        Probabilities of the moves (see the module); their sum must be ``<= 1``,
-        the rest is ``copy``.
+        Probabilities of the moves (see the module).
+    p_attention : float, default 0
+        Probability that a :class:`Transformer` swaps its attention kind. The
+        five probabilities must sum to ``<= 1``; the rest is ``copy``.
     detector : InputRange or ContextLength, optional
         The test a new branch carries. ``None``: no branches (``branch`` is a copy).
 
@@ -126,6 +139,7 @@ class DesignRules:
     p_retune: float = 0.3
     p_precondition: float = 0.1
     p_branch: float = 0.1
+    p_attention: float = 0.0
     detector: InputRange | ContextLength | None = None
 
     def __post_init__(self) -> None:
@@ -139,7 +153,7 @@ class DesignRules:
                 raise bad_argument(InvalidParameterError, name, v, "an integer >= 1")
             object.__setattr__(self, name, int(v))
         total = 0.0
-        for name in ("p_step", "p_retune", "p_precondition", "p_branch"):
+        for name in ("p_step", "p_retune", "p_precondition", "p_branch", "p_attention"):
             v = getattr(self, name)
             try:
                 p = float(v)
@@ -151,7 +165,8 @@ class DesignRules:
             total += p
         if total > 1.0 + 1e-12:
             raise bad_argument(
-                InvalidParameterError, "p_step + p_retune + p_precondition + p_branch", total, "a sum <= 1"
+                InvalidParameterError, "p_step + p_retune + p_precondition + p_branch + p_attention", total,
+                "a sum <= 1",
             )
         if self.detector is not None and not isinstance(self.detector, (InputRange, ContextLength)):
             raise bad_argument(
@@ -186,7 +201,7 @@ class DesignRules:
                 out.append((f"outside {m}", Branch(learner.detector, learner.inside, succ), 0.5 * p))
             return out
         L = learner
-        step = up = down = gup = gdown = L
+        step = up = down = gup = gdown = swap = L
         if isinstance(L, (GD, LSA)):
             i = self._on_grid("eta", self.eta_grid, L.eta, L)
             e_up, e_down = self._neighbours(self.eta_grid, i)
@@ -213,6 +228,16 @@ class DesignRules:
                 )
             step = replace(L, steps=2 * L.steps) if 2 * L.steps <= self.train_steps_max else L
             up, down = replace(L, x_halfwidth=h_up), replace(L, x_halfwidth=h_down)
+        elif isinstance(L, Transformer):
+            from .transformers import HALFWIDTHS, LAYERS
+
+            grid = tuple(h for h in self.train_halfwidth_grid if h in HALFWIDTHS)
+            i = self._on_grid("x_halfwidth", grid, L.x_halfwidth, L)
+            h_up, h_down = self._neighbours(grid, i)
+            up, down = replace(L, x_halfwidth=h_up), replace(L, x_halfwidth=h_down)
+            if L.layers + 1 <= self.K_max and L.layers + 1 in LAYERS:
+                step = replace(L, layers=L.layers + 1)
+            swap = replace(L, attention="softmax" if L.attention == "linear" else "linear")
         elif isinstance(L, (Ridge, MesaLayer)):
             i = self._on_grid("lam", self.lam_grid, L.lam, L)
             l_up, l_down = self._neighbours(self.lam_grid, i)
@@ -222,15 +247,19 @@ class DesignRules:
                 raise bad_argument(InvalidParameterError, f"{L.name}.k", L.k, f"an integer <= k_max={self.k_max}")
             up, down = KNN(min(L.k + 1, self.k_max)), KNN(max(L.k - 1, 1))
         else:
-            raise bad_argument(InvalidParameterError, "learner", learner, "a GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer or Branch")
+            raise bad_argument(
+                InvalidParameterError, "learner", learner,
+                "a GD, LSA, TrainedLSA, Transformer, Ridge, KNN, MesaLayer or Branch",
+            )
         branch = L if (nested or self.detector is None) else Branch(self.detector, L, L)
-        rest = 1.0 - (self.p_step + self.p_retune + self.p_precondition + self.p_branch)
+        rest = 1.0 - (self.p_step + self.p_retune + self.p_precondition + self.p_branch + self.p_attention)
         moves = [
             ("step", step, self.p_step),
             ("eta+", up, self.p_retune / 2),
             ("eta-", down, self.p_retune / 2),
             ("gamma+", gup, self.p_precondition / 2),
             ("gamma-", gdown, self.p_precondition / 2),
+            ("attention", swap, self.p_attention),
             ("branch", branch, self.p_branch),
             ("copy", L, max(rest, 0.0)),
         ]

@@ -42,6 +42,7 @@ from .learners import (
     MesaLayer,
     Ridge,
     TrainedLSA,
+    Transformer,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +75,7 @@ SCENARIO_KEYS: dict[str, tuple[str, ...]] = {
     "evaluator": ("draws", "seed"),
     "design": (
         "root", "eta_grid", "K_max", "gamma_grid", "lam_grid", "k_max", "train_halfwidth_grid", "train_steps_max",
-        "p_step", "p_retune", "p_precondition", "p_branch", "detector",
+        "p_step", "p_retune", "p_precondition", "p_branch", "p_attention", "detector",
     ),
     "locking": ("eta*",),
     "output": ("plot",),
@@ -85,6 +86,7 @@ ROOT_LEARNERS: dict[str, tuple[str, ...]] = {
     "GD": ("eta*", "K*", "gamma"),
     "LSA": ("eta*", "K*", "N*"),
     "TrainedLSA": ("x_halfwidth*", "N", "steps", "seed"),
+    "Transformer": ("x_halfwidth*", "layers", "attention"),
     "Ridge": ("lam*",),
     "KNN": ("k*",),
     "MesaLayer": ("lam*",),
@@ -403,7 +405,7 @@ def _config_from_data(data: Mapping[str, Any], default_name: str) -> tuple[Exper
         for k in ("K_max", "k_max", "train_steps_max"):
             if d.has(k):
                 rules_kw[k] = d.int(k, lo=1)
-        for k in ("p_step", "p_retune", "p_precondition", "p_branch"):
+        for k in ("p_step", "p_retune", "p_precondition", "p_branch", "p_attention"):
             if d.has(k):
                 rules_kw[k] = d.float(k, check=(lambda x: 0 <= x <= 1, "a probability in [0, 1]"))
         detector = d.str("detector", "input_range", choices=DETECTORS)
@@ -412,9 +414,10 @@ def _config_from_data(data: Mapping[str, Any], default_name: str) -> tuple[Exper
             kind = head.str("learner", choices=ROOT_LEARNERS)
             r = _Table(d.raw("root"), d.key("root"), ("learner*",) + ROOT_LEARNERS[kind])
             args = {k.rstrip("*"): r.raw(k.rstrip("*")) for k in ROOT_LEARNERS[kind] if r.has(k.rstrip("*"))}
-            cls = {"GD": GD, "LSA": LSA, "TrainedLSA": TrainedLSA, "Ridge": Ridge, "KNN": KNN, "MesaLayer": MesaLayer}[
-                kind
-            ]
+            cls = {
+                "GD": GD, "LSA": LSA, "TrainedLSA": TrainedLSA, "Transformer": Transformer, "Ridge": Ridge,
+                "KNN": KNN, "MesaLayer": MesaLayer,
+            }[kind]
             try:
                 root = cls(**args)
             except AievoError as exc:

@@ -17,6 +17,9 @@ an algorithm the package already implements:
 * :class:`TrainedLSA`: a small trained transformer, one linear self-attention
   layer trained by Adam (:func:`aievo.mesa.train_lsa`) on tasks of a given
   input range;
+* :class:`Transformer`: a small transformer trained by the JAX layer
+  (:func:`aievo.mesa.nn.train_transformer`), one of a shipped family of
+  checkpoints (:mod:`aievo.evolving.transformers`) run in numpy;
 * :class:`Ridge` (:func:`aievo.mesa.ridge_predict`), :class:`KNN`
   (:func:`aievo.mesa.knn_predict`) and :class:`MesaLayer` (the mesa layer
   :func:`aievo.mesa.mesa_layer` with keys ``x_i``, values ``y_i`` and the query
@@ -46,6 +49,7 @@ __all__ = [
     "GD",
     "LSA",
     "TrainedLSA",
+    "Transformer",
     "Ridge",
     "KNN",
     "MesaLayer",
@@ -248,6 +252,70 @@ class TrainedLSA:
 
 
 @dataclass(frozen=True)
+class Transformer:
+    """A small trained transformer from the JAX layer: a member of the shipped family.
+
+    One of the twelve models of :mod:`aievo.evolving.transformers`: ``layers``
+    attention-only layers of ``attention`` kind, trained by
+    :func:`aievo.mesa.nn.train_transformer` on in-context regression with
+    ``d = 2``, ``N = 10`` and inputs in ``[-x_halfwidth, x_halfwidth]``.
+    Predictions come from the shipped checkpoint, run in numpy
+    (:func:`aievo.evolving.transformers.numpy_predict`), so no JAX is needed;
+    ``retrain=True`` trains the model afresh instead (needs the ``jax`` extra).
+
+    Parameters
+    ----------
+    x_halfwidth : float
+        Training input range: 0.5, 1 or 1.5.
+    layers : int, default 1
+        Depth: 1 or 2.
+    attention : str, default "linear"
+        ``"linear"`` or ``"softmax"``.
+    retrain : bool, default False
+        Train from the recipe rather than load the shipped checkpoint.
+
+    Examples
+    --------
+    >>> from aievo.evolving import Transformer
+    >>> Transformer(0.5, layers=2).name
+    'TF(linear, L=2, h=0.5)'
+    """
+
+    x_halfwidth: float
+    layers: int = 1
+    attention: str = "linear"
+    retrain: bool = False
+
+    def __post_init__(self) -> None:
+        from .transformers import _check_member
+
+        _, layers, h = _check_member(self.attention, self.layers, self.x_halfwidth)
+        object.__setattr__(self, "x_halfwidth", h)
+        object.__setattr__(self, "layers", layers)
+        if not isinstance(self.retrain, (bool, np.bool_)):
+            raise bad_argument(InvalidParameterError, "retrain", self.retrain, "True or False")
+        object.__setattr__(self, "retrain", bool(self.retrain))
+
+    @property
+    def name(self) -> str:
+        """A short readable name."""
+        return f"TF({self.attention}, L={self.layers}, h={_fmt(self.x_halfwidth)})"
+
+    def model(self) -> Any:
+        """The trained :class:`aievo.mesa.nn.TrainedTransformer` (shipped, or retrained once per process)."""
+        from .transformers import load
+
+        return load(self.attention, self.layers, self.x_halfwidth, self.retrain)
+
+    def predict(self, X, y, xq) -> np.ndarray:
+        """Predictions ``[B]`` of the trained model (numpy forward pass)."""
+        from .transformers import numpy_predict
+
+        X, y, xq = check_tasks(X, y, xq)
+        return numpy_predict(self.model(), X, y, xq)
+
+
+@dataclass(frozen=True)
 class Ridge:
     """Ridge regression with penalty ``lam`` (:func:`aievo.mesa.ridge_predict`)."""
 
@@ -373,9 +441,9 @@ class ContextLength:
 
 
 #: The learners that are not branches.
-BaseLearner = GD | LSA | TrainedLSA | Ridge | KNN | MesaLayer
+BaseLearner = GD | LSA | TrainedLSA | Transformer | Ridge | KNN | MesaLayer
 
-_BASE = (GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer)
+_BASE = (GD, LSA, TrainedLSA, Transformer, Ridge, KNN, MesaLayer)
 
 
 @dataclass(frozen=True)
@@ -408,7 +476,7 @@ class Branch:
             if not isinstance(v, _BASE):
                 raise bad_argument(
                     InvalidParameterError, part, v,
-                    "a learner that is not a Branch (GD, LSA, TrainedLSA, Ridge, KNN, MesaLayer)",
+                    "a learner that is not a Branch (GD, LSA, TrainedLSA, Transformer, Ridge, KNN, MesaLayer)",
                 )
 
     @property
@@ -430,4 +498,4 @@ class Branch:
 
 
 #: Any learner of the design space.
-Learner = GD | LSA | TrainedLSA | Ridge | KNN | MesaLayer | Branch
+Learner = GD | LSA | TrainedLSA | Transformer | Ridge | KNN | MesaLayer | Branch

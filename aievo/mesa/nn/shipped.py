@@ -51,7 +51,7 @@ def recipes() -> dict[str, Callable[[], TrainedTransformer]]:
 
 
 #: Modules that register recipes; imported by :func:`recipes` and :func:`shipped_model`.
-_RECIPE_MODULES: tuple[str, ...] = ()
+_RECIPE_MODULES: tuple[str, ...] = ("aievo.evolving.transformers",)
 
 
 @cache
@@ -103,4 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    # run the imported module's main: recipes register themselves in aievo.mesa.nn.shipped, not in __main__
+    from aievo.mesa.nn.shipped import main as _main
+
+    raise SystemExit(_main())
