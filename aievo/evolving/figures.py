@@ -5,7 +5,11 @@
   each evaluator, (c) mean capability and deception, (d) every learner's
   measured capability and deception with the final population means;
 * :func:`evolving_mesa_divergence` runs the default experiment (smaller with
-  ``quick``) and draws it.
+  ``quick``) and draws it;
+* :func:`evolving_mesa_transformers` does the same with small trained
+  transformers as programs (:func:`transformer_config`, the configuration of
+  ``examples/scenarios/evolving_transformers.toml``), from the shipped
+  checkpoints or, with ``retrain``, from models trained afresh.
 
 Plotted artists carry a ``gid`` so tests can read the data back.
 """
@@ -23,14 +27,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .experiment import ExperimentResult
 
-__all__ = ["divergence_figure", "evolving_mesa_divergence", "quick_config"]
+__all__ = [
+    "divergence_figure",
+    "evolving_mesa_divergence",
+    "evolving_mesa_transformers",
+    "quick_config",
+    "transformer_config",
+]
 
 _LABEL = {"human_judged": "human-judged", "objective": "objective"}
 
 
 @styled
-def divergence_figure(result: "ExperimentResult") -> "Figure":
-    """Proxy against deployment loss of the evolving population, under each evaluator."""
+def divergence_figure(result: "ExperimentResult", *, programs: str = "in-context learners") -> "Figure":
+    """Proxy against deployment loss of the evolving population, under each evaluator.
+
+    ``programs`` names the programs in the title.
+    """
     cfg = result.config
     fig = new_figure(11.0, 8.0)
     axes = fig.subplots(2, 2)
@@ -73,8 +86,14 @@ def divergence_figure(result: "ExperimentResult") -> "Figure":
     dx = axes[1, 1]
     m = result.measured
     br = result.space.is_branch()
-    dx.scatter(m["capability"][~br], m["deception"][~br], s=14, color="0.3", label="learners", gid="learners",
-               zorder=2)
+    soft = np.array([getattr(v, "attention", None) == "softmax" for v in result.space.learners], dtype=bool)
+    plain = ~br & ~soft
+    dx.scatter(m["capability"][plain], m["deception"][plain], s=14, color="0.3",
+               label="learners" if not soft.any() else "learners (linear attention)", gid="learners", zorder=2)
+    if soft.any():
+        dx.scatter(m["capability"][soft & ~br], m["deception"][soft & ~br], s=30, facecolor="none",
+                   edgecolor=COLORS[3], lw=1.2, label="softmax-attention transformers", gid="softmax_learners",
+                   zorder=2)
     dx.scatter(m["capability"][br], m["deception"][br], s=3, color="0.75", label="conditional branches",
                gid="branches", rasterized=True, zorder=1)
     P = float(m["proxy_score"].max())
@@ -90,7 +109,7 @@ def divergence_figure(result: "ExperimentResult") -> "Figure":
     dx.legend(loc="upper right", fontsize=8)
     panel_label(dx, "d")
     fig.suptitle(
-        f"Evolving in-context learners: {result.space.n} learners, eta-locking {cfg.eta:g}\n"
+        f"Evolving {programs}: {result.space.n} learners, eta-locking {cfg.eta:g}\n"
         f"proxy {cfg.proxy.describe()}; deployment {cfg.deployment.describe()}",
         fontsize=11,
     )
@@ -113,3 +132,41 @@ def evolving_mesa_divergence(*, quick: bool = False) -> "Figure":
     from .experiment import ExperimentConfig, run_experiment
 
     return divergence_figure(run_experiment(quick_config() if quick else ExperimentConfig()))
+
+
+def transformer_config(*, retrain: bool = False):
+    """The configuration of ``examples/scenarios/evolving_transformers.toml``.
+
+    Root ``Transformer(1.0)`` (one linear layer trained on inputs in
+    ``[-1, 1]``); moves: one layer deeper (0.2), a narrower or wider training
+    range (0.3), the other attention kind (0.1), a branch testing for the
+    proxy's input range (0.1); proxy ``|x| <= 0.5``, deployment ``|x| <= 1.5``,
+    400 tasks, 300 generations, eta-locking 0.1. ``retrain``: every
+    transformer is trained afresh from its recipe instead of loaded.
+    """
+    from .design import DesignRules
+    from .experiment import ExperimentConfig
+    from .learners import InputRange, Transformer
+
+    rules = DesignRules(
+        train_halfwidth_grid=(0.5, 1.0, 1.5), K_max=2, p_step=0.2, p_retune=0.3, p_attention=0.1,
+        p_precondition=0.0, p_branch=0.1, detector=InputRange(0.5),
+    )
+    return ExperimentConfig(rules=rules, root=Transformer(1.0, retrain=retrain), name="evolving_transformers")
+
+
+@styled
+def evolving_mesa_transformers(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """:func:`transformer_config` drawn by :func:`divergence_figure` (``quick``: 120 generations, 200 tasks).
+
+    ``retrain`` trains the twelve transformers afresh (needs the ``jax`` extra;
+    minutes) instead of loading the shipped checkpoints.
+    """
+    from dataclasses import replace
+
+    from .experiment import run_experiment
+
+    cfg = transformer_config(retrain=retrain)
+    if quick:
+        cfg = replace(cfg, generations=120, draws=200)
+    return divergence_figure(run_experiment(cfg), programs="trained transformers")

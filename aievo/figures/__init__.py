@@ -72,6 +72,8 @@ REGISTRY: dict[str, FigureSpec] = {
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
+        FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",
+                   "Evolving small trained transformers: proxy against deployment loss under each evaluator"),
     ]
 }
 
