@@ -127,6 +127,12 @@ def test_bad_members_and_inputs_are_refused():
         Transformer(1.0, retrain="yes")
     with pytest.raises(InvalidParameterError, match=r"p_attention"):
         DesignRules(p_attention=0.5)  # 0.3 + 0.3 + 0.1 + 0.1 + 0.5 > 1
+    from aievo.errors import ScenarioError
+
+    data = {"scenario": {"kind": "evolving_mesa", "generations": 5}, "locking": {"eta": 0.1},
+            "design": {"root": {"learner": "Transformer", "x_halfwidth": 0.75}}}
+    with pytest.raises(ScenarioError, match=r"design\.root: x_halfwidth=0\.75"):
+        ae.load_scenario(data)
     X, y, xq, _ = TaskDistribution(d=3).sample(np.random.default_rng(0), 4)
     with pytest.raises(ShapeError, match=r"X\.shape"):
         Transformer(1.0).predict(X, y, xq)
