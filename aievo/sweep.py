@@ -342,7 +342,8 @@ def sweep(
         omitted, a resumed sweep reuses the stored seed, and a new one draws
         fresh entropy (stored in ``out/sweep.json``).
     progress : bool, optional
-        Show a progress display (default: when stderr is a terminal).
+        Show a progress display (default: when stderr is a terminal or in a Jupyter notebook);
+        it counts finished cells and names the last one.
 
     Returns
     -------
@@ -501,7 +502,7 @@ def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | 
             fill()
 
     def label(i: int) -> str:
-        return f"finished cell {i} {json.dumps(fp.params(i))}"
+        return f"last finished: cell {i} {json.dumps(fp.params(i))}"
 
     try:
         for _ in progress(completions(), total=n_todo, desc="sweep", enabled=show, label=label):

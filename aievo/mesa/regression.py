@@ -693,7 +693,8 @@ def regression_benchmark(
         raise bad_argument(InvalidParameterError, "regressors", names, "distinct names (use (name, regressor) pairs)")
     make = DATASETS[dataset]
     all_metrics, all_preds, all_targets = [], [], []
-    for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress):
+    for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress,
+                          label=lambda s: f"seed {s}"):
         Xtr, ytr, Xte, yte = make(random_state=seed)
         if protocol == "consistent":
             if n_ctx > Xtr.shape[0]:
