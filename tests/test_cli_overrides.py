@@ -198,3 +198,32 @@ def test_base_sweep_file_errors_name_the_key(tmp_path, capsys, body, words):
     for w in words:
         assert w in err
     assert not (tmp_path / "r").exists()
+
+
+def test_base_sweep_over_another_scenario_kind_stores_its_headline(tmp_path):
+    src = ROOT / "examples" / "scenarios" / "evolving_mesa_optimizers.toml"
+    (tmp_path / "s.toml").write_text(
+        f'base = "{src.as_posix()}"\nout = "res"\nworkers = 0\nseed = 0\n'
+        "[grid]\nlocking.eta = [0.1, 0.5]\nscenario.generations = [5]\nevaluator.draws = [20]\n"
+        "design.K_max = [1]\n"
+    )
+    assert main(["-q", "sweep", str(tmp_path / "s.toml")]) == 0
+    res = SweepResult.open(tmp_path / "res")
+    for c in res.cells:
+        # oracle: the same scenario run directly, its headline computed from the result object
+        expected = headline(ae.run_scenario(load_scenario(src, overrides=c.params)))
+        got = res.load(c.index)
+        assert {k: np.asarray(v).item() for k, v in got.items()} == expected
+    assert "human_judged dominant" in summary_table(res).splitlines()[0]
+
+
+def test_builtin_sweep_prints_its_table(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(
+        'scenario = "eta_locked_chain"\nout = "res"\nworkers = 0\n[grid]\neta = [0.0, 0.5]\ngenerations = [6]\n'
+    )
+    assert main(["-q", "sweep", str(tmp_path / "s.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:3] == ["eta", "generations", "F_T"])
+    res = SweepResult.open(tmp_path / "res")
+    for c, line in zip(res.cells, lines[head + 1:]):
+        assert float(line.split()[2]) == pytest.approx(res.load(c.index).mean_fitness[-1], rel=1e-3)  # 4 digits
