@@ -61,6 +61,9 @@ The schema (every table but ``[scenario]`` and ``[graph]`` is optional)::
 
 Python API: :func:`load_scenario` validates a file or a dict and builds the
 graph; :func:`run_scenario` runs it and optionally writes the outputs.
+``aievo run FILE --set graph.depth=4`` (``load_scenario(..., overrides=)``,
+:func:`apply_overrides`) changes keys without editing the file; :func:`headline`
+sums a run up in a few numbers (one row of a sweep's summary table).
 """
 
 from __future__ import annotations
@@ -1175,8 +1178,9 @@ def headline(result: Any) -> dict[str, Any]:
     >>> import aievo as ae
     >>> tr = ae.run_scenario({"scenario": {"generations": 3},
     ...                       "graph": {"kind": "chain", "fitness": [1.0, 2.0]}})
-    >>> headline(tr)
-    {'F_T': 2.0, 'growth': 0.6931471805599453, 'dominant': 1, 'dominant_share': 1.0}
+    >>> h = headline(tr)  # F_0, F_1, F_2 = 1, 2, 2: growth = log(1 * 2 * 2) / 3
+    >>> h["F_T"], round(h["growth"], 6), h["dominant"], h["dominant_share"]
+    (2.0, 0.462098, 1, 1.0)
     """
     import numpy as np
 

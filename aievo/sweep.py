@@ -4,7 +4,9 @@
 finished cell to disk the moment it completes; rerunning the same sweep into
 the same directory computes only what is missing. :class:`SweepResult` reads a
 sweep directory back. ``aievo sweep SWEEP.toml`` is the command-line form
-(:func:`configure` and :func:`run`).
+(:func:`configure` and :func:`run`); a sweep file names a function, a built-in
+runner, or a base scenario whose keys it sweeps (:func:`scenario_cell`), and the
+command ends with :func:`summary_table`.
 
 The directory layout is described in :mod:`aievo._sweep_store`.
 """
@@ -902,6 +904,10 @@ def _import_function(spec: str) -> Callable[..., Any]:
 
 def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a sweep file; returns fn, grid, out, seed, executor settings.
+
+    With ``base`` (a scenario file or inline table), ``fn`` is :func:`scenario_cell`
+    bound to that scenario and the grid's keys are its dotted keys; the base
+    scenario with the first cell's values is validated here, before any cell runs.
 
     The file is parsed with :mod:`tomllib` and never evaluated; but
     ``function = "module:function"`` imports that module, which runs its code:
