@@ -94,6 +94,8 @@ class Progress(Generic[T]):
                 self._draw(count, label, time.perf_counter() - start)
                 yield item
                 count += 1
+                # the count is current while the next item is awaited (as tqdm's is)
+                self._draw(count, label, time.perf_counter() - start)
             self._draw(count, "done", time.perf_counter() - start)
         finally:
             if self._drawn:

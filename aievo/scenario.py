@@ -61,6 +61,9 @@ The schema (every table but ``[scenario]`` and ``[graph]`` is optional)::
 
 Python API: :func:`load_scenario` validates a file or a dict and builds the
 graph; :func:`run_scenario` runs it and optionally writes the outputs.
+``aievo run FILE --set graph.depth=4`` (``load_scenario(..., overrides=)``,
+:func:`apply_overrides`) changes keys without editing the file; :func:`headline`
+sums a run up in a few numbers (one row of a sweep's summary table).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._validate import MAX_INDEX_PROGRAMS, check_tree_fits, kary_log2, kary_size
-from .errors import AievoError, ScenarioError
+from .errors import AievoError, ScenarioError, bad_argument
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -88,6 +91,9 @@ __all__ = [
     "run_scenario",
     "write_outputs",
     "summary",
+    "headline",
+    "apply_overrides",
+    "parse_set",
     "GRAPH_KINDS",
     "FITNESS_RULES",
     "SET_RULES",
@@ -326,7 +332,10 @@ class Scenario:
     plot_what : tuple of str
         Panels of the plot (``Trajectory.plot`` ``what=`` values).
     config : dict
-        The scenario as read (plain TOML data).
+        The scenario as run (plain TOML data, overrides applied).
+    overrides : dict
+        Dotted key -> value set on top of the file (``aievo run --set``, a
+        sweep's grid), empty when the file ran as written.
     """
 
     name: str
@@ -345,13 +354,22 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)
     payoff: Any = None
     evaluator: Any = None
+    overrides: dict[str, Any] = field(default_factory=dict)
 
-    def run(self) -> "Trajectory":
-        """Simulate the scenario (no files written); see :func:`run_scenario`."""
+    def run(self, rng: Any = None) -> "Trajectory":
+        """Simulate the scenario (no files written); see :func:`run_scenario`.
+
+        ``rng`` seeds a finite-population run whose file gives no
+        ``scenario.seed`` (a sweep passes each cell's generator); the file's
+        seed, when given, wins. The trajectory's ``params`` record the scenario
+        as run (``"scenario"``) and the overrides (``"overrides"``).
+        """
+        from dataclasses import replace
+
         from .dynamics import simulate
 
         try:
-            return simulate(
+            tr = simulate(
                 self.graph,
                 self.generations,
                 initial=self.initial,
@@ -359,7 +377,7 @@ class Scenario:
                 traits=self.traits or None,
                 sets=self.sets or None,
                 population=self.population,
-                rng=self.seed,
+                rng=self.seed if self.seed is not None or self.population is None else rng,
                 payoff=self.payoff,
                 evaluator=self.evaluator,
             )
@@ -367,6 +385,7 @@ class Scenario:
             raise
         except AievoError as exc:
             raise ScenarioError(f"scenario: {exc}") from exc
+        return replace(tr, params={**tr.params, "scenario": self.config, "overrides": dict(self.overrides)})
 
 
 # ---------------------------------------------------------------------- graph builders
@@ -643,6 +662,83 @@ def _sets(t: _Table, g: "DesignGraph", traits: Mapping[str, "np.ndarray"]) -> di
 
 
 # ---------------------------------------------------------------------- loading
+def parse_set(text: str) -> tuple[str, Any]:
+    """Split one ``--set KEY=VALUE`` into a dotted key and a TOML value.
+
+    ``VALUE`` is read as a TOML value (``0.1``, ``true``, ``"a b"``,
+    ``[0.1, 0.2]``, ``{rule = "near_max", eps = 0.5}``); text that is not valid
+    TOML is taken as a string, so ``--set fitness.mode=objective`` needs no quotes.
+
+    Examples
+    --------
+    >>> parse_set("graph.depth=4"), parse_set("fitness.mode=objective"), parse_set("eta=[0.1,0.2]")
+    (('graph.depth', 4), ('fitness.mode', 'objective'), ('eta', [0.1, 0.2]))
+    """
+    import tomllib
+
+    key, sep, value = str(text).partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. --set graph.depth=4")
+    _split_key(key, f"--set {text!r}")
+    value = value.strip()
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
+def _split_key(key: str, where: str) -> list[str]:
+    parts = key.split(".")
+    if not all(p.strip() for p in parts):
+        raise ScenarioError(f"{where}: expected a dotted key such as graph.depth, got {key!r}")
+    return [p.strip() for p in parts]
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of scenario data with dotted keys set (``{"graph.depth": 4}``).
+
+    Intermediate tables are created when missing; a key that descends into a
+    value that is not a table is refused. The result is validated by
+    :func:`load_scenario` like any file, which refuses unknown keys.
+
+    Examples
+    --------
+    >>> apply_overrides({"graph": {"kind": "chain"}}, {"graph.length": 3, "locking.eta": 0.5})
+    {'graph': {'kind': 'chain', 'length': 3}, 'locking': {'eta': 0.5}}
+    """
+    import copy
+
+    out = copy.deepcopy(dict(data))
+    for key, value in overrides.items():
+        parts = _split_key(str(key), f"--set {key}")
+        node: dict[str, Any] = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ScenarioError(
+                    f"--set {key}: {where} = {_short(child)} is a value, not a table; expected a key such as "
+                    f"{where}=VALUE"
+                )
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def _naming_overrides(exc: ScenarioError, overrides: Mapping[str, Any]) -> ScenarioError:
+    """The error of a scenario with overrides, saying which ``--set`` it came from."""
+    text = str(exc)
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        head = text.split(":", 1)[0].split(" ", 1)[0]
+        if head in prefixes:
+            return ScenarioError(f"--set {key}={_short(value)}: {text}")
+    sets = ", ".join(f"{k}={_short(v)}" for k, v in overrides.items())
+    return ScenarioError(f"{text} (with --set {sets})")
+
+
 def _other_kind(data: Mapping[str, Any], default_name: str) -> Any:
     """The scenario of another kind (:data:`SCENARIO_KINDS`), or ``None`` for a graph run."""
     s = data.get("scenario")
@@ -660,7 +756,12 @@ def _other_kind(data: Mapping[str, Any], default_name: str) -> Any:
     return getattr(importlib.import_module(module), func)(data, default_name)
 
 
-def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> Scenario:
+def load_scenario(
+    source: str | os.PathLike | Mapping[str, Any],
+    *,
+    name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Scenario:
     """Read, validate and build a scenario.
 
     Parameters
@@ -671,6 +772,11 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     name : str, optional
         Default name when ``[scenario] name`` is absent (default: the file's
         stem, or ``"scenario"`` for a dict).
+    overrides : dict, optional
+        Dotted key -> value set on top of the file before validation
+        (``{"graph.depth": 4}``; what ``aievo run --set graph.depth=4`` does,
+        see :func:`apply_overrides`). An error in an overridden key names the
+        ``--set`` it came from.
 
     Returns
     -------
@@ -694,7 +800,6 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
     >>> sc.graph.n, sc.generations
     (2, 5)
     """
-    import numpy as np
 
     if isinstance(source, Mapping):
         data = dict(source)
@@ -715,6 +820,19 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
         except OSError as exc:
             raise ScenarioError(f"scenario file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
         default_name = name or path.stem
+    if not overrides:
+        return _load_data(data, default_name, {})
+    data = apply_overrides(data, overrides)
+    try:
+        return _load_data(data, default_name, dict(overrides))
+    except ScenarioError as exc:
+        raise _naming_overrides(exc, overrides) from None
+
+
+def _load_data(data: dict[str, Any], default_name: str, overrides: dict[str, Any]) -> Scenario:
+    """Validate scenario data and build its graph (:func:`load_scenario` after reading)."""
+    import numpy as np
+
     other = _other_kind(data, default_name)
     if other is not None:
         return other
@@ -851,6 +969,7 @@ def load_scenario(source: str | os.PathLike | Mapping[str, Any], *, name: str | 
         config=data,
         payoff=payoff,
         evaluator=evaluator,
+        overrides=overrides,
     )
 
 
@@ -1034,6 +1153,64 @@ def run_scenario(
     return tr
 
 
+def headline(result: Any) -> dict[str, Any]:
+    """The few numbers that sum up a scenario's run: one row of a sweep's summary table.
+
+    Parameters
+    ----------
+    result : Trajectory or ExperimentResult
+        What :func:`run_scenario` returned (a graph run, or a scenario of
+        another kind, :data:`SCENARIO_KINDS`).
+
+    Returns
+    -------
+    dict
+        For a :class:`~aievo.Trajectory` of ``T`` generations: ``F_T`` (final
+        mean fitness), ``growth`` (``log N_T / T``, when ``T > 0``),
+        ``dominant`` (the program with the largest final share) and
+        ``dominant_share``, then ``mean <trait>`` and ``share <set>`` at ``T``.
+        For an ``evolving_mesa`` result, per evaluator (``human_judged``,
+        ``objective``): final mean fitness, capability, deception and the
+        dominant learner's name.
+
+    Examples
+    --------
+    >>> import aievo as ae
+    >>> tr = ae.run_scenario({"scenario": {"generations": 3},
+    ...                       "graph": {"kind": "chain", "fitness": [1.0, 2.0]}})
+    >>> h = headline(tr)  # F_0, F_1, F_2 = 1, 2, 2: growth = log(1 * 2 * 2) / 3
+    >>> h["F_T"], round(h["growth"], 6), h["dominant"], h["dominant_share"]
+    (2.0, 0.462098, 1, 1.0)
+    """
+    import numpy as np
+
+    from .dynamics import Trajectory
+
+    if isinstance(result, Trajectory):
+        out: dict[str, Any] = {"F_T": float(result.mean_fitness[-1])}
+        if result.generations > 0:
+            out["growth"] = float(result.growth_rate[-1])
+        dom = int(np.argmax(result.shares))
+        out["dominant"] = dom
+        out["dominant_share"] = float(result.shares[dom])
+        out.update({f"mean {k}": float(v[-1]) for k, v in result.trait_means.items()})
+        out.update({f"share {k}": float(v[-1]) for k, v in result.set_shares.items()})
+        return out
+    runs = getattr(result, "runs", None)
+    space = getattr(result, "space", None)
+    if isinstance(runs, Mapping) and space is not None:  # aievo.evolving ExperimentResult
+        out = {}
+        for name, r in runs.items():
+            out[f"{name} F_T"] = float(r.trajectory.mean_fitness[-1])
+            out[f"{name} capability"] = r.final("capability")
+            out[f"{name} deception"] = r.final("deception")
+            out[f"{name} dominant"] = space.learners[r.dominant].name
+        return out
+    raise bad_argument(
+        ScenarioError, "result", result, "a Trajectory or an evolving_mesa ExperimentResult (what run_scenario returns)"
+    )
+
+
 def summary(scenario: Scenario, tr: "Trajectory") -> str:
     """A short text summary of a run: final mean fitness, growth rate, trait means, set shares."""
     G = tr.generations
@@ -1052,8 +1229,16 @@ def summary(scenario: Scenario, tr: "Trajectory") -> str:
     lines = [f"scenario {scenario.name!r}: {scenario.graph}"]
     if scenario.description:
         lines.append(f"  {scenario.description.strip()}")
+    if scenario.overrides:
+        lines.append(f"  {_overrides_text(scenario.overrides)}")
     lines += [f"  {a:<{width}s}  {b}" for a, b in rows]
     return "\n".join(lines)
+
+
+def _overrides_text(overrides: Mapping[str, Any]) -> str:
+    import json
+
+    return "overrides: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in overrides.items())
 
 
 # ---------------------------------------------------------------------- command line
@@ -1067,12 +1252,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario file (TOML)")
     parser.add_argument("--out", default=".", help="output directory (default: the current directory)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a key of the file (repeatable): dotted for tables (--set graph.depth=4), the value "
+        "read as TOML (numbers, true/false, [lists], \"strings\"; a bare word is a string)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """``aievo run SCENARIO.toml [--out DIR]``: run, save trajectory and plot, print a summary."""
-    sc = load_scenario(args.scenario)
+    """``aievo run SCENARIO.toml [--out DIR] [--set KEY=VALUE ...]``: run, save trajectory and plot, print a summary."""
+    overrides = dict(parse_set(text) for text in getattr(args, "overrides", []))
+    sc = load_scenario(args.scenario, overrides=overrides)
     if not isinstance(sc, Scenario):  # another kind (SCENARIO_KINDS)
+        if overrides:
+            print(f"scenario {sc.name!r} {_overrides_text(overrides)}")
         return sc.cli(args)
     if args.no_plot:
         from dataclasses import replace

@@ -4,7 +4,9 @@
 finished cell to disk the moment it completes; rerunning the same sweep into
 the same directory computes only what is missing. :class:`SweepResult` reads a
 sweep directory back. ``aievo sweep SWEEP.toml`` is the command-line form
-(:func:`configure` and :func:`run`).
+(:func:`configure` and :func:`run`); a sweep file names a function, a built-in
+runner, or a base scenario whose keys it sweeps (:func:`scenario_cell`), and the
+command ends with :func:`summary_table`.
 
 The directory layout is described in :mod:`aievo._sweep_store`.
 """
@@ -44,6 +46,8 @@ __all__ = [
     "MAX_CELLS",
     "SCENARIOS",
     "eta_locked_chain",
+    "scenario_cell",
+    "summary_table",
     "load_sweep_file",
     "configure",
     "run",
@@ -106,10 +110,11 @@ def _normalise_grid(grid: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     check_grid_size(tuple(lengths))  # before converting any value: 2**63 cells fail at once
     out = []
     for name, values in grid.items():
-        if not isinstance(name, str) or not name.isidentifier() or name == "rng":
+        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")) or name == "rng":
             raise bad_argument(
                 InvalidParameterError, "grid key", name,
-                "a Python identifier other than 'rng' (it becomes a keyword argument of fn)",
+                "a Python identifier other than 'rng' (it becomes a keyword argument of fn), or a dotted "
+                "path of identifiers (a scenario key such as 'graph.depth', for a fn taking **params)",
             )
         if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
             raise bad_argument(
@@ -339,7 +344,8 @@ def sweep(
         omitted, a resumed sweep reuses the stored seed, and a new one draws
         fresh entropy (stored in ``out/sweep.json``).
     progress : bool, optional
-        Show a progress display (default: when stderr is a terminal).
+        Show a progress display (default: when stderr is a terminal or in a Jupyter notebook);
+        it counts finished cells and names the last one.
 
     Returns
     -------
@@ -497,8 +503,11 @@ def _drive(store: Store, fn: Callable[..., Any], exe: cf.Executor, show: bool | 
                 store.write_index(done, failed)
             fill()
 
+    def label(i: int) -> str:
+        return f"last finished: cell {i} {json.dumps(fp.params(i))}"
+
     try:
-        for _ in progress(completions(), total=n_todo, desc="sweep", enabled=show):
+        for _ in progress(completions(), total=n_todo, desc="sweep", enabled=show, label=label):
             pass
     finally:
         for future in in_flight:
@@ -826,6 +835,37 @@ def eta_locked_chain(
     return simulate(g if eta == 0.0 else with_locking(g, eta), generations)
 
 
+def scenario_cell(*, base: Mapping[str, Any], name: str = "scenario", rng: Any = None, **params: Any) -> Any:
+    """One cell of a sweep over a scenario's keys: the scenario ``base`` with ``params`` set, run.
+
+    Parameters
+    ----------
+    base : dict
+        Scenario data (what a scenario file holds, :mod:`aievo.scenario`).
+    name : str
+        Default scenario name (the base file's stem).
+    rng : numpy.random.Generator, optional
+        The cell's generator; it seeds a finite-population run whose scenario
+        gives no ``scenario.seed``.
+    **params
+        Dotted scenario key -> value (``{"graph.depth": 4}``), set on top of
+        ``base`` as :func:`aievo.scenario.apply_overrides` does.
+
+    Returns
+    -------
+    Trajectory or dict
+        A graph run's :class:`~aievo.Trajectory` (its ``params`` record the
+        scenario as run); for a scenario of another kind, the
+        :func:`aievo.scenario.headline` numbers as a dict of arrays.
+    """
+    from .scenario import Scenario, headline, load_scenario
+
+    sc = load_scenario(base, name=name, overrides=params)
+    if isinstance(sc, Scenario):
+        return sc.run(rng=rng)
+    return {k: np.asarray(v) for k, v in headline(sc.run()).items()}
+
+
 #: name usable as ``scenario = "..."`` in a sweep file -> the function it runs
 SCENARIOS: dict[str, Callable[..., Any]] = {"eta_locked_chain": eta_locked_chain}
 
@@ -834,6 +874,7 @@ SCENARIOS: dict[str, Callable[..., Any]] = {"eta_locked_chain": eta_locked_chain
 _KEYS = {
     "function": "a 'module:function' string",
     "scenario": f"one of {sorted(SCENARIOS)}",
+    "base": "a scenario: the path of a scenario file (relative to the sweep file) or an inline table",
     "grid": "a table of parameter = [values]",
     "out": "a directory path (relative to the sweep file)",
     "seed": "a non-negative integer",
@@ -863,6 +904,10 @@ def _import_function(spec: str) -> Callable[..., Any]:
 
 def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a sweep file; returns fn, grid, out, seed, executor settings.
+
+    With ``base`` (a scenario file or inline table), ``fn`` is :func:`scenario_cell`
+    bound to that scenario and the grid's keys are its dotted keys; the base
+    scenario with the first cell's values is validated here, before any cell runs.
 
     The file is parsed with :mod:`tomllib` and never evaluated; but
     ``function = "module:function"`` imports that module, which runs its code:
@@ -895,19 +940,21 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
             raise bad_argument(ScenarioError, key, value, _KEYS[key])
         return value
 
-    function, scenario = typed("function", str), typed("scenario", str)
-    if (function is None) == (scenario is None):
+    function, scenario, base = typed("function", str), typed("scenario", str), typed("base", (str, dict))
+    if sum(x is not None for x in (function, scenario, base)) != 1:
         raise ScenarioError(
-            f"{p}: expected exactly one of 'function' ({_KEYS['function']}) or "
-            f"'scenario' ({_KEYS['scenario']})"
+            f"{p}: expected exactly one of 'function' ({_KEYS['function']}), "
+            f"'scenario' ({_KEYS['scenario']}) or 'base' ({_KEYS['base']})"
         )
-    if scenario is not None:
+    grid = typed("grid", dict, required=True)
+    if base is not None:
+        fn, grid = _base_sweep(p, base, grid)
+    elif scenario is not None:
         if scenario not in SCENARIOS:
             raise bad_argument(ScenarioError, "scenario", scenario, _KEYS["scenario"])
         fn = SCENARIOS[scenario]
     else:
         fn = _import_function(function)
-    grid = typed("grid", dict, required=True)
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
             raise bad_argument(ScenarioError, f"grid.{name}", values, "a non-empty array of values, e.g. [1, 2]")
@@ -930,6 +977,47 @@ def load_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     return {"fn": fn, "grid": grid, "out": out, "seed": seed, "workers": workers, "scheduler": scheduler}
 
 
+def _flatten(grid: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"graph": {"depth": [2, 3]}}`` (TOML's ``graph.depth = [2, 3]``) -> ``{"graph.depth": [2, 3]}``."""
+    out: dict[str, Any] = {}
+    for key, value in grid.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _base_sweep(p: Path, base: str | dict[str, Any], grid: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The cell function and flat grid of a sweep over the keys of a base scenario."""
+    import tomllib
+
+    from .scenario import load_scenario
+
+    if isinstance(base, str):
+        path = Path(base) if Path(base).is_absolute() else p.parent / base
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise bad_argument(ScenarioError, "base", base, f"a readable scenario file ({exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path} (base of {p}): not valid TOML: {exc}") from None
+        name = path.stem
+    else:
+        data, name = base, "scenario"
+    flat = _flatten(grid)
+    for key, values in flat.items():
+        if not isinstance(values, list) or not values:
+            raise bad_argument(ScenarioError, f"grid.{key}", values, "a non-empty array of values, e.g. [1, 2]")
+    try:  # the base scenario with the first cell's values: unknown keys fail before any cell runs
+        load_scenario(data, name=name, overrides={k: v[0] for k, v in flat.items()})
+    except ScenarioError as exc:
+        where = f"base {base!r}" if isinstance(base, str) else "base"
+        raise ScenarioError(f"{p}: {where}: {str(exc).replace('--set ', 'grid.')}") from None
+    return functools.partial(scenario_cell, base=data, name=name), flat
+
+
 def configure(parser: "argparse.ArgumentParser") -> None:
     """Add the ``aievo sweep`` arguments to ``parser``."""
     parser.add_argument("file", metavar="SWEEP.toml", help="sweep file (see docs/sweeps.md)")
@@ -948,6 +1036,7 @@ def run(args: "argparse.Namespace") -> int:
     if args.status:
         res = SweepResult.open(out)
         _report(res)
+        print(summary_table(res))
         return 0 if res.complete else 1
     workers = args.workers if args.workers is not None else spec["workers"]
     scheduler = args.scheduler or (spec["scheduler"] if workers is None else None)
@@ -977,6 +1066,7 @@ def run(args: "argparse.Namespace") -> int:
             client.close()
     print(f"computed {len(res.done) - found} cell(s), found {found} already done")
     _report(res)
+    print(summary_table(res))
     return 0 if res.complete else 1
 
 
@@ -991,3 +1081,48 @@ def _report(res: SweepResult) -> None:
     if res.failed:
         retry = any(not c.invalid for c in res.failed)
         print(f"  tracebacks: {res.out / 'failures'}" + ("; run the same command again to retry" if retry else ""))
+
+
+def _headline(value: Any) -> dict[str, Any]:
+    """The summary-table columns of one cell's result."""
+    from .dynamics import Trajectory
+    from .scenario import headline
+
+    if isinstance(value, Trajectory):
+        return headline(value)
+    if isinstance(value, Mapping):
+        return {k: np.asarray(v).reshape(()).item() for k, v in value.items() if np.asarray(v).size == 1}
+    return {}
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def summary_table(res: SweepResult, max_rows: int = 50) -> str:
+    """A text table with one row per cell: its swept values and its result's headline numbers.
+
+    The columns of a result are :func:`aievo.scenario.headline` for a
+    :class:`~aievo.Trajectory` (final mean fitness ``F_T``, growth rate,
+    dominant program and its share, trait means and set shares), or the
+    one-element arrays of a dict result. Unfinished cells show their status.
+    At most ``max_rows`` rows are shown.
+    """
+    rows: list[dict[str, str]] = []
+    columns: list[str] = list(res.names)
+    for c in res.cells[:max_rows]:
+        row = {k: _cell_text(v) for k, v in c.params.items()}
+        values = _headline(res.load(c.index)) if c.status == "done" else {"status": c.status}
+        for k, v in values.items():
+            if k not in columns:
+                columns.append(k)
+            row[k] = _cell_text(v)
+        rows.append(row)
+    widths = {k: max([len(k)] + [len(r.get(k, "")) for r in rows]) for k in columns}
+    lines = ["  ".join(f"{k:>{widths[k]}s}" for k in columns)]
+    lines += ["  ".join(f"{r.get(k, ''):>{widths[k]}s}" for k in columns) for r in rows]
+    if len(res) > max_rows:
+        lines.append(f"... {len(res) - max_rows} more cells: aievo.sweep.SweepResult.open({str(res.out)!r})")
+    return "\n".join(lines)

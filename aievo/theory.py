@@ -739,7 +739,7 @@ def check_deception(g: DesignGraph, generations: int = 400) -> DeceptionReport:
     --------
     >>> from aievo.traits import deception_grid
     >>> from aievo.theory import check_deception
-    >>> rep = check_deception(deception_grid(5, 5, 0.2, fitness="human"), 400)
+    >>> rep = check_deception(deception_grid(5, 5, 0.2, fitness="human_judged"), 400)
     >>> [round(float(a[-1]), 9) for a in (rep.mean_c, rep.mean_d, rep.mean_fitness, rep.corner_share)]
     [5.0, 5.0, 11.0, 1.0]
     """

@@ -14,6 +14,7 @@ paper figure 7, docs/figures.md with either fitness.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -121,7 +122,7 @@ def deception_grid(
     D: int,
     eta: float,
     *,
-    fitness: str = "human",
+    fitness: str = "human_judged",
     phi: Callable[[np.ndarray], Any] | None = None,
 ) -> DesignGraph:
     """The eta-locked capability-deception grid (paper figure 7, docs/figures.md).
@@ -138,8 +139,10 @@ def deception_grid(
         Largest capability and deception (``>= 0``).
     eta : float in (0, 1]
         Locking probability.
-    fitness : {"human", "objective"}
-        ``"human"``: ``f = phi(c + d)``; ``"objective"``: ``f = phi(c)``.
+    fitness : {"human_judged", "objective"}
+        ``"human_judged"``: ``f = phi(c + d)``; ``"objective"``: ``f = phi(c)`` (the
+        values of ``mode`` in a scenario file's ``[fitness]`` table). The old
+        spelling ``"human"`` is accepted with a :class:`DeprecationWarning`.
     phi : callable, optional
         Increasing map to fitness; default ``1 + s``.
 
@@ -159,8 +162,16 @@ def deception_grid(
     """
     C, D = check_int(C, "C", 0), check_int(D, "D", 0)
     check_tree_fits(2 * (C + 1) * (D + 1), "C" if C >= D else "D", C if C >= D else D)
-    if fitness not in ("human", "objective"):
-        raise bad_argument(InvalidParameterError, "fitness", fitness, '"human" or "objective"')
+    if fitness == "human":
+        warnings.warn(
+            'deception_grid(fitness="human") is deprecated: use fitness="human_judged" (the scenario files\' '
+            "name); the old spelling will be removed in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        fitness = "human_judged"
+    if fitness not in ("human_judged", "objective"):
+        raise bad_argument(InvalidParameterError, "fitness", fitness, '"human_judged" or "objective"')
     C, D = int(C), int(D)
     cc, dd = np.meshgrid(np.arange(C + 1), np.arange(D + 1), indexing="ij")
     c = cc.ravel().astype(np.float64)
@@ -172,7 +183,7 @@ def deception_grid(
     T0 = sp.csr_array(
         (np.full(2 * n, 0.5), (np.concatenate([idx, idx]), np.concatenate([up_c, up_d]))), shape=(n, n)
     )
-    f = human_judged_fitness(c, d, phi) if fitness == "human" else objective_fitness(c, phi)
+    f = human_judged_fitness(c, d, phi) if fitness == "human_judged" else objective_fitness(c, phi)
     base = DesignGraph.from_matrix(f, T0, root=0, attrs={"c": c, "d": d})
     from .locking import with_locking
 

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     print(f"trait grid C = {C}, D = {D}, eta-locking {eta}, {generations} generations")
     for mode in MODES:
-        g = deception_grid(C, D, eta, fitness="human" if mode == "human_judged" else "objective")
+        g = deception_grid(C, D, eta, fitness=mode)
         tr = ae.simulate(g, generations, traits={"capability": "c", "deception": "d"})
         results[mode] = (g, tr)
         print(

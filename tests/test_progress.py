@@ -78,3 +78,22 @@ def test_tqdm_path_names_the_step(monkeypatch):
         bar.write(item)
     assert "step b" in err.getvalue()
     assert out.getvalue() == "a\nb\n"
+
+
+def test_sweep_display_names_the_cells_and_leaves_stdout_alone(no_tqdm, monkeypatch, tmp_path):
+    from aievo.sweep import SerialExecutor, sweep
+
+    err, out = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", out)
+
+    def cell(a, rng):
+        return {"x": a + rng.random(1)}
+
+    sweep(cell, {"a": [1, 2]}, out=tmp_path / "s", executor=SerialExecutor(), rng=0, progress=True)
+    frames = err.getvalue().split("\r")
+    # while cell 1 runs, the display counts cell 0 as done and names it
+    assert any(f.startswith('\x1b[Ksweep 1/2: last finished: cell 0 {"a": 1}') for f in frames)
+    assert any(f.startswith('\x1b[Ksweep 2/2: last finished: cell 1 {"a": 2}') for f in frames)
+    assert frames[-1].startswith("\x1b[Ksweep 2/2: done [") and frames[-1].endswith("\n")
+    assert out.getvalue() == ""

@@ -40,7 +40,7 @@ def test_worked_numbers_chain_locking_vs_preservation(eta):
 
 
 def test_worked_numbers_deception_grid():
-    human = check_deception(deception_grid(5, 5, 0.2, fitness="human"), 400)
+    human = check_deception(deception_grid(5, 5, 0.2, fitness="human_judged"), 400)
     assert human.mean_c[-1] == pytest.approx(5.0, abs=1e-9)
     assert human.mean_d[-1] == pytest.approx(5.0, abs=1e-9)
     assert human.mean_fitness[-1] == pytest.approx(11.0, abs=1e-9)

@@ -677,7 +677,7 @@ def fig7_deception(*, quick: bool = False) -> "Figure":
     eta = 0.2
     G = 150 if quick else 400
     cases = {
-        "human": (deception_grid(C, D, eta, fitness="human"), "human-judged fitness $f = 1 + c + d$"),
+        "human": (deception_grid(C, D, eta, fitness="human_judged"), "human-judged fitness $f = 1 + c + d$"),
         "objective": (deception_grid(C, D, eta, fitness="objective"), "objective fitness $f = 1 + c$"),
     }
     g = cases["human"][0]

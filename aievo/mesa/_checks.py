@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from ..errors import AievoError, InvalidParameterError, NumericalRangeError, Sha
 
 __all__ = [
     "as_rng",
+    "renamed_keyword",
     "check_int",
     "check_float",
     "check_array",
@@ -104,14 +106,61 @@ def _largest(args: tuple, kwargs: dict) -> float:
 
 
 def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
-    """Return a Generator from an int seed or a Generator; reject anything else."""
+    """Return a Generator from anything :func:`numpy.random.default_rng` accepts.
+
+    ``None`` (fresh OS entropy), a non-negative int or a sequence of them, a
+    :class:`~numpy.random.SeedSequence`, a :class:`~numpy.random.BitGenerator`,
+    or a :class:`~numpy.random.Generator` (returned as is, so its state is
+    shared). ``rng=s``, ``rng=default_rng(s)`` and ``rng=SeedSequence(s)``
+    give the same numbers. Anything else (a bool, a negative int, a float, a
+    string) raises :class:`~aievo.errors.InvalidParameterError`.
+    """
+    expected = (
+        "None, a non-negative int seed (or a sequence of them), a numpy.random.SeedSequence, "
+        "BitGenerator or Generator"
+    )
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool):
+    if rng is None or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         if int(rng) < 0:
-            raise bad_argument(InvalidParameterError, name, rng, "a non-negative int seed or a numpy.random.Generator")
+            raise bad_argument(InvalidParameterError, name, rng, expected)
         return np.random.default_rng(int(rng))
-    raise bad_argument(InvalidParameterError, name, rng, "an int seed or a numpy.random.Generator")
+    if isinstance(rng, (list, tuple, np.ndarray)):
+        words = np.asarray(rng, dtype=object).ravel()
+        if words.size and all(
+            isinstance(e, (numbers.Integral, np.integer)) and not isinstance(e, (bool, np.bool_)) and int(e) >= 0
+            for e in words
+        ):
+            return np.random.default_rng([int(e) for e in words])
+    raise bad_argument(InvalidParameterError, name, rng, expected)
+
+
+def renamed_keyword(old: str, new: str) -> Callable[[F], F]:
+    """Decorator: keyword ``old`` still works for one release, as ``new``, with a DeprecationWarning."""
+
+    def decorate(fn: F) -> F:
+        who = fn.__qualname__.removesuffix(".__init__")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if old in kwargs:
+                if new in kwargs:
+                    raise bad_argument(
+                        InvalidParameterError, old, kwargs[old], f"only {new}= ({old}= is its deprecated name), not both"
+                    )
+                warnings.warn(
+                    f"{who}({old}=...) is deprecated: use {new}=...; {old}= will be removed in the next release",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None) -> int:

@@ -293,14 +293,15 @@ LSA_LAWS = ("uniform", "normal", "laplace", "exponential")
 
 
 def sample_lsa_split(
-    rng: np.random.Generator, B: int, d: int = 10, N: int = 10, *,
+    rng: Any, B: int, d: int = 10, N: int = 10, *,
     law: str = "uniform", input_scale: float = 1.0, w_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Regression tasks ``y = w.x`` with ``w ~ N(0, w_scale^2 I)`` and inputs of a given law.
 
     ``uniform``: ``x ~ U(-a/2, a/2)`` with ``a = input_scale`` (the official ``input_range``;
     training used ``a = 1``).  ``normal``, ``laplace`` (centred) and ``exponential`` (not
-    centred) have the standard deviation of that uniform law, ``a / sqrt(12)``.
+    centred) have the standard deviation of that uniform law, ``a / sqrt(12)``. ``rng`` is
+    anything :func:`numpy.random.default_rng` accepts (a Generator is used as is).
 
     Returns
     -------
@@ -309,6 +310,9 @@ def sample_lsa_split(
     xq : ndarray, shape (B, d)
     yq : ndarray, shape (B,)
     """
+    from ._checks import as_rng
+
+    rng = as_rng(rng)
     if law not in LSA_LAWS:
         raise bad_argument(InvalidParameterError, "law", law, f"one of {', '.join(LSA_LAWS)}")
     a = float(input_scale)
@@ -360,7 +364,7 @@ def lsa_faithfulness(
         Default :func:`lsa_splits`.
     n_tasks : int
         Tasks per split (the same tasks for the model and every proxy).
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
 
     Returns
     -------
@@ -456,7 +460,7 @@ def tf_faithfulness(
         Default :func:`tf_splits`.
     n_seqs : int
         Sequences per split.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
 
     Returns
     -------

@@ -99,7 +99,8 @@ def make_friedman2(
     noise : float
         Standard deviation of the Gaussian label noise (>= 0).
     random_state : int
-        Seed of ``numpy.random.RandomState``.
+        Seed of ``numpy.random.RandomState``: scikit-learn's ``random_state``, named as there
+        because this function reproduces scikit-learn's draws (aievo's own samplers take ``rng=``).
 
     Returns
     -------
@@ -131,7 +132,8 @@ def get_dataset_friedman_2(random_state: int = 1) -> Split:
     Parameters
     ----------
     random_state : int
-        Seed of both the data and the split.
+        Seed of both the data and the split: scikit-learn's ``random_state`` of
+        ``make_friedman2`` and ``train_test_split``, named as there.
 
     Returns
     -------
@@ -170,7 +172,8 @@ def get_original2(
     Parameters
     ----------
     random_state : int
-        Seed.
+        Seed of ``numpy.random.RandomState``, named as in the blog's code, which mirrors
+        scikit-learn's ``random_state``.
     max_train, max_test : int
         Numbers of training and test rows (>= 1).
     noise_level : float
@@ -690,7 +693,8 @@ def regression_benchmark(
         raise bad_argument(InvalidParameterError, "regressors", names, "distinct names (use (name, regressor) pairs)")
     make = DATASETS[dataset]
     all_metrics, all_preds, all_targets = [], [], []
-    for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress):
+    for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress,
+                          label=lambda s: f"seed {s}"):
         Xtr, ytr, Xte, yte = make(random_state=seed)
         if protocol == "consistent":
             if n_ctx > Xtr.shape[0]:

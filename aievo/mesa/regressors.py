@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import AievoError, InvalidParameterError, ShapeError, bad_argument
+from ._checks import renamed_keyword
 
 __all__ = [
     "Regressor",
@@ -197,9 +198,10 @@ class SklearnRegressor(_Fitted):
     ----------
     name : str
         A key of :data:`SKLEARN_SPECS`.
-    seed : int
+    random_state : int
         Passed as ``random_state`` to every pipeline step that accepts one (the blog passed its
-        dataset seed).
+        dataset seed); named after scikit-learn's argument, which it is. (``seed=`` is its
+        deprecated name.)
 
     Notes
     -----
@@ -209,13 +211,18 @@ class SklearnRegressor(_Fitted):
     scikit-learn object is ``estimator_``.
     """
 
-    def __init__(self, name: str, seed: int = 1) -> None:
+    @renamed_keyword("seed", "random_state")
+    def __init__(self, name: str, random_state: int = 1) -> None:
         if name not in SKLEARN_SPECS:
             raise bad_argument(InvalidParameterError, "name", name, f"one of {', '.join(SKLEARN_SPECS)}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
-            raise bad_argument(InvalidParameterError, "seed", seed, "an integer seed in [0, 2**32)")
+        if (
+            isinstance(random_state, bool)
+            or not isinstance(random_state, (int, np.integer))
+            or not 0 <= int(random_state) < 2**32
+        ):
+            raise bad_argument(InvalidParameterError, "random_state", random_state, "an integer seed in [0, 2**32)")
         self.name = name
-        self.seed = int(seed)
+        self.random_state = int(random_state)
 
     def _build(self, n_train: int) -> Any:
         steps = []
@@ -223,7 +230,7 @@ class SklearnRegressor(_Fitted):
             cls = _sklearn_class(path)
             kw = {k: (v(n_train) if callable(v) else v) for k, v in kwargs.items()}
             if "random_state" in inspect.signature(cls).parameters:
-                kw["random_state"] = self.seed
+                kw["random_state"] = self.random_state
             steps.append(cls(**kw))
         if len(steps) == 1:
             return steps[0]
@@ -332,15 +339,18 @@ REGRESSORS: dict[str, Callable[[int], Regressor]] = {
 }
 
 
-def get_regressor(name: str, seed: int = 1) -> Regressor:
+@renamed_keyword("seed", "random_state")
+def get_regressor(name: str, random_state: int = 1) -> Regressor:
     """A fresh, unfitted regressor from its registry name.
 
     Parameters
     ----------
     name : str
         A key of :data:`REGRESSORS`.
-    seed : int
-        The blog's dataset seed: ``random_state`` of the scikit-learn rows, seed of ``random``.
+    random_state : int
+        The blog's dataset seed: ``random_state`` of the scikit-learn rows (named after
+        scikit-learn's argument, which it is), seed of Python's ``random`` for ``"random"``.
+        (``seed=`` is its deprecated name.)
 
     Returns
     -------
@@ -351,7 +361,7 @@ def get_regressor(name: str, seed: int = 1) -> Regressor:
         factory = REGRESSORS[name]
     except (KeyError, TypeError):
         raise bad_argument(InvalidParameterError, "name", name, f"one of {', '.join(REGRESSORS)}") from None
-    return factory(int(seed))
+    return factory(int(random_state))
 
 
 # --------------------------------------------------------------------------- in-context learners
@@ -530,10 +540,14 @@ def icl_regressor_scaling(name: str) -> str:
     return specs[name][1]
 
 
-def get_icl_regressor(name: str, seed: int = 0) -> InContextRegressor:
+@renamed_keyword("seed", "random_state")
+def get_icl_regressor(name: str, random_state: int = 0) -> InContextRegressor:
     """A fresh in-context learner wrapped as a regressor (see :func:`icl_regressor_names`).
 
     ``icl_lsa`` trains a one-layer LSA on first use (a few seconds) and caches it.
+    ``random_state`` is accepted so that this factory and :func:`get_regressor` share a
+    signature (the benchmark calls both with the dataset seed); the in-context learners are
+    deterministic and do not use it. (``seed=`` is its deprecated name.)
     """
     specs = _icl_specs()
     if name not in specs:

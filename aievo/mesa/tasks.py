@@ -6,8 +6,8 @@ nonlinear dynamics, partial observations, sine regression, interleaved
 few-shot sequences with an optional EOS token, and the token constructions the
 papers feed to their transformers.
 
-All samplers take ``rng`` (an int seed or a :class:`numpy.random.Generator`)
-and return float64 arrays, batch first. Distributions follow the official
+All samplers take ``rng`` (anything :func:`numpy.random.default_rng` accepts:
+None, an int seed, a SeedSequence or a Generator) and return float64 arrays, batch first. Distributions follow the official
 code (JAX there, so the random streams differ; the laws are the same).
 """
 
@@ -68,7 +68,7 @@ def sample_regression_tasks(
 
     Parameters
     ----------
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
         Seed or generator.
     B : int
         Number of tasks.
@@ -165,7 +165,7 @@ def sample_sine_tasks(
 
     Parameters
     ----------
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     B : int
         Number of tasks.
     N : int, default 10
@@ -218,7 +218,7 @@ def haar_orthogonal(rng: Any, B: int, D: int) -> np.ndarray:
 
     Parameters
     ----------
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     B : int
         Number of matrices.
     D : int
@@ -279,7 +279,7 @@ def sample_lds(
 
     Parameters
     ----------
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     B : int
         Number of sequences.
     D : int, default 10
@@ -305,9 +305,10 @@ def sample_lds(
     min_eig, max_eig : float
         Eigenvalue range of the contracting kind.
     fixed_seed : int, default 42
-        Seed of the shared matrix of the fixed kind.
+        Seed of the shared matrix of the fixed kind. An int, not an ``rng``: it names
+        one task, the same matrix on every call, while ``rng`` draws the sequences.
     hidden, mlp_seed : int
-        Width and seed of the fixed MLP of the nonlinear kind.
+        Width and seed of the fixed MLP of the nonlinear kind (an int for the same reason).
 
     Returns
     -------
@@ -381,7 +382,7 @@ def observe(
         Hidden states.
     obs_dim : int
         Observation dimension.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
         Used for ``C`` (if not given) and the observation noise.
     obs_noise : float, default 0.0
         Observation-noise standard deviation.
@@ -486,7 +487,7 @@ def icl_sequences(
 
     Parameters
     ----------
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     B : int
         Number of sequences.
     D : int, default 10

@@ -345,7 +345,7 @@ def train_lsa(
     eval_every, eval_tasks : int
         The fixed evaluation set (drawn first from ``rng``) is scored every
         ``eval_every`` steps and at the end.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
         Seed or generator for initial weights, evaluation set and batches.
     progress : bool or None
         Show a progress bar.
@@ -423,7 +423,7 @@ def linear_tf_init(
         Initial ``lambda`` of mesa heads (official: 1.0; ridge penalty ``1/lambda``).
     init_std : float
         Standard deviation of the Gaussian initial weights.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
 
     Returns
     -------
@@ -737,7 +737,7 @@ def train_linear_tf(
         LDS noise and kind, passed to :func:`aievo.mesa.tasks.sample_lds`.
     eval_every, eval_batch : int
         A fixed evaluation batch (drawn first) is scored every ``eval_every`` steps.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     progress : bool or None
         Show a progress bar.
 

@@ -222,7 +222,7 @@ def deception_grids(
     C = draw(st.integers(1, max_C))
     D = draw(st.integers(1, max_D))
     e = draw(etas(0.1, 0.6) if eta is None else eta)
-    kind = draw(st.sampled_from(["human", "objective"])) if fitness is None else fitness
+    kind = draw(st.sampled_from(["human_judged", "objective"])) if fitness is None else fitness
     return GridCase(deception_grid(C, D, e, fitness=kind), C, D, e, kind)
 
 

@@ -71,7 +71,7 @@ def _steps(est):
 def test_blog_rows_are_the_blogs_estimators(name):
     pytest.importorskip("sklearn")
     X, y, _ = _data(0, n=20)
-    m = R.get_regressor(name, seed=7).fit(X, y)
+    m = R.get_regressor(name, random_state=7).fit(X, y)
     steps = _steps(m.estimator_)
     assert [type(s).__name__ for s in steps] == [c for c, _ in BLOG_DEFINITIONS[name]]
     for step, (_, params) in zip(steps, BLOG_DEFINITIONS[name]):
@@ -103,8 +103,8 @@ def test_blog_rows_predict_what_scikit_learn_predicts(name):
     import warnings
 
     X, y, Xq = _data(3, n=40, scale=[1, 100, 0.01, 10])
-    ours = R.get_regressor(name, seed=3).fit(X, y).predict(Xq)
-    est = sklearn.base.clone(R.get_regressor(name, seed=3).fit(X, y).estimator_)
+    ours = R.get_regressor(name, random_state=3).fit(X, y).predict(Xq)
+    est = sklearn.base.clone(R.get_regressor(name, random_state=3).fit(X, y).estimator_)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(np.asfortranarray(X), y)
@@ -138,8 +138,8 @@ def test_sklearn_regressor_errors():
     X, y, Xq = _data(0)
     with pytest.raises(InvalidParameterError, match="name="):
         R.SklearnRegressor("nope")
-    with pytest.raises(InvalidParameterError, match="seed="):
-        R.SklearnRegressor("ridge", seed=-1)
+    with pytest.raises(InvalidParameterError, match="random_state="):
+        R.SklearnRegressor("ridge", random_state=-1)
     with pytest.raises(InvalidParameterError, match="before fit"):
         R.SklearnRegressor("ridge").predict(Xq)
     with pytest.raises(ShapeError):
@@ -262,4 +262,4 @@ def test_baselines():
     assert np.all(R.get_regressor("last").fit(X, y).predict(Xq) == y[-1])
     r = random.Random(17)
     expected = [r.choice(list(y)) for _ in range(len(Xq))]
-    assert R.get_regressor("random", seed=17).fit(X, y).predict(Xq).tolist() == expected
+    assert R.get_regressor("random", random_state=17).fit(X, y).predict(Xq).tolist() == expected

@@ -146,7 +146,7 @@ def test_r6_deception_grid_limits(grid):
     assert abs(rep.mean_d[-1] - d_lim) <= 1e-6
     assert abs(rep.top_capability_share[-1] - 1.0) <= 1e-6
     assert abs(c_lim - grid.C) <= 1e-12
-    if grid.fitness == "human":
+    if grid.fitness == "human_judged":
         assert abs(d_lim - grid.D) <= 1e-12
         assert abs(rep.corner_share[-1] - 1.0) <= 1e-6
         assert abs(rep.mean_fitness[-1] - (1 + grid.C + grid.D)) <= 1e-5

@@ -65,7 +65,7 @@ def init_params(config: TransformerConfig, rng: Any = 0) -> dict:
     Parameters
     ----------
     config : TransformerConfig
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
 
     Returns
     -------

@@ -115,7 +115,7 @@ def train_transformer(
         Optimiser steps.
     batch_size : int
         Sequences (or regression tasks) per step.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
         Seed or generator; three independent streams are spawned from it for
         the initial weights, the evaluation set and the training batches.
     optim : OptimConfig, optional
@@ -231,7 +231,7 @@ def evaluate(
     task : LDSTask or RegressionTask
     n_sequences : int
         Sequences (tasks) drawn.
-    rng : int or numpy.random.Generator
+    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     batch_size : int, default 512
         Sequences per forward pass (memory only; the result does not depend on it
         beyond rounding).
