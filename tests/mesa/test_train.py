@@ -150,7 +150,9 @@ def test_linear_tf_forward_equals_causal_attention(D, L, H, seed):
     ours = linear_tf_forward(layers, tokens)
     theirs = lsa_forward(tokens, layers, causal=True, return_all=True)
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        # two summation orders of the same products: entries that cancel to near zero carry rounding
+        # relative to the layer's scale, not their own, so the tolerance is scaled by the largest entry
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(b).max())))
 
 
 def _slot_selector(D, slot):
