@@ -351,6 +351,7 @@ class Store:
         return {
             "aievo_sweep_cell": FORMAT,
             "fingerprint": self.fingerprint.digest,
+            "fn": self.fingerprint.fn,
             "cell": int(index),
             "position": list(self.fingerprint.position(index)),
             "params": self.fingerprint.params(index),
@@ -452,6 +453,7 @@ class Store:
                 "pending": fp.size - len(done) - len(failed),
             },
             "updated": provenance()["created"],
+            "provenance": provenance(),
         }
         # one line per cell keeps the file readable and diffable for large grids
         head = json.dumps(doc, indent=1)[:-2]

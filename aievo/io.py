@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -60,12 +61,52 @@ MAX_META_CHARS = 16 * 2**20
 MAX_META_DEPTH = 64
 
 
+#: Distributions whose versions every result records (those installed).
+CORE_DEPENDENCIES = ("numpy", "scipy", "numba", "llvmlite")
+#: Optional dependencies recorded when the process has imported them (they took part in the result).
+OPTIONAL_DEPENDENCIES = {
+    "matplotlib": "matplotlib", "networkx": "networkx", "sklearn": "scikit-learn", "jax": "jax",
+    "jaxlib": "jaxlib", "optax": "optax", "equinox": "equinox", "mpmath": "mpmath", "dask": "dask",
+    "xarray": "xarray", "pandas": "pandas",
+}
+
+
+def _dependency_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    names = list(CORE_DEPENDENCIES) + [d for m, d in OPTIONAL_DEPENDENCIES.items() if m in sys.modules]
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def provenance() -> dict[str, Any]:
-    """Package version and UTC timestamp, for a result's metadata."""
+    """What made a result, for its metadata: versions, platform, command line and UTC time.
+
+    Returns
+    -------
+    dict
+        ``aievo_version``, ``numpy_version``, ``created`` (UTC, ISO 8601),
+        ``python`` (version and implementation), ``platform`` (OS, release,
+        machine), ``dependencies`` (name -> version of numpy, scipy, numba,
+        llvmlite, and of the optional libraries this process has imported) and
+        ``argv`` (``sys.argv``: the command line that ran).
+    """
+    import platform
+
     return {
         "aievo_version": __version__,
         "numpy_version": np.__version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "dependencies": _dependency_versions(),
+        "argv": [str(a) for a in sys.argv],
     }
 
 

@@ -347,11 +347,15 @@ class Scenario:
     evaluator: Any = None
 
     def run(self) -> "Trajectory":
-        """Simulate the scenario (no files written); see :func:`run_scenario`."""
+        """Simulate the scenario (no files written); see :func:`run_scenario`.
+
+        The trajectory's ``params["recipe"]`` records the scenario (its
+        :attr:`config` and name), from which ``aievo rerun`` regenerates a saved run.
+        """
         from .dynamics import simulate
 
         try:
-            return simulate(
+            tr = simulate(
                 self.graph,
                 self.generations,
                 initial=self.initial,
@@ -367,6 +371,13 @@ class Scenario:
             raise
         except AievoError as exc:
             raise ScenarioError(f"scenario: {exc}") from exc
+        if not self.config:  # built in Python, not from scenario data: nothing to record
+            return tr
+        from dataclasses import replace
+
+        from .rerun import scenario_recipe
+
+        return replace(tr, params={**tr.params, "recipe": scenario_recipe(self.name, self.config)})
 
 
 # ---------------------------------------------------------------------- graph builders
