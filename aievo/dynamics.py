@@ -663,7 +663,7 @@ def simulate(
     args = (T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness))
     params: dict[str, Any] = {
         "generations": G,
-        "graph": {"n": g.n, "edges": int(T.nnz), "root": g.root, "is_tree": g.is_tree},
+        "graph": g.summary(),
         "initial": "root" if initial is None else ("index" if _ndim(initial) == 0 else "shares"),
         "record_shares": times.tolist(),
         "aievo_version": __version__,

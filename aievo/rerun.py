@@ -247,7 +247,7 @@ def rerun(path: str | os.PathLike) -> RerunReport:
         kwargs = recipe.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise ResultFileError(f"{npz}: recipe kwargs is a {type(kwargs).__name__}: expected a JSON object")
-        label = f"{function}(**{json.dumps(kwargs, sort_keys=True)[:120]})"
+        label = f"{function} with its recorded arguments"
         new_arrays, new_meta = _saved_again(_resolve(function, npz)(**kwargs))
         return _report(npz, label, arrays, meta, new_arrays, new_meta)
     # a sweep cell
@@ -260,7 +260,7 @@ def rerun(path: str | os.PathLike) -> RerunReport:
     rng = np.random.default_rng(np.random.SeedSequence(
         tuple(entropy) if isinstance(entropy, list) else entropy, spawn_key=tuple(seed.get("spawn_key", ())),
     ))
-    label = f"{recipe['function']}(**{json.dumps(params, sort_keys=True)[:120]}) with the cell's seed"
+    label = f"{recipe['function']} at cell {meta.get('cell')} {json.dumps(params, sort_keys=True)[:80]} with its seed"
     value = fn(**params, rng=rng)
     if meta.get("kind") == "arrays":
         new = {k: np.asarray(v) for k, v in value.items()}
