@@ -66,7 +66,9 @@ class Trajectory:
         only trait means after it are NaN (the mean over no individuals).
         ``simulate(..., on_extinction="raise")`` raises instead.
     params : dict
-        The parameters of the run (generations, population, seed, graph summary).
+        The parameters of the run (generations, population, seed, graph summary);
+        a run of a scenario adds ``"recipe"``, the scenario as data, from which
+        ``aievo rerun`` regenerates a saved run (:mod:`aievo.rerun`).
     """
 
     mean_fitness: np.ndarray

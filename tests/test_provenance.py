@@ -259,6 +259,20 @@ def test_eval_repr_rebuilds_an_equal_small_graph(g):
         assert h.attrs[k].dtype == v.dtype and np.array_equal(h.attrs[k], v), k
 
 
+def test_hypothesis_counterexample_prints_code_that_replays_it():
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @given(g=aest.design_trees(min_nodes=2, max_nodes=6))
+    def mean_fitness_never_decreases(g):
+        assert np.all(np.diff(ae.simulate(g, 5).mean_fitness) >= -1e-12)
+
+    with pytest.raises(AssertionError) as info:
+        mean_fitness_never_decreases()
+    report = "".join(getattr(info.value, "__notes__", []))
+    code = re.search(r"g=(DesignGraph\(.*\)),\n", report).group(1)
+    g = eval(code, {"DesignGraph": ae.DesignGraph})
+    assert np.any(np.diff(ae.simulate(g, 5).mean_fitness) < -1e-12)  # the printed graph fails the property
+
+
 def test_repr_of_graph_with_unprintable_labels_says_what_it_leaves_out():
     g = ae.type_graph([1.0, 2.0], [[0.5, 0.5], [0.0, 1.0]], labels=["a", object()])
     text = repr(g)
