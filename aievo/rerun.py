@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ResultFileError, bad_argument
+from .errors import InvalidParameterError, ResultFileError, bad_argument
 
 __all__ = [
     "RERUNNABLE",
@@ -112,6 +112,16 @@ def _value(a: np.ndarray, idx: tuple[int, ...]) -> str:
     return repr(v.item() if hasattr(v, "item") else v)
 
 
+def _array(value: Any, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise bad_argument(InvalidParameterError, name, value, f"an array ({exc})") from None
+    if a.dtype.hasobject:
+        raise bad_argument(InvalidParameterError, name, value, "a numeric, boolean or string array")
+    return a
+
+
 def first_difference(saved: Mapping[str, np.ndarray], regenerated: Mapping[str, np.ndarray]) -> str | None:
     """The first difference between two named sets of arrays, or None when identical.
 
@@ -119,12 +129,15 @@ def first_difference(saved: Mapping[str, np.ndarray], regenerated: Mapping[str, 
     equal to ``NaN`` at the same place (so ``0.0`` and ``-0.0`` count as
     equal, as ``==`` says). The message names the array, the index and both values.
     """
+    for arg, value in (("saved", saved), ("regenerated", regenerated)):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise bad_argument(InvalidParameterError, arg, value, "a mapping of array name (str) -> array")
     for name in sorted(set(saved) | set(regenerated)):
         if name not in regenerated:
             return f"array {name!r} is in the file but not in the regenerated result"
         if name not in saved:
             return f"array {name!r} is in the regenerated result but not in the file"
-        a, b = np.asarray(saved[name]), np.asarray(regenerated[name])
+        a, b = _array(saved[name], f"saved[{name!r}]"), _array(regenerated[name], f"regenerated[{name!r}]")
         if a.dtype != b.dtype or a.shape != b.shape:
             return f"array {name!r}: file has dtype {a.dtype} shape {a.shape}, rerun dtype {b.dtype} shape {b.shape}"
         same = np.asarray(a == b)
