@@ -668,8 +668,13 @@ def simulate(
         "graph": g.summary(),
         "initial": "root" if initial is None else ("index" if _ndim(initial) == 0 else "shares"),
         "record_shares": times.tolist(),
+        "traits": list(tv),
+        "sets": list(sv),
+        "method": method,
         "aievo_version": __version__,
     }
+    if params["initial"] == "index":
+        params["initial_index"] = int(np.flatnonzero(x0)[0])
     if not isinstance(on_extinction, str) or on_extinction not in ("record", "raise"):
         raise bad_argument(InvalidParameterError, "on_extinction", on_extinction, "'record' or 'raise'")
     extra: dict[str, np.ndarray] = {}
