@@ -259,7 +259,8 @@ def save_result(
         Numeric or string arrays. Object arrays, non-string keys and the
         reserved key ``"__aievo_meta__"`` are refused.
     meta : mapping
-        JSON-serialisable metadata; provenance (version, timestamp) is added.
+        JSON-serialisable metadata; :func:`provenance` is added. Key order
+        is kept (a recorded scenario keeps the order of its tables' keys).
 
     Returns
     -------
@@ -279,7 +280,7 @@ def save_result(
         raise bad_argument(ResultFileError, "arrays", arrays, "a mapping of name -> array")
     full_meta = {**dict(meta), "provenance": provenance()}
     try:
-        meta_text = json.dumps(full_meta, indent=2, sort_keys=True, allow_nan=True)
+        meta_text = json.dumps(full_meta, indent=2, allow_nan=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ResultFileError(f"meta is not JSON-serialisable: {exc}") from exc
     payload = {}
@@ -310,7 +311,7 @@ def save_result(
     atomic_write(npz, lambda fh: np.savez_compressed(fh, **payload))
     digest = _sha256(npz)
     side_doc = json.dumps({**full_meta, "npz_file": npz.name, "npz_sha256": digest}, indent=2,
-                          sort_keys=True, allow_nan=True)
+                          allow_nan=True)
     try:
         atomic_write_text(side, side_doc + "\n")
     except ResultFileError as exc:

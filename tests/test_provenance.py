@@ -7,6 +7,7 @@ import platform
 import re
 import sys
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +43,7 @@ eta = 0.3
 
 [sets]
 near_max = { rule = "near_max", eps = 0.05 }
+any = { rule = "fitness_at_least", value = 0.0 }
 
 [output]
 record_shares = [0, 10]
@@ -75,6 +77,7 @@ def test_scenario_run_reruns_bit_identically_from_the_result_file_alone(tmp_path
     recipe = meta["params"]["recipe"]
     # the file records the whole scenario as data, and the command line that made it
     assert recipe["scenario"] == tomllib.loads(SCENARIO) and recipe["name"] == "tiny"
+    assert list(recipe["scenario"]["sets"]) == ["near_max", "any"]  # the order of the file, not sorted
     assert meta["provenance"]["argv"] == sys.argv
     # keep the result file only: no TOML, no sidecar, no plot
     for p in tmp_path.rglob("*"):
@@ -91,6 +94,23 @@ def test_scenario_run_reruns_bit_identically_from_the_result_file_alone(tmp_path
     assert main(["rerun", str(npz)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "identical" in out and "scenario 'tiny'" in out
+
+
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples" / "scenarios").glob("*.toml")
+                  if "kind" not in tomllib.loads(p.read_text())["scenario"])  # graph runs
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_scenario_reruns_identically(path, tmp_path):
+    """Payoffs, evaluators, finite populations, random trees, key order of sets and traits: all recorded."""
+    from dataclasses import replace
+
+    from aievo.scenario import write_outputs
+
+    sc = ae.load_scenario(path)
+    (npz,) = write_outputs(replace(sc, plot_path=None), sc.run(), tmp_path)
+    report = rerun(npz)
+    assert report.identical, report.difference
 
 
 def test_a_tampered_result_reruns_to_its_first_difference(tmp_path, capsys):
