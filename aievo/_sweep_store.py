@@ -443,6 +443,7 @@ class Store:
             else:
                 entry["status"] = "pending"
             cells.append(entry)
+        prov = provenance()
         doc = {
             "fingerprint": fp.to_json(),
             "names": list(fp.names),
@@ -452,8 +453,8 @@ class Store:
                 "failed": len(failed),
                 "pending": fp.size - len(done) - len(failed),
             },
-            "updated": provenance()["created"],
-            "provenance": provenance(),
+            "updated": prov["created"],
+            "provenance": prov,
         }
         # one line per cell keeps the file readable and diffable for large grids
         head = json.dumps(doc, indent=1)[:-2]

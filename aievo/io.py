@@ -25,6 +25,7 @@ reader needs. Anything else is a :class:`~aievo.errors.ResultFileError`.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -71,17 +72,32 @@ OPTIONAL_DEPENDENCIES = {
 }
 
 
-def _dependency_versions() -> dict[str, str]:
+@functools.cache
+def _version(distribution: str) -> str | None:
+    """Installed version of a distribution (looked up once per process), or None."""
     from importlib import metadata
 
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _platform() -> dict[str, str]:
+    import platform
+
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+
+
+def _dependency_versions() -> dict[str, str]:
     names = list(CORE_DEPENDENCIES) + [d for m, d in OPTIONAL_DEPENDENCIES.items() if m in sys.modules]
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    versions = {name: _version(name) for name in names}
+    return {name: v for name, v in versions.items() if v is not None}
 
 
 def provenance() -> dict[str, Any]:
@@ -96,15 +112,11 @@ def provenance() -> dict[str, Any]:
         llvmlite, and of the optional libraries this process has imported) and
         ``argv`` (``sys.argv``: the command line that ran).
     """
-    import platform
-
     return {
         "aievo_version": __version__,
         "numpy_version": np.__version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "machine": platform.machine(),
+        **_platform(),
         "dependencies": _dependency_versions(),
         "argv": [str(a) for a in sys.argv],
     }
