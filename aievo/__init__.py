@@ -32,6 +32,7 @@ from .errors import InvalidGraphError as InvalidGraphError
 from .errors import InvalidKernelError as InvalidKernelError
 from .errors import InvalidParameterError as InvalidParameterError
 from .errors import InvalidTreeError as InvalidTreeError
+from .errors import MissingExtraError as MissingExtraError
 from .errors import NumericalRangeError as NumericalRangeError
 from .errors import ResultFileError as ResultFileError
 from .errors import ScenarioError as ScenarioError
@@ -85,6 +86,7 @@ __all__ = [
     "InvalidTreeError",
     "NumericalRangeError",
     "ResultFileError",
+    "MissingExtraError",
     "ScenarioError",
     "ShapeError",
     # graphs

@@ -351,6 +351,7 @@ class Store:
         return {
             "aievo_sweep_cell": FORMAT,
             "fingerprint": self.fingerprint.digest,
+            "fn": self.fingerprint.fn,
             "cell": int(index),
             "position": list(self.fingerprint.position(index)),
             "params": self.fingerprint.params(index),
@@ -442,6 +443,7 @@ class Store:
             else:
                 entry["status"] = "pending"
             cells.append(entry)
+        prov = provenance()
         doc = {
             "fingerprint": fp.to_json(),
             "names": list(fp.names),
@@ -451,7 +453,8 @@ class Store:
                 "failed": len(failed),
                 "pending": fp.size - len(done) - len(failed),
             },
-            "updated": provenance()["created"],
+            "updated": prov["created"],
+            "provenance": prov,
         }
         # one line per cell keeps the file readable and diffable for large grids
         head = json.dumps(doc, indent=1)[:-2]

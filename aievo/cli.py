@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("aievo.scenario", "run a scenario file (TOML) and save its trajectory and plot"),
     "sweep": ("aievo.sweep", "run a parameter sweep described by a TOML file (resumable)"),
     "regress": ("aievo.mesa.regression", "in-context regression benchmark (Friedman #2)"),
+    "rerun": ("aievo.rerun", "regenerate a saved result from the recipe it records and check it is identical"),
 }
 
 

@@ -66,7 +66,9 @@ class Trajectory:
         only trait means after it are NaN (the mean over no individuals).
         ``simulate(..., on_extinction="raise")`` raises instead.
     params : dict
-        The parameters of the run (generations, population, seed, graph summary).
+        The parameters of the run (generations, population, seed, graph summary);
+        a run of a scenario adds ``"recipe"``, the scenario as data, from which
+        ``aievo rerun`` regenerates a saved run (:mod:`aievo.rerun`).
     """
 
     mean_fitness: np.ndarray
@@ -136,6 +138,58 @@ class Trajectory:
             f"F_0={F[0]:.6g}, F_end={F[-1]:.6g}, log N_end={self.log_growth[-1]:.6g}{ext}, "
             f"traits={sorted(self.trait_means)}, sets={sorted(self.set_shares)})"
         )
+
+    # ------------------------------------------------------------------ labelled data
+    def to_xarray(self) -> Any:
+        """The trajectory as an :class:`xarray.Dataset` with labelled axes.
+
+        Variables ``mean_fitness`` and ``log_growth`` (over ``generation``
+        ``0 .. G``), ``trait_means`` (``trait`` x ``generation``), ``set_shares``
+        (``set`` x ``generation``), ``shares`` and ``log_shares`` (over
+        ``program``) and ``snapshots`` (``time`` x ``program``, the recorded
+        share vectors). ``attrs`` hold ``extinct_at`` (-1 if the population
+        survived) and the run's ``params`` as JSON text. Needs the ``labels``
+        extra (xarray).
+        """
+        import json
+
+        from ._extras import require_extra
+
+        (xr,) = require_extra("labels", "xarray", purpose="Trajectory.to_xarray")
+        gen = np.arange(self.generations + 1)
+        n = self.shares.size
+        traits, sets = list(self.trait_means), list(self.set_shares)
+        data = {
+            "mean_fitness": (("generation",), self.mean_fitness),
+            "log_growth": (("generation",), self.log_growth),
+            "trait_means": (("trait", "generation"),
+                            np.array([self.trait_means[k] for k in traits]).reshape(len(traits), gen.size)),
+            "set_shares": (("set", "generation"),
+                           np.array([self.set_shares[k] for k in sets]).reshape(len(sets), gen.size)),
+            "shares": (("program",), self.shares),
+            "log_shares": (("program",), self.log_shares),
+            "snapshots": (("time", "program"), self.snapshots.reshape(self.times.size, n)),
+        }
+        coords = {"generation": gen, "trait": traits, "set": sets, "program": np.arange(n), "time": self.times}
+        attrs = {"extinct_at": -1 if self.extinct_at is None else int(self.extinct_at),
+                 "params": json.dumps(self.params, sort_keys=True)}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def to_dataframe(self) -> Any:
+        """The per-generation series as a :class:`pandas.DataFrame` indexed by ``generation``.
+
+        Columns ``mean_fitness``, ``log_growth``, ``trait:NAME`` for each trait
+        mean and ``set:NAME`` for each set share (the share vectors, over
+        programs, are in :meth:`to_xarray`). Needs the ``labels`` extra (pandas).
+        """
+        from ._extras import require_extra
+
+        (pd,) = require_extra("labels", "pandas", purpose="Trajectory.to_dataframe")
+        cols = {"mean_fitness": self.mean_fitness, "log_growth": self.log_growth}
+        cols.update({f"trait:{k}": v for k, v in self.trait_means.items()})
+        cols.update({f"set:{k}": v for k, v in self.set_shares.items()})
+        index = pd.RangeIndex(self.generations + 1, name="generation")
+        return pd.DataFrame(cols, index=index)
 
     # ------------------------------------------------------------------ plotting
     def plot(self, ax: "Axes | None" = None, *, what: str = "mean_fitness", **kwargs: Any) -> "Axes":
@@ -212,10 +266,8 @@ class Trajectory:
         return muller(np.array(times), np.array(snaps), ax=ax, **{**kw, **kwargs})
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike) -> "os.PathLike":
-        """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled)."""
-        from .io import save_result
-
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`save` writes, by name."""
         arrays = {
             "mean_fitness": self.mean_fitness,
             "log_growth": self.log_growth,
@@ -229,6 +281,18 @@ class Trajectory:
             arrays[f"set:{k}"] = v
         if self._log_shares is not None:
             arrays["log_shares"] = self._log_shares
+        return arrays
+
+    def save(self, path: str | os.PathLike) -> "os.PathLike":
+        """Save as ``.npz`` plus a JSON sidecar (atomic; never pickled).
+
+        The metadata holds :attr:`params` (with the run's recipe when it has
+        one: a scenario run records its whole scenario, so ``aievo rerun FILE``
+        can regenerate it) and :func:`aievo.io.provenance`.
+        """
+        from .io import save_result
+
+        arrays = self._arrays()
         meta = {
             "kind": "aievo.Trajectory",
             "extinct_at": self.extinct_at,
@@ -601,11 +665,16 @@ def simulate(
     args = (T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness))
     params: dict[str, Any] = {
         "generations": G,
-        "graph": {"n": g.n, "edges": int(T.nnz), "root": g.root, "is_tree": g.is_tree},
+        "graph": g.summary(),
         "initial": "root" if initial is None else ("index" if _ndim(initial) == 0 else "shares"),
         "record_shares": times.tolist(),
+        "traits": list(tv),
+        "sets": list(sv),
+        "method": method,
         "aievo_version": __version__,
     }
+    if params["initial"] == "index":
+        params["initial_index"] = int(np.flatnonzero(x0)[0])
     if not isinstance(on_extinction, str) or on_extinction not in ("record", "raise"):
         raise bad_argument(InvalidParameterError, "on_extinction", on_extinction, "'record' or 'raise'")
     extra: dict[str, np.ndarray] = {}

@@ -20,6 +20,7 @@ __all__ = [
     "ScenarioError",
     "ResultFileError",
     "NumericalRangeError",
+    "MissingExtraError",
 ]
 
 
@@ -61,6 +62,10 @@ class ResultFileError(AievoError, OSError):
 
 class NumericalRangeError(InvalidParameterError):
     """Finite inputs whose scale puts a result outside floating-point range (it would be NaN or inf)."""
+
+
+class MissingExtraError(AievoError, ImportError):
+    """An optional dependency of aievo is not installed (the message names the extra to install)."""
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -235,6 +235,10 @@ class DesignGraph:
     def __len__(self) -> int:
         return self.n
 
+    def summary(self) -> dict[str, Any]:
+        """Size and shape of the graph as JSON data (recorded in the parameters of results made from it)."""
+        return {"n": self.n, "edges": int(self._T.nnz), "root": self._root, "is_tree": self.is_tree}
+
     #: graphs with at most this many programs print as code that rebuilds them
     REPR_REBUILD_MAX_N = 12
 
@@ -242,9 +246,10 @@ class DesignGraph:
         """Code that rebuilds a small graph (the counterexamples Hypothesis shrinks to); else short.
 
         A graph of at most :attr:`REPR_REBUILD_MAX_N` programs is shown as an ``aievo.DesignGraph``
-        call (floats in their shortest round-trip form) that rebuilds an equal graph; labels and
-        attrs are listed after it in a comment when present. Larger graphs, and ``str()`` of any
-        graph, give the one-line summary.
+        call (floats in their shortest round-trip form) that rebuilds an equal graph, labels and
+        attrs included when they are plain numbers, booleans or strings (``eval(repr(g))`` with
+        ``DesignGraph`` in scope); other labels or attrs are named in a comment after it. Larger
+        graphs, and ``str()`` of any graph, give the one-line summary.
         """
         if self.n <= self.REPR_REBUILD_MAX_N:
             fitness = ", ".join(repr(float(v)) for v in self._fitness)
@@ -253,12 +258,17 @@ class DesignGraph:
             code = f"DesignGraph([{fitness}], [{rows}], root={self._root}"
             if self._parent is not None:
                 code += f", parent={[int(p) for p in self._parent]}"
-            extra = []
+            omitted = []
             if self._labels is not None:
-                extra.append(f"labels={list(self._labels)!r}")
-            if self._attrs:
-                extra.append(f"attrs={sorted(self._attrs)}")
-            return code + ")" + (f"  # {', '.join(extra)}" if extra else "")
+                if all(_literal(v) for v in self._labels):
+                    code += f", labels={list(self._labels)!r}"
+                else:
+                    omitted.append("labels")
+            shown = {k: v.tolist() for k, v in self._attrs.items() if _literal_array(v)}
+            if shown:
+                code += f", attrs={shown!r}"
+            omitted += [f"attrs[{k!r}]" for k in self._attrs if k not in shown]
+            return code + ")" + (f"  # not shown: {', '.join(omitted)}" if omitted else "")
         return str(self)
 
     def __str__(self) -> str:
@@ -504,6 +514,20 @@ class DesignGraph:
                 G.add_edge(labels[v], labels[int(T.indices[k])], p=float(T.data[k]))
         G.graph["root"] = labels[self._root]
         return G
+
+
+def _literal(value: Any) -> bool:
+    """Whether ``repr(value)`` evaluates back to an equal value (plain numbers, booleans, strings)."""
+    if isinstance(value, float):
+        return bool(np.isfinite(value))
+    return type(value) in (bool, int, str) or value is None
+
+
+def _literal_array(a: np.ndarray) -> bool:
+    """Whether ``np.array(eval(repr(a.tolist())))`` gives back ``a``, dtype included."""
+    if a.dtype == np.float64:
+        return bool(np.all(np.isfinite(a)))
+    return a.dtype in (np.dtype(bool), np.dtype(np.int64)) or a.dtype.kind == "U"
 
 
 def _probs(values: Any, n: int, name: str) -> np.ndarray:

@@ -25,10 +25,12 @@ reader needs. Anything else is a :class:`~aievo.errors.ResultFileError`.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -60,12 +62,63 @@ MAX_META_CHARS = 16 * 2**20
 MAX_META_DEPTH = 64
 
 
+#: Distributions whose versions every result records (those installed).
+CORE_DEPENDENCIES = ("numpy", "scipy", "numba", "llvmlite")
+#: Optional dependencies recorded when the process has imported them (they took part in the result).
+OPTIONAL_DEPENDENCIES = {
+    "matplotlib": "matplotlib", "networkx": "networkx", "sklearn": "scikit-learn", "jax": "jax",
+    "jaxlib": "jaxlib", "optax": "optax", "equinox": "equinox", "mpmath": "mpmath", "dask": "dask",
+    "xarray": "xarray", "pandas": "pandas",
+}
+
+
+@functools.cache
+def _version(distribution: str) -> str | None:
+    """Installed version of a distribution (looked up once per process), or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _platform() -> dict[str, str]:
+    import platform
+
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+
+
+def _dependency_versions() -> dict[str, str]:
+    names = list(CORE_DEPENDENCIES) + [d for m, d in OPTIONAL_DEPENDENCIES.items() if m in sys.modules]
+    versions = {name: _version(name) for name in names}
+    return {name: v for name, v in versions.items() if v is not None}
+
+
 def provenance() -> dict[str, Any]:
-    """Package version and UTC timestamp, for a result's metadata."""
+    """What made a result, for its metadata: versions, platform, command line and UTC time.
+
+    Returns
+    -------
+    dict
+        ``aievo_version``, ``numpy_version``, ``created`` (UTC, ISO 8601),
+        ``python`` (version and implementation), ``platform`` (OS, release,
+        machine), ``dependencies`` (name -> version of numpy, scipy, numba,
+        llvmlite, and of the optional libraries this process has imported) and
+        ``argv`` (``sys.argv``: the command line that ran).
+    """
     return {
         "aievo_version": __version__,
         "numpy_version": np.__version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **_platform(),
+        "dependencies": _dependency_versions(),
+        "argv": [str(a) for a in sys.argv],
     }
 
 
@@ -218,7 +271,8 @@ def save_result(
         Numeric or string arrays. Object arrays, non-string keys and the
         reserved key ``"__aievo_meta__"`` are refused.
     meta : mapping
-        JSON-serialisable metadata; provenance (version, timestamp) is added.
+        JSON-serialisable metadata; :func:`provenance` is added. Key order
+        is kept (a recorded scenario keeps the order of its tables' keys).
 
     Returns
     -------
@@ -238,7 +292,7 @@ def save_result(
         raise bad_argument(ResultFileError, "arrays", arrays, "a mapping of name -> array")
     full_meta = {**dict(meta), "provenance": provenance()}
     try:
-        meta_text = json.dumps(full_meta, indent=2, sort_keys=True, allow_nan=True)
+        meta_text = json.dumps(full_meta, indent=2, allow_nan=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ResultFileError(f"meta is not JSON-serialisable: {exc}") from exc
     payload = {}
@@ -269,7 +323,7 @@ def save_result(
     atomic_write(npz, lambda fh: np.savez_compressed(fh, **payload))
     digest = _sha256(npz)
     side_doc = json.dumps({**full_meta, "npz_file": npz.name, "npz_sha256": digest}, indent=2,
-                          sort_keys=True, allow_nan=True)
+                          allow_nan=True)
     try:
         atomic_write_text(side, side_doc + "\n")
     except ResultFileError as exc:

@@ -24,7 +24,8 @@ design, ``f * T``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,9 @@ class LineageExponents:
     certified : ndarray of bool or None
         Where ``lower <= lambda(v) <= upper`` is proved (every program for
         ``"exact"``; none for ``"estimate"``, whose tail spread is a diagnostic).
+    params : dict
+        The call's parameters (method, include_design, horizon, tail, rtol) and
+        a summary of the graph; saved with the result (:meth:`save`).
     """
 
     value: np.ndarray
@@ -93,6 +97,7 @@ class LineageExponents:
     component: np.ndarray | None = None
     component_rate: np.ndarray | None = None
     certified: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, v: int) -> float:
         return float(self.value[v])
@@ -103,10 +108,44 @@ class LineageExponents:
     def __repr__(self) -> str:
         finite = self.value[np.isfinite(self.value)]
         rng = f"[{finite.min():.6g}, {finite.max():.6g}]" if finite.size else "none finite"
+        dead = self.value.size - finite.size
         extra = f", horizon={self.horizon}, tail={self.tail}" if self.method == "estimate" else ""
+        err = self.error_bound[np.isfinite(self.value)]
+        worst = f", max error_bound={err.max():.3g}" if err.size else ""
         return (
-            f"LineageExponents(method={self.method!r}, n={self.value.size}, "
-            f"include_design={self.include_design}, values {rng}{extra})"
+            f"LineageExponents(method={self.method!r}, include_design={self.include_design}, "
+            f"value in {rng} over {self.value.size} programs"
+            + (f" ({dead} -inf)" if dead else "") + f"{worst}{extra})"
+        )
+
+    _OPTIONAL = ("component", "component_rate", "certified")
+
+    def save(self, path: str | os.PathLike) -> os.PathLike:
+        """Save as ``.npz`` plus a JSON sidecar (:func:`aievo.io.save_result`: atomic, never pickled)."""
+        from .io import save_result
+
+        arrays = {"value": self.value, "upper": self.upper, "lower": self.lower, "error_bound": self.error_bound}
+        arrays.update({k: getattr(self, k) for k in self._OPTIONAL if getattr(self, k) is not None})
+        meta = {
+            "kind": "aievo.LineageExponents", "method": self.method, "include_design": bool(self.include_design),
+            "horizon": self.horizon, "tail": self.tail, "params": self.params,
+        }
+        return save_result(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LineageExponents":
+        """Load lineage exponents written by :meth:`save`."""
+        from .io import load_result
+
+        arrays, meta = load_result(
+            path, kind="aievo.LineageExponents", meta_required=("method", "include_design", "horizon", "tail"),
+            arrays_required=("value", "upper", "lower", "error_bound"),
+        )
+        return cls(
+            value=arrays["value"], upper=arrays["upper"], lower=arrays["lower"], error_bound=arrays["error_bound"],
+            method=meta["method"], include_design=meta["include_design"], horizon=meta["horizon"],
+            tail=meta["tail"], params=dict(meta.get("params", {})),
+            **{k: arrays.get(k) for k in cls._OPTIONAL},
         )
 
 
@@ -282,11 +321,15 @@ def lineage_exponents(
         tl = H // 2 if tail is None else _check_int("tail", tail, 0)
         if tl > H - 1:
             raise bad_argument(InvalidParameterError, "tail", tail, f"an integer in [0, horizon - 1 = {H - 1}]")
-        return _estimate(g, H, tl, bool(include_design))
-    from ._validate import check_real
+        out = _estimate(g, H, tl, bool(include_design))
+        params = {"method": method, "include_design": bool(include_design), "horizon": H, "tail": tl}
+    else:
+        from ._validate import check_real
 
-    r = check_real(rtol, "rtol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, expected="a number in (0, 1)")
-    return _exact(g, bool(include_design), r)
+        r = check_real(rtol, "rtol", lo=0.0, hi=1.0, lo_open=True, hi_open=True, expected="a number in (0, 1)")
+        out = _exact(g, bool(include_design), r)
+        params = {"method": method, "include_design": bool(include_design), "rtol": r}
+    return replace(out, params={**params, "graph": g.summary()})
 
 
 # ---------------------------------------------------------------------- estimate

@@ -15,7 +15,8 @@ share vector; :func:`price_along` for every generation of a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,9 @@ class PriceSeries:
     ----------
     selection, transmission, total, fisher, mean_fitness, mean_trait : ndarray, shape (G,)
         As in :class:`PriceDecomposition`, for the step from ``t`` to ``t + 1``.
+    params : dict
+        The call's parameters (the trait, the run, the initial shares) and a
+        summary of the graph; saved with the series (:meth:`save`).
     """
 
     selection: np.ndarray
@@ -80,11 +84,68 @@ class PriceSeries:
     fisher: np.ndarray
     mean_fitness: np.ndarray
     mean_trait: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+
+    #: the arrays of the series, in order (each of shape ``(G,)``)
+    SERIES = ("selection", "transmission", "total", "fisher", "mean_fitness", "mean_trait")
 
     @property
     def generations(self) -> int:
         """Number of steps decomposed."""
         return int(self.total.size)
+
+    def __repr__(self) -> str:
+        G = self.generations
+        if G == 0:
+            return "PriceSeries(generations=0)"
+        sums = ", ".join(f"{k} sum={float(np.sum(getattr(self, k))):.6g}" for k in ("selection", "transmission", "total"))
+        return (
+            f"PriceSeries(generations={G} (t = 0 .. {G - 1}), {sums}, "
+            f"mean_trait {self.mean_trait[0]:.6g} -> {self.mean_trait[-1]:.6g}, "
+            f"mean_fitness {self.mean_fitness[0]:.6g} -> {self.mean_fitness[-1]:.6g})"
+        )
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> os.PathLike:
+        """Save as ``.npz`` plus a JSON sidecar (:func:`aievo.io.save_result`: atomic, never pickled)."""
+        from .io import save_result
+
+        return save_result(path, {k: getattr(self, k) for k in self.SERIES},
+                           {"kind": "aievo.PriceSeries", "params": self.params})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PriceSeries":
+        """Load a series written by :meth:`save`."""
+        from .io import load_result
+
+        arrays, meta = load_result(path, kind="aievo.PriceSeries", arrays_required=cls.SERIES)
+        return cls(**{k: arrays[k] for k in cls.SERIES}, params=dict(meta.get("params", {})))
+
+    # ------------------------------------------------------------------ labelled data
+    def to_xarray(self) -> Any:
+        """The series as an :class:`xarray.Dataset`: one variable per term over ``generation`` ``0 .. G - 1``.
+
+        Entry ``t`` decomposes the step from ``t`` to ``t + 1``. Needs the ``labels`` extra (xarray).
+        """
+        import json
+
+        from ._extras import require_extra
+
+        (xr,) = require_extra("labels", "xarray", purpose="PriceSeries.to_xarray")
+        data = {k: (("generation",), getattr(self, k)) for k in self.SERIES}
+        return xr.Dataset(data, coords={"generation": np.arange(self.generations)},
+                          attrs={"params": json.dumps(self.params, sort_keys=True)})
+
+    def to_dataframe(self) -> Any:
+        """The series as a :class:`pandas.DataFrame` indexed by ``generation``, a column per term.
+
+        Needs the ``labels`` extra (pandas).
+        """
+        from ._extras import require_extra
+
+        (pd,) = require_extra("labels", "pandas", purpose="PriceSeries.to_dataframe")
+        return pd.DataFrame({k: getattr(self, k) for k in self.SERIES},
+                            index=pd.RangeIndex(self.generations, name="generation"))
 
     def plot(self, ax: Any = None) -> Any:
         """Plot selection, transmission and their sum (the change of the trait mean) over time."""
@@ -312,11 +373,17 @@ def price_along(
                     InvalidParameterError, "run", run,
                     f"at most {t + 1} generations: the population is extinct after generation {t}",
                 )
+    params = {
+        "graph": g.summary(),
+        "trait": trait if isinstance(trait, str) else ("fitness" if trait is None else "array"),
+        "run": "trajectory" if isinstance(run, Trajectory) else G,
+        "initial": "root" if initial is None else ("index" if np.ndim(initial) == 0 else "shares"),
+    }
     if G == 0:
         e = np.zeros(0)
-        return PriceSeries(e, e, e, e, e, e)
+        return PriceSeries(e, e, e, e, e, e, params=params)
     d = _decompose(g, X, z)
     return PriceSeries(
         selection=d["selection"], transmission=d["transmission"], total=d["total"],
-        fisher=d["fisher"], mean_fitness=d["mean_fitness"], mean_trait=d["mean_trait"],
+        fisher=d["fisher"], mean_fitness=d["mean_fitness"], mean_trait=d["mean_trait"], params=params,
     )

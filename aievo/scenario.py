@@ -361,8 +361,10 @@ class Scenario:
 
         ``rng`` seeds a finite-population run whose file gives no
         ``scenario.seed`` (a sweep passes each cell's generator); the file's
-        seed, when given, wins. The trajectory's ``params`` record the scenario
-        as run (``"scenario"``) and the overrides (``"overrides"``).
+        seed, when given, wins. The trajectory's ``params["recipe"]`` records the
+        scenario as run (its :attr:`config`, overrides applied, and name), from
+        which ``aievo rerun`` regenerates a saved run, and ``params["overrides"]``
+        the overrides.
         """
         from dataclasses import replace
 
@@ -385,7 +387,12 @@ class Scenario:
             raise
         except AievoError as exc:
             raise ScenarioError(f"scenario: {exc}") from exc
-        return replace(tr, params={**tr.params, "scenario": self.config, "overrides": dict(self.overrides)})
+        if not self.config:  # built in Python, not from scenario data: nothing to record
+            return tr
+        from .rerun import scenario_recipe
+
+        return replace(tr, params={**tr.params, "recipe": scenario_recipe(self.name, self.config),
+                                   "overrides": dict(self.overrides)})
 
 
 # ---------------------------------------------------------------------- graph builders

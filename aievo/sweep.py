@@ -777,6 +777,65 @@ class SweepResult:
                 out[c.index] = value(result)
         return out.reshape(self.shape)
 
+    # ------------------------------------------------------------------ labelled data
+    def _grid_coords(self) -> dict[str, Any]:
+        """Grid name -> its values as a coordinate (positions, plus the values as JSON, when not scalars)."""
+        coords: dict[str, Any] = {}
+        for name, values in self.axes.items():
+            scalar = all(isinstance(v, (bool, int, float, str)) for v in values)
+            if scalar and len({json.dumps(v) for v in values}) == len(values):
+                coords[name] = list(values)
+            else:
+                coords[name] = np.arange(len(values))
+                coords[f"{name}_value"] = (name, [json.dumps(v, sort_keys=True) for v in values])
+        return coords
+
+    def to_xarray(self, value: str | Callable[[Any], Any], *, name: str | None = None, fill: Any = np.nan,
+                  dtype: Any = float) -> Any:
+        """One value per cell as an :class:`xarray.DataArray` with the grid's axes as coordinates.
+
+        Parameters
+        ----------
+        value, fill, dtype
+            As in :meth:`collect` (a key of the cells' dict results, or a function of a loaded result).
+        name : str, optional
+            Name of the array (default: ``value`` when it is a key, else ``"value"``).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dimensions are the grid names in order; each coordinate holds that
+            parameter's values (non-scalar values, such as lists, get their
+            positions, with the values as JSON text in ``NAME_value``). The
+            coordinate ``status`` holds each cell's status; cells that are not
+            done hold ``fill``. Needs the ``labels`` extra (xarray).
+        """
+        from ._extras import require_extra
+
+        (xr,) = require_extra("labels", "xarray", purpose="SweepResult.to_xarray")
+        data = self.collect(value, fill=fill, dtype=dtype)
+        coords = {**self._grid_coords(), "status": (self.names, self.status)}
+        label = name if name is not None else (value if isinstance(value, str) else "value")
+        return xr.DataArray(data, dims=self.names, coords=coords, name=label, attrs={"fn": self.fn})
+
+    def to_dataframe(self, value: str | Callable[[Any], Any] | None = None, *, name: str | None = None,
+                     fill: Any = np.nan, dtype: Any = float) -> Any:
+        """One row per cell as a :class:`pandas.DataFrame`, in grid (C) order, indexed by ``cell``.
+
+        Columns: each grid parameter's value, ``status``, and with ``value`` (as
+        in :meth:`collect`) a column named ``name`` (default: ``value`` when it
+        is a key, else ``"value"``). Needs the ``labels`` extra (pandas).
+        """
+        from ._extras import require_extra
+
+        (pd,) = require_extra("labels", "pandas", purpose="SweepResult.to_dataframe")
+        cols: dict[str, Any] = {n: [c.params[n] for c in self._cells] for n in self.names}
+        cols["status"] = [c.status for c in self._cells]
+        if value is not None:
+            label = name if name is not None else (value if isinstance(value, str) else "value")
+            cols[label] = self.collect(value, fill=fill, dtype=dtype).reshape(-1)
+        return pd.DataFrame(cols, index=pd.RangeIndex(len(self._cells), name="cell"))
+
 
 def _resolve_class(path: str, index: int) -> type:
     module, _, qual = path.partition(":")

@@ -87,7 +87,7 @@ def test_run_with_set_equals_the_edited_file(tmp_path, capsys):
     tr = ae.Trajectory.load(tmp_path / "binary_tree.npz")
     np.testing.assert_array_equal(tr.mean_fitness, expected.mean_fitness)
     assert tr.params["overrides"] == {"graph.depth": 5, "scenario.generations": 5}
-    assert tr.params["scenario"]["graph"]["depth"] == 5  # the resolved scenario is saved
+    assert tr.params["recipe"]["scenario"]["graph"]["depth"] == 5  # the resolved scenario is saved
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ import aievo.lazy as lz
 import aievo.mesa as m
 from aievo.errors import AievoError
 from aievo.io import load_result, save_result
+from aievo.rerun import first_difference, rerun
 from aievo.sweep import SweepResult, sweep
 
 RECORD = os.environ.get("AIEVO_FUZZ_RECORD")
@@ -205,6 +206,8 @@ OTHERS: dict[str, tuple[Callable[..., Any], Callable[[], dict[str, Any]]]] = {
     "lineage_exponents": (ae.lineage_exponents, lambda: dict(g=_graph(), rtol=1e-10)),
     "clade_abundance": (ae.clade_abundance, lambda: dict(g=_graph(), times=[1, 2])),
     "price_decomposition": (ae.price_decomposition, lambda: dict(g=_graph(), shares=[0.2, 0.3, 0.5])),
+    "rerun": (rerun, lambda: dict(path="no-such-result.npz")),
+    "first_difference": (first_difference, lambda: dict(saved={"a": np.arange(3.0)}, regenerated={"a": np.arange(3.0)})),
     "simulate_lazy": (ae.simulate_lazy, lambda: dict(tree=ae.lazy_binary_pm_tree(), generations=3,
                                                      threshold=1e-6, fitness_levels=[1.5])),
 }

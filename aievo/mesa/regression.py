@@ -447,6 +447,12 @@ class RegressionBenchmark:
     predictions : ndarray, shape (M, S, T)
         Predictions on the scored test rows (T = 32 for the blog protocol on ``original2``).
     targets : ndarray, shape (S, T)
+    notes : dict of str to str
+        How each in-context learner scales its inputs.
+    params : dict
+        The call's parameters (dataset, protocol, seq_len, seeds, regressor
+        names) and, when every regressor was named from the registry, the
+        recipe from which ``aievo rerun`` regenerates a saved result.
     """
 
     dataset: str
@@ -458,6 +464,50 @@ class RegressionBenchmark:
     predictions: np.ndarray
     targets: np.ndarray
     notes: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"RegressionBenchmark(dataset={self.dataset!r}, protocol={self.protocol!r}, seq_len={self.seq_len}, "
+            f"seeds={len(self.seeds)}, methods={self.methods}, test_rows={self.targets.shape[-1]})"
+        )
+
+    # ------------------------------------------------------------------ labelled data
+    def to_xarray(self) -> Any:
+        """The benchmark as an :class:`xarray.Dataset` with labelled axes.
+
+        ``metrics`` (``method`` x ``seed`` x ``metric``), ``predictions``
+        (``method`` x ``seed`` x ``test_row``) and ``targets`` (``seed`` x
+        ``test_row``); coordinates are the method names, the dataset seeds, the
+        metric names of :data:`METRICS` and the test row numbers. Needs the
+        ``labels`` extra (xarray).
+        """
+        from .._extras import require_extra
+
+        (xr,) = require_extra("labels", "xarray", purpose="RegressionBenchmark.to_xarray")
+        coords = {
+            "method": list(self.methods), "seed": np.asarray(self.seeds), "metric": list(METRICS),
+            "test_row": np.arange(self.targets.shape[-1]),
+        }
+        data = {
+            "metrics": (("method", "seed", "metric"), self.metrics),
+            "predictions": (("method", "seed", "test_row"), self.predictions),
+            "targets": (("seed", "test_row"), self.targets),
+        }
+        return xr.Dataset(data, coords=coords, attrs={"dataset": self.dataset, "protocol": self.protocol,
+                                                      "seq_len": int(self.seq_len)})
+
+    def to_dataframe(self) -> Any:
+        """The per-seed metrics as a :class:`pandas.DataFrame`: index (``method``, ``seed``), a column per metric.
+
+        Needs the ``labels`` extra (pandas).
+        """
+        from .._extras import require_extra
+
+        (pd,) = require_extra("labels", "pandas", purpose="RegressionBenchmark.to_dataframe")
+        index = pd.MultiIndex.from_product([list(self.methods), np.asarray(self.seeds)], names=["method", "seed"])
+        flat = self.metrics.reshape(len(self.methods) * len(self.seeds), len(METRICS))
+        return pd.DataFrame(flat, index=index, columns=list(METRICS))
 
     @property
     def mean_mse(self) -> dict[str, float]:
@@ -578,11 +628,28 @@ class RegressionBenchmark:
             "metrics": list(METRICS),
             "mean_mse": self.mean_mse,
             "notes": dict(self.notes),
+            "params": dict(self.params),
         }
         return save_result(
             path,
             {"seeds": self.seeds, "metrics": self.metrics, "predictions": self.predictions, "targets": self.targets},
             meta,
+        )
+
+    @classmethod
+    def load(cls, path) -> "RegressionBenchmark":
+        """Load a result written by :meth:`save`."""
+        from ..io import load_result
+
+        arrays, meta = load_result(
+            path, kind="aievo.mesa.regression_benchmark",
+            meta_required=("dataset", "protocol", "seq_len", "methods"),
+            arrays_required=("seeds", "metrics", "predictions", "targets"),
+        )
+        return cls(
+            dataset=meta["dataset"], protocol=meta["protocol"], seq_len=meta["seq_len"], seeds=arrays["seeds"],
+            methods=list(meta["methods"]), metrics=arrays["metrics"], predictions=arrays["predictions"],
+            targets=arrays["targets"], notes=dict(meta.get("notes", {})), params=dict(meta.get("params", {})),
         )
 
 
@@ -721,9 +788,21 @@ def regression_benchmark(
     for n in names:
         if n in R.icl_regressor_names():
             notes[n] = R.icl_regressor_scaling(n)
+    params: dict[str, Any] = {
+        "dataset": dataset, "protocol": protocol, "seq_len": n_ctx, "seeds": seed_list, "regressors": names,
+    }
+    if all(isinstance(r, str) for r in (BLOG_REGRESSORS if regressors is None else regressors)):
+        from ..rerun import call_recipe
+
+        params["recipe"] = call_recipe(
+            "aievo.mesa.regression:regression_benchmark",
+            {"dataset": dataset, "regressors": names, "seeds": seed_list, "seq_len": n_ctx, "protocol": protocol,
+             "progress": False},
+        )
     return RegressionBenchmark(
         dataset=dataset, protocol=protocol, seq_len=n_ctx, seeds=np.asarray(seed_list, dtype=np.int64),
         methods=names, metrics=metrics, predictions=preds, targets=np.asarray(all_targets), notes=notes,
+        params=params,
     )
 
 

@@ -32,7 +32,6 @@ attention layers) are in :mod:`aievo.mesa.baselines`.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import random as _random
 import warnings
@@ -42,7 +41,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import AievoError, InvalidParameterError, ShapeError, bad_argument
+from .._extras import MissingExtraError, require_extra
+from ..errors import InvalidParameterError, ShapeError, bad_argument
 from ._checks import renamed_keyword
 
 __all__ = [
@@ -128,19 +128,10 @@ def _check_alpha(alpha: float, name: str = "alpha") -> float:
 # --------------------------------------------------------------------------- scikit-learn rows
 
 
-class MissingExtraError(AievoError, ImportError):
-    """An optional dependency of aievo is not installed (the message names the extra)."""
-
-
 def _sklearn_class(path: str) -> type:
     module, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"the blog's regressors are built on scikit-learn, which is not installed ({exc}): "
-            'install the extra with pip install "aievo[sklearn]"'
-        ) from None
+    (mod,) = require_extra("sklearn", module, purpose="the blog's regressors (built on scikit-learn)")
+    return getattr(mod, name)
 
 
 def _adaptive_k(n_train: int) -> int:
