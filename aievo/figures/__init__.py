@@ -78,6 +78,8 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("vonoswald2023b_fig4", "vonoswald2023b",
                    "aievo.mesa.figures_vonoswald2023b:fig4_linear_algorithms",
                    "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
+        FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_kernel_regression",
+                   "2023b Fig 5B: least squares against softmax kernel regression as the dimension grows"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
     ]

@@ -7,6 +7,8 @@ Group ``"vonoswald2023b"`` of :mod:`aievo.figures`, drawn from small shipped che
   the previous state ``s_{t-1}`` is linearly decodable from token ``t``;
 * :func:`fig3_attention_maps` -- Fig 3A: that layer's attention maps, concentrated on the
   previous token;
+* :func:`fig5_kernel_regression` -- Fig 5B: least squares against softmax kernel regression as
+  the dimension grows (closed forms and Monte-Carlo, no model);
 * :func:`fig4_linear_algorithms` -- Fig 4: trained linear transformers of depth 1..4 on
   constructed tokens against one GD step, their own block-scalar ("compressed") weights, the
   multi-step optimizer of Proposition 2 with tuned step sizes, and probes for the
@@ -49,6 +51,12 @@ __all__ = [
     "fig2_token_binding",
     "fig3_attention_maps",
     "fig4_linear_algorithms",
+    "KERNEL_SETUP",
+    "lsq_expected_loss",
+    "gd_expected_loss",
+    "softmax_kernel_predict",
+    "fig5_data",
+    "fig5_kernel_regression",
 ]
 
 #: Fresh sequences drawn at draw time (full, quick): probes (half fit, half score), evaluation, tuning.
@@ -347,6 +355,112 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- Fig 5B
+def lsq_expected_loss(d: int, N: int, noise: float) -> float:
+    """Expected squared error of least squares on ``N`` Gaussian points in ``d`` dimensions (closed form).
+
+    Task: ``x ~ N(0, I_d)``, ``y = w^T x / sqrt(d) + noise * eps``; the ordinary least-squares fit
+    on ``N > d + 1`` points predicts a fresh query with error
+    ``E (yhat - y)^2 = noise^2 (1 + d / (N - d - 1))`` (the mean of an inverse Wishart matrix).
+    """
+    from ._checks import check_float, check_int
+
+    d = check_int(d, "d")
+    N = check_int(N, "N", minimum=d + 2)
+    noise = check_float(noise, "noise", nonnegative=True)
+    return noise**2 * (1.0 + d / (N - d - 1))
+
+
+def gd_expected_loss(d: int, N: int, noise: float) -> tuple[float, float]:
+    """Best step and expected squared error of one GD step from ``w = 0`` (linear attention), closed form.
+
+    Same task as :func:`lsq_expected_loss`; ``yhat = (eta / N) sum_i y_i x_i^T x_q``. With
+    ``S = X^T X / N`` Wishart, ``E S^2 = (1 + (d + 1) / N) I``, so the error is
+    ``1 - 2 eta + eta^2 (1 + (d + 1) / N) + eta^2 noise^2 d / N + noise^2``, smallest at
+    ``eta = 1 / (1 + (d + 1 + noise^2 d) / N)``.
+
+    Returns
+    -------
+    eta, loss : float
+    """
+    from ._checks import check_float, check_int
+
+    d = check_int(d, "d")
+    N = check_int(N, "N")
+    noise = check_float(noise, "noise", nonnegative=True)
+    a = 1.0 + (d + 1 + noise**2 * d) / N
+    eta = 1.0 / a
+    return eta, 1.0 - 2 * eta + a * eta**2 + noise**2
+
+
+def softmax_kernel_predict(X: np.ndarray, y: np.ndarray, xq: np.ndarray, beta: float) -> np.ndarray:
+    """Softmax kernel regression (one softmax attention head): ``yhat = sum_i softmax_i(beta x_q . x_i / sqrt(d)) y_i``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+    beta : float
+        Inverse temperature.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+    """
+    from ._checks import check_float
+
+    X = check_array(X, "X", 3, shape_text="an array of shape (B, N, d)")
+    y = check_array(y, "y", 2, shape_text="an array of shape (B, N)")
+    xq = check_array(xq, "xq", 2, shape_text="an array of shape (B, d)")
+    if y.shape != X.shape[:2] or xq.shape != (X.shape[0], X.shape[2]):
+        raise bad_argument(ShapeError, "y.shape, xq.shape", (y.shape, xq.shape), f"{X.shape[:2]} and "
+                           f"{(X.shape[0], X.shape[2])}")
+    beta = check_float(beta, "beta")
+    logits = beta * np.einsum("bnd,bd->bn", X, xq) / math.sqrt(X.shape[2])
+    logits -= logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    return np.sum(w * y, axis=1) / np.sum(w, axis=1)
+
+
+#: Settings of Fig 5B: context size, label noise, dimensions, inverse temperatures scanned.
+KERNEL_SETUP = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), betas=np.geomspace(0.1, 100.0, 61))
+
+
+@functools.lru_cache(maxsize=2)
+@with_single_threaded_blas
+def fig5_data(quick: bool = False) -> dict[str, Any]:
+    """Losses of least squares, one GD step and softmax kernel regression against the dimension.
+
+    Returns
+    -------
+    dict
+        ``dims``; ``lsq`` and ``gd`` (closed forms), ``kernel`` (best ``beta`` on the grid,
+        Monte-Carlo over ``tasks`` tasks, its standard error ``kernel_se``), ``beta``, ``zero``
+        (``1 + noise^2``), ``N``, ``noise``, ``tasks``.
+    """
+    su = KERNEL_SETUP
+    N, noise, dims, betas = su["N"], su["noise"], su["dims"], su["betas"]
+    B = 200 if quick else 4000
+    g = np.random.default_rng(SEED + 6)
+    out: dict[str, Any] = dict(dims=np.array(dims), N=N, noise=noise, tasks=B, lsq=[], gd=[], kernel=[],
+                               kernel_se=[], beta=[], zero=1.0 + noise**2)
+    for d in dims:
+        X = g.standard_normal((B, N + 1, d))
+        w = g.standard_normal((B, d))
+        y = np.einsum("bnd,bd->bn", X, w) / math.sqrt(d) + noise * g.standard_normal((B, N + 1))
+        errs = np.stack([(softmax_kernel_predict(X[:, :N], y[:, :N], X[:, N], b) - y[:, N]) ** 2 for b in betas])
+        i = int(np.argmin(errs.mean(axis=1)))
+        out["kernel"].append(float(errs[i].mean()))
+        out["kernel_se"].append(float(errs[i].std(ddof=1) / math.sqrt(B)))
+        out["beta"].append(float(betas[i]))
+        out["lsq"].append(lsq_expected_loss(d, N, noise))
+        out["gd"].append(gd_expected_loss(d, N, noise)[1])
+    for k in ("lsq", "gd", "kernel", "kernel_se", "beta"):
+        out[k] = np.array(out[k])
+    return out
+
+
 # --------------------------------------------------------------------------- figures
 @styled
 def fig2_token_binding(*, quick: bool = False, retrain: bool = False) -> "Figure":
@@ -493,4 +607,25 @@ def fig4_linear_algorithms(*, quick: bool = False, retrain: bool = False) -> "Fi
     fx.legend(fontsize=8.5, loc="lower right", ncol=2)
     panel_label(fx, "F")
     fig.suptitle("Linear transformers on constructed LDS tokens: the algorithms they implement")
+    return fig
+
+
+@styled
+def fig5_kernel_regression(*, quick: bool = False) -> "Figure":
+    """Fig 5B: least squares against softmax kernel regression (and one GD step) as the dimension grows."""
+    d = fig5_data(quick)
+    dims = d["dims"]
+    fig = new_figure(7.4, 4.6)
+    ax = fig.subplots()
+    ax.plot(dims, d["kernel"], "o-", color=COLORS[1], label="softmax kernel regression, best $\\beta$", gid="kernel")
+    ax.plot(dims, d["gd"], "s--", color=COLORS[2], label="one GD step, best $\\eta$ (linear attention)", gid="gd")
+    ax.plot(dims, d["lsq"], "^-", color=COLORS[0], label="least squares", gid="lsq")
+    ax.axhline(d["zero"], color="0.4", ls=":", label="zero predictor", gid="zero")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(dims, [str(int(x)) for x in dims])
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel("expected squared error on a query")
+    ax.set_title(f"In-context linear regression, N = {d['N']} examples, noise {d['noise']}")
+    ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 0.2))
     return fig

@@ -17,7 +17,7 @@ from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
 from aievo.mesa.tasks import sample_lds
 from tests._figure_data import artists, line
 
-NAMES = ("vonoswald2023b_fig2", "vonoswald2023b_fig3", "vonoswald2023b_fig4")
+NAMES = ("vonoswald2023b_fig2", "vonoswald2023b_fig3", "vonoswald2023b_fig4", "vonoswald2023b_fig5")
 
 
 def _r2(A_fit, y_fit, A_test, y_test):
@@ -31,7 +31,7 @@ def test_registered_in_their_group_and_take_retrain():
     assert set(available("vonoswald2023b")) == set(NAMES)
     for name in NAMES:
         assert REGISTRY[name].group == "vonoswald2023b"
-        assert accepts_retrain(name)
+        assert accepts_retrain(name) == (name != "vonoswald2023b_fig5")  # fig 5 has no model
 
 
 def test_shipped_checkpoints_are_small():
@@ -152,3 +152,49 @@ def test_prop2_without_preconditioning_is_proposition_1():
     assert losses[1] < losses[0]  # one preconditioning layer helps on the fitting set
     with pytest.raises(InvalidParameterError, match="gammas"):
         vf.prop2_predict(S, [np.nan], 0.1)
+
+
+def _regression_tasks(seed, B, d, N, noise):
+    g = np.random.default_rng(seed)
+    X = g.standard_normal((B, N + 1, d))
+    w = g.standard_normal((B, d))
+    y = np.einsum("bnd,bd->bn", X, w) / np.sqrt(d)
+    return X, y + noise * g.standard_normal((B, N + 1))
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_closed_forms_match_monte_carlo(d):
+    """Least squares (numpy lstsq per task) and one GD step against their closed forms, within 4 standard errors."""
+    N, noise, B = 20, 0.3, 4000
+    X, y = _regression_tasks(d, B, d, N, noise)
+    err_ls = np.array([(X[b, N] @ np.linalg.lstsq(X[b, :N], y[b, :N], rcond=None)[0] - y[b, N]) ** 2
+                       for b in range(B)])
+    assert abs(err_ls.mean() - vf.lsq_expected_loss(d, N, noise)) < 4 * err_ls.std() / np.sqrt(B)
+    eta, loss = vf.gd_expected_loss(d, N, noise)
+    err_gd = (eta / N * np.einsum("bn,bnd,bd->b", y[:, :N], X[:, :N], X[:, N]) - y[:, N]) ** 2
+    assert abs(err_gd.mean() - loss) < 4 * err_gd.std() / np.sqrt(B)
+    # and eta is the minimiser: one step 20% off either way is worse by more than the noise
+    for other in (0.8 * eta, 1.2 * eta):
+        e = (other / N * np.einsum("bn,bnd,bd->b", y[:, :N], X[:, :N], X[:, N]) - y[:, N]) ** 2
+        assert e.mean() > err_gd.mean()
+
+
+def test_softmax_kernel_predict_matches_a_loop():
+    from scipy.special import softmax
+
+    X, y = _regression_tasks(1, 5, 3, 7, 0.1)
+    pred = vf.softmax_kernel_predict(X[:, :7], y[:, :7], X[:, 7], 2.5)
+    for b in range(5):
+        w = softmax([2.5 * X[b, 7] @ X[b, i] / np.sqrt(3) for i in range(7)])
+        assert pred[b] == pytest.approx(float(w @ y[b, :7]), rel=1e-12)
+
+
+def test_fig5_plots_the_closed_forms_and_the_kernel_losses():
+    fig = vf.fig5_kernel_regression(quick=True)
+    d = vf.fig5_data(True)
+    dims, lsq = line(fig, "lsq")
+    np.testing.assert_allclose(lsq, [vf.lsq_expected_loss(int(k), d["N"], d["noise"]) for k in dims], rtol=1e-12)
+    _, kernel = line(fig, "kernel")
+    np.testing.assert_allclose(kernel, d["kernel"])
+    # kernel regression is far above least squares and gets worse with the dimension
+    assert np.all(kernel > 3 * lsq) and kernel[-1] > kernel[0]
