@@ -37,6 +37,7 @@ from ._checks import check_array, finite_result
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
+    from .nn.config import LDSTask
     from .nn.result import TrainedTransformer
 
 __all__ = [
@@ -224,6 +225,14 @@ def tune_prop2(S: np.ndarray, targets: np.ndarray, K: int, start: Any = ()) -> t
 
 
 # --------------------------------------------------------------------------- data
+def _lds_task(model: "TrainedTransformer") -> "LDSTask":
+    from .nn.config import LDSTask
+
+    if not isinstance(model.task, LDSTask):
+        raise bad_argument(InvalidParameterError, "model.task", model.task, "an LDSTask")
+    return model.task
+
+
 @functools.lru_cache(maxsize=4)
 def _binding_model(retrain: bool) -> "TrainedTransformer":
     from .experiments.vonoswald2023b import BINDING_MODEL
@@ -255,9 +264,10 @@ def fig2_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     from .experiments.vonoswald2023b import binding_r2
 
     model = _binding_model(retrain)
-    inputs, _ = model.task.sample(np.random.default_rng(SEED + 1), SIZES[quick]["probe"])
+    task = _lds_task(model)
+    inputs, _ = task.sample(np.random.default_rng(SEED + 1), SIZES[quick]["probe"])
     _, h0, h1 = softmax_first_layer(model.params, model.config, inputs)
-    positions = tuple(range(1, model.task.T))
+    positions = tuple(range(1, task.T))
     return dict(positions=np.array(positions), lags=np.array(LAGS), inputs=inputs,
                 r2_input=binding_r2(h0, inputs, positions, LAGS), r2_layer1=binding_r2(h1, inputs, positions, LAGS),
                 loss=float(model.history["eval_loss"][-1]))
@@ -276,7 +286,7 @@ def fig3_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         and ``inputs``.
     """
     model = _binding_model(retrain)
-    inputs, _ = model.task.sample(np.random.default_rng(SEED + 2), SIZES[quick]["attention"])
+    inputs, _ = _lds_task(model).sample(np.random.default_rng(SEED + 2), SIZES[quick]["attention"])
     w, _, _ = softmax_first_layer(model.params, model.config, inputs)
     W = w.mean(axis=0)
     T = W.shape[-1]
@@ -320,7 +330,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 
     models = _linear_models(retrain)
     depths = sorted(models)
-    task = models[depths[0]].task
+    task = _lds_task(models[depths[0]])
     D = task.D
     sz = SIZES[quick]
     fit_x, fit_y = task.sample(np.random.default_rng(SEED + 3), sz["fit"])
@@ -349,7 +359,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     tg = {"pre0": tg["preconditioned"], "next": tg["next"],
           "pre1": probe_targets(px, py, PROBE_LAMS[1])["preconditioned"]}
     probe_t = np.arange(min(2 * D, task.T - 1), task.T)  # past t = 2D, where H_t is well conditioned
-    r2 = probe_over_time([a[:n] for a in acts], {k: v[:n] for k, v in tg.items()}, positions=probe_t,
+    r2 = probe_over_time([a[:n] for a in acts], {k: v[:n] for k, v in tg.items()}, positions=probe_t.tolist(),
                          metric="r2", test_acts=[a[n:] for a in acts], test_targets={k: v[n:] for k, v in tg.items()})
     out.update(probe_t=probe_t, probe_pre=r2["pre0"], probe_pre1=r2["pre1"], probe_next=r2["next"])
     return out
@@ -424,7 +434,7 @@ def softmax_kernel_predict(X: np.ndarray, y: np.ndarray, xq: np.ndarray, beta: f
 
 
 #: Settings of Fig 5B: context size, label noise, dimensions, inverse temperatures scanned.
-KERNEL_SETUP = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), betas=np.geomspace(0.1, 100.0, 61))
+KERNEL_SETUP: dict[str, Any] = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), betas=np.geomspace(0.1, 100.0, 61))
 
 
 @functools.lru_cache(maxsize=2)
@@ -502,7 +512,7 @@ def fig3_attention_maps(*, quick: bool = False, retrain: bool = False) -> "Figur
     H, T, _ = W.shape
     fig = new_figure(3.0 * H + 3.6, 3.5)
     axes = fig.subplots(1, H + 1, gridspec_kw=dict(width_ratios=[1] * H + [1.25]))
-    im = None
+    im: Any = None
     for h in range(H):
         ax = axes[h]
         im = ax.imshow(W[h], cmap="viridis", vmin=0.0, vmax=1.0, origin="upper", gid=f"map:{h}")

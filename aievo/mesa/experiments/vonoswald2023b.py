@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError, bad_argument
+from ...errors import InvalidParameterError, ShapeError, bad_argument
 from .._checks import as_rng, check_int
 from ..nn.config import LDSTask, OptimConfig, TransformerConfig
 from ..nn.shipped import recipe
@@ -34,6 +34,8 @@ __all__ = [
     "linear_optim",
     "BINDING_MODEL",
     "LINEAR_MODELS",
+    "BINDING_SETUP",
+    "LINEAR_SETUP",
     "train_binding_model",
     "train_linear_model",
 ]
@@ -168,7 +170,7 @@ def binding_r2(acts: np.ndarray, inputs: np.ndarray, positions: Sequence[int], l
     A = np.asarray(acts, dtype=np.float64)
     S = np.asarray(inputs, dtype=np.float64)
     if A.ndim != 3 or S.ndim != 3 or A.shape[:2] != S.shape[:2]:
-        raise bad_argument(InvalidParameterError, "acts.shape", A.shape, f"(B, T, E) with (B, T) = {S.shape[:2]}")
+        raise bad_argument(ShapeError, "acts.shape", A.shape, f"(B, T, E) with (B, T) = {S.shape[:2]}")
     half = A.shape[0] // 2
     out = np.full((len(positions), len(lags)), np.nan)
     for i, t in enumerate(positions):
@@ -187,8 +189,8 @@ BINDING_MODEL = "vonoswald2023b_binding"
 LINEAR_MODELS = {L: f"vonoswald2023b_linear{L}" for L in (1, 2, 3, 4)}
 
 #: Task, training length and seed of the shipped models.
-BINDING_SETUP = dict(task=LDSTask(D=10, T=30), steps=2000, batch_size=128, seed=0)
-LINEAR_SETUP = dict(task=LDSTask(D=5, T=30), steps=2000, batch_size=128, seed=0)
+BINDING_SETUP: dict[str, Any] = dict(task=LDSTask(D=10, T=30), steps=2000, batch_size=128, seed=0)
+LINEAR_SETUP: dict[str, Any] = dict(task=LDSTask(D=5, T=30), steps=2000, batch_size=128, seed=0)
 
 
 def linear_config(depth: int, D: int) -> TransformerConfig:
