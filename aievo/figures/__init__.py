@@ -4,7 +4,8 @@ Figures are registered by name with the module and function that draw them, so
 that listing figures imports nothing heavy. Paper figures (docs/figures.md)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
 assumptions (finite populations, learning evaluators, ancestry) in group
-``"beyond"``; mesa-optimization figures are in group ``"mesa"``; evolving
+``"beyond"``; mesa-optimization figures are in group ``"mesa"``, those of von Oswald et al. (2023b)
+in group ``"vonoswald2023b"``; evolving
 mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
@@ -70,6 +71,15 @@ REGISTRY: dict[str, FigureSpec] = {
                    "In-context regression on Friedman #2: blog vs consistent protocol"),
         FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
+        FigureSpec("vonoswald2023b_fig2", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig2_token_binding",
+                   "2023b Fig 2A: token binding by a softmax first layer"),
+        FigureSpec("vonoswald2023b_fig3", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig3_attention_maps",
+                   "2023b Fig 3A: first-layer attention maps on raw LDS tokens"),
+        FigureSpec("vonoswald2023b_fig4", "vonoswald2023b",
+                   "aievo.mesa.figures_vonoswald2023b:fig4_linear_algorithms",
+                   "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
+        FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_kernel_regression",
+                   "2023b Fig 5B: least squares against softmax kernel regression as the dimension grows"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
         FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",

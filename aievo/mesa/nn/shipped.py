@@ -51,7 +51,10 @@ def recipes() -> dict[str, Callable[[], TrainedTransformer]]:
 
 
 #: Modules that register recipes; imported by :func:`recipes` and :func:`shipped_model`.
-_RECIPE_MODULES: tuple[str, ...] = ("aievo.evolving.transformers",)
+_RECIPE_MODULES: tuple[str, ...] = (
+    "aievo.evolving.transformers",
+    "aievo.mesa.experiments.vonoswald2023b",
+)
 
 
 @cache
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # run the imported module's main: recipes register themselves in aievo.mesa.nn.shipped, not in __main__
+    # Run as a script this file is ``__main__``, while the recipe modules register into the
+    # imported ``aievo.mesa.nn.shipped``: call that module's ``main`` so they are seen.
     from aievo.mesa.nn.shipped import main as _main
 
     raise SystemExit(_main())

@@ -1,0 +1,641 @@
+"""Figures of von Oswald et al. (2023b), "Uncovering mesa-optimization algorithms in Transformers".
+
+Group ``"vonoswald2023b"`` of :mod:`aievo.figures`, drawn from small shipped checkpoints
+(:mod:`aievo.mesa.nn.shipped`; recipes in :mod:`aievo.mesa.experiments.vonoswald2023b`):
+
+* :func:`fig2_token_binding` -- Fig 2A: after a softmax first layer trained on raw LDS states,
+  the previous state ``s_{t-1}`` is linearly decodable from token ``t``;
+* :func:`fig3_attention_maps` -- Fig 3A: that layer's attention maps, concentrated on the
+  previous token;
+* :func:`fig5_kernel_regression` -- Fig 5B: least squares against softmax kernel regression as
+  the dimension grows (closed forms and Monte-Carlo, no model);
+* :func:`fig4_linear_algorithms` -- Fig 4: trained linear transformers of depth 1..4 on
+  constructed tokens against one GD step, their own block-scalar ("compressed") weights, the
+  multi-step optimizer of Proposition 2 with tuned step sizes, and probes for the
+  preconditioned state by layer.
+
+Drawing needs neither JAX nor training: the forward passes are numpy (the softmax layer here,
+the linear layers :func:`aievo.mesa.train.linear_tf_forward`). ``retrain=True`` trains the
+models from their recipes instead (needs the ``jax`` extra). The data behind each figure come
+from ``fig*_data`` functions (cached per process), and plotted artists carry a ``gid`` so tests
+can read the data back.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._blas import with_single_threaded_blas
+from ..errors import InvalidParameterError, ShapeError, bad_argument
+from ..figures._style import COLORS, new_figure, panel_label, styled
+from ._checks import check_array, finite_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .nn.config import LDSTask
+    from .nn.result import TrainedTransformer
+
+__all__ = [
+    "SIZES",
+    "SEED",
+    "softmax_first_layer",
+    "prop2_predict",
+    "tune_prop2",
+    "fig2_data",
+    "fig3_data",
+    "fig4_data",
+    "fig2_token_binding",
+    "fig3_attention_maps",
+    "fig4_linear_algorithms",
+    "KERNEL_SETUP",
+    "lsq_expected_loss",
+    "gd_expected_loss",
+    "softmax_kernel_predict",
+    "fig5_data",
+    "fig5_kernel_regression",
+]
+
+#: Fresh sequences drawn at draw time (full, quick): probes (half fit, half score), evaluation, tuning.
+SIZES = {False: dict(probe=2000, attention=500, eval=1000, fit=300, probe_linear=1000),
+         True: dict(probe=200, attention=40, eval=100, fit=60, probe_linear=200)}
+#: Seed of the sequences drawn at draw time.
+SEED = 0
+#: Ridge terms of the preconditioned probe targets of Fig 4: the official 1e-3, and 1.
+PROBE_LAMS = (1e-3, 1.0)
+#: Lags ``k`` probed in Fig 2 (``s_{t-k}`` from token ``t``).
+LAGS = (0, 1, 2, 3)
+
+
+def _sinusoid(T: int, E: int) -> np.ndarray:
+    """Sinusoidal encodings ``(T, E)`` as :func:`aievo.mesa.nn.layers.sinusoidal_encoding` (which imports JAX)."""
+    pos = np.arange(T, dtype=np.float64)[:, None]
+    i = np.arange(E)
+    ang = pos / 10000.0 ** ((i - i % 2) / E)
+    return np.where(i % 2 == 0, np.sin(ang), np.cos(ang))
+
+
+@finite_result
+def softmax_first_layer(params: dict, config: Any, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attention weights and residual stream of a model's first (softmax) layer, in numpy.
+
+    Mirrors :func:`aievo.mesa.nn.model.forward` for a first layer of kind ``"softmax"`` on a
+    causal token format without LayerNorm (embedding, positional encodings on the input or on
+    keys and queries, activation clip).
+
+    Parameters
+    ----------
+    params : dict
+        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
+    config : TransformerConfig
+    inputs : ndarray, shape (B, T, D)
+        Raw LDS states (``token_format="lds_raw"``).
+
+    Returns
+    -------
+    weights : ndarray, shape (B, H, T, T)
+        ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero for ``t' > t``).
+    h0, h1 : ndarray, shape (B, T, E)
+        Residual stream before and after the layer.
+    """
+    if config.attention[0] != "softmax" or config.token_format != "lds_raw" or config.layer_norm:
+        raise bad_argument(InvalidParameterError, "config", config.attention,
+                           "a first softmax layer on token_format='lds_raw' without LayerNorm")
+    S = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
+    if S.shape[-1] != config.data_dim:
+        raise bad_argument(ShapeError, "inputs.shape", S.shape, f"(B, T, {config.data_dim})")
+    B, T, _ = S.shape
+    h0 = S @ np.asarray(params["embed"], np.float64).T if "embed" in params else S
+    pe = _sinusoid(T, h0.shape[-1]) if config.pos_encoding != "none" else 0.0
+    if config.pos_encoding == "input":
+        h0 = h0 + pe
+    x_kq = h0 + pe if config.pos_encoding == "kq" else h0
+    p = {k: np.asarray(v, np.float64) for k, v in params["layers"][0]["attn"].items()}
+    Q = np.einsum("hke,bte->bhtk", p["Wq"], x_kq, optimize=True)
+    K = np.einsum("hke,bte->bhtk", p["Wk"], x_kq, optimize=True)
+    V = np.einsum("hke,bte->bhtk", p["Wv"], h0, optimize=True)
+    logits = Q @ K.swapaxes(-1, -2) / math.sqrt(Q.shape[-1])
+    logits = np.where(np.tri(T, dtype=bool), logits, -np.inf)
+    logits -= logits.max(axis=-1, keepdims=True)
+    w = np.exp(logits)
+    w /= w.sum(axis=-1, keepdims=True)
+    h1 = h0 + np.einsum("hek,bhtk->bte", p["P"], w @ V, optimize=True)
+    if config.act_clip is not None:
+        h1 = np.clip(h1, -config.act_clip, config.act_clip)
+    return w, h0, h1
+
+
+# --------------------------------------------------------------------------- Proposition 2
+def _prop2_features(S: np.ndarray, gammas: np.ndarray) -> np.ndarray:
+    """``sum_{t'<=t} s_{t'} (k_{t'}^T q_t)`` after the preconditioning steps (the prediction for ``eta = 1``)."""
+    Q = S.copy()
+    K = np.zeros_like(S)
+    K[:, 1:] = S[:, :-1]
+    for g in gammas:
+        # H_t x = sum_{t'<=t} k_{t'} (k_{t'}^T x), for every token's own H_t
+        HQ = np.tril(Q @ K.swapaxes(1, 2)) @ K
+        HK = np.tril(K @ K.swapaxes(1, 2)) @ K
+        Q, K = Q - g * HQ, K - g * HK
+    return np.tril(Q @ K.swapaxes(1, 2)) @ S
+
+
+@finite_result
+def prop2_predict(S: np.ndarray, gammas: Any, eta: float) -> np.ndarray:
+    """The multi-layer optimizer of Proposition 2: causal preconditioning steps, then one GD step.
+
+    On constructed tokens every token ``t`` carries a query copy ``q_t = s_t`` and a key
+    ``k_t = s_{t-1}`` (``s_0 = 0``); the values ``s_t`` stay fixed. Each of the ``K - 1``
+    preconditioning layers updates every token with its own causal sum of the current keys,
+    ``H_t = sum_{t'<=t} k_{t'} k_{t'}^T``::
+
+        q_t <- (I - gamma H_t) q_t,    k_t <- (I - gamma H_t) k_t,
+
+    (GD++ of von Oswald et al. 2023a made causal), and the last layer takes one GD step from
+    ``W = 0``: ``shat_{t+1} = eta sum_{t'<=t} s_{t'} (k_{t'}^T q_t)``. With no ``gammas`` this is
+    Proposition 1 (:func:`aievo.mesa.baselines.gd_sequence_predict`).
+
+    Parameters
+    ----------
+    S : ndarray, shape (B, T, D)
+        States ``s_1..s_T``.
+    gammas : sequence of float
+        Step sizes of the ``K - 1`` preconditioning layers (may be empty).
+    eta : float
+        GD step of the last layer.
+
+    Returns
+    -------
+    ndarray, shape (B, T, D)
+        Predictions of the targets ``s_2..s_{T+1}``.
+    """
+    from ._checks import check_float
+
+    S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
+    g = np.asarray(gammas, dtype=np.float64).reshape(-1) if np.size(gammas) else np.zeros(0)
+    if not np.all(np.isfinite(g)):
+        raise bad_argument(InvalidParameterError, "gammas", gammas, "finite step sizes")
+    return check_float(eta, "eta") * _prop2_features(S, g)
+
+
+def tune_prop2(S: np.ndarray, targets: np.ndarray, K: int, start: Any = ()) -> tuple[np.ndarray, float]:
+    """Step sizes of :func:`prop2_predict` with ``K`` layers that minimise the loss on ``(S, targets)``.
+
+    For given ``gammas`` the prediction is linear in ``eta``, whose best value is closed form; the
+    ``K - 1`` ``gammas`` are found by Nelder--Mead from ``start`` (padded with 0.01).
+
+    Returns
+    -------
+    gammas : ndarray, shape (K - 1,)
+    eta : float
+    """
+    from scipy.optimize import minimize
+
+    from ._checks import check_int
+
+    S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
+    Y = check_array(targets, "targets", 3, shape_text="an array of shape (B, T, D)")
+    if Y.shape != S.shape:
+        raise bad_argument(ShapeError, "targets.shape", Y.shape, f"{S.shape} like S")
+    K = check_int(K, "K")
+
+    def best(g: np.ndarray) -> tuple[float, float]:
+        F = _prop2_features(S, g)
+        ff = float(np.sum(F * F))
+        eta = float(np.sum(F * Y)) / ff if ff > 0 else 0.0
+        return eta, float(np.sum((Y - eta * F) ** 2))
+
+    if K == 1:
+        return np.zeros(0), best(np.zeros(0))[0]
+    x0 = np.r_[np.asarray(start, dtype=np.float64).reshape(-1)[: K - 1],
+               np.full(max(0, K - 1 - np.size(start)), 0.01)]
+
+    def loss(g: np.ndarray) -> float:
+        if not np.all(np.abs(g) < 1.0):  # steps this large diverge on these sequences
+            return np.inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = best(g)[1]
+        return val if np.isfinite(val) else np.inf
+
+    res = minimize(loss, x0, method="Nelder-Mead", options=dict(xatol=1e-6, fatol=1e-9, maxiter=200 * K))
+    return np.asarray(res.x, dtype=np.float64), best(res.x)[0]
+
+
+# --------------------------------------------------------------------------- data
+def _lds_task(model: "TrainedTransformer") -> "LDSTask":
+    from .nn.config import LDSTask
+
+    if not isinstance(model.task, LDSTask):
+        raise bad_argument(InvalidParameterError, "model.task", model.task, "an LDSTask")
+    return model.task
+
+
+@functools.lru_cache(maxsize=4)
+def _binding_model(retrain: bool) -> "TrainedTransformer":
+    from .experiments.vonoswald2023b import BINDING_MODEL
+    from .nn.shipped import shipped_model
+
+    return shipped_model(BINDING_MODEL, retrain=retrain)
+
+
+@functools.lru_cache(maxsize=4)
+def _linear_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
+    from .experiments.vonoswald2023b import LINEAR_MODELS
+    from .nn.shipped import shipped_model
+
+    return {L: shipped_model(name, retrain=retrain) for L, name in LINEAR_MODELS.items()}
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig2_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Held-out R^2 of probes for ``s_{t-k}`` before and after the softmax layer.
+
+    Returns
+    -------
+    dict
+        ``positions`` (1..T-1), ``lags`` (:data:`LAGS`), ``r2_input`` and ``r2_layer1``
+        (``(len(positions), len(lags))``, NaN where ``t < k``), ``inputs`` (the probe sequences,
+        first half fits, second half scores), ``loss`` (the model's final evaluation loss).
+    """
+    from .experiments.vonoswald2023b import binding_r2
+
+    model = _binding_model(retrain)
+    task = _lds_task(model)
+    inputs, _ = task.sample(np.random.default_rng(SEED + 1), SIZES[quick]["probe"])
+    _, h0, h1 = softmax_first_layer(model.params, model.config, inputs)
+    positions = tuple(range(1, task.T))
+    return dict(positions=np.array(positions), lags=np.array(LAGS), inputs=inputs,
+                r2_input=binding_r2(h0, inputs, positions, LAGS), r2_layer1=binding_r2(h1, inputs, positions, LAGS),
+                loss=float(model.history["eval_loss"][-1]))
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig3_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Attention weights of the softmax layer, averaged over fresh sequences.
+
+    Returns
+    -------
+    dict
+        ``weights`` ``(H, T, T)`` (mean over sequences), ``by_lag`` ``(H, T)``: mean weight
+        on the key ``k`` tokens back, over queries ``t >= k`` (NaN-free: every ``k < T``),
+        and ``inputs``.
+    """
+    model = _binding_model(retrain)
+    inputs, _ = _lds_task(model).sample(np.random.default_rng(SEED + 2), SIZES[quick]["attention"])
+    w, _, _ = softmax_first_layer(model.params, model.config, inputs)
+    W = w.mean(axis=0)
+    T = W.shape[-1]
+    by_lag = np.stack([[np.mean(np.diagonal(Wh, offset=-k)) for k in range(T)] for Wh in W])
+    return dict(weights=W, by_lag=by_lag, inputs=inputs)
+
+
+def _tf_acts(model: "TrainedTransformer", inputs: np.ndarray) -> list[np.ndarray]:
+    from .tasks import construct_full_tokens
+    from .train import linear_tf_forward
+
+    layers = [{k: np.asarray(v, np.float64) for k, v in lay["attn"].items()} for lay in model.params["layers"]]
+    return linear_tf_forward(layers, construct_full_tokens(inputs), act_clip=model.config.act_clip)
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Per-position losses, tuned optimizers and probe scores behind Fig 4.
+
+    Sequences: ``fit`` (tune the GD step and the Proposition-2 steps), ``eval`` (every loss)
+    and ``probe`` (half fit the probes, half score them), all fresh draws of the models' task.
+
+    Returns
+    -------
+    dict
+        ``depths``; per-position losses ``tf[L]``, ``compressed[L]``, ``prop2[L]`` (dicts by
+        depth), ``gd``, ``lsq`` (least squares over the pairs before ``t``, ``lambda = 1e-3``),
+        ``zero``; ``eta`` (GD step, best on a grid), ``gammas[L]`` and ``etas[L]`` (fitted
+        Proposition-2 steps);
+        ``probe_pre``, ``probe_pre1`` (preconditioned state ``(H_t + lam I)^{-1} s_t`` with
+        ``lam`` = :data:`PROBE_LAMS`) and ``probe_next`` (``s_{t+1}``): held-out R^2 ``(L + 1, T)``
+        for the deepest model, rows the tokens and each layer's output, columns the positions
+        ``probe_t`` (``t >= 2 D``); ``eval_inputs``, ``eval_targets``.
+    """
+    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
+    from .compressed import compressed_layers, extract_compressed
+    from .probes import probe_over_time, probe_targets
+    from .tasks import construct_full_tokens
+    from .train import linear_tf_forward
+
+    models = _linear_models(retrain)
+    depths = sorted(models)
+    task = _lds_task(models[depths[0]])
+    D = task.D
+    sz = SIZES[quick]
+    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 3), sz["fit"])
+    x, y = task.sample(np.random.default_rng(SEED + 4), sz["eval"])
+    eta, _, _ = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))
+    out: dict[str, Any] = dict(depths=np.array(depths), eta=eta, eval_inputs=x, eval_targets=y,
+                               tf={}, compressed={}, prop2={}, gammas={}, etas={})
+    out["gd"] = sequence_loss(prop2_predict(x, (), eta), y)
+    out["lsq"] = sequence_loss(lsq_sequence_predict(x, 1e-3), y)
+    out["zero"] = sequence_loss(np.zeros_like(y), y)
+    for L in depths:
+        m = models[L]
+        out["tf"][L] = sequence_loss(_tf_acts(m, x)[-1][..., :D], y)
+        layers = [{k: np.asarray(v, np.float64) for k, v in lay["attn"].items()} for lay in m.params["layers"]]
+        comp = compressed_layers(extract_compressed(layers, D), D)
+        pred = linear_tf_forward(comp, construct_full_tokens(x), act_clip=m.config.act_clip)[-1][..., :D]
+        out["compressed"][L] = sequence_loss(pred, y)
+        g, e = tune_prop2(fit_x, fit_y, L, out["gammas"].get(L - 1, ()))
+        out["gammas"][L], out["etas"][L] = g, e
+        out["prop2"][L] = sequence_loss(prop2_predict(x, g, e), y)
+    deep = models[depths[-1]]
+    n = sz["probe_linear"] // 2
+    px, py = task.sample(np.random.default_rng(SEED + 5), 2 * n)
+    acts = _tf_acts(deep, px)
+    tg = probe_targets(px, py, PROBE_LAMS[0])
+    tg = {"pre0": tg["preconditioned"], "next": tg["next"],
+          "pre1": probe_targets(px, py, PROBE_LAMS[1])["preconditioned"]}
+    probe_t = np.arange(min(2 * D, task.T - 1), task.T)  # past t = 2D, where H_t is well conditioned
+    r2 = probe_over_time([a[:n] for a in acts], {k: v[:n] for k, v in tg.items()}, positions=probe_t.tolist(),
+                         metric="r2", test_acts=[a[n:] for a in acts], test_targets={k: v[n:] for k, v in tg.items()})
+    out.update(probe_t=probe_t, probe_pre=r2["pre0"], probe_pre1=r2["pre1"], probe_next=r2["next"])
+    return out
+
+
+# --------------------------------------------------------------------------- Fig 5B
+def lsq_expected_loss(d: int, N: int, noise: float) -> float:
+    """Expected squared error of least squares on ``N`` Gaussian points in ``d`` dimensions (closed form).
+
+    Task: ``x ~ N(0, I_d)``, ``y = w^T x / sqrt(d) + noise * eps``; the ordinary least-squares fit
+    on ``N > d + 1`` points predicts a fresh query with error
+    ``E (yhat - y)^2 = noise^2 (1 + d / (N - d - 1))`` (the mean of an inverse Wishart matrix).
+    """
+    from ._checks import check_float, check_int
+
+    d = check_int(d, "d")
+    N = check_int(N, "N", minimum=d + 2)
+    noise = check_float(noise, "noise", nonnegative=True)
+    return noise**2 * (1.0 + d / (N - d - 1))
+
+
+def gd_expected_loss(d: int, N: int, noise: float) -> tuple[float, float]:
+    """Best step and expected squared error of one GD step from ``w = 0`` (linear attention), closed form.
+
+    Same task as :func:`lsq_expected_loss`; ``yhat = (eta / N) sum_i y_i x_i^T x_q``. With
+    ``S = X^T X / N`` Wishart, ``E S^2 = (1 + (d + 1) / N) I``, so the error is
+    ``1 - 2 eta + eta^2 (1 + (d + 1) / N) + eta^2 noise^2 d / N + noise^2``, smallest at
+    ``eta = 1 / (1 + (d + 1 + noise^2 d) / N)``.
+
+    Returns
+    -------
+    eta, loss : float
+    """
+    from ._checks import check_float, check_int
+
+    d = check_int(d, "d")
+    N = check_int(N, "N")
+    noise = check_float(noise, "noise", nonnegative=True)
+    a = 1.0 + (d + 1 + noise**2 * d) / N
+    eta = 1.0 / a
+    return eta, 1.0 - 2 * eta + a * eta**2 + noise**2
+
+
+def softmax_kernel_predict(X: np.ndarray, y: np.ndarray, xq: np.ndarray, beta: float) -> np.ndarray:
+    """Softmax kernel regression (one softmax attention head): ``yhat = sum_i softmax_i(beta x_q . x_i / sqrt(d)) y_i``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+    beta : float
+        Inverse temperature.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+    """
+    from ._checks import check_float
+
+    X = check_array(X, "X", 3, shape_text="an array of shape (B, N, d)")
+    y = check_array(y, "y", 2, shape_text="an array of shape (B, N)")
+    xq = check_array(xq, "xq", 2, shape_text="an array of shape (B, d)")
+    if y.shape != X.shape[:2] or xq.shape != (X.shape[0], X.shape[2]):
+        raise bad_argument(ShapeError, "y.shape, xq.shape", (y.shape, xq.shape), f"{X.shape[:2]} and "
+                           f"{(X.shape[0], X.shape[2])}")
+    beta = check_float(beta, "beta")
+    logits = beta * np.einsum("bnd,bd->bn", X, xq) / math.sqrt(X.shape[2])
+    logits -= logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    return np.sum(w * y, axis=1) / np.sum(w, axis=1)
+
+
+#: Settings of Fig 5B: context size, label noise, dimensions, inverse temperatures scanned.
+KERNEL_SETUP: dict[str, Any] = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), betas=np.geomspace(0.1, 100.0, 61))
+
+
+@functools.lru_cache(maxsize=2)
+@with_single_threaded_blas
+def fig5_data(quick: bool = False) -> dict[str, Any]:
+    """Losses of least squares, one GD step and softmax kernel regression against the dimension.
+
+    Returns
+    -------
+    dict
+        ``dims``; ``lsq`` and ``gd`` (closed forms), ``kernel`` (best ``beta`` on the grid,
+        Monte-Carlo over ``tasks`` tasks, its standard error ``kernel_se``), ``beta``, ``zero``
+        (``1 + noise^2``), ``N``, ``noise``, ``tasks``.
+    """
+    su = KERNEL_SETUP
+    N, noise, dims, betas = su["N"], su["noise"], su["dims"], su["betas"]
+    B = 200 if quick else 4000
+    g = np.random.default_rng(SEED + 6)
+    out: dict[str, Any] = dict(dims=np.array(dims), N=N, noise=noise, tasks=B, lsq=[], gd=[], kernel=[],
+                               kernel_se=[], beta=[], zero=1.0 + noise**2)
+    for d in dims:
+        X = g.standard_normal((B, N + 1, d))
+        w = g.standard_normal((B, d))
+        y = np.einsum("bnd,bd->bn", X, w) / math.sqrt(d) + noise * g.standard_normal((B, N + 1))
+        errs = np.stack([(softmax_kernel_predict(X[:, :N], y[:, :N], X[:, N], b) - y[:, N]) ** 2 for b in betas])
+        i = int(np.argmin(errs.mean(axis=1)))
+        out["kernel"].append(float(errs[i].mean()))
+        out["kernel_se"].append(float(errs[i].std(ddof=1) / math.sqrt(B)))
+        out["beta"].append(float(betas[i]))
+        out["lsq"].append(lsq_expected_loss(d, N, noise))
+        out["gd"].append(gd_expected_loss(d, N, noise)[1])
+    for k in ("lsq", "gd", "kernel", "kernel_se", "beta"):
+        out[k] = np.array(out[k])
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+@styled
+def fig2_token_binding(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 2A: linear probes for past states before and after a softmax first layer (raw LDS tokens)."""
+    d = fig2_data(quick, retrain)
+    pos, lags = d["positions"], d["lags"]
+    full = pos >= lags.max()
+    fig = new_figure(11.0, 4.2)
+    ax, bx = fig.subplots(1, 2)
+    for r2, label, c, gid in ((d["r2_input"], "embedded token (before layer 1)", COLORS[1], "lag:input"),
+                              (d["r2_layer1"], "after the softmax layer", COLORS[0], "lag:layer1")):
+        ax.plot(lags, r2[full].mean(axis=0), "o-", color=c, label=label, gid=gid)
+    ax.set_xticks(lags, ["$s_{t}$" if k == 0 else f"$s_{{t-{k}}}$" for k in lags])
+    ax.set_xlabel("probe target (state k steps back)")
+    ax.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {lags.max()})")
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_title("What token t carries")
+    ax.legend(loc="upper right", fontsize=9)
+    panel_label(ax, "a")
+    j = int(np.flatnonzero(lags == 1)[0])
+    bx.plot(pos, d["r2_layer1"][:, j], color=COLORS[0], label="after the softmax layer", gid="prev:layer1")
+    bx.plot(pos, d["r2_input"][:, j], color=COLORS[1], label="embedded token", gid="prev:input")
+    bx.axhline(0.9, color="0.4", ls=":", lw=1.2, label="$R^2 = 0.9$")
+    bx.set_xlabel("position t")
+    bx.set_ylabel("held-out $R^2$ for $s_{t-1}$")
+    bx.set_ylim(-0.1, 1.05)
+    bx.set_title("Decoding the previous state")
+    bx.legend(loc="center right", fontsize=9)
+    panel_label(bx, "b")
+    fig.suptitle("Softmax first layer on raw LDS states binds each token to its predecessor")
+    return fig
+
+
+@styled
+def fig3_attention_maps(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 3A: attention maps of the softmax first layer (mean over sequences), one per head."""
+    d = fig3_data(quick, retrain)
+    W, by_lag = d["weights"], d["by_lag"]
+    H, T, _ = W.shape
+    fig = new_figure(3.0 * H + 3.6, 3.5)
+    axes = fig.subplots(1, H + 1, gridspec_kw=dict(width_ratios=[1] * H + [1.25]))
+    im: Any = None
+    for h in range(H):
+        ax = axes[h]
+        im = ax.imshow(W[h], cmap="viridis", vmin=0.0, vmax=1.0, origin="upper", gid=f"map:{h}")
+        ax.set_title(f"head {h + 1}")
+        ax.set_xlabel("key position t'")
+        if h == 0:
+            ax.set_ylabel("query position t")
+        ax.grid(False)
+    fig.colorbar(im, ax=list(axes[:H]), shrink=0.8, label="attention weight")
+    cx = axes[H]
+    K = min(T, 6)
+    for h in range(H):
+        cx.plot(np.arange(K), by_lag[h, :K], "o-", color=COLORS[h % len(COLORS)], label=f"head {h + 1}",
+                gid=f"lag:{h}")
+    cx.set_xlabel("lag t - t'")
+    cx.set_ylabel("mean attention weight")
+    cx.set_ylim(-0.02, 1.02)
+    cx.set_title("Weight by lag")
+    cx.legend(fontsize=8.5)
+    fig.suptitle("Softmax first layer: attention on the previous token")
+    return fig
+
+
+@styled
+def fig4_linear_algorithms(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 4: trained linear transformers (depth 1-4, constructed tokens) against the algorithms they implement."""
+    d = fig4_data(quick, retrain)
+    depths = list(d["depths"])
+    Lmax = depths[-1]
+    T = d["gd"].size
+    t = np.arange(T)
+    fig = new_figure(15.0, 8.6)
+    axes = fig.subplots(2, 3)
+    ax = axes[0, 0]
+    ax.plot(t, d["tf"][1], color=COLORS[0], label=f"trained 1-layer linear TF (mean {d['tf'][1].mean():.3f})",
+            gid="A:tf")
+    ax.plot(t, d["gd"], color=COLORS[1], ls="--",
+            label=f"one GD step, tuned $\\eta$ = {d['eta']:.3f} (mean {d['gd'].mean():.3f})", gid="A:gd")
+    ax.plot(t, d["lsq"], color="0.45", ls=":", label=f"least squares (mean {d['lsq'].mean():.3f})", gid="A:lsq")
+    ax.set_title("1 layer against 1 step of GD")
+    panel_label(ax, "A")
+    bx = axes[0, 1]
+    bx.plot(t, d["tf"][Lmax], color=COLORS[0], label=f"trained {Lmax}-layer linear TF "
+            f"(mean {d['tf'][Lmax].mean():.3f})", gid="B:tf")
+    bx.plot(t, d["compressed"][Lmax], color=COLORS[2], ls="--", label="its block-scalar (compressed) weights "
+            f"(mean {d['compressed'][Lmax].mean():.3f})", gid="B:compressed")
+    bx.plot(t, d["lsq"], color="0.45", ls=":", label="least squares", gid="B:lsq")
+    bx.set_title(f"{Lmax} layers against the compressed algorithm")
+    panel_label(bx, "B")
+    for a, where in ((ax, "center right"), (bx, "upper right")):
+        a.set_yscale("log")
+        a.set_xlabel("position t")
+        a.set_ylabel("loss at t")
+        a.legend(fontsize=8.5, loc=where)
+    cx = axes[0, 2]
+    cx.plot(depths, [d["tf"][L].mean() for L in depths], "o-", color=COLORS[0], label="trained linear TF",
+            gid="C:tf")
+    cx.plot(depths, [d["prop2"][L].mean() for L in depths], "s--", color=COLORS[3],
+            label="Prop. 2 optimizer, tuned steps", gid="C:prop2")
+    cx.plot(depths, [d["compressed"][L].mean() for L in depths], "^:", color=COLORS[2],
+            label="compressed TF weights", gid="C:compressed")
+    cx.axhline(d["lsq"].mean(), color="0.45", ls=":", label="least squares", gid="C:lsq")
+    cx.set_xticks(depths)
+    cx.set_xlabel("layers K  (optimizer: K - 1 preconditioning + 1 GD step)")
+    cx.set_ylabel("mean loss over t")
+    cx.set_title("Loss against depth")
+    cx.legend(fontsize=8.5)
+    panel_label(cx, "C")
+    dx = axes[1, 0]
+    for i, L in enumerate(depths):
+        c = COLORS[i % len(COLORS)]
+        dx.plot(t, d["prop2"][L], color=c, label=f"Prop. 2, K = {L}", gid=f"D:prop2:{L}")
+        dx.plot(t, d["tf"][L], color=c, ls=":", lw=1.4, gid=f"D:tf:{L}")
+    dx.plot([], [], color="0.3", ls=":", label="trained TF (same colour = same K)")
+    dx.set_yscale("log")
+    dx.set_xlabel("position t")
+    dx.set_ylabel("loss at t")
+    dx.set_title("Per position: optimizer and transformer")
+    dx.legend(fontsize=8.5, ncol=1, loc="lower left")
+    panel_label(dx, "D")
+    pt = d["probe_t"]
+    ex = axes[1, 1]
+    rows = np.arange(Lmax + 1)
+    for key, label, c, mk in (("probe_pre1", "$(H_t + I)^{-1} s_t$", COLORS[3], "o-"),
+                              ("probe_pre", "$(H_t + 10^{-3} I)^{-1} s_t$", COLORS[4], "^-"),
+                              ("probe_next", "next state $s_{t+1}$", COLORS[0], "s-")):
+        ex.plot(rows, d[key].mean(axis=1), mk, color=c, label=label, gid=f"E:{key}")
+    ex.set_xticks(rows, ["tokens"] + [f"layer {i}" for i in range(1, Lmax + 1)])
+    ex.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {pt[0]})")
+    ex.set_ylim(-0.05, 1.05)
+    ex.set_title(f"Probes by layer ({Lmax}-layer TF)")
+    ex.legend(fontsize=8.5, loc="upper left")
+    panel_label(ex, "E")
+    fx = axes[1, 2]
+    for r in rows:
+        fx.plot(pt, d["probe_pre1"][r], color=COLORS[r % len(COLORS)],
+                label="tokens" if r == 0 else f"layer {r}", gid=f"F:{r}")
+    fx.set_xlabel("position t")
+    fx.set_ylabel("held-out $R^2$ for $(H_t + I)^{-1} s_t$")
+    fx.set_ylim(-0.05, 1.05)
+    fx.set_title("Preconditioned state over the sequence")
+    fx.legend(fontsize=8.5, loc="lower right", ncol=2)
+    panel_label(fx, "F")
+    fig.suptitle("Linear transformers on constructed LDS tokens: the algorithms they implement")
+    return fig
+
+
+@styled
+def fig5_kernel_regression(*, quick: bool = False) -> "Figure":
+    """Fig 5B: least squares against softmax kernel regression (and one GD step) as the dimension grows."""
+    d = fig5_data(quick)
+    dims = d["dims"]
+    fig = new_figure(7.4, 4.6)
+    ax = fig.subplots()
+    ax.plot(dims, d["kernel"], "o-", color=COLORS[1], label="softmax kernel regression, best $\\beta$", gid="kernel")
+    ax.plot(dims, d["gd"], "s--", color=COLORS[2], label="one GD step, best $\\eta$ (linear attention)", gid="gd")
+    ax.plot(dims, d["lsq"], "^-", color=COLORS[0], label="least squares", gid="lsq")
+    ax.axhline(d["zero"], color="0.4", ls=":", label="zero predictor", gid="zero")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(dims, [str(int(x)) for x in dims])
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel("expected squared error on a query")
+    ax.set_title(f"In-context linear regression, N = {d['N']} examples, noise {d['noise']}")
+    ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 0.2))
+    return fig

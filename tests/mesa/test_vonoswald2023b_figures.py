@@ -1,0 +1,200 @@
+"""Figures of von Oswald et al. (2023b) from the shipped checkpoints (quick sizes): the plotted data
+against independent computations (the JAX forward pass, explicit loops, closed forms)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aievo.errors import InvalidParameterError
+from aievo.figures import REGISTRY, accepts_retrain, available
+from aievo.mesa import figures_vonoswald2023b as vf
+from aievo.mesa.baselines import gd_sequence_predict, sequence_loss
+from aievo.mesa.experiments.vonoswald2023b import BINDING_MODEL, LINEAR_MODELS
+from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
+from aievo.mesa.tasks import sample_lds
+from tests._figure_data import artists, line
+
+NAMES = ("vonoswald2023b_fig2", "vonoswald2023b_fig3", "vonoswald2023b_fig4", "vonoswald2023b_fig5")
+
+
+def _r2(A_fit, y_fit, A_test, y_test):
+    """Held-out R^2 of a no-bias least-squares probe, pooled over output dimensions."""
+    W = np.linalg.pinv(A_fit) @ y_fit
+    res = A_test @ W - y_test
+    return 1 - np.sum(res**2) / np.sum((y_test - y_test.mean(axis=0)) ** 2)
+
+
+def test_registered_in_their_group_and_take_retrain():
+    assert set(available("vonoswald2023b")) == set(NAMES)
+    for name in NAMES:
+        assert REGISTRY[name].group == "vonoswald2023b"
+        assert accepts_retrain(name) == (name != "vonoswald2023b_fig5")  # fig 5 has no model
+
+
+def test_shipped_checkpoints_are_small():
+    total = 0
+    for name in (BINDING_MODEL, *LINEAR_MODELS.values()):
+        m = shipped_model(name)
+        assert m.meta["steps"] == 2000
+        total += sum((CHECKPOINT_DIR / f"{name}{ext}").stat().st_size for ext in (".npz", ".json"))
+    assert total < 1_000_000
+
+
+def test_numpy_softmax_layer_matches_the_jax_forward_pass():
+    pytest.importorskip("jax")
+    model = shipped_model(BINDING_MODEL)
+    x, _ = model.task.sample(np.random.default_rng(5), 16)
+    w, h0, h1 = vf.softmax_first_layer(model.params, model.config, x)
+    acts = model.activations(x)
+    # JAX runs in float32: relative differences of order 1e-6 per operation
+    np.testing.assert_allclose(h0, acts[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(h1, acts[1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.sum(axis=-1), 1.0, atol=1e-12)
+    assert np.all(np.triu(w, k=1) == 0)
+
+
+def test_fig2_plots_held_out_r2_of_probes():
+    pytest.importorskip("jax")
+    fig = vf.fig2_token_binding(quick=True)
+    d = vf.fig2_data(True)
+    model = shipped_model(BINDING_MODEL)
+    acts = model.activations(d["inputs"])  # independent forward pass (JAX)
+    S = d["inputs"]
+    half = S.shape[0] // 2
+    t_axis, prev = line(fig, "prev:layer1")
+    for t, r in zip(t_axis.astype(int), prev):
+        ref = _r2(acts[1][:half, t], S[:half, t - 1], acts[1][half:, t], S[half:, t - 1])
+        assert r == pytest.approx(ref, abs=2e-3)  # float32 activations against float64
+    lags, by_lag = line(fig, "lag:input")
+    assert by_lag[0] == pytest.approx(1.0, abs=1e-6)  # the embedding of s_t is injective
+    # the headline of Fig 2A at our scale: s_{t-1} is decodable after the layer and not before
+    assert np.mean(prev) > 0.9
+    assert np.max(line(fig, "prev:input")[1]) < 0.2
+
+
+def test_fig3_maps_are_the_mean_attention_weights():
+    fig = vf.fig3_attention_maps(quick=True)
+    d = vf.fig3_data(True)
+    model = shipped_model(BINDING_MODEL)
+    H = model.config.heads_per_layer[0]
+    T = model.task.T
+    for h in range(H):
+        (im,) = artists(fig, f"map:{h}")
+        M = np.asarray(im.get_array())
+        np.testing.assert_allclose(M, d["weights"][h])
+        np.testing.assert_allclose(M.sum(axis=1), 1.0, atol=1e-12)
+        lag, y = line(fig, f"lag:{h}")
+        for k in lag.astype(int):
+            assert y[k] == pytest.approx(np.mean([M[t, t - k] for t in range(k, T)]), rel=1e-12)
+    # at least one head puts most of its weight one token back
+    assert max(line(fig, f"lag:{h}")[1][1] for h in range(H)) > 0.5
+
+
+def test_fig4_losses_match_independent_forward_passes():
+    pytest.importorskip("jax")
+    fig = vf.fig4_linear_algorithms(quick=True)
+    d = vf.fig4_data(True)
+    x, y = d["eval_inputs"], d["eval_targets"]
+    for L in (1, max(LINEAR_MODELS)):  # the shallowest and the deepest (each JAX compile costs seconds)
+        m = shipped_model(LINEAR_MODELS[L])
+        ref = sequence_loss(m.predict(x).astype(np.float64), y)  # JAX float32 forward
+        np.testing.assert_allclose(d["tf"][L], ref, rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(line(fig, "A:tf")[1], d["tf"][1])
+    np.testing.assert_allclose(line(fig, "A:gd")[1], sequence_loss(gd_sequence_predict(x, d["eta"]), y), rtol=1e-10)
+    depths, prop2 = line(fig, "C:prop2")
+    assert list(depths) == sorted(LINEAR_MODELS)
+    np.testing.assert_allclose(prop2, [d["prop2"][L].mean() for L in sorted(LINEAR_MODELS)])
+    _, pre = line(fig, "E:probe_pre1")
+    assert pre.shape == (max(LINEAR_MODELS) + 1,)
+    # the probe of one layer and position, recomputed with an explicit pseudo-inverse
+    from aievo.mesa.probes import probe_targets
+
+    deep = shipped_model(LINEAR_MODELS[max(LINEAR_MODELS)])
+    n = vf.SIZES[True]["probe_linear"] // 2
+    px, py = deep.task.sample(np.random.default_rng(vf.SEED + 5), 2 * n)
+    target = probe_targets(px, py, vf.PROBE_LAMS[1])["preconditioned"]
+    acts = deep.activations(px)  # JAX forward
+    t = int(d["probe_t"][-1])
+    for layer in (0, 2):
+        ref = _r2(acts[layer][:n, t], target[:n, t], acts[layer][n:, t], target[n:, t])
+        assert d["probe_pre1"][layer, -1] == pytest.approx(ref, abs=1e-3)  # float32 activations
+
+
+@settings(deadline=None, max_examples=20)
+@given(st.integers(0, 2**31 - 1), st.lists(st.floats(-0.05, 0.05), max_size=3), st.floats(-0.5, 0.5))
+def test_prop2_predict_matches_explicit_layer_loops(seed, gammas, eta):
+    """Oracle: every layer written out with explicit sums over earlier tokens."""
+    S, _, _ = sample_lds(seed, 2, D=3, T=6)
+    pred = vf.prop2_predict(S, gammas, eta)
+    for b in range(2):
+        q = [S[b, t].copy() for t in range(6)]
+        k = [np.zeros(3)] + [S[b, t - 1].copy() for t in range(1, 6)]
+        for g in gammas:
+            Hs = [sum(np.outer(k[i], k[i]) for i in range(t + 1)) for t in range(6)]
+            q = [q[t] - g * Hs[t] @ q[t] for t in range(6)]
+            k = [k[t] - g * Hs[t] @ k[t] for t in range(6)]
+        for t in range(6):
+            ref = eta * sum(S[b, i] * (k[i] @ q[t]) for i in range(t + 1))
+            np.testing.assert_allclose(pred[b, t], ref, rtol=1e-9, atol=1e-12)
+
+
+def test_prop2_without_preconditioning_is_proposition_1():
+    S, Y, _ = sample_lds(3, 50, D=4, T=12)
+    np.testing.assert_allclose(vf.prop2_predict(S, [], 0.07), gd_sequence_predict(S, 0.07), rtol=1e-12)
+    gammas, eta = vf.tune_prop2(S, Y, 1)
+    g = gd_sequence_predict(S, 1.0)
+    assert gammas.size == 0
+    assert eta == pytest.approx(np.sum(g * Y) / np.sum(g * g), rel=1e-9)  # argmin of a quadratic in eta
+    losses = [sequence_loss(vf.prop2_predict(S, *vf.tune_prop2(S, Y, K)), Y).mean() for K in (1, 2)]
+    assert losses[1] < losses[0]  # one preconditioning layer helps on the fitting set
+    with pytest.raises(InvalidParameterError, match="gammas"):
+        vf.prop2_predict(S, [np.nan], 0.1)
+
+
+def _regression_tasks(seed, B, d, N, noise):
+    g = np.random.default_rng(seed)
+    X = g.standard_normal((B, N + 1, d))
+    w = g.standard_normal((B, d))
+    y = np.einsum("bnd,bd->bn", X, w) / np.sqrt(d)
+    return X, y + noise * g.standard_normal((B, N + 1))
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_closed_forms_match_monte_carlo(d):
+    """Least squares (numpy lstsq per task) and one GD step against their closed forms, within 4 standard errors."""
+    N, noise, B = 20, 0.3, 4000
+    X, y = _regression_tasks(d, B, d, N, noise)
+    err_ls = np.array([(X[b, N] @ np.linalg.lstsq(X[b, :N], y[b, :N], rcond=None)[0] - y[b, N]) ** 2
+                       for b in range(B)])
+    assert abs(err_ls.mean() - vf.lsq_expected_loss(d, N, noise)) < 4 * err_ls.std() / np.sqrt(B)
+    eta, loss = vf.gd_expected_loss(d, N, noise)
+    err_gd = (eta / N * np.einsum("bn,bnd,bd->b", y[:, :N], X[:, :N], X[:, N]) - y[:, N]) ** 2
+    assert abs(err_gd.mean() - loss) < 4 * err_gd.std() / np.sqrt(B)
+    # and eta is the minimiser: one step 20% off either way is worse by more than the noise
+    for other in (0.8 * eta, 1.2 * eta):
+        e = (other / N * np.einsum("bn,bnd,bd->b", y[:, :N], X[:, :N], X[:, N]) - y[:, N]) ** 2
+        assert e.mean() > err_gd.mean()
+
+
+def test_softmax_kernel_predict_matches_a_loop():
+    from scipy.special import softmax
+
+    X, y = _regression_tasks(1, 5, 3, 7, 0.1)
+    pred = vf.softmax_kernel_predict(X[:, :7], y[:, :7], X[:, 7], 2.5)
+    for b in range(5):
+        w = softmax([2.5 * X[b, 7] @ X[b, i] / np.sqrt(3) for i in range(7)])
+        assert pred[b] == pytest.approx(float(w @ y[b, :7]), rel=1e-12)
+
+
+def test_fig5_plots_the_closed_forms_and_the_kernel_losses():
+    fig = vf.fig5_kernel_regression(quick=True)
+    d = vf.fig5_data(True)
+    dims, lsq = line(fig, "lsq")
+    np.testing.assert_allclose(lsq, [vf.lsq_expected_loss(int(k), d["N"], d["noise"]) for k in dims], rtol=1e-12)
+    _, kernel = line(fig, "kernel")
+    np.testing.assert_allclose(kernel, d["kernel"])
+    # kernel regression is far above least squares and gets worse with the dimension
+    assert np.all(kernel > 3 * lsq) and kernel[-1] > kernel[0]
