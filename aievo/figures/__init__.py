@@ -5,7 +5,8 @@ that listing figures imports nothing heavy. Paper figures (docs/figures.md)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
 assumptions (finite populations, learning evaluators, ancestry) in group
 ``"beyond"``; mesa-optimization figures are in group ``"mesa"``; evolving
-mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
+mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``; simplified
+proxies of trained transformers after Friedman et al. (2023) in group ``"friedman2023"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`. Figures drawn from shipped
@@ -70,6 +71,11 @@ REGISTRY: dict[str, FigureSpec] = {
                    "In-context regression on Friedman #2: blog vs consistent protocol"),
         FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
+        FigureSpec("friedman2023_dyck", "friedman2023", "aievo.mesa.experiments.friedman2023:friedman2023_dyck",
+                   "Friedman et al. 2023 on Dyck: SVD, k-means and one-hot proxies in vs out of distribution"),
+        FigureSpec("friedman2023_regression", "friedman2023",
+                   "aievo.mesa.experiments.friedman2023:friedman2023_regression",
+                   "Friedman et al. 2023 on in-context regression: proxies in vs out of distribution"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
         FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",
