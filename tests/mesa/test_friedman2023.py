@@ -105,9 +105,9 @@ def test_quick_figure_plots_the_recomputed_faithfulness(task):
 
     fig = getattr(F, f"friedman2023_{task}")(quick=True)
     if task == "dyck":
-        res = F.dyck_friedman(shipped_model(F.DYCK_CHECKPOINT), n=200)
+        res = F.dyck_friedman(shipped_model(F.DYCK_CHECKPOINT), n=120)
     else:
-        res = F.regression_friedman(shipped_model(F.REGRESSION_CHECKPOINT), n=300)
+        res = F.regression_friedman(shipped_model(F.REGRESSION_CHECKPOINT), n=200)
     assert {p.split()[0] for p in res.proxies} == {"svd", "svd_data", "kmeans", "onehot"}
     for i, name in enumerate(res.proxies):
         np.testing.assert_allclose(_bars(fig, f"faithfulness:{name}"), res.faithfulness[i], rtol=1e-12)

@@ -469,8 +469,8 @@ def _result(task: str, quick: bool, retrain: bool) -> FriedmanResult:
     from ..nn.shipped import shipped_model
 
     if task == "dyck":
-        return dyck_friedman(shipped_model(DYCK_CHECKPOINT, retrain=retrain), n=200 if quick else 1000)
-    return regression_friedman(shipped_model(REGRESSION_CHECKPOINT, retrain=retrain), n=300 if quick else 2000)
+        return dyck_friedman(shipped_model(DYCK_CHECKPOINT, retrain=retrain), n=120 if quick else 1000)
+    return regression_friedman(shipped_model(REGRESSION_CHECKPOINT, retrain=retrain), n=200 if quick else 2000)
 
 
 def _plot(res: FriedmanResult, title: str) -> Any:
