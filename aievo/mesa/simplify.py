@@ -171,6 +171,8 @@ def kmeans(X: np.ndarray, k: int, rng: Any = 0, *, iters: int = 100) -> np.ndarr
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] == 0:
         raise bad_argument(ShapeError, "X.shape", X.shape, "(n, dim) with n >= 1")
+    if not np.all(np.isfinite(X)):
+        raise bad_argument(InvalidParameterError, "X", "non-finite entries", "finite points")
     k = check_int(k, "k")
     if k > X.shape[0]:
         raise bad_argument(InvalidParameterError, "k", k, f"at most the {X.shape[0]} points")
@@ -279,8 +281,12 @@ def forward(params: dict, config: Any, inputs: Any, simplification: Simplificati
     """
     _check_config(config)
     x = np.asarray(inputs, dtype=np.float64)
-    if x.ndim != 3:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, T, width)")
+    want = config.token_width if config.token_format == "regression" else config.data_dim
+    if x.ndim != 3 or x.shape[-1] != want:
+        raise bad_argument(ShapeError, "inputs.shape", x.shape, f"(B, T, {want}) for this config")
+    if simplification is not None and max(simplification.layers) >= config.n_layers:
+        raise bad_argument(InvalidParameterError, "simplification.layers", simplification.layers,
+                           f"layer indices below {config.n_layers}")
     if config.token_format == "lds_constructed":
         prev = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         x = np.concatenate([np.zeros_like(x), x, x, prev], axis=-1)

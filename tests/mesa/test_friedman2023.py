@@ -142,3 +142,16 @@ def test_retraining_reproduces_the_shipped_dyck_checkpoint():
     a = F.dyck_friedman(shipped, n=300, ks=(8,), ranks=(4,), data_ranks=(8,))
     b = F.dyck_friedman(fresh, n=300, ks=(8,), ranks=(4,), data_ranks=(8,))
     np.testing.assert_allclose(b.score_model, a.score_model, atol=0.02)
+
+
+def test_bad_dyck_and_split_arguments_are_refused():
+    with pytest.raises(InvalidParameterError, match="T="):
+        F.DyckTask(T=7)
+    with pytest.raises(InvalidParameterError, match="heldout="):
+        F.DyckTask(heldout=1.0)
+    with pytest.raises(InvalidParameterError, match="split="):
+        F.sample_dyck(F.DyckTask(), 0, 3, "seen struct")
+    with pytest.raises(InvalidParameterError, match="split="):
+        F.sample_regression_split("wider", 0, 3)
+    with pytest.raises(InvalidParameterError, match="n="):
+        F.sample_regression_split("in-dist", 0, 0)

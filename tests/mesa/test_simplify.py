@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aievo.errors import InvalidParameterError
+from aievo.errors import InvalidParameterError, ShapeError
 from aievo.mesa import simplify as S
 from aievo.mesa.nn.config import TransformerConfig
 from aievo.mesa.nn.model import init_params
@@ -162,3 +162,13 @@ def test_bad_simplifications_are_refused():
         S.Simplification("kmeans", (0,))
     with pytest.raises(InvalidParameterError, match="k="):
         S.kmeans(np.zeros((3, 2)), 4)
+    with pytest.raises(InvalidParameterError, match="X="):
+        S.kmeans(np.array([[0.0, np.nan]]), 1)
+    with pytest.raises(InvalidParameterError, match="rank="):
+        S.top_singular_basis(np.ones((5, 2)), 3)
+    params = init_params(REGRESSION, 0)
+    x = _inputs(REGRESSION, 0)
+    with pytest.raises(ShapeError, match="inputs.shape="):
+        S.predict(params, REGRESSION, x[..., :2])
+    with pytest.raises(InvalidParameterError, match="simplification.layers="):
+        S.predict(params, REGRESSION, x, S.Simplification("onehot", (2,)))

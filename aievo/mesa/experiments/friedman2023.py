@@ -115,6 +115,9 @@ def dyck_counts(T: int, depth: int) -> np.ndarray:
 
 def sample_structures(rng: Any, n: int, T: int, depth: int) -> np.ndarray:
     """``n`` uniform Dyck paths of length ``T`` with height at most ``depth``: ``(n, T)`` bool, True = open."""
+    n = check_int(n, "n")
+    T = check_int(T, "T", minimum=2)
+    depth = check_int(depth, "depth")
     g = as_rng(rng)
     N = dyck_counts(T, depth)
     if N[0, 0] == 0:
@@ -316,6 +319,8 @@ def sample_regression_split(split: str, rng: Any, n: int, d: int = 2) -> tuple[n
 
     if split not in REGRESSION_SPLITS:
         raise bad_argument(InvalidParameterError, "split", split, f"one of {tuple(REGRESSION_SPLITS)}")
+    n = check_int(n, "n")
+    d = check_int(d, "d")
     N, h, family = REGRESSION_SPLITS[split]
     g = as_rng(rng)
     w = g.standard_normal((n, d))
