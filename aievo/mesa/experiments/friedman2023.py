@@ -1,7 +1,8 @@
 """Friedman et al. (2023), "Interpretability illusions in the generalization of simplified models".
 
 Simplified proxies of trained softmax transformers (:mod:`aievo.mesa.simplify`: rank-``r`` SVD of
-``W_Q^T W_K``, k-means on queries and keys, one-hot attention) are compared with the model on
+``W_Q^T W_K``, projection of queries and keys on their top singular directions in distribution,
+k-means on queries and keys, one-hot attention) are compared with the model on
 the training distribution and on systematic-generalization splits, on two tasks:
 
 Dyck-(k, m)
@@ -51,11 +52,11 @@ __all__ = [
     "sample_structures",
     "structure_is_heldout",
     "sample_dyck",
-    "dyck_splits",
+    "DYCK_SPLITS",
     "dyck_config",
     "dyck_optim",
     "train_dyck",
-    "regression_splits",
+    "REGRESSION_SPLITS",
     "sample_regression_split",
     "FriedmanResult",
     "simplifications",
@@ -197,11 +198,6 @@ def sample_dyck(task: DyckTask, rng: Any, n: int, split: str = "in-dist") -> tup
 DYCK_SPLITS = ("in-dist", "unseen struct", "unseen depth")
 
 
-def dyck_splits() -> tuple[str, ...]:
-    """The Dyck splits, in-distribution first."""
-    return DYCK_SPLITS
-
-
 def dyck_config(task: DyckTask) -> TransformerConfig:
     """2 causal layers of one softmax head (key size 16), width 32, GELU MLP 64, pre-LayerNorm, sinusoidal inputs.
 
@@ -303,11 +299,6 @@ REGRESSION_SPLITS: dict[str, tuple[int, float, str]] = {
     "larger inputs": (10, 2.0, "linear"),
     "unseen family": (10, 1.0, "abs"),
 }
-
-
-def regression_splits() -> tuple[str, ...]:
-    """The regression splits, in-distribution first."""
-    return tuple(REGRESSION_SPLITS)
 
 
 def sample_regression_split(split: str, rng: Any, n: int, d: int = 2) -> tuple[np.ndarray, np.ndarray]:
