@@ -97,23 +97,36 @@ def _bars(fig, gid):
 
 
 @pytest.mark.parametrize("task", ["dyck", "regression"])
-def test_quick_figure_plots_the_recomputed_faithfulness(task):
-    """The figure's bars and model markers equal a fresh computation from the shipped checkpoint."""
+def test_quick_figure_plots_the_result_it_is_drawn_from(task):
+    """Bars and model markers equal the result's arrays (the result itself is checked by the tests above/below)."""
     import matplotlib.pyplot as plt
 
-    from aievo.mesa.nn.shipped import shipped_model
-
     fig = getattr(F, f"friedman2023_{task}")(quick=True)
-    if task == "dyck":
-        res = F.dyck_friedman(shipped_model(F.DYCK_CHECKPOINT), n=120)
-    else:
-        res = F.regression_friedman(shipped_model(F.REGRESSION_CHECKPOINT), n=200)
+    res = F._result(task, True, False)  # cached: the result the figure drew
+    assert res.task == task and res.info["n"] == (120 if task == "dyck" else 200)
     assert {p.split()[0] for p in res.proxies} == {"svd", "svd_data", "kmeans", "onehot"}
     for i, name in enumerate(res.proxies):
         np.testing.assert_allclose(_bars(fig, f"faithfulness:{name}"), res.faithfulness[i], rtol=1e-12)
         np.testing.assert_allclose(_bars(fig, f"score:{name}"), res.score_proxy[i], rtol=1e-12)
     np.testing.assert_allclose(line(fig, "score:model")[1], res.score_model, rtol=1e-12)
     plt.close(fig)
+
+
+def test_regression_result_agrees_with_a_direct_computation():
+    """Faithfulness and losses recomputed from plain predictions of the model and one proxy."""
+    from aievo.mesa import simplify as S
+    from aievo.mesa.nn.shipped import shipped_model
+
+    model = shipped_model(F.REGRESSION_CHECKPOINT)
+    res = F.regression_friedman(model, n=100, ranks=(1,), data_ranks=(1,), ks=(2,))
+    x, y = F.sample_regression_split("larger inputs", np.random.default_rng(0).spawn(3)[2].spawn(4)[2], 100)
+    base = S.predict(model.params, model.config, x)
+    prox = S.predict(model.params, model.config, x, S.Simplification("svd", (0, 1), rank=1))
+    j, i = res.splits.index("larger inputs"), res.proxies.index("svd r=1")
+    rel = np.sqrt(np.mean((prox - base) ** 2) / np.mean(base**2))
+    np.testing.assert_allclose(res.faithfulness[i, j], 1 - rel, rtol=1e-12)
+    np.testing.assert_allclose(res.score_model[j], np.sum((base - y) ** 2) / 200, rtol=1e-12)
+    np.testing.assert_allclose(res.score_proxy[i, j], np.sum((prox - y) ** 2) / 200, rtol=1e-12)
 
 
 def test_shipped_dyck_model_generalizes_and_simplifications_lose_faithfulness_out_of_distribution():
