@@ -4,9 +4,10 @@ Figures are registered by name with the module and function that draw them, so
 that listing figures imports nothing heavy. Paper figures (docs/figures.md)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
 assumptions (finite populations, learning evaluators, ancestry) in group
-``"beyond"``; mesa-optimization figures are in group ``"mesa"``, those of von Oswald et al. (2023b)
-in group ``"vonoswald2023b"``; evolving
-mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
+``"beyond"``; mesa-optimization figures are in group ``"mesa"``, those of a
+paper in a group named after it (``"vonoswald2023a"``, ``"vonoswald2023b"``,
+``"friedman2023"``, ``"akyurek2022"``); evolving mesa-optimizers
+(:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`. Figures drawn from shipped
@@ -80,6 +81,11 @@ REGISTRY: dict[str, FigureSpec] = {
                    "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
         FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_kernel_regression",
                    "2023b Fig 5B: least squares against softmax kernel regression as the dimension grows"),
+        FigureSpec("friedman2023_dyck", "friedman2023", "aievo.mesa.experiments.friedman2023:friedman2023_dyck",
+                   "Friedman et al. 2023 on Dyck: SVD, k-means and one-hot proxies in vs out of distribution"),
+        FigureSpec("friedman2023_regression", "friedman2023",
+                   "aievo.mesa.experiments.friedman2023:friedman2023_regression",
+                   "Friedman et al. 2023 on in-context regression: proxies in vs out of distribution"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
         FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",
