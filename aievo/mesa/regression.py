@@ -691,7 +691,7 @@ def regression_benchmark(
     make = DATASETS[dataset]
     all_metrics, all_preds, all_targets = [], [], []
     for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress):
-        Xtr, ytr, Xte, yte = make(random_state=seed)
+        Xtr, ytr, Xte, yte = make(seed)  # the random_state
         if protocol == "consistent":
             if n_ctx > Xtr.shape[0]:
                 raise bad_argument(InvalidParameterError, "seq_len", n_ctx,

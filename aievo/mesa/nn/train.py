@@ -264,4 +264,5 @@ def evaluate(
         s = np.asarray(ev(p, x, y), dtype=np.float64) * b
         total = s if total is None else total + s
         done += b
+    assert total is not None  # n >= 1
     return total / n
