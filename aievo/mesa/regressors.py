@@ -42,6 +42,7 @@ from functools import partial
 from typing import Any, Protocol, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import AievoError, InvalidParameterError, ShapeError, bad_argument
 
@@ -76,7 +77,7 @@ class Regressor(Protocol):
 @overload
 def check_xy(X, y: None = None, *, n_features: int | None = None) -> tuple[np.ndarray, None]: ...
 @overload
-def check_xy(X, y, *, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+def check_xy(X, y: ArrayLike, *, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 def check_xy(X, y=None, *, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate a design matrix (and labels) and return them as float64 arrays.
 
