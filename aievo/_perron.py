@@ -22,6 +22,7 @@ not of its rounded product:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def up(v, ulps: int = 1):
     return v
 
 
-def cw_bounds(Ax: np.ndarray, x: np.ndarray, nnz: np.ndarray) -> tuple[float, float]:
+def cw_bounds(Ax: np.ndarray, x: np.ndarray, nnz: np.ndarray) -> tuple[Any, Any]:  # floats, or arrays
     """Certified Collatz-Wielandt bracket from ``Ax = fl(A @ x)`` and a positive ``x``.
 
     Parameters

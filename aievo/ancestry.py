@@ -90,8 +90,11 @@ class Lineage:
     fitness: np.ndarray
 
 
-def _run(g: DesignGraph, G: int, initial: Any, payoff: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-    """All share vectors ``x_0 .. x_G`` and fitness vectors ``f_0 .. f_G`` (plain numpy, sparse)."""
+def _run(g: DesignGraph, G: int, initial: Any, payoff: Any) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    """All share vectors ``x_0 .. x_G`` and fitness vectors ``f_0 .. f_G`` (plain numpy, sparse).
+
+    The fitness vectors are ``None`` without payoffs (then every ``f_t`` is ``g.fitness``).
+    """
     from .dynamics import _initial_shares
     from .state import _payoff_arrays
 
@@ -105,7 +108,7 @@ def _run(g: DesignGraph, G: int, initial: Any, payoff: Any) -> tuple[np.ndarray,
     for t in range(G + 1):
         xs[t] = x
         ft = f if m == 0 else f + (A @ np.bincount(groups, weights=x, minlength=m))[groups]
-        if m:
+        if fs is not None:  # payoffs
             if (ft < 0).any():
                 from .state import _fitness_error
 

@@ -374,6 +374,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         fast_ok = fast_ok and bool(not real.any() or prod[real].min() >= TREE_MIN)
         depth = g.depths()
         par = g.parent
+        assert par is not None  # a tree
         idx = np.arange(g.n)
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
         cache["tree_plan"] = {

@@ -290,7 +290,7 @@ def _payoff(g: DesignGraph, payoff: Any) -> tuple[np.ndarray, np.ndarray]:
     return A, groups
 
 
-def _kernel_args(g: DesignGraph) -> tuple[np.ndarray, ...]:
+def _kernel_args(g: DesignGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     T = g.T
     return (
         np.ascontiguousarray(T.indptr, dtype=np.int64),

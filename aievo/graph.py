@@ -172,7 +172,7 @@ class DesignGraph:
             _check_parent_matches_kernel(par, M, root_i)
             parent = _readonly(par)
         self._parent = parent
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str | tuple[str, int], Any] = {}
 
     # ------------------------------------------------------------------ properties
     @property

@@ -269,7 +269,8 @@ def save_result(
         Target file; ``.npz`` is appended when missing.
     arrays : mapping of str to array_like
         Numeric or string arrays. Object arrays, non-string keys and the
-        reserved key ``"__aievo_meta__"`` are refused.
+        reserved keys ``"__aievo_meta__"``, ``"file"`` and ``"allow_pickle"``
+        (names :func:`numpy.savez_compressed` takes as its own arguments) are refused.
     meta : mapping
         JSON-serialisable metadata; :func:`provenance` is added. Key order
         is kept (a recorded scenario keeps the order of its tables' keys).
@@ -295,12 +296,13 @@ def save_result(
         meta_text = json.dumps(full_meta, indent=2, allow_nan=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ResultFileError(f"meta is not JSON-serialisable: {exc}") from exc
-    payload = {}
+    payload: dict[str, Any] = {}
     for key, value in arrays.items():
-        if not isinstance(key, str) or not key or key == RESERVED_KEY or "/" in key or "\x00" in key:
+        # "file" and "allow_pickle" would be taken by np.savez_compressed as its own arguments
+        if not isinstance(key, str) or key in ("", RESERVED_KEY, "file", "allow_pickle") or "/" in key or "\x00" in key:
             raise bad_argument(
                 ResultFileError, "array name", key,
-                f"a non-empty str without '/' other than the reserved {RESERVED_KEY!r}",
+                f"a non-empty str without '/' other than the reserved {RESERVED_KEY!r}, 'file' and 'allow_pickle'",
             )
         try:
             arr = np.asarray(value)

@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -409,7 +409,7 @@ class LazyTrajectory:
         levels = arrays.pop("levels")
         ls = arrays.pop("level_shares")
         return cls(
-            **arrays,
+            **cast("dict[str, Any]", arrays),  # only array fields (unknown names refused above)
             level_shares={float(v): ls[i] for i, v in enumerate(levels)},
             **{k: meta[k] for k in ("expanded", "pruned", "peak_programs", "peak_bytes", "seconds",
                                     "stopped_early", "extinct_at")},

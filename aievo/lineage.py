@@ -444,7 +444,7 @@ def spectral_radius_bounds(
     # always-valid bounds: min row sum <= rho <= max row sum, rho >= max diagonal entry
     lo0, hi0 = cw_bounds(rowsum, np.ones(k), nnz)
     diag_lo = float(down(A.diagonal().max() * (1.0 - 2.0 * 2.0**-53))) if k else 0.0
-    state = {"lo": max(lo0, diag_lo, 0.0), "hi": hi0, "x": None}
+    state: dict[str, float] = {"lo": max(lo0, diag_lo, 0.0), "hi": hi0}
     # The shift s makes B = A + s I primitive; a component with a positive diagonal
     # entry is primitive already, and a smaller shift converges faster there.
     s = max(float(rowsum.mean()), 1e-300)
@@ -804,9 +804,9 @@ def _component_log_radii(
         else:
             blo, bhi, est = spectral_radius_bounds(A, rtol=rtol)
             finish(int(cid), blo, bhi, est)
-    for cid, dense, err, x0, ev in pending:
-        blo, bhi, logs = _dense_bracket(dense, err, x0, rtol, int(ex[cid]))
-        finish(cid, blo, bhi, ev, logs)
+    for pid, dense, err, x0, pev in pending:
+        blo, bhi, logs = _dense_bracket(dense, err, x0, rtol, int(ex[pid]))
+        finish(pid, blo, bhi, pev, logs)
     return rate, lo, hi
 
 

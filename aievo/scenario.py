@@ -69,10 +69,12 @@ sums a run up in a few numbers (one row of a sweep's summary table).
 from __future__ import annotations
 
 import argparse
+import builtins
 import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,13 +259,13 @@ class _Table:
             raise ScenarioError(f"{self.key(k)} = {v!r}: unknown{hint}; expected one of {list(choices)}")
         return v
 
-    def numbers(self, k: str, default: Any = _MISSING, length: int | None = None) -> Any:
+    def numbers(self, k: builtins.str, default: Any = _MISSING, length: builtins.int | None = None) -> Any:
         v = self.raw(k, default)
         if v is default and k not in self.data:
             return v
         return _numbers(v, self.key(k), length)
 
-    def table(self, k: str, allowed: tuple[str, ...] | None) -> "_Table":
+    def table(self, k: builtins.str, allowed: tuple[builtins.str, ...] | None) -> "_Table":
         return _Table(self.raw(k), self.key(k), allowed)
 
 
@@ -532,11 +534,11 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         k, depth = t.int("k", lo=1), t.int("depth", lo=0)
         check_tree_fits(kary_size(k, depth), "graph.depth", depth, cls=ScenarioError,
                         log2_n=kary_log2(k, depth))
-        rule = _kary_rule(t, k)
+        kary_rule = _kary_rule(t, k)
         prob = t.numbers("prob", None, length=k)
         root_f = t.float("root_fitness", 1.0)
         return _wrap(
-            "graph", lambda: trees.kary_tree(k, depth, rule, root_fitness=root_f, prob=prob)
+            "graph", lambda: trees.kary_tree(k, depth, kary_rule, root_fitness=root_f, prob=prob)
         )
     if kind == "binary_pm_tree":
         depth = t.int("depth", lo=0)
@@ -919,7 +921,7 @@ def _load_data(data: dict[str, Any], default_name: str, overrides: dict[str, Any
         if top.has(table):
             lt = top.table(table, _ETA_KEYS)
             eta = lt.float("eta", check=(lambda x: 0 < x <= 1, "a number in (0, 1]"))
-            g = _wrap(table, lambda fn=fn, g=g, eta=eta: fn(g, eta))
+            g = _wrap(table, partial(fn, g, eta))
 
     attrs = g.attrs
     traits = {k: attrs[f"trait:{k}"].astype(np.float64) for k in traits}
@@ -1151,7 +1153,7 @@ def run_scenario(
         (For a scenario of another kind, :data:`SCENARIO_KINDS`, that kind's result.)
     """
     other = not isinstance(scenario, Scenario) and hasattr(scenario, "cli")  # loaded from SCENARIO_KINDS
-    sc = scenario if isinstance(scenario, Scenario) or other else load_scenario(scenario)
+    sc: Any = scenario if isinstance(scenario, Scenario) or other else load_scenario(scenario)
     if not isinstance(sc, Scenario):  # another kind (SCENARIO_KINDS) runs and writes itself
         return sc.run(out=out)
     tr = sc.run()

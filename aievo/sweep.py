@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -203,7 +203,8 @@ def _root_seed(rng: Any) -> tuple[int | tuple[int, ...], tuple[int, ...]] | None
         entropy = rng.entropy
         if isinstance(entropy, (list, tuple, np.ndarray)):
             entropy = tuple(int(e) for e in entropy)
-        return entropy, tuple(int(k) for k in rng.spawn_key)
+        # numpy types .entropy as optional; a SeedSequence always holds it (drawn if not given)
+        return cast("int | tuple[int, ...]", entropy), tuple(int(k) for k in rng.spawn_key)
     if isinstance(rng, np.random.Generator):
         words = rng.integers(0, 2**32, size=4, dtype=np.uint64)
         return sum(int(w) << (32 * k) for k, w in enumerate(words)), ()
@@ -393,13 +394,9 @@ def sweep(
     norm_grid = _normalise_grid(grid)
     _check_signature(fn, tuple(name for name, _ in norm_grid))
     seed = _root_seed(rng)
-    entropy, spawn_key = seed if seed is not None else (None, ())
+    # no seed given: fresh entropy, which create_or_check replaces by the stored sweep's when out holds one
+    entropy, spawn_key = seed if seed is not None else (cast(int, np.random.SeedSequence().entropy), ())
     fingerprint = Fingerprint(_qualified_name(fn), norm_grid, entropy, spawn_key)
-    if seed is None:
-        stored = Store.read_fingerprint(Path(out)) if Path(out).is_dir() else None
-        if stored is None:
-            fresh = np.random.SeedSequence()
-            fingerprint = Fingerprint(fingerprint.fn, norm_grid, int(fresh.entropy), ())
     store = Store.create_or_check(out, fingerprint, seed_given=seed is not None)
     with store.lock():
         exe, owned = _make_executor(executor)  # after validation: nothing to clean up on bad input
@@ -837,7 +834,7 @@ class SweepResult:
         return pd.DataFrame(cols, index=pd.RangeIndex(len(self._cells), name="cell"))
 
 
-def _resolve_class(path: str, index: int) -> type:
+def _resolve_class(path: str, index: int) -> Any:  # a class with a load(path) method
     module, _, qual = path.partition(":")
     if module.split(".")[0] == "aievo":
         mod = importlib.import_module(module)

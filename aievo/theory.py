@@ -533,7 +533,7 @@ def _log_block_mass(g: DesignGraph, block: np.ndarray, G: int) -> np.ndarray:
     ib = np.flatnonzero(block)
     io = np.flatnonzero(~block)
     blocks = {(a, b): sp.csr_array(M[ia][:, jb]) for a, ia in (("b", ib), ("o", io)) for b, jb in (("b", ib), ("o", io))}
-    x = {"b": (g.root == ib).astype(np.float64), "o": (g.root == io).astype(np.float64)}
+    x = {"b": (ib == g.root).astype(np.float64), "o": (io == g.root).astype(np.float64)}
     scale = {"b": 0.0 if block[g.root] else -np.inf, "o": -np.inf if block[g.root] else 0.0}
     out = np.full(G + 1, -np.inf)
 
@@ -832,6 +832,7 @@ def check_dominance(
     for name, x in (("u", u), ("v", v)):
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not 0 <= x < g.n:
             raise bad_argument(InvalidParameterError, name, x, f"a program index in [0, {g.n})")
+    assert u is not None and v is not None  # checked just above
     if method not in ("exact", "estimate"):
         raise bad_argument(InvalidParameterError, "method", method, '"exact" or "estimate"')
     from .lineage import clade_abundance, lineage_exponents

@@ -96,6 +96,15 @@ def test_the_reserved_key_is_refused_at_save_time(tmp_path):
     np.testing.assert_array_equal(back.trait_means[RESERVED_KEY], tr.trait_means[RESERVED_KEY])
 
 
+@pytest.mark.parametrize("name", ["file", "allow_pickle"])
+def test_numpy_savez_argument_names_are_refused_at_save_time(tmp_path, name):
+    # np.savez_compressed(fh, **arrays) would take these as its own arguments: an array named
+    # "allow_pickle" was silently left out of the file, one named "file" raised a bare TypeError
+    with pytest.raises(ResultFileError, match=name):
+        save_result(tmp_path / "r", {name: np.arange(2), "x": np.ones(2)}, {})
+    assert not (tmp_path / "r.npz").exists()
+
+
 @pytest.mark.parametrize(
     "text, what",
     [("{not json", "not valid JSON"), ("[1, 2]", "JSON list"), ('{"kind": "aievo.Trajectory"}', "lacks"),

@@ -133,7 +133,7 @@ class GD:
         from ..mesa.baselines import gd_steps, gdpp_predict
 
         if self.gamma == 0:
-            return cast(np.ndarray, gd_steps(X, y, xq, self.eta, self.K))
+            return gd_steps(X, y, xq, self.eta, self.K)
         return gdpp_predict(X, y, xq, self.eta, self.gamma, self.K)
 
 
@@ -333,7 +333,7 @@ class Ridge:
         """Predictions ``[B]``."""
         from ..mesa.baselines import ridge_predict
 
-        return cast(np.ndarray, ridge_predict(X, y, xq, self.lam))
+        return ridge_predict(X, y, xq, self.lam)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "RC",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 #: rc settings applied while a figure is drawn.
-RC: dict[str, Any] = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 10.5,
     "axes.titlesize": 11.5,
     "axes.titleweight": "bold",
@@ -60,8 +61,9 @@ def styled(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import matplotlib as mpl
+        from matplotlib.rcsetup import cycler
 
-        with mpl.rc_context({**RC, "axes.prop_cycle": mpl.cycler(color=COLORS)}):
+        with mpl.rc_context({**RC, "axes.prop_cycle": cycler(color=COLORS)}):
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from ._style import COLORS, draw_tree, new_figure, panel_label, styled, tree_lay
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
+    from ..dynamics import Trajectory
     from ..graph import DesignGraph
 
 __all__ = [
@@ -89,13 +90,11 @@ def fig1_flattest(*, quick: bool = False) -> "Figure":
     gens = 1500 if quick else 4000
     mus = np.geomspace(0.005, 0.6, 12 if quick else 60)
     mu_lo, mu_hi = 0.02, 0.4
-    narrow_share, broad_share = [], []
-    for mu in mus:
+    narrow_share, broad_share = np.zeros(mus.size), np.zeros(mus.size)
+    for i, mu in enumerate(mus):
         x = _equilibrium(f, float(mu), gens)
-        narrow_share.append(x[narrow].sum())
-        broad_share.append(x[broad].sum())
-    narrow_share = np.array(narrow_share)
-    broad_share = np.array(broad_share)
+        narrow_share[i] = x[narrow].sum()
+        broad_share[i] = x[broad].sum()
 
     fig = new_figure(12, 7.5)
     gs = fig.add_gridspec(2, 2)
@@ -470,6 +469,7 @@ def fig5_binary(*, quick: bool = False) -> "Figure":
     f = g.fitness[small]
     d = d_all[small]
     plus = plus_all[small]
+    assert g.parent is not None  # a tree
     parent = g.parent[small]
     lam = np.log(f + 2.0 ** (-d.astype(float)))
 
@@ -578,7 +578,7 @@ def fig6_locking(*, quick: bool = False) -> "Figure":
         near = gg.fitness >= gg.F_star - eps
         return ae.simulate(gg, G, sets={"near": near, "below": ~near})
 
-    runs = {"none": run(base)}
+    runs: dict[str | float, Trajectory] = {"none": run(base)}
     for eta in etas:
         runs[eta] = run(ae.with_locking(base, eta))
     t = np.arange(G + 1)
@@ -608,9 +608,9 @@ def fig6_locking(*, quick: bool = False) -> "Figure":
     ax_s.set_title("The best program designs poor descendants")
     panel_label(ax_s, "a")
 
-    styles = {"none": ("0.25", "-", "no locking")}
-    for k, eta in enumerate(etas):
-        styles[eta] = (COLORS[[0, 2, 3][k]], "-", rf"$\eta = {eta}$")
+    styles: dict[str | float, tuple[str, str, str]] = {"none": ("0.25", "-", "no locking")}
+    for j, eta in enumerate(etas):
+        styles[eta] = (COLORS[[0, 2, 3][j]], "-", rf"$\eta = {eta}$")
     for key, tr in runs.items():
         c, ls, lab_ = styles[key]
         gid = "none" if key == "none" else f"eta={key}"

@@ -25,6 +25,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
 
@@ -66,6 +67,18 @@ def _regression_arrays(X, y, xq):
     return X, y, xq
 
 
+@overload
+def gd_steps(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, eta: float, K: int = 1, *, return_weights: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def gd_steps(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, eta: float, K: int = 1, *, return_weights: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def gd_steps(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, eta: float, K: int = 1, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 @finite_result
 def gd_steps(
     X: np.ndarray,
@@ -181,6 +194,18 @@ def gdpp_predict(
     return -rq
 
 
+@overload
+def ridge_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def ridge_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def ridge_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 @finite_result
 def ridge_predict(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, lam: float, *, return_weights: bool = False
@@ -212,6 +237,18 @@ def ridge_predict(
     return (yhat, W) if return_weights else yhat
 
 
+@overload
+def ols_minnorm(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def ols_minnorm(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def ols_minnorm(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 @finite_result
 def ols_minnorm(
     X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False

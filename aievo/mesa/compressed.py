@@ -164,7 +164,7 @@ def extract_compressed(layers: Sequence[dict[str, np.ndarray]], D: int) -> list[
 
 @finite_result
 def compressed_layers(
-    compressed: Sequence[CompressedLayer] | Sequence[tuple[np.ndarray, np.ndarray]], D: int
+    compressed: Sequence[CompressedLayer | tuple[np.ndarray, np.ndarray]], D: int
 ) -> list[dict[str, np.ndarray]]:
     """Transformer weights whose blocks are exactly ``scalar * I_D``.
 
@@ -367,7 +367,9 @@ def newton_schulz_inverse(A: np.ndarray, steps: int, X0: np.ndarray | None = Non
 
 
 @finite_result
-def momentum_inverse(A: np.ndarray, alphas: Sequence[float], betas: Sequence[float] | None = None) -> np.ndarray:
+def momentum_inverse(
+    A: np.ndarray, alphas: Sequence[float] | np.ndarray, betas: Sequence[float] | np.ndarray | None = None
+) -> np.ndarray:
     """Two-term (momentum) iteration from ``X_0 = X_{-1} = 0``::
 
         X_{k+1} = X_k + alpha_k (I - A X_k) + beta_k (X_k - X_{k-1})

@@ -17,7 +17,7 @@ the data back.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Sizes used by the figures (full, quick).
-FIGURE_SIZES = {
+FIGURE_SIZES: dict[str, dict[bool, dict[str, Any]]] = {
     "lsa": {False: dict(steps=2000, batch=512, eval_tasks=10000, eval_every=50),
             True: dict(steps=60, batch=128, eval_tasks=1000, eval_every=20)},
     "steps": {False: dict(tasks=5000, K_max=6), True: dict(tasks=500, K_max=3)},

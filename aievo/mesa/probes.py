@@ -177,7 +177,7 @@ def probe_over_time(
         for li, a in enumerate(acts):
             for pi, t in enumerate(pos):
                 test = None
-                if test_acts is not None:
+                if test_acts is not None and test_targets is not None:  # given together (checked above)
                     test = (np.asarray(test_acts[li])[:, t], np.asarray(test_targets[name])[:, t])
                 res[li, pi] = linear_probe(a[:, t], np.asarray(tgt)[:, t], metric=metric, test=test)
         out[name] = res
@@ -265,6 +265,8 @@ def sensitivity(
         raise bad_argument(InvalidParameterError, "f", f, "a callable mapping (B, T, F) to (B, T, G)")
     E = check_array(E, "E", 3, shape_text="an array of shape (B, T, F)")
     B, T, F = E.shape
+    if F == 0:
+        raise bad_argument(ShapeError, "E.shape", E.shape, "(B, T, F) with F >= 1 features")
     t = check_int(t, "t", 0, T - 1)
     tps = list(range(t + 1)) if t_primes is None else [check_int(p, "t_primes", 0, T - 1) for p in t_primes]
     h = check_float(h, "h", positive=True)
@@ -279,5 +281,6 @@ def sensitivity(
             fp, fm = _f_out(f(Ep), B, T), _f_out(f(Em), B, T)
             col = (fp[:, t] - fm[:, t]) / (2 * h)  # [B, G]
             sq = col * col if sq is None else sq + col * col
+        assert sq is not None  # F >= 1
         out[j] = float(np.mean(np.sqrt(np.sum(sq, axis=1))))
     return out

@@ -585,7 +585,7 @@ class RegressionBenchmark:
         vals = [np.maximum(tab[m], 1e-12) for m in names]
         import matplotlib
 
-        horiz = (
+        horiz: dict[str, Any] = (
             {"orientation": "horizontal"}
             if tuple(int(v) for v in matplotlib.__version__.split(".")[:2]) >= (3, 10)
             else {"vert": False}
@@ -682,10 +682,10 @@ def _resolve(regressor: Any) -> tuple[str, Callable[[int], Any]]:
         return name, _resolve(inner)[1]
     if isinstance(regressor, str):
         if regressor in R.REGRESSORS:
-            return regressor, lambda seed, n=regressor: R.get_regressor(n, seed)
+            return regressor, lambda seed: R.get_regressor(regressor, seed)
         icl = R.icl_regressor_names()
         if regressor in icl:
-            return regressor, lambda seed, n=regressor: R.get_icl_regressor(n, seed)
+            return regressor, lambda seed: R.get_icl_regressor(regressor, seed)
         raise bad_argument(
             InvalidParameterError, "regressors", regressor,
             f"a name among {', '.join(list(R.REGRESSORS) + list(icl))}, an object with fit/predict, "
@@ -693,10 +693,10 @@ def _resolve(regressor: Any) -> tuple[str, Callable[[int], Any]]:
         )
     if hasattr(regressor, "fit") and hasattr(regressor, "predict"):
         name = type(regressor).__name__
-        return name, lambda seed, r=regressor: r
+        return name, lambda seed: regressor
     if callable(regressor):
         name = getattr(regressor, "__name__", type(regressor).__name__)
-        return name, lambda seed, f=regressor: R.FunctionRegressor(f)
+        return name, lambda seed: R.FunctionRegressor(regressor)
     raise bad_argument(
         InvalidParameterError, "regressors", regressor,
         "a registry name, an object with fit/predict, or a function f(X_train, y_train, X_test)",
@@ -762,7 +762,7 @@ def regression_benchmark(
     all_metrics, all_preds, all_targets = [], [], []
     for seed in _progress(seed_list, total=len(seed_list), desc=f"regress {dataset}/{protocol}", enabled=progress,
                           label=lambda s: f"seed {s}"):
-        Xtr, ytr, Xte, yte = make(random_state=seed)
+        Xtr, ytr, Xte, yte = make(seed)  # the random_state
         if protocol == "consistent":
             if n_ctx > Xtr.shape[0]:
                 raise bad_argument(InvalidParameterError, "seq_len", n_ctx,

@@ -37,9 +37,11 @@ import random as _random
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._extras import MissingExtraError, require_extra
 from ..errors import InvalidParameterError, ShapeError, bad_argument
@@ -73,6 +75,10 @@ class Regressor(Protocol):
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
 
+@overload
+def check_xy(X, y: None = None, *, n_features: int | None = None) -> tuple[np.ndarray, None]: ...
+@overload
+def check_xy(X, y: ArrayLike, *, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 def check_xy(X, y=None, *, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate a design matrix (and labels) and return them as float64 arrays.
 
@@ -323,7 +329,7 @@ class FunctionRegressor(_Fitted):
 
 #: name -> factory(seed): the blog's scikit-learn rows (:data:`SKLEARN_SPECS`) and its baselines
 REGRESSORS: dict[str, Callable[[int], Regressor]] = {
-    **{name: (lambda seed, n=name: SklearnRegressor(n, seed)) for name in SKLEARN_SPECS},
+    **{name: partial(SklearnRegressor, name) for name in SKLEARN_SPECS},
     "average": lambda seed: Average(),
     "last": lambda seed: Last(),
     "random": lambda seed: RandomChoice(seed),

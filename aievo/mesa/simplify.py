@@ -259,8 +259,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:  # the tanh approximation, as jax.nn.gel
 
 
 def _qkv(p: dict, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(z[:, None] @ np.swapaxes(np.asarray(p[w], dtype=np.float64), -1, -2)[None]
-                 for w in ("Wq", "Wk", "Wv"))  # (B, H, T, k)
+    q, k, v = (z[:, None] @ np.swapaxes(np.asarray(p[w], dtype=np.float64), -1, -2)[None]
+               for w in ("Wq", "Wk", "Wv"))  # (B, H, T, k)
+    return q, k, v
 
 
 def forward(params: dict, config: Any, inputs: Any, simplification: Simplification | None = None,
@@ -297,6 +298,7 @@ def forward(params: dict, config: Any, inputs: Any, simplification: Simplificati
     mask = _mask(config, T)
     s = simplification
     if s is not None and s.kind == "svd":
+        assert s.rank is not None  # Simplification requires a rank for kind "svd"
         params = svd_params(params, s.layers, s.rank)
     clip = config.act_clip
     qk = {}

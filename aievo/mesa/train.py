@@ -369,7 +369,7 @@ def train_lsa(
                   eval_tasks=eval_tasks, rng=rng if isinstance(rng, int) else None)
     g = as_rng(rng)
     params = lsa_init(d, g, init_std)
-    kw = dict(d=d, N=N, x_halfwidth=x_halfwidth, w_scale=w_scale)
+    kw: dict[str, Any] = dict(d=d, N=N, x_halfwidth=x_halfwidth, w_scale=w_scale)
     Xe, ye, xqe, yqe, _ = sample_regression_tasks(g, eval_tasks, **kw)
     opt = Adam(params, lr=lr, b1=b1, b2=b2, clip_norm=clip_norm)
     train_loss = np.empty(steps)

@@ -46,7 +46,7 @@ class _Sparse:
         return len(self.rows)
 
 
-def _is_above(A: list[list[Any]], lam: Any, mp: Any) -> bool:
+def _is_above(A: list[list[Any]] | _Sparse, lam: Any, mp: Any) -> bool:
     """Whether ``lam > rho(A)`` for irreducible nonnegative ``A`` (positive pivots of ``lam I - A``).
 
     Sparse Gaussian elimination without pivoting (rows as dicts, a column
@@ -144,7 +144,7 @@ def _lineage_impl(g: Any, dps: int, rel: float) -> list[tuple[Any, Any]]:
         k = idx.size
         M = [[mp.mpf(float(f[idx[i]])) * mp.mpf(float(T[idx[i], idx[j]])) for j in range(k)] for i in range(k)]
         rate.append(_perron_bracket(M, mp, rel))
-    reach = [set() for _ in range(n_comp)]
+    reach: list[set[int]] = [set() for _ in range(n_comp)]
     for v in range(g.n):
         for w in np.flatnonzero(pattern[v]):
             if comp[v] != comp[w]:
@@ -174,20 +174,20 @@ def _perron_bracket(M: list[list[Any]], mp: Any, rel: float) -> tuple[Any, Any]:
     k = len(M)
     rows = [mp.fsum(r) for r in M]
     diag = [M[i][i] for i in range(k)]
-    M = _Sparse(M)
+    S = _Sparse(M)
     hi = max(rows) * (1 + mp.mpf(2) ** -40)
     lo = max(max(diag), min(rows))
     if hi <= 0:
         return mp.ninf, mp.ninf
-    if lo <= 0 or _is_above(M, lo, mp):
+    if lo <= 0 or _is_above(S, lo, mp):
         lo = hi
-        while _is_above(M, lo, mp):
+        while _is_above(S, lo, mp):
             lo /= 2**20
     for _ in range(100000):
         if hi - lo <= rel * hi:
             break
         mid = mp.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
-        if _is_above(M, mid, mp):
+        if _is_above(S, mid, mp):
             hi = mid
         else:
             lo = mid

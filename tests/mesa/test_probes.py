@@ -121,3 +121,5 @@ def test_probe_errors():
         token_binding_probe(np.zeros((2, 3, 4)), np.zeros((2, 3, 1)), 3)
     with pytest.raises(InvalidParameterError, match="f="):
         sensitivity(None, np.zeros((1, 2, 2)), 0)
+    with pytest.raises(ShapeError, match="F >= 1"):  # was a bare numpy AxisError (found by mypy)
+        sensitivity(lambda E: E, np.zeros((2, 3, 0)), 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ VERSION = 1
 def flatten_tree(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
     """``{"a/0/b": array}`` from nested dicts and lists of arrays."""
     out: dict[str, np.ndarray] = {}
+    items: Iterable[tuple[Any, Any]]
     if isinstance(tree, dict):
         items = tree.items()
     elif isinstance(tree, (list, tuple)):
@@ -73,7 +75,7 @@ def save_transformer(path: str | Path, config: TransformerConfig, params: dict, 
                      task: Any = None, optim: OptimConfig | None = None, meta: dict | None = None) -> Path:
     """Write a checkpoint; returns the path of the JSON sidecar."""
     base = _base(path)
-    arrays = {f"params/{k}": v for k, v in flatten_tree(params).items()}
+    arrays: dict[str, Any] = {f"params/{k}": v for k, v in flatten_tree(params).items()}
     arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

@@ -397,7 +397,7 @@ class RegressionTask(_JSONConfig):
         return concat_tokens(X, y, xq), yq[:, None, None]
 
 
-_TASKS = {"LDSTask": LDSTask, "RegressionTask": RegressionTask}
+_TASKS: dict[str, type[LDSTask] | type[RegressionTask]] = {"LDSTask": LDSTask, "RegressionTask": RegressionTask}
 
 
 def task_from_dict(data: dict[str, Any]) -> LDSTask | RegressionTask:

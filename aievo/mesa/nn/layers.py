@@ -23,7 +23,8 @@ import numpy as np
 
 from ._deps import require_jax
 
-jax, _ = require_jax()
+require_jax()  # a MissingExtraError naming the extra, before the imports below fail
+import jax
 import jax.numpy as jnp
 
 __all__ = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from .._checks import as_rng
 from ._deps import require_jax
 from .config import TransformerConfig
 
-jax, _ = require_jax()
+require_jax()  # a MissingExtraError naming the extra, before the imports below fail
+import jax
 import jax.numpy as jnp
 
 from .layers import attention, layer_norm, mlp, sinusoidal_encoding
@@ -211,7 +212,7 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
     T = x.shape[1]
     h = jnp.einsum("ef,btf->bte", params["embed"], x) if "embed" in params else x
     pe = jnp.asarray(sinusoidal_encoding(T, config.width), dtype=dtype) if config.pos_encoding != "none" else None
-    if config.pos_encoding == "input":
+    if config.pos_encoding == "input" and pe is not None:
         h = h + pe
     kq = pe if config.pos_encoding == "kq" else None
     mask = jnp.asarray(attention_mask(config, T))
@@ -263,7 +264,7 @@ def loss_fn(params: dict, config: TransformerConfig, inputs: Any, targets: Any) 
     return jnp.mean(per_position_loss(params, config, inputs, targets))
 
 
-_FUNCTIONS = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn}
+_FUNCTIONS: dict[str, Callable[..., jax.Array]] = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn}
 
 
 @functools.lru_cache(maxsize=64)

@@ -256,7 +256,7 @@ def evaluate(
     jdt = jnp.float64 if (dtype == np.float64 and jax.config.jax_enable_x64) else jnp.float32
     p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jdt), params)
     ev = compiled(config, "per_position_loss")
-    total = None
+    total: np.ndarray | None = None
     done = 0
     while done < n:
         b = min(batch_size, n - done)
@@ -264,4 +264,5 @@ def evaluate(
         s = np.asarray(ev(p, x, y), dtype=np.float64) * b
         total = s if total is None else total + s
         done += b
+    assert total is not None  # n >= 1
     return total / n
