@@ -162,13 +162,15 @@ def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
     """Input tokens for a batch of task inputs.
 
     ``lds_constructed`` builds ``(0, s_t, s_t, s_{t-1})`` from states ``(B, T, D)``;
-    ``lds_raw`` and ``regression`` take the inputs as they are (for regression,
-    the ``(B, N + 1, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.RegressionTask`).
+    ``lds_raw``, ``regression`` and ``interleaved`` take the inputs as they are
+    (for regression, the ``(B, N + 1, d + 1)`` tokens of
+    :class:`~aievo.mesa.nn.config.RegressionTask`; for interleaved, the
+    ``(B, 2 N, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.InterleavedRegressionTask`).
     """
     x = jnp.asarray(inputs)
     if x.ndim != 3:
         raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, T, width)")
-    want = config.data_dim if config.token_format != "regression" else config.token_width
+    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
     if x.shape[-1] != want:
         raise bad_argument(ShapeError, "inputs.shape", x.shape,
                            f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
@@ -235,8 +237,14 @@ def readout(params: dict, config: TransformerConfig, h: jax.Array) -> jax.Array:
     """Predictions ``(B, P, out)`` from the last activations ``h``.
 
     LDS formats predict at every position (``P = T``); regression at the query
-    only (``P = 1``, ``out = 1``).
+    only (``P = 1``, ``out = 1``); interleaved at every x-token (even
+    positions, ``P = T / 2``, ``out = 1``), from the label slot (entry 0).
     """
+    if config.token_format == "interleaved":
+        xs = h[:, 0::2, :]
+        if "readout" in params:
+            return jnp.einsum("oe,bte->bto", params["readout"], xs)
+        return xs[..., :1]
     if config.token_format == "regression":
         last = h[:, -1:, :]
         if "readout" in params:
@@ -248,7 +256,7 @@ def readout(params: dict, config: TransformerConfig, h: jax.Array) -> jax.Array:
 
 
 def predict(params: dict, config: TransformerConfig, inputs: Any) -> jax.Array:
-    """Predictions ``(B, P, out)``: next states for LDS formats, ``yhat`` (``P = out = 1``) for regression."""
+    """Predictions ``(B, P, out)``: next states for LDS formats, ``yhat`` for regression formats (see :func:`readout`)."""
     return readout(params, config, forward(params, config, inputs))
 
 

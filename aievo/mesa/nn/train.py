@@ -22,6 +22,7 @@ from .._checks import as_rng, check_int
 from ._deps import require_jax
 from .config import (
     OFFICIAL_SETUPS,
+    InterleavedRegressionTask,
     LDSTask,
     OptimConfig,
     RegressionTask,
@@ -71,12 +72,15 @@ def _check_pair(config: Any, task: Any) -> None:
         ok = config.token_format in ("lds_constructed", "lds_raw")
     elif isinstance(task, RegressionTask):
         ok = config.token_format == "regression"
+    elif isinstance(task, InterleavedRegressionTask):
+        ok = config.token_format == "interleaved"
     else:
-        raise bad_argument(InvalidParameterError, "task", task, "an LDSTask or a RegressionTask")
+        raise bad_argument(InvalidParameterError, "task", task,
+                           "an LDSTask, a RegressionTask or an InterleavedRegressionTask")
     if not ok:
         raise bad_argument(InvalidParameterError, "config.token_format", config.token_format,
                            f"a format for {type(task).__name__} ('lds_constructed'/'lds_raw' for LDS tasks, "
-                           "'regression' for regression tasks)")
+                           "'regression' for regression tasks, 'interleaved' for interleaved regression tasks)")
     if config.data_dim != task.data_dim:
         raise bad_argument(InvalidParameterError, "config.data_dim", config.data_dim,
                            f"{task.data_dim}, the data dimension of the task")
