@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError, bad_argument
-from ._checks import check_array, check_int, finite_result
+from ._checks import check_array, finite_result
 
 __all__ = [
     "Queries",
@@ -86,7 +86,7 @@ def learner_queries(learner: Callable[..., np.ndarray], **kwargs: Any) -> Querie
     return queries
 
 
-def transformer_queries(model: Any, *, batch_size: int = 4096) -> Queries:
+def transformer_queries(model: Any) -> Queries:
     """Queries of a transformer trained on interleaved tokens (:func:`aievo.mesa.interleave_tokens`).
 
     For position ``i`` and query ``q`` the prompt's x-token ``i`` is replaced by
@@ -97,8 +97,8 @@ def transformer_queries(model: Any, *, batch_size: int = 4096) -> Queries:
     ----------
     model : TrainedTransformer
         Any object with ``predict(tokens[B, 2N, d + 1]) -> [B, N, 1]`` (needs JAX).
-    batch_size : int, default 4096
-        Sequences per forward pass (memory only).
+        It is called once per query index ``j`` with ``B N`` sequences, so a
+        jitted model compiles once per prompt shape.
 
     Returns
     -------
@@ -106,21 +106,19 @@ def transformer_queries(model: Any, *, batch_size: int = 4096) -> Queries:
     """
     from .tasks import interleave_tokens
 
-    batch_size = check_int(batch_size, "batch_size")
-
     def queries(X: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         X, y, Q = _prompts(X, y, Q)
         B, N, m, d = Q.shape
-        base = interleave_tokens(X, y)
-        # one sequence per (prompt, position, query): (B, N, m, 2N, d+1)
-        seqs = np.broadcast_to(base[:, None, None], (B, N, m) + base.shape[1:]).copy()
+        base = interleave_tokens(X, y).astype(np.float32)
         pos = np.arange(N)
-        seqs[:, pos, :, 2 * pos, 1:] = np.moveaxis(Q, 1, 0)
-        flat = seqs.reshape(-1, *base.shape[1:]).astype(np.float32)
-        preds = np.concatenate([np.asarray(model.predict(flat[s:s + batch_size]))[..., 0]
-                                for s in range(0, flat.shape[0], batch_size)])
-        preds = preds.reshape(B, N, m, N)
-        return np.asarray(preds[:, pos, :, pos].transpose(1, 0, 2), dtype=np.float64)
+        out = np.empty((B, N, m))
+        # one sequence per (prompt, position), x-token of that position replaced: (B, N, 2N, d+1)
+        seqs = np.broadcast_to(base[:, None], (B, N) + base.shape[1:]).copy()
+        for j in range(m):
+            seqs[:, pos, 2 * pos, 1:] = Q[:, :, j]
+            preds = np.asarray(model.predict(seqs.reshape(B * N, *base.shape[1:])))[..., 0].reshape(B, N, N)
+            out[:, :, j] = preds[:, pos, pos]
+        return out
 
     return queries
 

@@ -90,7 +90,7 @@ def test_implicit_weights_of_a_linear_learner_are_its_weights():
 
 
 def test_ilwd_of_ols_against_the_true_weights_closed_form():
-    d, N, B = 4, 8, 4000
+    d, N, B = 4, 8, 2000
     X, y, w = _prompts(B=B, d=d, N=N)
     W = implicit_weights(learner_queries(ols_minnorm), X, y, _probes(B, N, d, d))
     dist = ilwd(W, np.broadcast_to(w[:, None, :], W.shape))

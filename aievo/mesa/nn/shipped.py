@@ -51,7 +51,7 @@ def recipes() -> dict[str, Callable[[], TrainedTransformer]]:
 
 
 #: Modules that register recipes; imported by :func:`recipes` and :func:`shipped_model`.
-_RECIPE_MODULES: tuple[str, ...] = ()
+_RECIPE_MODULES: tuple[str, ...] = ("aievo.mesa.experiments.akyurek2022",)
 
 
 @cache
