@@ -70,6 +70,10 @@ REGISTRY: dict[str, FigureSpec] = {
                    "In-context regression on Friedman #2: blog vs consistent protocol"),
         FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
+        FigureSpec("akyurek2022_transition", "akyurek2022", "aievo.mesa.experiments.akyurek2022:transition_figure",
+                   "Which learner trained transformers match: SPD and ILWD by depth, width, noise"),
+        FigureSpec("akyurek2022_probes", "akyurek2022", "aievo.mesa.experiments.akyurek2022:probes_figure",
+                   "Linear probes for X^T y and the Bayes weights by layer"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
     ]

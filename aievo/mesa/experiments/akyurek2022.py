@@ -59,6 +59,8 @@ __all__ = [
     "grid_cells",
     "train_cell",
     "train_grid",
+    "compact",
+    "LOSS_BLOCK",
 ]
 
 #: Input dimension, context pairs per prompt (the paper: ``d = 8``, 40 pairs).
@@ -292,13 +294,16 @@ def compare_learners(model: TrainedTransformer, reference: Reference | None = No
 
 def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1000, rng: Any = 0,
                  *, params: dict | None = None) -> dict[str, np.ndarray]:
-    """Held-out R² of linear probes for ``w_OLS``, ``X^T y`` and ``w`` from every layer's y-tokens.
+    """Held-out R² of linear probes for ``X^T y``, the Bayes weights and ``w`` from every layer's y-tokens.
 
     The residual stream after each layer (layer 0: the embedded tokens) at
     the y-token of pair ``n``, for ``n = d .. N - 1`` pooled, is regressed
     linearly (no intercept, :func:`aievo.mesa.probes.linear_probe`) on the
-    targets computed from pairs ``1..n`` (``w_OLS = X_n^+ y_n``,
-    ``X_n^T y_n``), fitted on ``n_train`` prompts and scored by ``R^2`` on
+    targets computed from pairs ``1..n`` (``X_n^T y_n``; the posterior-mean
+    weights ``w_hat``: min-norm least squares ``X_n^+ y_n`` without noise,
+    ridge ``(X_n^T X_n + sigma^2 I)^{-1} X_n^T y_n`` with noise ``sigma``,
+    whose least-squares solution is heavy-tailed near ``n = d``), fitted on
+    ``n_train`` prompts and scored by ``R^2`` on
     ``n_test`` others. (The last y-token is left out: nothing reads it, so
     training does not shape it.)
 
@@ -315,7 +320,7 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     Returns
     -------
     dict
-        ``"w_ols"``, ``"xty"``, ``"w"`` (true task weights): R² per layer, shape ``(L + 1,)``.
+        ``"w_hat"``, ``"xty"``, ``"w"`` (true task weights): R² per layer, shape ``(L + 1,)``.
     """
     from ..nn.model import forward
     from ..probes import linear_probe
@@ -330,8 +335,14 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     acts = forward(model.params if params is None else params, model.config,
                    interleave_tokens(X, y).astype(np.float32), return_all=True)
     ns = range(task.d, task.N)
+
+    def w_hat(n: int) -> np.ndarray:
+        if task.noise == 0:
+            return ols_minnorm(X[:, :n], y[:, :n], X[:, n], return_weights=True)[1]
+        return ridge_predict(X[:, :n], y[:, :n], X[:, n], task.noise**2 / task.w_scale**2, return_weights=True)[1]
+
     targets = {
-        "w_ols": np.stack([np.einsum("bdn,bn->bd", np.linalg.pinv(X[:, :n]), y[:, :n]) for n in ns], axis=1),
+        "w_hat": np.stack([w_hat(n) for n in ns], axis=1),
         "xty": np.stack([np.einsum("bnd,bn->bd", X[:, :n], y[:, :n]) for n in ns], axis=1),
         "w": np.stack([w for _ in ns], axis=1),
     }
@@ -421,7 +432,7 @@ def transition_figure(quick: bool = False, retrain: bool = False) -> Figure:
 
 
 def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
-    """Held-out R² of linear probes for ``X^T y`` and ``w_OLS`` by layer, for every trained model.
+    """Held-out R² of linear probes for ``X^T y`` and the Bayes weights ``w_hat`` by layer, for every model.
 
     Rows: label noise; columns: the probe target. One line per architecture;
     dashed grey: the deepest, widest architecture at its untrained initialisation (control).
@@ -432,7 +443,7 @@ def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
 
     models = load_grid(retrain=retrain)
     n_train, n_test = (300, 200) if quick else (2000, 1000)
-    targets = {"xty": "moment Xᵀy", "w_ols": "least-squares weights w_OLS"}
+    targets = {"xty": "moment Xᵀy", "w_hat": "Bayes weights ŵ (OLS; ridge λ=σ²)"}
     colors = {1: "tab:green", 2: "tab:blue", 4: "tab:red"}
     fig, axes = plt.subplots(len(NOISES), 2, figsize=(10, 7), sharex=True, sharey=True, squeeze=False)
     for r, noise in enumerate(NOISES):
@@ -455,16 +466,34 @@ def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
     for ax in axes[-1]:
         ax.set_xlabel("layer (0 = embedded tokens)")
         ax.set_xticks(range(max(DEPTHS) + 1))
-    axes[0, 1].legend(fontsize=8, ncol=2)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.suptitle(f"Linear probes of the y-tokens' residual stream (pairs n = {D}..{N - 1}), by layer")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+#: Training steps per entry of a shipped checkpoint's ``train_loss`` (block means keep the files small).
+LOSS_BLOCK = 50
+
+
+def compact(model: TrainedTransformer) -> TrainedTransformer:
+    """The model with a small history, as shipped: ``train_loss`` as means over blocks of
+    :data:`LOSS_BLOCK` steps, no ``lr`` (``model.optim.lr_at(step)`` recomputes it); the
+    evaluation history is kept whole."""
+    from dataclasses import replace
+
+    hist = {k: v for k, v in model.history.items() if k != "lr"}
+    loss = np.asarray(hist["train_loss"], dtype=np.float64)
+    n = loss.size // LOSS_BLOCK * LOSS_BLOCK
+    hist["train_loss"] = loss[:n].reshape(-1, LOSS_BLOCK).mean(axis=1)
+    return replace(model, history=hist, meta={**model.meta, "train_loss_block": LOSS_BLOCK})
 
 
 def _register_recipes() -> None:
     for index, (depth, width, noise) in enumerate(grid_cells()):
         def train(depth: int = depth, width: int = width, noise: float = noise, index: int = index):
-            return train_cell(depth, width, noise, _cell_rng(index))
+            return compact(train_cell(depth, width, noise, _cell_rng(index)))
 
         recipe(checkpoint_name(depth, width, noise))(train)
 

@@ -74,7 +74,7 @@ def test_compare_and_probe_shapes_on_an_untrained_model(tiny):
     assert set(c.spd) == set(A.LEARNERS) and all(v.shape == (5,) for v in c.ilwd.values())
     assert all(np.all(v >= 0) for v in c.spd.values())
     p = A.probe_layers(tiny, 40, 30, rng=0)
-    assert set(p) == {"w_ols", "xty", "w"} and p["xty"].shape == (3,)
+    assert set(p) == {"w_hat", "xty", "w"} and p["xty"].shape == (3,)
 
 
 def test_grid_cells_follow_the_sweep_order_and_every_cell_has_a_recipe():
