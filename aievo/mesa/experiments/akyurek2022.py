@@ -63,7 +63,7 @@ __all__ = [
     "LOSS_BLOCK",
 ]
 
-#: Input dimension, context pairs per prompt (the paper: ``d = 8``, 40 pairs).
+#: Input dimension and pairs per prompt (the paper's main experiments: ``d = 8``).
 D, N = 4, 12
 #: The grid: transformer depth, residual width, label noise ``sigma``.
 DEPTHS: tuple[int, ...] = (1, 2, 4)

@@ -411,11 +411,11 @@ class InterleavedRegressionTask(_JSONConfig):
     A batch is ``(tokens, targets)``: the tokens of
     :func:`aievo.mesa.interleave_tokens`, shape ``(B, 2 N, d + 1)``, and every
     label ``y_i`` as ``(B, N, 1)``; the model predicts each ``y_i`` from the
-    ``i - 1`` earlier pairs and ``x_i``. (The paper: ``d = 8``, ``N = 40``.)
+    ``i - 1`` earlier pairs and ``x_i``. Default ``d = 8`` as in the paper's main experiments.
     """
 
     d: int = 8
-    N: int = 40
+    N: int = 16
     noise: float = 0.0
     w_scale: float = 1.0
 
