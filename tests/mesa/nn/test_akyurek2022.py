@@ -68,7 +68,6 @@ def test_transformer_queries_match_predict_and_are_causal(tiny):
     np.testing.assert_allclose(online_predictions(q, X2, y2)[:, :3], direct[:, :3], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow
 def test_compare_and_probe_shapes_on_an_untrained_model(tiny):
     c = A.compare_learners(tiny, n_prompts=8, rng=0)
     assert set(c.spd) == set(A.LEARNERS) and all(v.shape == (5,) for v in c.ilwd.values())
