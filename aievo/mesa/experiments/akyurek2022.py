@@ -322,7 +322,7 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     dict
         ``"w_hat"``, ``"xty"``, ``"w"`` (true task weights): R² per layer, shape ``(L + 1,)``.
     """
-    from ..nn.model import forward
+    from ..nn.model import compiled
     from ..probes import linear_probe
     from ..tasks import interleave_tokens
 
@@ -332,8 +332,8 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     n_train = check_int(n_train, "n_train", minimum=2)
     n_test = check_int(n_test, "n_test", minimum=2)
     X, y, w = task.sample_raw(as_rng(rng), n_train + n_test)
-    acts = forward(model.params if params is None else params, model.config,
-                   interleave_tokens(X, y).astype(np.float32), return_all=True)
+    acts = compiled(model.config, "activations")(model.params if params is None else params,
+                                                 interleave_tokens(X, y).astype(np.float32))
     ns = range(task.d, task.N)
 
     def w_hat(n: int) -> np.ndarray:
@@ -442,7 +442,7 @@ def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
     from ..nn.model import init_params
 
     models = load_grid(retrain=retrain)
-    n_train, n_test = (300, 200) if quick else (2000, 1000)
+    n_train, n_test = (300, 200) if quick else (1000, 500)
     targets = {"xty": "moment Xᵀy", "w_hat": "Bayes weights ŵ (OLS; ridge λ=σ²)"}
     colors = {1: "tab:green", 2: "tab:blue", 4: "tab:red"}
     fig, axes = plt.subplots(len(NOISES), 2, figsize=(10, 7), sharex=True, sharey=True, squeeze=False)

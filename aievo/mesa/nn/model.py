@@ -39,6 +39,7 @@ __all__ = [
     "predict",
     "loss_fn",
     "per_position_loss",
+    "activations",
     "attention_mask",
     "readout",
     "compiled",
@@ -271,12 +272,18 @@ def loss_fn(params: dict, config: TransformerConfig, inputs: Any, targets: Any) 
     return jnp.mean(per_position_loss(params, config, inputs, targets))
 
 
-_FUNCTIONS = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn}
+def activations(params: dict, config: TransformerConfig, inputs: Any) -> list:
+    """``[embedded tokens, after layer 1, ..., after layer L]``: :func:`forward` with ``return_all=True``."""
+    return forward(params, config, inputs, return_all=True)
+
+
+_FUNCTIONS = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn,
+              "activations": activations}
 
 
 @functools.lru_cache(maxsize=64)
 def compiled(config: TransformerConfig, name: str) -> Any:
-    """A jitted ``predict``, ``per_position_loss`` or ``loss_fn`` for one config (cached per config).
+    """A jitted ``predict``, ``per_position_loss``, ``loss_fn`` or ``activations`` for one config (cached per config).
 
     The returned function takes ``(params, inputs)`` or ``(params, inputs, targets)``.
     """
