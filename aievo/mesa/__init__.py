@@ -37,6 +37,7 @@ from .tasks import construct_full_tokens as construct_full_tokens
 from .tasks import construct_lag_tokens as construct_lag_tokens
 from .tasks import haar_orthogonal as haar_orthogonal
 from .tasks import icl_sequences as icl_sequences
+from .tasks import interleave_tokens as interleave_tokens
 from .tasks import observe as observe
 from .tasks import sample_lds as sample_lds
 from .tasks import sample_regression_tasks as sample_regression_tasks
@@ -46,6 +47,7 @@ __all__ = [
     # tasks
     "LDS_KINDS",
     "concat_tokens",
+    "interleave_tokens",
     "construct_full_tokens",
     "construct_lag_tokens",
     "haar_orthogonal",
@@ -222,6 +224,7 @@ __all__ += [
 # JAX transformers (optional ``jax`` extra): resolved on first use, so that
 # ``import aievo.mesa`` never imports JAX.
 _NN_NAMES = (
+    "InterleavedRegressionTask",
     "LDSTask",
     "OptimConfig",
     "RegressionTask",

@@ -3,8 +3,10 @@
 Regression learners take a batch of tasks ``X[B, N, d]``, ``y[B, N]`` and
 queries ``xq[B, d]`` and return predictions ``[B]``: ``K`` steps of gradient
 descent from zero (:func:`gd_steps`), GD++ (:func:`gdpp_predict`), ridge,
-minimum-norm least squares and k-nearest neighbours. :func:`scan_eta` finds the
-best GD step on a grid.
+minimum-norm least squares, k-nearest neighbours, one-pass SGD
+(:func:`sgd_predict`) and the "fake least squares" ``X^T y / N`` of Akyürek et
+al. (2022) (:func:`fake_lsq_predict`). :func:`scan_eta` finds the best GD step
+on a grid.
 
 Sequence learners take states ``S[B, T, D]`` (inputs ``s_1..s_T``) and predict
 ``s_{t+1}`` at every position from the pairs ``(s_{t'-1}, s_{t'})`` seen so far
@@ -42,6 +44,8 @@ __all__ = [
     "ridge_predict",
     "ols_minnorm",
     "knn_predict",
+    "sgd_predict",
+    "fake_lsq_predict",
     "scan_eta",
     "regression_loss",
     "gd_sequence_predict",
@@ -271,6 +275,99 @@ def ols_minnorm(
     """
     X, y, xq = _regression_arrays(X, y, xq)
     W = np.einsum("bdn,bn->bd", np.linalg.pinv(X), y)
+    yhat = np.einsum("bd,bd->b", W, xq)
+    return (yhat, W) if return_weights else yhat
+
+
+@overload
+def sgd_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lr: float, *, return_weights: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def sgd_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lr: float, *, return_weights: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def sgd_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lr: float, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+@finite_result
+def sgd_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, lr: float, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """One pass of stochastic gradient descent from ``w = 0``, one context pair at a time.
+
+    For ``i = 1..N`` in order: ``w <- w + 2 lr (y_i - w . x_i) x_i``, a step
+    ``lr`` on the squared error ``(y_i - w . x_i)^2`` of pair ``i`` (the
+    convention of the official code of Akyürek et al. 2022); prediction
+    ``w . x_q``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+    lr : float
+        Step size, ``> 0``.
+    return_weights : bool, default False
+        Also return the final weights.
+
+    Returns
+    -------
+    yhat : ndarray, shape (B,)
+    W : ndarray, shape (B, d)
+        Only if ``return_weights``.
+    """
+    X, y, xq = _regression_arrays(X, y, xq)
+    lr = check_float(lr, "lr", positive=True)
+    B, N, d = X.shape
+    W = np.zeros((B, d))
+    for i in range(N):
+        resid = y[:, i] - np.einsum("bd,bd->b", W, X[:, i])
+        W = W + 2.0 * lr * resid[:, None] * X[:, i]
+    yhat = np.einsum("bd,bd->b", W, xq)
+    return (yhat, W) if return_weights else yhat
+
+
+@overload
+def fake_lsq_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def fake_lsq_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def fake_lsq_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+@finite_result
+def fake_lsq_predict(
+    X: np.ndarray, y: np.ndarray, xq: np.ndarray, *, return_weights: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """"Fake least squares": ``w = Sigma^{-1} X^T y / N`` with the population ``Sigma = I``.
+
+    The official code of Akyürek et al. (2022) calls this
+    ``Lstsq-Constant-Sigma``: least squares with the sample second moment
+    ``X^T X / N`` replaced by its expectation ``I`` under ``x ~ N(0, I)``. It
+    equals one step of :func:`gd_steps` from zero with ``eta = 1``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+    xq : ndarray, shape (B, d)
+    return_weights : bool, default False
+        Also return ``X^T y / N``.
+
+    Returns
+    -------
+    yhat : ndarray, shape (B,)
+    W : ndarray, shape (B, d)
+        Only if ``return_weights``.
+    """
+    X, y, xq = _regression_arrays(X, y, xq)
+    W = np.einsum("bnd,bn->bd", X, y) / X.shape[1]
     yhat = np.einsum("bd,bd->b", W, xq)
     return (yhat, W) if return_weights else yhat
 

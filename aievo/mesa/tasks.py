@@ -23,6 +23,7 @@ from ._checks import as_rng, check_alloc, check_array, check_float, check_int, f
 __all__ = [
     "sample_regression_tasks",
     "concat_tokens",
+    "interleave_tokens",
     "sample_sine_tasks",
     "haar_orthogonal",
     "sample_lds",
@@ -144,6 +145,34 @@ def concat_tokens(X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
     E[:, :N, :d] = X
     E[:, :N, d] = y
     E[:, N, :d] = xq
+    return E
+
+
+@finite_result
+def interleave_tokens(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Interleaved tokens ``[0, x_1], [y_1, 0], [0, x_2], [y_2, 0], ...`` (Akyürek et al. 2022).
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, N, d)
+    y : ndarray, shape (B, N)
+
+    Returns
+    -------
+    E : ndarray, shape (B, 2 N, d + 1)
+        Row ``2 i`` is the x-token ``(0, x_{i+1})`` (label slot first, zero);
+        row ``2 i + 1`` is the y-token ``(y_{i+1}, 0, ..., 0)``. A causal model
+        reads its prediction of ``y_{i+1}`` at row ``2 i``, which has seen the
+        ``i`` earlier pairs and ``x_{i+1}``.
+    """
+    X = check_array(X, "X", 3, shape_text="an array of shape (B, N, d)")
+    B, N, d = X.shape
+    y = check_array(y, "y", 2, shape_text="an array of shape (B, N)")
+    if y.shape != (B, N):
+        raise bad_argument(ShapeError, "y.shape", y.shape, f"(B, N) = {(B, N)} to match X")
+    E = np.zeros((B, 2 * N, d + 1))
+    E[:, 0::2, 1:] = X
+    E[:, 1::2, 0] = y
     return E
 
 

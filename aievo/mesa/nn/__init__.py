@@ -17,6 +17,7 @@ from typing import Any
 from ._deps import MissingExtraError as MissingExtraError
 from .checkpoint import load_transformer as load_transformer
 from .config import OFFICIAL_SETUPS as OFFICIAL_SETUPS
+from .config import InterleavedRegressionTask as InterleavedRegressionTask
 from .config import LDSTask as LDSTask
 from .config import OfficialSetup as OfficialSetup
 from .config import OptimConfig as OptimConfig
@@ -31,6 +32,7 @@ __all__ = [
     "OptimConfig",
     "LDSTask",
     "RegressionTask",
+    "InterleavedRegressionTask",
     "OfficialSetup",
     "OFFICIAL_SETUPS",
     "official_setup",

@@ -31,6 +31,7 @@ __all__ = [
     "OptimConfig",
     "LDSTask",
     "RegressionTask",
+    "InterleavedRegressionTask",
     "task_from_dict",
     "OfficialSetup",
     "official_setup",
@@ -40,7 +41,7 @@ __all__ = [
 #: Attention kinds a layer may have.
 ATTENTION_KINDS = ("linear", "softmax", "mesa")
 #: Token formats: how a task's inputs become tokens and how predictions are read out.
-TOKEN_FORMATS = ("regression", "lds_constructed", "lds_raw")
+TOKEN_FORMATS = ("regression", "lds_constructed", "lds_raw", "interleaved")
 #: Positional encodings: none, added to the embedded tokens, or added to the keys' and queries' inputs only.
 POS_ENCODINGS = ("none", "input", "kq")
 #: Weight initialisations: Gaussian with std ``init_scale``, or Haiku's variance scaling with scale ``init_scale``.
@@ -132,7 +133,11 @@ class TransformerConfig(_JSONConfig):
         themselves (width ``D``), causal attention. ``"regression"``: tokens
         ``(x_i, y_i)`` and a query ``(x_q, 0)`` (width ``d + 1``); keys and
         values come from the ``N`` context tokens only; the prediction is minus
-        the query's last entry (von Oswald et al. 2023a).
+        the query's last entry (von Oswald et al. 2023a). ``"interleaved"``:
+        tokens ``(0, x_1), (y_1, 0), (0, x_2), ...`` (width ``d + 1``,
+        :func:`aievo.mesa.interleave_tokens`), causal attention, the prediction
+        of ``y_i`` is read at the x-token of pair ``i`` from its first entry
+        (the label slot) or by ``output_proj`` (Akyürek et al. 2022).
     data_dim : int
         ``D`` (LDS state dimension) or ``d`` (regression input dimension).
     embed_dim : int or None
@@ -238,7 +243,7 @@ class TransformerConfig(_JSONConfig):
     def token_width(self) -> int:
         """Width of an input token."""
         D = self.data_dim
-        return {"regression": D + 1, "lds_constructed": 4 * D, "lds_raw": D}[self.token_format]
+        return {"regression": D + 1, "interleaved": D + 1, "lds_constructed": 4 * D, "lds_raw": D}[self.token_format]
 
     @property
     def width(self) -> int:
@@ -247,12 +252,12 @@ class TransformerConfig(_JSONConfig):
 
     @property
     def output_dim(self) -> int:
-        """Entries predicted per position: ``D`` for LDS formats, 1 for regression."""
-        return 1 if self.token_format == "regression" else self.data_dim
+        """Entries predicted per position: ``D`` for LDS formats, 1 for regression formats."""
+        return 1 if self.token_format in ("regression", "interleaved") else self.data_dim
 
     @property
     def causal(self) -> bool:
-        """Whether attention is causal (LDS formats) rather than context-masked (regression)."""
+        """Whether attention is causal (LDS and interleaved formats) rather than context-masked (regression)."""
         return self.token_format != "regression"
 
 
@@ -397,10 +402,58 @@ class RegressionTask(_JSONConfig):
         return concat_tokens(X, y, xq), yq[:, None, None]
 
 
-_TASKS: dict[str, type[LDSTask] | type[RegressionTask]] = {"LDSTask": LDSTask, "RegressionTask": RegressionTask}
+@dataclass(frozen=True)
+class InterleavedRegressionTask(_JSONConfig):
+    """In-context linear regression with interleaved x- and y-tokens (Akyürek et al. 2022).
+
+    Every task draws ``w ~ N(0, w_scale^2 I_d)``, inputs ``x_i ~ N(0, I_d)`` and
+    labels ``y_i = w . x_i + eps_i``, ``eps_i ~ N(0, noise^2)``, ``i = 1..N``.
+    A batch is ``(tokens, targets)``: the tokens of
+    :func:`aievo.mesa.interleave_tokens`, shape ``(B, 2 N, d + 1)``, and every
+    label ``y_i`` as ``(B, N, 1)``; the model predicts each ``y_i`` from the
+    ``i - 1`` earlier pairs and ``x_i``. Default ``d = 8`` as in the paper's main experiments.
+    """
+
+    d: int = 8
+    N: int = 16
+    noise: float = 0.0
+    w_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_int(self.d, "d")
+        check_int(self.N, "N")
+        check_float(self.noise, "noise", nonnegative=True)
+        check_float(self.w_scale, "w_scale", nonnegative=True)
+
+    @property
+    def data_dim(self) -> int:
+        """Input dimension ``d``."""
+        return self.d
+
+    def sample_raw(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, y, w)`` of shapes ``(batch, N, d)``, ``(batch, N)``, ``(batch, d)`` (float64)."""
+        check_int(batch, "batch")
+        w = rng.standard_normal((batch, self.d)) * self.w_scale
+        X = rng.standard_normal((batch, self.N, self.d))
+        y = np.einsum("bnd,bd->bn", X, w)
+        if self.noise > 0:
+            y = y + self.noise * rng.standard_normal((batch, self.N))
+        return X, y, w
+
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(tokens, targets)`` of shapes ``(batch, 2 N, d + 1)`` and ``(batch, N, 1)``."""
+        from ..tasks import interleave_tokens
+
+        X, y, _ = self.sample_raw(rng, batch)
+        return interleave_tokens(X, y), y[:, :, None]
 
 
-def task_from_dict(data: dict[str, Any]) -> LDSTask | RegressionTask:
+_TASKS: dict[str, type[LDSTask] | type[RegressionTask] | type[InterleavedRegressionTask]] = {
+    "LDSTask": LDSTask, "RegressionTask": RegressionTask, "InterleavedRegressionTask": InterleavedRegressionTask,
+}
+
+
+def task_from_dict(data: dict[str, Any]) -> LDSTask | RegressionTask | InterleavedRegressionTask:
     """Rebuild a task from ``{"type": name, **fields}``."""
     data = dict(data)
     kind = data.pop("type", None)
@@ -415,7 +468,7 @@ class OfficialSetup:
 
     model: TransformerConfig
     optim: OptimConfig
-    task: LDSTask | RegressionTask
+    task: LDSTask | RegressionTask | InterleavedRegressionTask
     batch_size: int
     steps: int
     note: str = field(default="", compare=False)

@@ -40,6 +40,7 @@ __all__ = [
     "predict",
     "loss_fn",
     "per_position_loss",
+    "activations",
     "attention_mask",
     "readout",
     "compiled",
@@ -163,13 +164,15 @@ def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
     """Input tokens for a batch of task inputs.
 
     ``lds_constructed`` builds ``(0, s_t, s_t, s_{t-1})`` from states ``(B, T, D)``;
-    ``lds_raw`` and ``regression`` take the inputs as they are (for regression,
-    the ``(B, N + 1, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.RegressionTask`).
+    ``lds_raw``, ``regression`` and ``interleaved`` take the inputs as they are
+    (for regression, the ``(B, N + 1, d + 1)`` tokens of
+    :class:`~aievo.mesa.nn.config.RegressionTask`; for interleaved, the
+    ``(B, 2 N, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.InterleavedRegressionTask`).
     """
     x = jnp.asarray(inputs)
     if x.ndim != 3:
         raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, T, width)")
-    want = config.data_dim if config.token_format != "regression" else config.token_width
+    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
     if x.shape[-1] != want:
         raise bad_argument(ShapeError, "inputs.shape", x.shape,
                            f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
@@ -236,8 +239,14 @@ def readout(params: dict, config: TransformerConfig, h: jax.Array) -> jax.Array:
     """Predictions ``(B, P, out)`` from the last activations ``h``.
 
     LDS formats predict at every position (``P = T``); regression at the query
-    only (``P = 1``, ``out = 1``).
+    only (``P = 1``, ``out = 1``); interleaved at every x-token (even
+    positions, ``P = T / 2``, ``out = 1``), from the label slot (entry 0).
     """
+    if config.token_format == "interleaved":
+        xs = h[:, 0::2, :]
+        if "readout" in params:
+            return jnp.einsum("oe,bte->bto", params["readout"], xs)
+        return xs[..., :1]
     if config.token_format == "regression":
         last = h[:, -1:, :]
         if "readout" in params:
@@ -249,7 +258,7 @@ def readout(params: dict, config: TransformerConfig, h: jax.Array) -> jax.Array:
 
 
 def predict(params: dict, config: TransformerConfig, inputs: Any) -> jax.Array:
-    """Predictions ``(B, P, out)``: next states for LDS formats, ``yhat`` (``P = out = 1``) for regression."""
+    """Predictions ``(B, P, out)``: next states for LDS formats, ``yhat`` for regression formats (see :func:`readout`)."""
     return readout(params, config, forward(params, config, inputs))
 
 
@@ -264,12 +273,18 @@ def loss_fn(params: dict, config: TransformerConfig, inputs: Any, targets: Any) 
     return jnp.mean(per_position_loss(params, config, inputs, targets))
 
 
-_FUNCTIONS: dict[str, Callable[..., jax.Array]] = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn}
+def activations(params: dict, config: TransformerConfig, inputs: Any) -> list:
+    """``[embedded tokens, after layer 1, ..., after layer L]``: :func:`forward` with ``return_all=True``."""
+    return forward(params, config, inputs, return_all=True)
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"predict": predict, "per_position_loss": per_position_loss, "loss_fn": loss_fn,
+              "activations": activations}
 
 
 @functools.lru_cache(maxsize=64)
 def compiled(config: TransformerConfig, name: str) -> Any:
-    """A jitted ``predict``, ``per_position_loss`` or ``loss_fn`` for one config (cached per config).
+    """A jitted ``predict``, ``per_position_loss``, ``loss_fn`` or ``activations`` for one config (cached per config).
 
     The returned function takes ``(params, inputs)`` or ``(params, inputs, targets)``.
     """

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import LDSTask, OptimConfig, RegressionTask, TransformerConfig
+from .config import InterleavedRegressionTask, LDSTask, OptimConfig, RegressionTask, TransformerConfig
 
 __all__ = ["TrainedTransformer"]
 
@@ -39,7 +39,7 @@ class TrainedTransformer:
     config: TransformerConfig
     params: dict
     history: dict[str, np.ndarray] = field(default_factory=dict)
-    task: LDSTask | RegressionTask | None = None
+    task: LDSTask | RegressionTask | InterleavedRegressionTask | None = None
     optim: OptimConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 

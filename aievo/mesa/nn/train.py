@@ -22,6 +22,7 @@ from .._checks import as_rng, check_int
 from ._deps import require_jax
 from .config import (
     OFFICIAL_SETUPS,
+    InterleavedRegressionTask,
     LDSTask,
     OptimConfig,
     RegressionTask,
@@ -39,7 +40,7 @@ __all__ = ["train_transformer", "evaluate", "make_optimizer", "default_optim"]
 _DTYPES = ("float32", "float64")
 
 
-def default_optim(task: LDSTask | RegressionTask) -> OptimConfig:
+def default_optim(task: LDSTask | RegressionTask | InterleavedRegressionTask) -> OptimConfig:
     """The official optimiser for a task: 2023b's for LDS tasks, 2023a's for regression."""
     name = "vonoswald2023b_lds" if isinstance(task, LDSTask) else "vonoswald2023a_regression"
     return OFFICIAL_SETUPS[name].optim
@@ -71,12 +72,15 @@ def _check_pair(config: Any, task: Any) -> None:
         ok = config.token_format in ("lds_constructed", "lds_raw")
     elif isinstance(task, RegressionTask):
         ok = config.token_format == "regression"
+    elif isinstance(task, InterleavedRegressionTask):
+        ok = config.token_format == "interleaved"
     else:
-        raise bad_argument(InvalidParameterError, "task", task, "an LDSTask or a RegressionTask")
+        raise bad_argument(InvalidParameterError, "task", task,
+                           "an LDSTask, a RegressionTask or an InterleavedRegressionTask")
     if not ok:
         raise bad_argument(InvalidParameterError, "config.token_format", config.token_format,
                            f"a format for {type(task).__name__} ('lds_constructed'/'lds_raw' for LDS tasks, "
-                           "'regression' for regression tasks)")
+                           "'regression' for regression tasks, 'interleaved' for interleaved regression tasks)")
     if config.data_dim != task.data_dim:
         raise bad_argument(InvalidParameterError, "config.data_dim", config.data_dim,
                            f"{task.data_dim}, the data dimension of the task")
@@ -90,7 +94,7 @@ def _precision(dtype: str) -> Any:
 
 def train_transformer(
     config: TransformerConfig,
-    task: LDSTask | RegressionTask,
+    task: LDSTask | RegressionTask | InterleavedRegressionTask,
     steps: int,
     batch_size: int,
     rng: Any = 0,
@@ -217,7 +221,7 @@ def _train(config, task, steps, batch_size, optim, eval_every, eval_sequences, d
 
 def evaluate(
     model: TrainedTransformer | tuple[TransformerConfig, dict],
-    task: LDSTask | RegressionTask,
+    task: LDSTask | RegressionTask | InterleavedRegressionTask,
     n_sequences: int,
     rng: Any = 0,
     *,
