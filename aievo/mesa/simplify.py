@@ -18,15 +18,15 @@ Simplifications of the attention of chosen layers, each a :class:`Simplification
     softmax attention replaced by hard attention on the highest-scoring readable token
     (the first one on ties).
 
-:func:`forward` runs the model of :mod:`aievo.mesa.nn.model` (linear or softmax layers,
-optional embedding / readout projections, LayerNorm, GELU MLP, sinusoidal input encodings,
-activation clipping) in numpy with a simplification applied; with none it equals the JAX
-forward up to float rounding. Mesa layers and ``pos_encoding="kq"`` are not supported.
+:func:`forward` runs the model of :mod:`aievo.mesa.nn.model` (any
+:class:`~aievo.mesa.nn.config.TransformerConfig`) in numpy with a simplification applied; with none it is the float64
+reference forward :func:`aievo.mesa.nn.reference.run`, which equals the JAX forward up to float
+rounding. ``kmeans`` and ``svd_data`` act on the queries and keys of a layer before the
+preconditioning of mesa layers; ``onehot`` on softmax layers only.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,45 +228,45 @@ def attention_weights(scores: np.ndarray, mask: np.ndarray, kind: str) -> np.nda
 
 
 # --------------------------------------------------------------------------- forward
-def _check_config(config: Any) -> None:
-    if "mesa" in config.attention or config.pos_encoding == "kq":
-        raise bad_argument(InvalidParameterError, "config", config,
-                           "linear or softmax layers and pos_encoding 'none' or 'input' (numpy forward)")
+def _run(params: dict, config: Any, inputs: Any, s: Simplification | None) -> tuple[np.ndarray, dict]:
+    """The reference forward with ``s`` applied by hooks: last activations and ``{layer: (Q, K, mask)}``."""
+    from .nn.reference import attention_mask, run
 
+    if s is not None and max(s.layers) >= config.n_layers:
+        raise bad_argument(InvalidParameterError, "simplification.layers", s.layers,
+                           f"layer indices below {config.n_layers}")
+    if s is not None and s.kind == "svd":
+        assert s.rank is not None  # Simplification requires a rank for kind "svd"
+        params = svd_params(params, s.layers, s.rank)
+    qk: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-def _sinusoidal(T: int, E: int) -> np.ndarray:  # as aievo.mesa.nn.layers.sinusoidal_encoding, without JAX
-    i = np.arange(E)
-    ang = np.arange(T, dtype=np.float64)[:, None] / 10000.0 ** ((i - i % 2) / E)[None, :]
-    return np.where(i % 2 == 0, np.sin(ang), np.cos(ang))
+    def qk_hook(i: int, Q: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if s is not None and i in s.layers:
+            heads = range(Q.shape[1])
+            if s.kind == "kmeans":
+                Q = np.stack([quantize(Q[:, hd], s.fitted[(i, hd)][0]) for hd in heads], axis=1)
+                K = np.stack([quantize(K[:, hd], s.fitted[(i, hd)][1]) for hd in heads], axis=1)
+            elif s.kind == "svd_data":
+                Q = np.stack([Q[:, hd] @ s.fitted[(i, hd)][0].T @ s.fitted[(i, hd)][0] for hd in heads], axis=1)
+                K = np.stack([K[:, hd] @ s.fitted[(i, hd)][1].T @ s.fitted[(i, hd)][1] for hd in heads], axis=1)
+        qk[i] = (Q, K, attention_mask(config, Q.shape[2]))
+        return Q, K
 
+    def weights_hook(i: int, scores: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        if s is not None and s.kind == "onehot" and i in s.layers and config.attention[i] == "softmax":
+            return attention_weights(scores, mask, "onehot")
+        return None
 
-def _mask(config: Any, T: int) -> np.ndarray:  # as aievo.mesa.nn.model.attention_mask, without JAX
-    if config.causal:
-        return np.tri(T, dtype=bool)
-    m = np.zeros((T, T), dtype=bool)
-    m[:, : T - 1] = True
-    return m
-
-
-def _layer_norm(p: dict, h: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    mu = h.mean(axis=-1, keepdims=True)
-    var = ((h - mu) ** 2).mean(axis=-1, keepdims=True)
-    return (h - mu) / np.sqrt(var + eps) * p["scale"] + p["offset"]
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:  # the tanh approximation, as jax.nn.gelu
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
-
-
-def _qkv(p: dict, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    q, k, v = (z[:, None] @ np.swapaxes(np.asarray(p[w], dtype=np.float64), -1, -2)[None]
-               for w in ("Wq", "Wk", "Wv"))  # (B, H, T, k)
-    return q, k, v
+    trace = run(params, config, inputs, qk_hook=qk_hook, weights_hook=weights_hook)
+    return trace.residual[-1], qk
 
 
 def forward(params: dict, config: Any, inputs: Any, simplification: Simplification | None = None,
             *, return_qk: bool = False) -> Any:
     """Last-layer activations ``(B, T, E)`` of the model with a simplification applied.
+
+    The float64 reference forward (:func:`aievo.mesa.nn.reference.run`) with
+    the simplification's queries, keys or attention weights put in by its hooks.
 
     Parameters
     ----------
@@ -280,68 +280,16 @@ def forward(params: dict, config: Any, inputs: Any, simplification: Simplificati
         Return ``{layer: (Q, K, mask)}`` (queries and keys ``(B, H, T, k)`` of every layer,
         after the simplification) instead.
     """
-    _check_config(config)
-    x = np.asarray(inputs, dtype=np.float64)
-    want = config.token_width if config.token_format == "regression" else config.data_dim
-    if x.ndim != 3 or x.shape[-1] != want:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape, f"(B, T, {want}) for this config")
-    if simplification is not None and max(simplification.layers) >= config.n_layers:
-        raise bad_argument(InvalidParameterError, "simplification.layers", simplification.layers,
-                           f"layer indices below {config.n_layers}")
-    if config.token_format == "lds_constructed":
-        prev = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
-        x = np.concatenate([np.zeros_like(x), x, x, prev], axis=-1)
-    T = x.shape[1]
-    h = x @ np.asarray(params["embed"], dtype=np.float64).T if "embed" in params else x
-    if config.pos_encoding == "input":
-        h = h + _sinusoidal(T, config.width)
-    mask = _mask(config, T)
-    s = simplification
-    if s is not None and s.kind == "svd":
-        assert s.rank is not None  # Simplification requires a rank for kind "svd"
-        params = svd_params(params, s.layers, s.rank)
-    clip = config.act_clip
-    qk = {}
-    for i, (layer, kind) in enumerate(zip(params["layers"], config.attention)):
-        p = layer["attn"]
-        z = _layer_norm(layer["ln1"], h) if "ln1" in layer else h
-        Q, K, V = _qkv(p, z)
-        att_kind = kind
-        if s is not None and i in s.layers:
-            if s.kind == "kmeans":
-                Q = np.stack([quantize(Q[:, hd], s.fitted[(i, hd)][0]) for hd in range(Q.shape[1])], axis=1)
-                K = np.stack([quantize(K[:, hd], s.fitted[(i, hd)][1]) for hd in range(K.shape[1])], axis=1)
-            elif s.kind == "svd_data":
-                Q = np.stack([Q[:, hd] @ s.fitted[(i, hd)][0].T @ s.fitted[(i, hd)][0] for hd in range(Q.shape[1])], 1)
-                K = np.stack([K[:, hd] @ s.fitted[(i, hd)][1].T @ s.fitted[(i, hd)][1] for hd in range(K.shape[1])], 1)
-            elif s.kind == "onehot" and kind == "softmax":
-                att_kind = "onehot"
-        qk[i] = (Q, K, mask)
-        scores = Q @ np.swapaxes(K, -1, -2)
-        if kind == "softmax":
-            scores = scores / math.sqrt(Q.shape[-1])
-        A = attention_weights(scores, mask, att_kind)
-        h = h + np.sum((A @ V) @ np.swapaxes(np.asarray(p["P"], dtype=np.float64), -1, -2)[None], axis=1)
-        if clip is not None:
-            h = np.clip(h, -clip, clip)
-        if "mlp" in layer:
-            m = layer["mlp"]
-            z = _layer_norm(layer["ln2"], h) if "ln2" in layer else h
-            h = h + _gelu(z @ np.asarray(m["W1"], dtype=np.float64).T + m["b1"]) @ np.asarray(m["W2"]).T + m["b2"]
-            if clip is not None:
-                h = np.clip(h, -clip, clip)
+    h, qk = _run(params, config, inputs, simplification)
     return qk if return_qk else h
 
 
 def predict(params: dict, config: Any, inputs: Any, simplification: Simplification | None = None) -> np.ndarray:
     """Predictions ``(B, P, out)`` as :func:`aievo.mesa.nn.model.predict`, with a simplification applied."""
-    h = forward(params, config, inputs, simplification)
-    if config.token_format == "regression":
-        last = h[:, -1:, :]
-        return np.einsum("oe,bte->bto", params["readout"], last) if "readout" in params else -last[..., -1:]
-    if "readout" in params:
-        return np.einsum("oe,bte->bto", params["readout"], h)
-    return h[..., : config.output_dim]
+    from .nn.reference import readout
+
+    h, _ = _run(params, config, inputs, simplification)
+    return readout(params, config, h)
 
 
 def collect_qk(params: dict, config: Any, inputs: Any, layers: Sequence[int]) -> dict:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._deps import require_jax
+from .reference import sinusoidal_encoding
 
 require_jax()  # a MissingExtraError naming the extra, before the imports below fail
 import jax
@@ -162,12 +161,3 @@ def mlp(p: dict, h: jax.Array) -> jax.Array:
     """``W2 gelu(W1 h + b1) + b2`` with ``W1 (hidden, E)``, ``W2 (E, hidden)``."""
     z = jax.nn.gelu(jnp.einsum("mf,btf->btm", p["W1"], h) + p["b1"])
     return jnp.einsum("fm,btm->btf", p["W2"], z) + p["b2"]
-
-
-def sinusoidal_encoding(T: int, E: int) -> np.ndarray:
-    """Sinusoidal positional encodings ``(T, E)``: ``sin`` on even, ``cos`` on odd columns."""
-    pos = np.arange(T, dtype=np.float64)[:, None]
-    i = np.arange(E)
-    freq = 1.0 / 10000.0 ** ((i - i % 2) / E)
-    ang = pos * freq[None, :]
-    return np.where(i % 2 == 0, np.sin(ang), np.cos(ang))

@@ -1,6 +1,6 @@
 """The transformer of a :class:`~aievo.mesa.nn.config.TransformerConfig`: parameters, tokens, forward pass.
 
-Parameters are a plain pytree of arrays::
+Parameters are a plain pytree of arrays (:mod:`aievo.mesa.nn.params`)::
 
     {"embed": (E, F)?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
@@ -9,20 +9,17 @@ so the weights of the numpy reference (:func:`aievo.mesa.gd_weights`,
 :func:`aievo.mesa.linear_tf_init`) drop in unchanged (:func:`params_from_lsa`).
 :func:`init_params` draws them with numpy (float64, reproducible without JAX);
 the forward pass runs in the dtype of the arrays it is given (float32 by
-default; float64 inside ``jax.enable_x64(True)``).
+default; float64 inside ``jax.enable_x64(True)``). The same forward pass in
+float64 numpy, without JAX, is :mod:`aievo.mesa.nn.reference`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ...errors import InvalidParameterError, ShapeError, bad_argument
-from .._checks import as_rng
 from ._deps import require_jax
 from .config import TransformerConfig
 
@@ -31,6 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from .layers import attention, layer_norm, mlp, sinusoidal_encoding
+from .params import check_params, init_params, params_from_lsa
+from .reference import attention_mask
 
 __all__ = [
     "init_params",
@@ -45,119 +44,6 @@ __all__ = [
     "readout",
     "compiled",
 ]
-
-_TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
-
-
-def _draw(g: np.random.Generator, config: TransformerConfig, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
-    if config.init == "normal":
-        return g.normal(0.0, config.init_scale, size=shape)
-    std = math.sqrt(config.init_scale / fan_in) / _TRUNC_STD
-    out = g.standard_normal(size=shape)
-    bad = np.abs(out) > 2.0
-    while np.any(bad):  # rejection sampling of the truncated normal
-        out[bad] = g.standard_normal(size=int(bad.sum()))
-        bad = np.abs(out) > 2.0
-    return std * out
-
-
-def init_params(config: TransformerConfig, rng: Any = 0) -> dict:
-    """Random parameters (numpy float64) for ``config``.
-
-    Parameters
-    ----------
-    config : TransformerConfig
-    rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
-
-    Returns
-    -------
-    dict
-        The parameter pytree (see the module docstring).
-    """
-    if not isinstance(config, TransformerConfig):
-        raise bad_argument(InvalidParameterError, "config", config, "a TransformerConfig")
-    g = as_rng(rng)
-    E, F, k = config.width, config.token_width, config.key_size
-    params: dict[str, Any] = {}
-    if config.input_proj:
-        params["embed"] = _draw(g, config, (E, F), F)
-    layers = []
-    for kind, H in zip(config.attention, config.heads_per_layer):
-        attn = {
-            "Wq": _draw(g, config, (H, k, E), E),
-            "Wk": _draw(g, config, (H, k, E), E),
-            "Wv": _draw(g, config, (H, k, E), E),
-            "P": _draw(g, config, (H, E, k), H * k),
-        }
-        if kind == "mesa":
-            attn["lam"] = np.full(H, config.lam_init)
-        layer: dict[str, Any] = {"attn": attn}
-        if config.layer_norm:
-            layer["ln1"] = {"scale": np.ones(E), "offset": np.zeros(E)}
-        if config.mlp_hidden:
-            m = config.mlp_hidden
-            layer["mlp"] = {"W1": _draw(g, config, (m, E), E), "b1": np.zeros(m),
-                            "W2": _draw(g, config, (E, m), m), "b2": np.zeros(E)}
-            if config.layer_norm:
-                layer["ln2"] = {"scale": np.ones(E), "offset": np.zeros(E)}
-        layers.append(layer)
-    params["layers"] = layers
-    if config.output_proj:
-        params["readout"] = _draw(g, config, (config.output_dim, E), E)
-    return params
-
-
-def params_from_lsa(layers: Sequence[Any]) -> dict:
-    """Parameters of an attention-only model from numpy reference weights.
-
-    Parameters
-    ----------
-    layers : sequence
-        Per layer an :class:`aievo.mesa.LSAWeights`, a 4-tuple ``(Wq, Wk, Wv, P)``
-        or a dict with those keys (and ``lam`` for mesa heads), as made by
-        :func:`aievo.mesa.gd_weights`, :func:`aievo.mesa.gd_sequence_weights`
-        or :func:`aievo.mesa.linear_tf_init`; 2-d arrays are one head.
-
-    Returns
-    -------
-    dict
-        ``{"layers": [{"attn": {...}}, ...]}`` (float64 numpy arrays).
-    """
-    out = []
-    for i, layer in enumerate(layers):
-        if isinstance(layer, dict):
-            parts = {key: layer[key] for key in ("Wq", "Wk", "Wv", "P", "lam") if key in layer}
-        elif isinstance(layer, (tuple, list)) and len(layer) == 4:
-            parts = dict(zip(("Wq", "Wk", "Wv", "P"), layer))
-        else:
-            raise bad_argument(InvalidParameterError, f"layers[{i}]", layer, "LSAWeights, a 4-tuple or a dict")
-        attn = {}
-        for key, a in parts.items():
-            a = np.asarray(a, dtype=np.float64)
-            attn[key] = a[None] if (key != "lam" and a.ndim == 2) else a
-        out.append({"attn": attn})
-    return {"layers": out}
-
-
-def _check_params(params: Any, config: TransformerConfig) -> None:
-    if not isinstance(params, dict) or "layers" not in params:
-        raise bad_argument(InvalidParameterError, "params", type(params).__name__, "a dict with key 'layers'")
-    if len(params["layers"]) != config.n_layers:
-        raise bad_argument(ShapeError, "len(params['layers'])", len(params["layers"]),
-                           f"{config.n_layers} (config.attention)")
-    for name, flag in (("embed", config.input_proj), ("readout", config.output_proj)):
-        if (name in params) != flag:
-            raise bad_argument(InvalidParameterError, f"params[{name!r}]",
-                               "present" if name in params else "absent", f"{'present' if flag else 'absent'} "
-                               f"for this config")
-    for i, (layer, kind) in enumerate(zip(params["layers"], config.attention)):
-        W = layer["attn"]["Wq"]
-        if np.shape(W)[-1] != config.width:
-            raise bad_argument(ShapeError, f"params['layers'][{i}]['attn']['Wq'].shape", np.shape(W),
-                               f"(H, k, {config.width})")
-        if (kind == "mesa") != ("lam" in layer["attn"]):
-            raise bad_argument(InvalidParameterError, f"params['layers'][{i}]['attn']",
-                               sorted(layer["attn"]), f"'lam' exactly for mesa layers (layer {i} is {kind!r})")
 
 
 def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
@@ -182,15 +68,6 @@ def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
     return x
 
 
-def attention_mask(config: TransformerConfig, T: int) -> np.ndarray:
-    """``mask[j, i]``: may token ``j`` read token ``i``. Causal (diagonal included) or context-only."""
-    if config.causal:
-        return np.tri(T, dtype=bool)
-    m = np.zeros((T, T), dtype=bool)
-    m[:, : T - 1] = True  # keys and values from the N context tokens, not the query
-    return m
-
-
 def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all: bool = False) -> Any:
     """Residual-stream activations of the model.
 
@@ -209,7 +86,7 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
     -------
     jax.Array of shape (B, T, E), or a list of them
     """
-    _check_params(params, config)
+    check_params(params, config)
     x = tokens(config, inputs)
     dtype = x.dtype
     T = x.shape[1]

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import InvalidParameterError, bad_argument
 from .config import InterleavedRegressionTask, LDSTask, OptimConfig, RegressionTask, TransformerConfig
 
-__all__ = ["TrainedTransformer"]
+__all__ = ["TrainedTransformer", "BACKENDS"]
 
 
 @dataclass
@@ -43,14 +44,33 @@ class TrainedTransformer:
     optim: OptimConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def predict(self, inputs: Any) -> np.ndarray:
-        """Predictions ``(B, P, out)`` for task inputs (needs JAX), in float64 arithmetic when JAX x64 is on."""
+    def predict(self, inputs: Any, *, backend: str = "auto") -> np.ndarray:
+        """Predictions ``(B, P, out)`` for task inputs.
+
+        Parameters
+        ----------
+        inputs : array
+            Task inputs (see :func:`aievo.mesa.nn.model.tokens`).
+        backend : {"auto", "jax", "numpy"}, default "auto"
+            ``"jax"``: the jitted JAX model (float32, or float64 inside
+            ``jax.enable_x64(True)``; needs the ``jax`` extra). ``"numpy"``: the
+            float64 reference forward (:mod:`aievo.mesa.nn.reference`).
+            ``"auto"``: JAX when it can be imported, numpy otherwise.
+        """
+        if _backend(backend) == "numpy":
+            from .reference import predict
+
+            return predict(self.params, self.config, inputs)
         from .model import compiled
 
         return np.asarray(compiled(self.config, "predict")(self.params, inputs))
 
-    def activations(self, inputs: Any) -> list[np.ndarray]:
-        """Residual stream ``[embedded tokens, layer 1, ..., layer L]``, each ``(B, T, E)`` (needs JAX)."""
+    def activations(self, inputs: Any, *, backend: str = "auto") -> list[np.ndarray]:
+        """Residual stream ``[embedded tokens, layer 1, ..., layer L]``, each ``(B, T, E)``; ``backend`` as :meth:`predict`."""
+        if _backend(backend) == "numpy":
+            from .reference import activations
+
+            return activations(self.params, self.config, inputs)
         from .model import forward
 
         return [np.asarray(a) for a in forward(self.params, self.config, inputs, return_all=True)]
@@ -67,3 +87,22 @@ class TrainedTransformer:
         from .checkpoint import load_transformer
 
         return load_transformer(path)
+
+
+#: Backends of :meth:`TrainedTransformer.predict` and :meth:`TrainedTransformer.activations`.
+BACKENDS = ("auto", "jax", "numpy")
+
+
+def _backend(backend: str) -> str:
+    """``"jax"`` or ``"numpy"``: ``"auto"`` resolved by whether JAX imports."""
+    if backend not in BACKENDS:
+        raise bad_argument(InvalidParameterError, "backend", backend, f"one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    from ._deps import MissingExtraError, require_jax
+
+    try:
+        require_jax()
+    except MissingExtraError:
+        return "numpy"
+    return "jax"
