@@ -17,9 +17,8 @@ steps of :data:`BATCH` tasks (:func:`optim_config`), seed 0, float32. The
 twelve checkpoints are shipped (``aievo/mesa/checkpoints/evolving_tf_*``;
 recipes registered with :func:`aievo.mesa.nn.shipped.recipe`), so the
 evolution experiment neither trains nor needs JAX: :func:`numpy_predict` runs
-a checkpoint's forward pass in float64 numpy (linear layers by
-:func:`aievo.mesa.lsa_layer`, softmax layers by the same masked attention as
-:func:`aievo.mesa.nn.layers.attention`). With ``retrain=True`` the recipe
+a checkpoint's forward pass in float64 numpy (the reference forward
+:mod:`aievo.mesa.nn.reference`). With ``retrain=True`` the recipe
 trains the model afresh instead (needs the ``jax`` extra).
 
 The learner that wraps a member is
@@ -146,62 +145,27 @@ def load(attention: str, layers: int, x_halfwidth: float, retrain: bool = False)
     return shipped_model(checkpoint_name(attention, layers, x_halfwidth), retrain=retrain)
 
 
-def _softmax_attention(E: np.ndarray, p: dict, n_context: int) -> np.ndarray:
-    """The update of one softmax attention layer; keys and values from the first ``n_context`` tokens."""
-    Wq, Wk, Wv, P = (np.asarray(p[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
-    Q = np.einsum("hkf,btf->bhtk", Wq, E)
-    K = np.einsum("hkf,btf->bhtk", Wk, E[:, :n_context])
-    V = np.einsum("hvf,btf->bhtv", Wv, E[:, :n_context])
-    logits = np.einsum("bhjk,bhik->bhji", Q, K) / np.sqrt(Wq.shape[1])
-    A = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    A /= A.sum(axis=-1, keepdims=True)
-    return np.einsum("hfv,bhtv->btf", P, np.einsum("bhji,bhiv->bhjv", A, V))
-
-
 def numpy_predict(model: "TrainedTransformer", X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
-    """Predictions ``[B]`` of an attention-only regression transformer, in float64 numpy (no JAX).
+    """Predictions ``[B]`` of a regression transformer, in float64 numpy (no JAX).
 
-    Supports the configurations of this family: ``token_format="regression"``,
-    linear or softmax attention, no embedding or readout projection, MLP,
-    LayerNorm or positional encoding (an activation clip is applied if set).
-    Tokens ``(x_i, y_i)`` and ``(x_q, 0)``; keys and values from the context
-    tokens; the prediction is minus the query token's last entry.
+    Tokens ``(x_i, y_i)`` and ``(x_q, 0)`` (:func:`aievo.mesa.concat_tokens`) run
+    through the reference forward :func:`aievo.mesa.nn.reference.predict`, so
+    any configuration with ``token_format="regression"`` is supported.
 
     Raises
     ------
     InvalidParameterError
-        For a configuration outside that set.
+        For another token format.
     ShapeError
         If the tasks' input dimension is not the model's.
     """
-    from ..mesa.attention import LSAWeights, lsa_layer, regression_readout
+    from ..mesa.nn.reference import predict
     from ..mesa.tasks import concat_tokens
 
     cfg = model.config
-    unsupported = [
-        name for name, bad in (
-            ("token_format", cfg.token_format != "regression"), ("input_proj", cfg.input_proj),
-            ("output_proj", cfg.output_proj), ("mlp_hidden", cfg.mlp_hidden > 0), ("layer_norm", cfg.layer_norm),
-            ("pos_encoding", cfg.pos_encoding != "none"), ("attention", "mesa" in cfg.attention),
-        ) if bad
-    ]
-    if unsupported:
-        raise bad_argument(
-            InvalidParameterError, f"model.config.{unsupported[0]}", getattr(cfg, unsupported[0]),
-            "an attention-only regression transformer (linear or softmax layers, no projections, MLP, "
-            "LayerNorm or positional encoding)",
-        )
+    if cfg.token_format != "regression":
+        raise bad_argument(InvalidParameterError, "model.config.token_format", cfg.token_format,
+                           "'regression' (a transformer on (x, y) tokens)")
     if X.shape[2] != cfg.data_dim:
         raise bad_argument(ShapeError, "X.shape", X.shape, f"(B, N, {cfg.data_dim}): the model's input dimension")
-    n = X.shape[1]
-    E = concat_tokens(X, y, xq)
-    for layer, kind in zip(model.params["layers"], cfg.attention):
-        p = layer["attn"]
-        if kind == "linear":
-            w = LSAWeights(*(np.asarray(p[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P")))
-            E = lsa_layer(E, w, n_context=n)
-        else:
-            E = E + _softmax_attention(E, p, n)
-        if cfg.act_clip is not None:
-            E = np.clip(E, -cfg.act_clip, cfg.act_clip)
-    return np.asarray(regression_readout(E), dtype=np.float64)
+    return predict(model.params, cfg, concat_tokens(X, y, xq))[:, 0, 0]

@@ -71,62 +71,35 @@ PROBE_LAMS = (1e-3, 1.0)
 LAGS = (0, 1, 2, 3)
 
 
-def _sinusoid(T: int, E: int) -> np.ndarray:
-    """Sinusoidal encodings ``(T, E)`` as :func:`aievo.mesa.nn.layers.sinusoidal_encoding` (which imports JAX)."""
-    pos = np.arange(T, dtype=np.float64)[:, None]
-    i = np.arange(E)
-    ang = pos / 10000.0 ** ((i - i % 2) / E)
-    return np.where(i % 2 == 0, np.sin(ang), np.cos(ang))
-
-
 @finite_result
 def softmax_first_layer(params: dict, config: Any, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Attention weights and residual stream of a model's first (softmax) layer, in numpy.
 
-    Mirrors :func:`aievo.mesa.nn.model.forward` for a first layer of kind ``"softmax"`` on a
-    causal token format without LayerNorm (embedding, positional encodings on the input or on
-    keys and queries, activation clip).
+    The first layer of the float64 reference forward (:func:`aievo.mesa.nn.reference.run`).
 
     Parameters
     ----------
     params : dict
         Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
     config : TransformerConfig
+        Its first layer must be a softmax layer.
     inputs : ndarray, shape (B, T, D)
-        Raw LDS states (``token_format="lds_raw"``).
+        Task inputs (raw LDS states for ``token_format="lds_raw"``).
 
     Returns
     -------
     weights : ndarray, shape (B, H, T, T)
-        ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero for ``t' > t``).
+        ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero where the mask forbids).
     h0, h1 : ndarray, shape (B, T, E)
         Residual stream before and after the layer.
     """
-    if config.attention[0] != "softmax" or config.token_format != "lds_raw" or config.layer_norm:
-        raise bad_argument(InvalidParameterError, "config", config.attention,
-                           "a first softmax layer on token_format='lds_raw' without LayerNorm")
-    S = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
-    if S.shape[-1] != config.data_dim:
-        raise bad_argument(ShapeError, "inputs.shape", S.shape, f"(B, T, {config.data_dim})")
-    B, T, _ = S.shape
-    h0 = S @ np.asarray(params["embed"], np.float64).T if "embed" in params else S
-    pe = _sinusoid(T, h0.shape[-1]) if config.pos_encoding != "none" else 0.0
-    if config.pos_encoding == "input":
-        h0 = h0 + pe
-    x_kq = h0 + pe if config.pos_encoding == "kq" else h0
-    p = {k: np.asarray(v, np.float64) for k, v in params["layers"][0]["attn"].items()}
-    Q = np.einsum("hke,bte->bhtk", p["Wq"], x_kq, optimize=True)
-    K = np.einsum("hke,bte->bhtk", p["Wk"], x_kq, optimize=True)
-    V = np.einsum("hke,bte->bhtk", p["Wv"], h0, optimize=True)
-    logits = Q @ K.swapaxes(-1, -2) / math.sqrt(Q.shape[-1])
-    logits = np.where(np.tri(T, dtype=bool), logits, -np.inf)
-    logits -= logits.max(axis=-1, keepdims=True)
-    w = np.exp(logits)
-    w /= w.sum(axis=-1, keepdims=True)
-    h1 = h0 + np.einsum("hek,bhtk->bte", p["P"], w @ V, optimize=True)
-    if config.act_clip is not None:
-        h1 = np.clip(h1, -config.act_clip, config.act_clip)
-    return w, h0, h1
+    from .nn.reference import run
+
+    if config.attention[0] != "softmax":
+        raise bad_argument(InvalidParameterError, "config", config.attention, "a first layer of kind 'softmax'")
+    inputs = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
+    trace = run(params, config, inputs, attention=True)
+    return trace.attention[0], trace.residual[0], trace.residual[1]
 
 
 # --------------------------------------------------------------------------- Proposition 2
@@ -295,11 +268,7 @@ def fig3_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 
 
 def _tf_acts(model: "TrainedTransformer", inputs: np.ndarray) -> list[np.ndarray]:
-    from .tasks import construct_full_tokens
-    from .train import linear_tf_forward
-
-    layers = [{k: np.asarray(v, np.float64) for k, v in lay["attn"].items()} for lay in model.params["layers"]]
-    return linear_tf_forward(layers, construct_full_tokens(inputs), act_clip=model.config.act_clip)
+    return model.activations(inputs, backend="numpy")
 
 
 @functools.lru_cache(maxsize=4)

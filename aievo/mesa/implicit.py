@@ -86,7 +86,7 @@ def learner_queries(learner: Callable[..., np.ndarray], **kwargs: Any) -> Querie
     return queries
 
 
-def transformer_queries(model: Any) -> Queries:
+def transformer_queries(model: Any, *, backend: str = "auto") -> Queries:
     """Queries of a transformer trained on interleaved tokens (:func:`aievo.mesa.interleave_tokens`).
 
     For position ``i`` and query ``q`` the prompt's x-token ``i`` is replaced by
@@ -96,28 +96,45 @@ def transformer_queries(model: Any) -> Queries:
     Parameters
     ----------
     model : TrainedTransformer
-        Any object with ``predict(tokens[B, 2N, d + 1]) -> [B, N, 1]`` (needs JAX).
+        Any object with ``predict(tokens[B, 2N, d + 1], backend=...) -> [B, N, 1]``.
         It is called once per query index ``j`` with ``B N`` sequences, so a
         jitted model compiles once per prompt shape.
+    backend : {"auto", "jax", "numpy"}, default "auto"
+        Passed to ``model.predict`` (:meth:`aievo.mesa.nn.TrainedTransformer.predict`):
+        ``"numpy"`` runs the float64 reference forward and needs no JAX (on
+        each position's prefix of tokens only); the tokens go to JAX in float32
+        (full-length sequences, so that it compiles once).
 
     Returns
     -------
     Queries
     """
+    from .nn.result import resolve_backend
     from .tasks import interleave_tokens
+
+    backend = resolve_backend(backend)
 
     def queries(X: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         X, y, Q = _prompts(X, y, Q)
         B, N, m, d = Q.shape
-        base = interleave_tokens(X, y).astype(np.float32)
-        pos = np.arange(N)
+        base = interleave_tokens(X, y)
         out = np.empty((B, N, m))
-        # one sequence per (prompt, position), x-token of that position replaced: (B, N, 2N, d+1)
+        if backend == "numpy":  # position i reads tokens 0..2i only: run that prefix, all m queries at once
+            for i in range(N):
+                seqs = np.repeat(base[:, None, : 2 * i + 1], m, axis=1)  # (B, m, 2i + 1, d + 1)
+                seqs[:, :, 2 * i, 1:] = Q[:, i]
+                preds = model.predict(seqs.reshape(B * m, 2 * i + 1, d + 1), backend=backend)
+                out[:, i] = preds[:, i, 0].reshape(B, m)
+            return out
+        # JAX compiles once per shape: full-length sequences, one per (prompt, position), x-token of
+        # that position replaced: (B, N, 2N, d+1)
+        base = base.astype(np.float32)
+        pos = np.arange(N)
         seqs = np.broadcast_to(base[:, None], (B, N) + base.shape[1:]).copy()
         for j in range(m):
             seqs[:, pos, 2 * pos, 1:] = Q[:, :, j]
-            preds = np.asarray(model.predict(seqs.reshape(B * N, *base.shape[1:])))[..., 0].reshape(B, N, N)
-            out[:, :, j] = preds[:, pos, pos]
+            preds = np.asarray(model.predict(seqs.reshape(B * N, *base.shape[1:]), backend=backend))
+            out[:, :, j] = preds[..., 0].reshape(B, N, N)[:, pos, pos]
         return out
 
     return queries

@@ -138,11 +138,10 @@ def test_bad_members_and_inputs_are_refused():
         Transformer(1.0).predict(X, y, xq)
     from aievo.mesa.nn import TrainedTransformer, TransformerConfig
 
-    mlp = TrainedTransformer(TransformerConfig(attention=("linear",), token_format="regression", data_dim=2,
-                                               mlp_hidden=4), params={})
+    lds = TrainedTransformer(TransformerConfig(attention=("linear",), token_format="lds_raw", data_dim=2), params={})
     X, y, xq, _ = TaskDistribution().sample(np.random.default_rng(0), 4)
-    with pytest.raises(InvalidParameterError, match=r"mlp_hidden"):
-        tf.numpy_predict(mlp, X, y, xq)
+    with pytest.raises(InvalidParameterError, match=r"token_format"):
+        tf.numpy_predict(lds, X, y, xq)
 
 
 def test_identical_evaluator_and_deployment_give_identical_runs_with_transformers():

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..._blas import with_single_threaded_blas
 from ...errors import InvalidParameterError, bad_argument
 from .._checks import as_rng, check_int
 from ..baselines import fake_lsq_predict, gd_steps, knn_predict, ols_minnorm, ridge_predict, sgd_predict
@@ -260,7 +261,8 @@ def learner_reference(task: InterleavedRegressionTask, n_prompts: int = 128, n_p
     return Reference(task, X, y, probes, preds, weights)
 
 
-def compare_learners(model: TrainedTransformer, reference: Reference | None = None, **kwargs: Any) -> Comparison:
+def compare_learners(model: TrainedTransformer, reference: Reference | None = None, *, backend: str = "auto",
+                     **kwargs: Any) -> Comparison:
     """SPD and ILWD of a trained model against every learner of :data:`LEARNERS`.
 
     Parameters
@@ -271,6 +273,8 @@ def compare_learners(model: TrainedTransformer, reference: Reference | None = No
         Prompts and learner results to compare on (default:
         :func:`learner_reference` of the model's task with ``**kwargs``).
         Reuse one reference for models trained on the same task.
+    backend : {"auto", "jax", "numpy"}, default "auto"
+        How the model runs (:meth:`aievo.mesa.nn.TrainedTransformer.predict`).
     **kwargs
         ``n_prompts``, ``n_probes``, ``rng`` of :func:`learner_reference`.
 
@@ -283,7 +287,7 @@ def compare_learners(model: TrainedTransformer, reference: Reference | None = No
     ref = learner_reference(model.task, **kwargs) if reference is None else reference
     if ref.task != model.task:
         raise bad_argument(InvalidParameterError, "reference.task", ref.task, f"the model's task {model.task}")
-    tq = transformer_queries(model)
+    tq = transformer_queries(model, backend=backend)
     pred = online_predictions(tq, ref.X, ref.y)
     W = implicit_weights(tq, ref.X, ref.y, ref.probes)
     return Comparison({k: spd(pred, p) for k, p in ref.preds.items()},
@@ -293,7 +297,7 @@ def compare_learners(model: TrainedTransformer, reference: Reference | None = No
 
 
 def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1000, rng: Any = 0,
-                 *, params: dict | None = None) -> dict[str, np.ndarray]:
+                 *, params: dict | None = None, backend: str = "auto") -> dict[str, np.ndarray]:
     """Held-out R² of linear probes for ``X^T y``, the Bayes weights and ``w`` from every layer's y-tokens.
 
     The residual stream after each layer (layer 0: the embedded tokens) at
@@ -316,13 +320,16 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     params : dict, optional
         Parameters to use instead of the model's (e.g. the untrained
         initialisation, as a control).
+    backend : {"auto", "jax", "numpy"}, default "auto"
+        How the model runs (:meth:`aievo.mesa.nn.TrainedTransformer.activations`;
+        JAX in float32, numpy in float64).
 
     Returns
     -------
     dict
         ``"w_hat"``, ``"xty"``, ``"w"`` (true task weights): R² per layer, shape ``(L + 1,)``.
     """
-    from ..nn.model import compiled
+    from ..nn.result import resolve_backend
     from ..probes import linear_probe
     from ..tasks import interleave_tokens
 
@@ -332,8 +339,15 @@ def probe_layers(model: TrainedTransformer, n_train: int = 2000, n_test: int = 1
     n_train = check_int(n_train, "n_train", minimum=2)
     n_test = check_int(n_test, "n_test", minimum=2)
     X, y, w = task.sample_raw(as_rng(rng), n_train + n_test)
-    acts = compiled(model.config, "activations")(model.params if params is None else params,
-                                                 interleave_tokens(X, y).astype(np.float32))
+    backend = resolve_backend(backend)
+    toks = interleave_tokens(X, y)
+    run = TrainedTransformer(model.config, model.params if params is None else params)
+    if backend == "jax":
+        from ..nn.model import compiled
+
+        acts = compiled(model.config, "activations")(run.params, toks.astype(np.float32))
+    else:
+        acts = run.activations(toks, backend="numpy")
     ns = range(task.d, task.N)
 
     def w_hat(n: int) -> np.ndarray:
@@ -382,6 +396,7 @@ def _arch_label(depth: int, width: int) -> str:
     return f"L{depth}\nW{width}"
 
 
+@with_single_threaded_blas
 def transition_figure(quick: bool = False, retrain: bool = False) -> Figure:
     """SPD and ILWD of every trained model against every learner, as depth, width and noise vary.
 
@@ -398,7 +413,7 @@ def transition_figure(quick: bool = False, retrain: bool = False) -> Figure:
     fig, axes = plt.subplots(3, len(NOISES), figsize=(11, 10.5), sharey="row", squeeze=False)
     for c, noise in enumerate(NOISES):
         ref = learner_reference(task_for(noise), n_prompts, rng=7)
-        comps = [compare_learners(models[(L, W, noise)], ref) for L, W in archs]
+        comps = [compare_learners(models[(L, W, noise)], ref, backend="numpy") for L, W in archs]
         for r, metric in enumerate(("spd", "ilwd")):
             ax = axes[r, c]
             for name in LEARNERS:
@@ -431,6 +446,7 @@ def transition_figure(quick: bool = False, retrain: bool = False) -> Figure:
     return fig
 
 
+@with_single_threaded_blas
 def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
     """Held-out R² of linear probes for ``X^T y`` and the Bayes weights ``w_hat`` by layer, for every model.
 
@@ -439,7 +455,7 @@ def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    from ..nn.model import init_params
+    from ..nn.params import init_params
 
     models = load_grid(retrain=retrain)
     n_train, n_test = (300, 200) if quick else (1000, 500)
@@ -449,13 +465,13 @@ def probes_figure(quick: bool = False, retrain: bool = False) -> Figure:
     for r, noise in enumerate(NOISES):
         for L in DEPTHS:
             for W in WIDTHS:
-                res = probe_layers(models[(L, W, noise)], n_train, n_test, rng=3)
+                res = probe_layers(models[(L, W, noise)], n_train, n_test, rng=3, backend="numpy")
                 for c, key in enumerate(targets):
                     axes[r, c].plot(range(L + 1), res[key], color=colors[L], marker="o",
                                     ls="-" if W == max(WIDTHS) else ":", label=f"L{L} W{W}",
                                     gid=f"probe/{noise:g}/{key}/L{L}W{W}")
         big = models[(max(DEPTHS), max(WIDTHS), noise)]
-        ctrl = probe_layers(big, n_train, n_test, rng=3, params=init_params(big.config, 0))
+        ctrl = probe_layers(big, n_train, n_test, rng=3, params=init_params(big.config, 0), backend="numpy")
         for c, key in enumerate(targets):
             ax = axes[r, c]
             ax.plot(range(max(DEPTHS) + 1), ctrl[key], color="0.5", ls="--", label="control: untrained L4 W32",

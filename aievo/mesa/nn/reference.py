@@ -176,10 +176,14 @@ def _attention(p: dict, kind: str, z: np.ndarray, mask: np.ndarray, kq: np.ndarr
                qk_hook: QKHook | None, weights_hook: WeightsHook | None) -> tuple[np.ndarray, np.ndarray]:
     """The update of one attention layer ``(B, T, E)`` and its weights ``(B, H, T, T)``."""
     Wq, Wk, Wv, P = (_f64(p[key]) for key in ("Wq", "Wk", "Wv", "P"))
+    B, T, E = z.shape
+    H, k, _ = Wq.shape
+
+    def heads(x: np.ndarray, W: np.ndarray) -> np.ndarray:  # (B, T, E) @ (H, k, E) -> (B, H, T, k), by BLAS
+        return np.swapaxes((x @ W.reshape(H * k, E).T).reshape(B, T, H, k), 1, 2)
+
     zk = z if kq is None else z + kq
-    Q = np.einsum("hke,bte->bhtk", Wq, zk)
-    K = np.einsum("hke,bte->bhtk", Wk, zk)
-    V = np.einsum("hke,bte->bhtk", Wv, z)
+    Q, K, V = heads(zk, Wq), heads(zk, Wk), heads(z, Wv)
     if qk_hook is not None:
         Q, K = qk_hook(layer, Q, K)
     if kind == "mesa":
@@ -190,7 +194,8 @@ def _attention(p: dict, kind: str, z: np.ndarray, mask: np.ndarray, kq: np.ndarr
     w = None if weights_hook is None else weights_hook(layer, scores, mask)
     if w is None:
         w = attention_weights(scores, mask, kind)
-    return np.einsum("hek,bhtk->bte", P, w @ V), w
+    out = np.swapaxes(w @ V, 1, 2).reshape(B, T, H * k)
+    return out @ np.swapaxes(P, 0, 1).reshape(E, H * k).T, w
 
 
 def readout(params: dict, config: TransformerConfig, h: np.ndarray) -> np.ndarray:
@@ -200,7 +205,7 @@ def readout(params: dict, config: TransformerConfig, h: np.ndarray) -> np.ndarra
     elif config.token_format == "regression":
         h = h[:, -1:, :]
     if "readout" in params:
-        return np.einsum("oe,bte->bto", _f64(params["readout"]), h)
+        return h @ _f64(params["readout"]).T
     if config.token_format == "interleaved":
         return h[..., :1]
     if config.token_format == "regression":
@@ -234,7 +239,7 @@ def run(params: dict, config: TransformerConfig, inputs: Any, *, attention: bool
     check_params(params, config)
     x = tokens(config, inputs)
     T = x.shape[1]
-    h = np.einsum("ef,btf->bte", _f64(params["embed"]), x) if "embed" in params else x
+    h = x @ _f64(params["embed"]).T if "embed" in params else x
     pe = sinusoidal_encoding(T, config.width) if config.pos_encoding != "none" else None
     if config.pos_encoding == "input" and pe is not None:
         h = h + pe
@@ -251,8 +256,8 @@ def run(params: dict, config: TransformerConfig, inputs: Any, *, attention: bool
         if "mlp" in layer:
             m = layer["mlp"]
             z = layer_norm(layer["ln2"], h) if "ln2" in layer else h
-            hidden = gelu(np.einsum("mf,btf->btm", _f64(m["W1"]), z) + _f64(m["b1"]))
-            h = h + np.einsum("fm,btm->btf", _f64(m["W2"]), hidden) + _f64(m["b2"])
+            hidden = gelu(z @ _f64(m["W1"]).T + _f64(m["b1"]))
+            h = h + (hidden @ _f64(m["W2"]).T + _f64(m["b2"]))
             if clip is not None:
                 h = np.clip(h, -clip, clip)
         residual.append(h)

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import InvalidParameterError, bad_argument
 from .config import InterleavedRegressionTask, LDSTask, OptimConfig, RegressionTask, TransformerConfig
 
-__all__ = ["TrainedTransformer", "BACKENDS"]
+__all__ = ["TrainedTransformer", "BACKENDS", "resolve_backend"]
 
 
 @dataclass
@@ -57,7 +57,7 @@ class TrainedTransformer:
             float64 reference forward (:mod:`aievo.mesa.nn.reference`).
             ``"auto"``: JAX when it can be imported, numpy otherwise.
         """
-        if _backend(backend) == "numpy":
+        if resolve_backend(backend) == "numpy":
             from .reference import predict
 
             return predict(self.params, self.config, inputs)
@@ -67,7 +67,7 @@ class TrainedTransformer:
 
     def activations(self, inputs: Any, *, backend: str = "auto") -> list[np.ndarray]:
         """Residual stream ``[embedded tokens, layer 1, ..., layer L]``, each ``(B, T, E)``; ``backend`` as :meth:`predict`."""
-        if _backend(backend) == "numpy":
+        if resolve_backend(backend) == "numpy":
             from .reference import activations
 
             return activations(self.params, self.config, inputs)
@@ -93,8 +93,8 @@ class TrainedTransformer:
 BACKENDS = ("auto", "jax", "numpy")
 
 
-def _backend(backend: str) -> str:
-    """``"jax"`` or ``"numpy"``: ``"auto"`` resolved by whether JAX imports."""
+def resolve_backend(backend: str) -> str:
+    """``"jax"`` or ``"numpy"``: ``backend``, with ``"auto"`` resolved by whether JAX can be imported."""
     if backend not in BACKENDS:
         raise bad_argument(InvalidParameterError, "backend", backend, f"one of {BACKENDS}")
     if backend != "auto":

@@ -124,3 +124,17 @@ def test_retraining_a_shipped_checkpoint_reproduces_its_loss():
     fresh = shipped_model(name, retrain=True)
     a, b = shipped.history["eval_loss"][-1], fresh.history["eval_loss"][-1]
     assert abs(a - b) < 0.02 * a
+
+
+def test_numpy_queries_equal_the_jax_queries(tiny):
+    """The numpy path runs each position's prefix in float64; JAX full sequences in float32."""
+    g = np.random.default_rng(4)
+    X, y, _ = tiny.task.sample_raw(g, 6)
+    probes = g.standard_normal((6, tiny.task.N, 3, A.D))
+    a = transformer_queries(tiny, backend="numpy")(X, y, probes)
+    b = transformer_queries(tiny, backend="jax")(X, y, probes)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)  # float32 rounding of the JAX run
+    p64 = A.probe_layers(tiny, 40, 30, rng=0, backend="numpy")
+    p32 = A.probe_layers(tiny, 40, 30, rng=0, backend="jax")
+    for key in p64:
+        np.testing.assert_allclose(p64[key], p32[key], atol=1e-3)
