@@ -91,22 +91,27 @@ def test_transition_figure_plots_the_comparison_of_each_model():
     fig = A.transition_figure(quick=True)
     models = A.load_grid()
     L, W = A.DEPTHS[-1], A.WIDTHS[-1]
-    comp = A.compare_learners(models[(L, W, 0.0)], A.learner_reference(A.task_for(0.0), 16, rng=7))
+    comp = A.compare_learners(models[(L, W, 0.0)], A.learner_reference(A.task_for(0.0), 16, rng=7), backend="jax")
     x, spd_ols = line(fig, "spd/0/OLS (min-norm)")
     assert x.size == len(A.DEPTHS) * len(A.WIDTHS)
-    # the last architecture is (deepest, widest); same prompts (rng=7): equal up to float32 predictions
-    np.testing.assert_allclose(spd_ols[-1], comp.summary("spd")["OLS (min-norm)"], rtol=1e-6)
+    # the last architecture is (deepest, widest); same prompts (rng=7); the figure runs the numpy
+    # reference in float64, the check JAX in float32 on full-length sequences: equal up to float32 rounding
+    np.testing.assert_allclose(spd_ols[-1], comp.summary("spd")["OLS (min-norm)"], rtol=1e-3)
     _, ilwd_knn = line(fig, "ilwd/0/kNN (k=3)")
-    np.testing.assert_allclose(ilwd_knn[-1], comp.summary("ilwd")["kNN (k=3)"], rtol=1e-6)
+    np.testing.assert_allclose(ilwd_knn[-1], comp.summary("ilwd")["kNN (k=3)"], rtol=1e-3)
 
 
 @pytest.mark.slow
 def test_probes_figure_plots_the_probe_r2():
     fig = A.probes_figure(quick=True)
     model = A.load_grid()[(A.DEPTHS[-1], A.WIDTHS[-1], 0.0)]
-    want = A.probe_layers(model, 300, 200, rng=3)
+    want = A.probe_layers(model, 300, 200, rng=3, backend="jax")
     _, r2 = line(fig, f"probe/0/xty/L{A.DEPTHS[-1]}W{A.WIDTHS[-1]}")
-    np.testing.assert_allclose(r2, want["xty"], rtol=1e-6, atol=1e-9)
+    # the figure's float64 numpy activations against JAX's float32 ones. Layer 0 (y_n times one
+    # embedding column plus the position's encoding) spans few directions: its least-squares fit is
+    # rank-deficient and moves with the rounding, so only its smallness is compared
+    np.testing.assert_allclose(r2[1:], want["xty"][1:], rtol=1e-3, atol=1e-4)
+    assert abs(want["xty"][0]) < 0.05
     assert r2[0] < 0.05  # the embedded y-token holds y_n and its position only
 
 
@@ -134,7 +139,9 @@ def test_numpy_queries_equal_the_jax_queries(tiny):
     a = transformer_queries(tiny, backend="numpy")(X, y, probes)
     b = transformer_queries(tiny, backend="jax")(X, y, probes)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)  # float32 rounding of the JAX run
-    p64 = A.probe_layers(tiny, 40, 30, rng=0, backend="numpy")
-    p32 = A.probe_layers(tiny, 40, 30, rng=0, backend="jax")
-    for key in p64:
-        np.testing.assert_allclose(p64[key], p32[key], atol=1e-3)
+    toks = m.interleave_tokens(X, y)
+    # (the probes' R² is not compared: on this untrained model the activations are nearly collinear,
+    # so least squares amplifies the float32 rounding)
+    for a64, a32 in zip(tiny.activations(toks, backend="numpy"), tiny.activations(toks.astype(np.float32),
+                                                                                  backend="jax")):
+        np.testing.assert_allclose(a64, a32, rtol=1e-4, atol=1e-4)
