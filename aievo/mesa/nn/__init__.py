@@ -2,10 +2,12 @@
 
 The configurations (:class:`TransformerConfig`, :class:`OptimConfig`,
 :class:`LDSTask`, :class:`RegressionTask`, :func:`official_setup`) are plain
-data and import without JAX. Everything that runs a model
-(:func:`train_transformer`, :func:`evaluate`, :class:`TrainedTransformer`,
-the ``model`` and ``layers`` modules) needs the optional ``jax`` extra
-(``pip install "aievo[jax]"``) and imports it on first use; without it they
+data and import without JAX, as do the parameters (:mod:`aievo.mesa.nn.params`),
+checkpoints and the float64 numpy forward pass (:mod:`aievo.mesa.nn.reference`),
+which :meth:`TrainedTransformer.predict` falls back to when JAX is missing.
+Training and the JAX model (:func:`train_transformer`, :func:`evaluate`, the
+``model`` and ``layers`` modules) need the optional ``jax`` extra
+(``pip install "aievo[jax]"``) and import it on first use; without it they
 raise :class:`MissingExtraError`.
 """
 

@@ -140,3 +140,18 @@ def test_bad_parameters_are_refused():
         ref.run(params, config, np.zeros((1, 3, 2)))
     with pytest.raises(InvalidParameterError, match="config"):
         ref.run(params, "config", np.zeros((1, 3, 2)))
+
+
+def test_trained_transformer_backends():
+    from aievo.mesa.nn import TrainedTransformer
+
+    config = TransformerConfig(attention=("softmax",), heads=1, key_size=2, token_format="interleaved", data_dim=2,
+                               act_clip=None, init_scale=0.5)
+    model = TrainedTransformer(config, init_params(config, 3))
+    x = np.random.default_rng(3).standard_normal((2, 6, 3))
+    np.testing.assert_array_equal(model.predict(x, backend="numpy"), ref.predict(model.params, config, x))
+    np.testing.assert_allclose(model.predict(x, backend="auto"), model.predict(x, backend="numpy"), rtol=1e-5,
+                               atol=1e-6)  # auto is JAX here (float32)
+    assert len(model.activations(x, backend="numpy")) == 2
+    with pytest.raises(InvalidParameterError, match="backend"):
+        model.predict(x, backend="torch")
