@@ -55,6 +55,7 @@ _RECIPE_MODULES: tuple[str, ...] = (
     "aievo.evolving.transformers",
     "aievo.mesa.experiments.vonoswald2023b",
     "aievo.mesa.experiments.friedman2023",
+    "aievo.mesa.experiments.icl_regression_mech",
 )
 
 
