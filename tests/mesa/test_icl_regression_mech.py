@@ -146,6 +146,14 @@ def test_quick_figure_draws_the_mechanism_result():
     np.testing.assert_allclose(res.lens_mse[-1], res.mse["transformer"], rtol=1e-12)
 
 
+def test_task_round_trips_through_its_dict_and_the_checkpoint_records_it():
+    task = M.FriedmanICLTask(N=7, spread=0.5, p_range=(3.0, 3.5), q_range=(0.6, 0.9))
+    assert M.FriedmanICLTask.from_dict(task.to_dict()) == task
+    assert M.FriedmanICLTask.from_dict(M._model(False).meta["task"]) == M.FriedmanICLTask()
+    with pytest.raises(InvalidParameterError, match="FriedmanICLTask field"):
+        M.FriedmanICLTask.from_dict({"M": 3})
+
+
 def test_bad_inputs_name_the_argument():
     with pytest.raises(InvalidParameterError, match="spread"):
         M.FriedmanICLTask(spread=-1.0)

@@ -109,6 +109,17 @@ class FriedmanICLTask:
         """The fields as a JSON-able dict."""
         return {"N": self.N, "spread": self.spread, "p_range": list(self.p_range), "q_range": list(self.q_range)}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FriedmanICLTask:
+        """Inverse of :meth:`to_dict` (an empty dict gives the defaults)."""
+        known = {"N", "spread", "p_range", "q_range"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise bad_argument(InvalidParameterError, "FriedmanICLTask field", unknown[0], f"one of {sorted(known)}")
+        return cls(N=int(data.get("N", 25)), spread=float(data.get("spread", 1.0)),
+                   p_range=tuple(data.get("p_range", (2.0, 4.0))),
+                   q_range=tuple(data.get("q_range", (0.5, 1.0))))
+
 
 def sample_friedman_prompts(task: FriedmanICLTask, rng: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw prompts of the family: inputs ``(n, N + 1, 4)`` and labels ``(n, N + 1)`` (last row: the query).
@@ -597,8 +608,7 @@ def mechanism(model: Any = None, *, n: int = 1000, rng: Any = 1, names: tuple[st
     if n % 2:
         raise bad_argument(InvalidParameterError, "n", n, "an even number of prompts")
     if task is None:
-        meta = dict(getattr(model, "meta", {}).get("task", {}))
-        task = FriedmanICLTask(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta.items()})
+        task = FriedmanICLTask.from_dict(dict(getattr(model, "meta", {}).get("task", {})))
     Z, t, _ = standardize_prompts(*sample_friedman_prompts(task, as_rng(rng), n))
     tok = prompt_tokens(Z, t)
     streams = residual_streams(model, tok)
@@ -718,7 +728,7 @@ def icl_regression_mechanism(*, quick: bool = False, retrain: bool = False) -> A
     ax.set_title("(c) attention by nearest-neighbour rank")
     ax.legend(fontsize=7)
     ax = axes[1, 1]
-    names = sorted(res.mse, key=res.mse.get)
+    names = sorted(res.mse, key=lambda k: res.mse[k])
     ax.barh(np.arange(len(names)), [res.mse[k] for k in names],
             color=["C3" if k == "transformer" else "C0" for k in names], gid="mse")
     for i, k in enumerate(names):
