@@ -102,6 +102,24 @@ def test_lens_at_last_layer_is_the_prediction_and_attention_rows_sum_to_one():
     np.testing.assert_allclose(A.sum(axis=-1), 1.0, atol=1e-12)
 
 
+def test_regressor_row_equals_a_direct_model_call_on_the_standardised_prompt():
+    from aievo.mesa.simplify import predict
+
+    model = M._model(False)
+    Xtr, ytr, Xte, _ = get_original2(random_state=4)
+    Xtr, ytr, Xte = Xtr[:25], ytr[:25], Xte[:3]
+    got = M.transformer_regressor(model).fit(Xtr, ytr).predict(Xte)
+    for k in range(3):
+        # standardised by hand: context statistics only, population standard deviation
+        xm, xs, ym, ys = Xtr.mean(0), Xtr.std(0), ytr.mean(), ytr.std()
+        tok = np.zeros((1, 26, 5))
+        tok[0, :25, :4], tok[0, :25, 4] = (Xtr - xm) / xs, (ytr - ym) / ys
+        tok[0, 25, :4] = (Xte[k] - xm) / xs
+        direct = ym + ys * predict(model.params, model.config, tok)[0, 0, 0]
+        np.testing.assert_allclose(got[k], direct, rtol=1e-12)  # same float64 arithmetic, different batching
+
+
+@pytest.mark.slow
 def test_numpy_streams_and_regressor_row_equal_the_jax_model():
     pytest.importorskip("jax")
     model = M._model(False)

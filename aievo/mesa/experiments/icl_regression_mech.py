@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -128,6 +128,8 @@ def sample_friedman_prompts(task: FriedmanICLTask, rng: Any, n: int) -> tuple[np
     ``x0 ~ 3 s0 U``, ``x1 ~ 4 pi s1 + 52 pi s1 U``, ``x2 ~ 2 s2 U``, ``x3 ~ 1 + 10 s3 U``
     (``U ~ U(0, 1)``) and ``y = (x0^p + (x1 x2 - 2 / sqrt(x1 x3))^2)^q``.
     """
+    if not isinstance(task, FriedmanICLTask):
+        raise bad_argument(InvalidParameterError, "task", task, "a FriedmanICLTask")
     n = check_int(n, "n")
     g = as_rng(rng)
     T = task.N + 1
@@ -281,9 +283,11 @@ def _check_model(model: Any) -> Any:
     if model is None:
         return _model(False)
     cfg = getattr(model, "config", None)
-    if not isinstance(cfg, TransformerConfig) or cfg.token_format != "regression" or not hasattr(model, "params"):
+    if (not isinstance(cfg, TransformerConfig) or cfg.token_format != "regression" or not cfg.input_proj
+            or not cfg.output_proj or not hasattr(model, "params")):
         raise bad_argument(InvalidParameterError, "model", type(model).__name__,
-                           "a TrainedTransformer with token_format 'regression' (or None: the shipped model)")
+                           "a TrainedTransformer with token_format 'regression', a learned embedding and read-out "
+                           "(or None: the shipped model)")
     return model
 
 
@@ -562,7 +566,6 @@ class MechanismResult:
     attn_by_rank: np.ndarray
     n_prompts: int
     N: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def closest(self) -> list[str]:
         """The regressor each layer's read-out is closest to."""
@@ -638,8 +641,6 @@ def mechanism(model: Any = None, *, n: int = 1000, rng: Any = 1, names: tuple[st
         label_var=float(target.var()), mse=mse,
         attn_corr=np.nanmean(corr, axis=-1), attn_knn_mass=ranked[..., :5].sum(axis=-1).mean(axis=-1),
         attn_by_rank=ranked.mean(axis=-2), n_prompts=n, N=task.N,
-        extra={"example_attention": A[:, :, 0], "example_distance": np.sort(
-            np.linalg.norm(Z[0, :-1] - Z[0, -1], axis=-1))},
     )
 
 
