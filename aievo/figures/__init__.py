@@ -5,7 +5,7 @@ that listing figures imports nothing heavy. Paper figures (docs/figures.md)
 are ``fig1`` .. ``fig7`` in group ``"paper"``; figures beyond the theorem's
 assumptions (finite populations, learning evaluators, ancestry) in group
 ``"beyond"``; mesa-optimization figures are in group ``"mesa"``, those of von Oswald et al. (2023b)
-in group ``"vonoswald2023b"``; evolving
+in group ``"vonoswald2023b"`` and of von Oswald et al. (2023a) in group ``"vonoswald2023a"``; evolving
 mesa-optimizers (:mod:`aievo.evolving`) in group ``"evolving"``.
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
@@ -80,6 +80,12 @@ REGISTRY: dict[str, FigureSpec] = {
                    "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
         FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_kernel_regression",
                    "2023b Fig 5B: least squares against softmax kernel regression as the dimension grows"),
+        FigureSpec("vonoswald2023a_heads", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_heads",
+                   "2023a: one softmax layer with 1, 2, 4 heads against one GD step"),
+        FigureSpec("vonoswald2023a_depth", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_depth",
+                   "2023a: trained multi-layer and weight-tied LSA against K steps of GD and GD++"),
+        FigureSpec("vonoswald2023a_ood", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_ood",
+                   "2023a: trained 1-layer LSA and one GD step over the input-scale and weight-scale grids"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
         FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",

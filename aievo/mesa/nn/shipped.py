@@ -54,6 +54,7 @@ def recipes() -> dict[str, Callable[[], TrainedTransformer]]:
 _RECIPE_MODULES: tuple[str, ...] = (
     "aievo.evolving.transformers",
     "aievo.mesa.experiments.vonoswald2023b",
+    "aievo.mesa.experiments.vonoswald2023a",
 )
 
 
