@@ -166,3 +166,23 @@ def test_ood_figure_plots_losses_over_the_official_grids():
     assert np.all(np.abs(lsa_in / gd_in - 1) < 0.2)
     assert np.all(np.abs(lsa_w / gd_w - 1) < 0.2)
     assert np.all(gd_w < zero_w)
+
+
+def test_tune_gdpp_with_one_layer_finds_the_closed_form_gd_step():
+    tokens, yq = _tasks(SHIPPED_SETUP["task"], 400, 11)
+    X, y, xq = tokens[:, :-1, :-1], tokens[:, :-1, -1], tokens[:, -1, :-1]
+    a = np.einsum("bn,bnd,bd->b", y, X, xq) / X.shape[1]  # one GD step from 0 predicts eta * a
+    best = np.sum(a * yq) / np.sum(a * a)
+    etas, gammas, loss = vf.tune_gdpp(X, y, xq, yq, K=1, eta0=5.0)
+    assert etas[0] == pytest.approx(best, rel=1e-3)  # Nelder-Mead's xatol is 1e-4
+    assert gammas.tolist() == [0.0]
+    assert loss == pytest.approx(_loss(best * a, yq), rel=1e-6)
+
+
+def test_regression_config_refuses_other_kinds():
+    from aievo.mesa.experiments.vonoswald2023a import regression_config
+
+    with pytest.raises(InvalidParameterError, match="kind"):
+        regression_config("mesa")
+    cfg = regression_config("linear", 3, tied=True)
+    assert cfg.tied and cfg.n_param_layers == 1 and cfg.init_scale == pytest.approx(0.002 / 3)
