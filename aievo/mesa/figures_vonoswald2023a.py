@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Tasks drawn at draw time (full, quick): held-out evaluation, GD++ tuning, per OOD grid point.
-SIZES = {False: dict(eval=10000, fit=1000, ood=2000), True: dict(eval=500, fit=300, ood=100)}
+SIZES = {False: dict(eval=10000, fit=1000, ood=2000), True: dict(eval=500, fit=200, ood=100)}
 #: Seed of the tasks drawn at draw time.
 SEED = 0
 #: The official out-of-distribution grids: input scale (inputs ``alpha * U(-0.5, 0.5)``) and

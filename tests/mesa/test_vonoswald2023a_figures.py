@@ -127,9 +127,9 @@ def test_depth_figure_plots_trained_models_against_gd_and_gdpp():
     assert tied[0] == lsa[0]  # K = 1: tying changes nothing, the same model
     jax = pytest.importorskip("jax")
     del jax
-    for k, value in zip(K.astype(int), lsa):
-        ref = _loss(shipped_model(DEPTH_MODELS[k]).predict(tokens)[:, 0, 0], yq)
-        assert value == pytest.approx(ref, rel=1e-4)
+    k = int(K[-1])  # the deepest model (each JAX compile costs seconds; the numpy forward is checked above)
+    ref = _loss(shipped_model(DEPTH_MODELS[k]).predict(tokens)[:, 0, 0], yq)
+    assert lsa[-1] == pytest.approx(ref, rel=1e-4)
     # deeper trained models are better, and beat K steps of GD from K = 2 on
     assert np.all(np.diff(lsa) < 0)
     assert np.all(lsa[1:] < gd[1:])

@@ -1,4 +1,7 @@
-"""Weight tying across depth (``TransformerConfig(tied=True)``): one parameter set applied ``n_layers`` times."""
+"""Weight tying across depth (``TransformerConfig(tied=True)``): one parameter set applied ``n_layers`` times.
+
+Training tied models is exercised by the slow retraining tests of the shipped tied checkpoints
+(tests/mesa/nn/test_slow_vonoswald2023a.py)."""
 
 import copy
 import dataclasses
@@ -7,12 +10,11 @@ import numpy as np
 import pytest
 
 from aievo.errors import InvalidParameterError, ShapeError
-from aievo.mesa.nn.config import OptimConfig, RegressionTask, TransformerConfig
+from aievo.mesa.nn.config import RegressionTask, TransformerConfig
 
 pytest.importorskip("jax")
 
 from aievo.mesa.nn.model import forward, init_params  # noqa: E402
-from aievo.mesa.nn.train import train_transformer  # noqa: E402
 
 CFG = TransformerConfig(attention=("linear",) * 3, heads=1, key_size=4, token_format="regression", data_dim=3,
                         act_clip=None, init_scale=0.3, tied=True)
@@ -37,13 +39,6 @@ def test_tied_params_are_one_layer_and_forward_reuses_it():
     np.testing.assert_allclose(a, h, rtol=1e-4, atol=1e-5)  # float32 against float64
     with pytest.raises(ShapeError):
         forward(p3, CFG, x)
-
-
-def test_training_a_tied_model_keeps_one_parameter_set():
-    m = train_transformer(CFG, RegressionTask(d=3, N=5), 5, 16, 0,
-                          optim=OptimConfig(lr=1e-2, warmup_steps=0, decay_steps=None))
-    assert len(m.params["layers"]) == 1
-    assert m.config.tied
 
 
 def test_tied_needs_identical_layers():
