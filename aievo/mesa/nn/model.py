@@ -5,6 +5,7 @@ Parameters are a plain pytree of arrays::
     {"embed": (E, F)?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
 
+(with ``config.tied`` the list holds one layer, applied ``n_layers`` times),
 so the weights of the numpy reference (:func:`aievo.mesa.gd_weights`,
 :func:`aievo.mesa.linear_tf_init`) drop in unchanged (:func:`params_from_lsa`).
 :func:`init_params` draws them with numpy (float64, reproducible without JAX);
@@ -82,7 +83,8 @@ def init_params(config: TransformerConfig, rng: Any = 0) -> dict:
     if config.input_proj:
         params["embed"] = _draw(g, config, (E, F), F)
     layers = []
-    for kind, H in zip(config.attention, config.heads_per_layer):
+    n = config.n_param_layers
+    for kind, H in zip(config.attention[:n], config.heads_per_layer[:n]):
         attn = {
             "Wq": _draw(g, config, (H, k, E), E),
             "Wk": _draw(g, config, (H, k, E), E),
@@ -142,9 +144,9 @@ def params_from_lsa(layers: Sequence[Any]) -> dict:
 def _check_params(params: Any, config: TransformerConfig) -> None:
     if not isinstance(params, dict) or "layers" not in params:
         raise bad_argument(InvalidParameterError, "params", type(params).__name__, "a dict with key 'layers'")
-    if len(params["layers"]) != config.n_layers:
+    if len(params["layers"]) != config.n_param_layers:
         raise bad_argument(ShapeError, "len(params['layers'])", len(params["layers"]),
-                           f"{config.n_layers} (config.attention)")
+                           f"{config.n_param_layers} (config.attention, tied={config.tied})")
     for name, flag in (("embed", config.input_proj), ("readout", config.output_proj)):
         if (name in params) != flag:
             raise bad_argument(InvalidParameterError, f"params[{name!r}]",
@@ -221,7 +223,8 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
     mask = jnp.asarray(attention_mask(config, T))
     clip = config.act_clip
     acts = [h]
-    for layer, kind in zip(params["layers"], config.attention):
+    layers = params["layers"] * config.n_layers if config.tied else params["layers"]
+    for layer, kind in zip(layers, config.attention):
         z = layer_norm(layer["ln1"], h) if "ln1" in layer else h
         h = h + attention(layer["attn"], kind, z, mask, kq)
         if clip is not None:
