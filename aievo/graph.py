@@ -404,10 +404,10 @@ class DesignGraph:
                 InvalidKernelError, f"self_prob[{i}]", float(sp_[i]),
                 "0 or 1 for a leaf (a leaf always reproduces itself)",
             )
-        from ._kernels import tree_csr
+        from ._tree_kernels import tree_csr
 
         diag = np.where(leaf, 1.0, sp_)
-        indptr, indices, data = tree_csr(par, p, diag)
+        indptr, indices, data = tree_csr(par, _readonly(p.view()), _readonly(diag))
         T = sp.csr_array((data, indices, indptr), shape=(n, n))
         g = cls(f, T, root=root, labels=labels, attrs=attrs)
         g._parent = _readonly(par)  # T was built from par: they agree by construction
@@ -555,7 +555,7 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
         raw = raw.astype(np.int64)
     if raw.dtype.kind not in "iu" or (raw.dtype == np.uint64 and raw.max() > np.iinfo(np.int64).max):
         raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
-    par = raw.astype(np.int64)
+    par = _readonly(raw.astype(np.int64))
     n = par.size
     roots = np.flatnonzero(par == -1)
     if roots.size != 1:
@@ -580,6 +580,19 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def tree_depths(parent: np.ndarray) -> np.ndarray:
     """Depth of every node of a parent array (``-1`` for nodes on or below a cycle)."""
-    from ._kernels import tree_depths_kernel
+    from ._tree_kernels import tree_depths_kernel
 
-    return tree_depths_kernel(np.ascontiguousarray(parent, dtype=np.int64))
+    return tree_depths_kernel(_readonly_int64(parent))
+
+
+def _readonly_int64(a: Any) -> np.ndarray:
+    """A read-only contiguous ``int64`` view (or copy) of ``a``.
+
+    The tree kernels always receive read-only arrays, so numba compiles one
+    specialisation of each (a writable and a read-only array are two types).
+    """
+    out = np.ascontiguousarray(a, dtype=np.int64)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out

@@ -1,0 +1,96 @@
+"""Numba kernels of the tree model: depths of a parent array and a tree's CSR kernel.
+
+They belong to the model (:mod:`aievo.graph`, :mod:`aievo.trees`,
+:mod:`aievo.ancestry`), not to the engine (:mod:`aievo._kernels`), so that
+building or validating a tree compiles only these small kernels. Nothing here
+validates input; callers pass contiguous ``int64`` / ``float64`` arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["tree_depths_kernel", "tree_csr"]
+
+
+@njit(cache=True, nogil=True)
+def tree_depths_kernel(parent):
+    """Depth of every node of a parent array; ``-1`` for nodes on or below a cycle.
+
+    ``parent[i] < 0`` marks roots. Children are bucketed by parent (counting
+    sort) and visited breadth first, so the cost is O(n) whatever the order.
+    """
+    n = parent.shape[0]
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        p = parent[i]
+        if p >= 0:
+            counts[p + 1] += 1
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    children = np.empty(max(counts[n], 1), dtype=np.int64)
+    fill = counts[:n].copy()
+    for i in range(n):
+        p = parent[i]
+        if p >= 0:
+            children[fill[p]] = i
+            fill[p] += 1
+    depth = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    for i in range(n):
+        if parent[i] < 0:
+            depth[i] = 0
+            queue[tail] = i
+            tail += 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for k in range(counts[v], counts[v + 1]):
+            w = children[k]
+            depth[w] = depth[v] + 1
+            queue[tail] = w
+            tail += 1
+    return depth
+
+
+@njit(cache=True, nogil=True)
+def tree_csr(parent, prob, diag):
+    """CSR arrays of a tree's kernel: row ``v`` holds its children (ascending), then ``v`` itself.
+
+    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
+    """
+    n = parent.shape[0]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for w in range(n):
+        p = parent[w]
+        if p >= 0 and prob[w] != 0.0:
+            indptr[p + 1] += 1
+        if diag[w] != 0.0:
+            indptr[w + 1] += 1
+    for v in range(n):
+        indptr[v + 1] += indptr[v]
+    nnz = indptr[n]
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    fill = indptr[:n].copy()
+    for w in range(n):  # ascending w: children land in ascending order
+        p = parent[w]
+        if p >= 0 and prob[w] != 0.0:
+            indices[fill[p]] = w
+            data[fill[p]] = prob[w]
+            fill[p] += 1
+    # the self-loop goes where it belongs in ascending order
+    for v in range(n):
+        if diag[v] != 0.0:
+            k = fill[v]
+            while k > indptr[v] and indices[k - 1] > v:
+                indices[k] = indices[k - 1]
+                data[k] = data[k - 1]
+                k -= 1
+            indices[k] = v
+            data[k] = diag[v]
+            fill[v] += 1
+    return indptr, indices, data
