@@ -13,8 +13,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validate import check_int, check_real, check_rng, check_tree_fits, kary_log2, kary_size, real_array
-from .errors import InvalidFitnessError, InvalidGraphError, InvalidParameterError, ShapeError, bad_argument
-from .graph import DesignGraph, tree_depths
+from .errors import (
+    InvalidFitnessError,
+    InvalidGraphError,
+    InvalidKernelError,
+    InvalidParameterError,
+    ShapeError,
+    bad_argument,
+)
+from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness, _probs, tree_depths
 
 __all__ = ["chain", "kary_tree", "binary_pm_tree", "random_tree", "lattice", "type_graph", "unfold"]
 
@@ -90,18 +97,28 @@ def kary_tree(
         p = real_array(prob, "prob", cls=InvalidParameterError, what=f"{k} probabilities")
         if p.shape != (k,):
             raise ShapeError(f"prob has shape {p.shape}: expected ({k},)")
+    p = _probs(p, k, "prob")
+    if depth > 0 and abs(p.sum() - 1.0) > ROW_SUM_TOL:
+        raise bad_argument(
+            InvalidKernelError, "prob.sum()", float(p.sum()),
+            f"the {k} probabilities of designing each child summing to 1 within {ROW_SUM_TOL:g}",
+        )
+    # breadth-first order: node i >= 1 is child i - 1 - k*parent of parent (i - 1) // k
+    parent = np.empty(n, dtype=np.int64)
+    j = np.zeros(n, dtype=np.int64)
+    within = np.arange(n - 1, dtype=np.int64)
+    np.floor_divide(within, k, out=parent[1:])
+    np.remainder(within, k, out=j[1:])
+    del within
+    parent[0] = -1
     f = np.empty(n)
     f[0] = rf
     d_arr = np.zeros(n, dtype=np.int64)
-    idx = np.arange(n)
-    parent = np.where(idx == 0, -1, (idx - 1) // k)
-    j = np.where(idx == 0, 0, (idx - 1) % k)
     lo = 1
     for d in range(1, depth + 1):
         hi = lo + k**d
-        par = parent[lo:hi]
         vals = real_array(
-            fitness_rule(f[par], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
+            fitness_rule(f[parent[lo:hi]], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
             cls=InvalidFitnessError, what="an array of real fitness values",
         )
         if vals.shape != (hi - lo,):
@@ -109,8 +126,16 @@ def kary_tree(
         f[lo:hi] = vals
         d_arr[lo:hi] = d
         lo = hi
-    probs = np.where(idx == 0, 0.0, p[j])
-    return DesignGraph.tree(parent, f, probs, attrs={"depth": d_arr, "child_index": j})
+    f = _check_fitness(f)
+    probs = p[j]
+    probs[0] = 0.0
+    diag = np.zeros(n)
+    diag[n - k**depth:] = 1.0  # the leaves reproduce themselves
+    for a in (parent, f, d_arr, j):
+        a.flags.writeable = False
+    return DesignGraph._from_tree(
+        parent, d_arr, f, probs, diag, None, {"depth": d_arr, "child_index": j}, rows_checked=True
+    )
 
 
 def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
