@@ -70,10 +70,16 @@ def _outputs(G, k, n_snaps, n):
 
     Entries a run does not reach (after extinction) stay NaN / ``-inf``.
     """
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
+    mean_f = np.empty(G + 1, dtype=np.float64)
+    mean_f[:] = np.nan
+    log_n = np.empty(G + 1, dtype=np.float64)
+    log_n[:] = -np.inf
     log_n[0] = 0.0
-    return mean_f, log_n, np.full((k, G + 1), np.nan), np.zeros((n_snaps, n))
+    zmeans = np.empty((k, G + 1), dtype=np.float64)
+    zmeans[:] = np.nan
+    snaps = np.empty((n_snaps, n), dtype=np.float64)
+    snaps[:] = 0.0
+    return mean_f, log_n, zmeans, snaps
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -512,7 +518,8 @@ def tree_schedule(parent, depth, self_loop):
         if depth[w] > dmax:
             dmax = depth[w]
     # programs by depth, by a stable counting sort: every parent comes before its children
-    level = np.zeros(dmax + 2, dtype=np.int64)
+    level = np.empty(dmax + 2, dtype=np.int64)
+    level[:] = 0
     for w in range(n):
         level[depth[w] + 1] += 1
     for dd in range(dmax + 1):
@@ -521,13 +528,15 @@ def tree_schedule(parent, depth, self_loop):
     for w in range(n):
         order[level[depth[w]]] = w
         level[depth[w]] += 1
-    pers = np.zeros(n, dtype=np.bool_)
+    pers = np.empty(n, dtype=np.bool_)
     for a in range(n):
         w = order[a]
         p = parent[w]
         pers[w] = self_loop[w] or (p >= 0 and pers[p])
-    tcount = np.zeros(dmax + 2, dtype=np.int64)
-    pcount = np.zeros(dmax + 2, dtype=np.int64)
+    tcount = np.empty(dmax + 2, dtype=np.int64)
+    tcount[:] = 0
+    pcount = np.empty(dmax + 2, dtype=np.int64)
+    pcount[:] = 0
     for w in range(n):
         if pers[w]:
             pcount[depth[w] + 1] += 1
@@ -687,9 +696,11 @@ def run_tree(
     G = generations
     k = Z.shape[0]
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
-    zsum = np.zeros(k)
-    ya = np.zeros(n)
-    yb = np.zeros(n)
+    zsum = np.empty(k, dtype=np.float64)
+    ya = np.empty(n, dtype=np.float64)
+    ya[:] = 0.0
+    yb = np.empty(n, dtype=np.float64)
+    yb[:] = 0.0
     ya[root] = 1.0
     s = 1.0  # x_t = y * s
     F = 0.0

@@ -4,6 +4,10 @@ They belong to the model (:mod:`aievo.graph`, :mod:`aievo.trees`,
 :mod:`aievo.ancestry`), not to the engine (:mod:`aievo._kernels`), so that
 building or validating a tree compiles only these small kernels. Nothing here
 validates input; callers pass contiguous ``int64`` / ``float64`` arrays.
+
+Arrays are allocated with ``np.empty(size, dtype=...)`` only, then filled: each
+distinct numpy allocation call (``np.zeros``, ``np.full``, ``.copy()``, each
+dtype) is compiled separately, a noticeable part of a cold start.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ def tree_depths_kernel(parent):
     sort) and visited breadth first, so the cost is O(n) whatever the order.
     """
     n = parent.shape[0]
-    counts = np.zeros(n + 1, dtype=np.int64)
+    counts = np.empty(n + 1, dtype=np.int64)
+    counts[:] = 0
     for i in range(n):
         p = parent[i]
         if p >= 0:
@@ -30,13 +35,16 @@ def tree_depths_kernel(parent):
     for i in range(n):
         counts[i + 1] += counts[i]
     children = np.empty(max(counts[n], 1), dtype=np.int64)
-    fill = counts[:n].copy()
+    fill = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        fill[i] = counts[i]
     for i in range(n):
         p = parent[i]
         if p >= 0:
             children[fill[p]] = i
             fill[p] += 1
-    depth = np.full(n, -1, dtype=np.int64)
+    depth = np.empty(n, dtype=np.int64)
+    depth[:] = -1
     queue = np.empty(n, dtype=np.int64)
     head = 0
     tail = 0
@@ -63,7 +71,8 @@ def tree_csr(parent, prob, diag):
     ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
     """
     n = parent.shape[0]
-    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indptr[:] = 0
     for w in range(n):
         p = parent[w]
         if p >= 0 and prob[w] != 0.0:
@@ -75,7 +84,9 @@ def tree_csr(parent, prob, diag):
     nnz = indptr[n]
     indices = np.empty(nnz, dtype=np.int64)
     data = np.empty(nnz, dtype=np.float64)
-    fill = indptr[:n].copy()
+    fill = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        fill[v] = indptr[v]
     for w in range(n):  # ascending w: children land in ascending order
         p = parent[w]
         if p >= 0 and prob[w] != 0.0:
