@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["tree_depths_kernel", "tree_csr"]
+__all__ = ["tree_depths_kernel", "tree_csr", "kary_arrays"]
 
 
 @njit(cache=True, nogil=True)
@@ -105,3 +105,45 @@ def tree_csr(parent, prob, diag):
             data[k] = diag[v]
             fill[v] += 1
     return indptr, indices, data
+
+
+@njit(cache=True, nogil=True)
+def kary_arrays(k, depth, p):
+    """Parent, child index, depth, design probability and self-loop of a complete ``k``-ary tree.
+
+    Nodes in breadth-first order (the children of ``i`` are ``k*i + 1 .. k*i + k``),
+    filled level by level in one pass: ``prob[i] = p[child index of i]`` (0 at the
+    root) and ``diag`` is 1 on the leaves (they reproduce themselves), 0 elsewhere.
+    """
+    n = 1
+    level = 1
+    for _ in range(depth):
+        level *= k
+        n += level
+    parent = np.empty(n, dtype=np.int64)
+    child = np.empty(n, dtype=np.int64)
+    dep = np.empty(n, dtype=np.int64)
+    prob = np.empty(n, dtype=np.float64)
+    diag = np.empty(n, dtype=np.float64)
+    parent[0] = -1
+    child[0] = 0
+    dep[0] = 0
+    prob[0] = 0.0
+    i = 1
+    first = 0  # first node of the previous level
+    size = 1
+    for d in range(1, depth + 1):
+        for a in range(size):
+            for jj in range(k):
+                parent[i] = first + a
+                child[i] = jj
+                dep[i] = d
+                prob[i] = p[jj]
+                i += 1
+        first += size
+        size *= k
+    leaves = n - size
+    for v in range(n):
+        diag[v] = 1.0 if v >= leaves else 0.0
+    return parent, child, dep, prob, diag
+

@@ -51,6 +51,11 @@ def _check_fitness(fitness: Any, name: str = "fitness") -> np.ndarray:
         raise ShapeError(f"{name} has shape {f.shape}: expected a 1-D array")
     if f.size == 0:
         raise ShapeError(f"{name} is empty: expected at least one program")
+    return _check_fitness_values(f, name)
+
+
+def _check_fitness_values(f: np.ndarray, name: str = "fitness") -> np.ndarray:
+    """``f`` (a non-empty 1-D float64 array) itself, once every entry is finite and >= 0."""
     bad = ~np.isfinite(f) | (f < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -437,12 +442,14 @@ class DesignGraph:
     def _from_tree(
         cls, par: np.ndarray, depth: np.ndarray, fitness: np.ndarray, prob: np.ndarray, diag: np.ndarray,
         labels: list[Any] | None, attrs: dict[str, np.ndarray], *, rows_checked: bool = False,
+        root: int | None = None,
     ) -> "DesignGraph":
         """A tree from a validated read-only parent array and its depths, read-only fitness and attrs.
 
         ``prob`` (``T(parent[w], w)``) and ``diag`` (``T(v, v)``) must be probabilities;
         the rows they make are checked to sum to 1 here unless ``rows_checked`` (a
-        generator that checked them already, in closed form). The kernel is built
+        generator that checked them already, in closed form); ``root`` may be given
+        when the caller knows it. The kernel is built
         from ``par``, so the two agree by construction and nothing is copied again.
         """
         from ._tree_kernels import tree_csr
@@ -453,7 +460,8 @@ class DesignGraph:
             _check_row_sums(np.bincount(par[child], weights=prob[child], minlength=n) + diag)
         indptr, indices, data = tree_csr(par, _readonly(prob.view()), _readonly(diag.view()))
         T = sp.csr_array((_readonly(data), _readonly(indices), _readonly(indptr)), shape=(n, n), copy=False)
-        root = int(np.argmin(par))  # the only -1
+        if root is None:
+            root = int(np.argmin(par))  # the only -1
         g = cls._trusted(fitness, T, root, labels, attrs, par)
         g._cache["depth"] = _readonly(depth)  # computed by the validation already
         return g

@@ -21,7 +21,7 @@ from .errors import (
     ShapeError,
     bad_argument,
 )
-from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness, _probs, tree_depths
+from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness_values, _probs, tree_depths
 
 __all__ = ["chain", "kary_tree", "binary_pm_tree", "random_tree", "lattice", "type_graph", "unfold"]
 
@@ -103,17 +103,11 @@ def kary_tree(
             InvalidKernelError, "prob.sum()", float(p.sum()),
             f"the {k} probabilities of designing each child summing to 1 within {ROW_SUM_TOL:g}",
         )
-    # breadth-first order: node i >= 1 is child i - 1 - k*parent of parent (i - 1) // k
-    parent = np.empty(n, dtype=np.int64)
-    j = np.zeros(n, dtype=np.int64)
-    within = np.arange(n - 1, dtype=np.int64)
-    np.floor_divide(within, k, out=parent[1:])
-    np.remainder(within, k, out=j[1:])
-    del within
-    parent[0] = -1
+    from ._tree_kernels import kary_arrays
+
+    parent, j, d_arr, probs, diag = kary_arrays(np.int64(k), np.int64(depth), np.ascontiguousarray(p))
     f = np.empty(n)
     f[0] = rf
-    d_arr = np.zeros(n, dtype=np.int64)
     lo = 1
     for d in range(1, depth + 1):
         hi = lo + k**d
@@ -124,17 +118,12 @@ def kary_tree(
         if vals.shape != (hi - lo,):
             raise ShapeError(f"fitness_rule returned shape {vals.shape} at depth {d}: expected ({hi - lo},)")
         f[lo:hi] = vals
-        d_arr[lo:hi] = d
         lo = hi
-    f = _check_fitness(f)
-    probs = p[j]
-    probs[0] = 0.0
-    diag = np.zeros(n)
-    diag[n - k**depth:] = 1.0  # the leaves reproduce themselves
+    f = _check_fitness_values(f)
     for a in (parent, f, d_arr, j):
         a.flags.writeable = False
     return DesignGraph._from_tree(
-        parent, d_arr, f, probs, diag, None, {"depth": d_arr, "child_index": j}, rows_checked=True
+        parent, d_arr, f, probs, diag, None, {"depth": d_arr, "child_index": j}, rows_checked=True, root=0
     )
 
 
