@@ -180,12 +180,18 @@ def run_deterministic(
     G = generations
     k = Z.shape[0]
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
-    zsum = np.zeros(k)
+    zsum = np.empty(k, dtype=np.float64)
+    zsum[:] = 0.0
 
-    y = y0.copy()  # the shares x_t
-    yn = np.zeros(n)  # x_{t+1}; all zero at the start of each step
-    h = np.zeros(n)  # x_t * f / F_t, scattered along the rows of T
-    active = np.zeros(n, dtype=np.bool_)
+    y = np.empty(n, dtype=np.float64)  # the shares x_t
+    for v in range(n):
+        y[v] = y0[v]
+    yn = np.empty(n, dtype=np.float64)
+    yn[:] = 0.0  # x_{t+1}; all zero at the start of each step
+    h = np.empty(n, dtype=np.float64)
+    h[:] = 0.0  # x_t * f / F_t, scattered along the rows of T
+    active = np.empty(n, dtype=np.bool_)
+    active[:] = False
     idx = np.empty(n, dtype=np.int64)
     count = 0
     for v in range(n):
@@ -289,7 +295,8 @@ def run_deterministic(
 def row_minima(indptr, data):
     """Smallest non-zero entry of each CSR row (``inf`` for a row without one)."""
     n = indptr.shape[0] - 1
-    out = np.full(n, np.inf)
+    out = np.empty(n, dtype=np.float64)
+    out[:] = np.inf
     for v in range(n):
         for e in range(indptr[v], indptr[v + 1]):
             d = data[e]
@@ -302,7 +309,8 @@ def row_minima(indptr, data):
 def step_shares(indptr, indices, data, f, x):
     """One deterministic update ``x f T / F`` (returns the new shares and ``F``)."""
     n = f.shape[0]
-    y = np.zeros(n)
+    y = np.empty(n, dtype=np.float64)
+    y[:] = 0.0
     F = 0.0
     for v in range(n):
         hv = x[v] * f[v]
@@ -370,25 +378,36 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
     G = mean_f.shape[0] - 1
     k = Z.shape[0]
     nnz = data.shape[0]
-    fm = np.zeros(n)
-    fe = np.zeros(n, dtype=np.int64)
+    fm = np.empty(n, dtype=np.float64)
+    fm[:] = 0.0
+    fe = np.empty(n, dtype=np.int64)
+    fe[:] = 0
     for v in range(n):
         mv, ev = math.frexp(f[v])
         fm[v] = mv
         fe[v] = ev
-    tm = np.zeros(nnz)
-    te = np.zeros(nnz, dtype=np.int64)
+    tm = np.empty(nnz, dtype=np.float64)
+    tm[:] = 0.0
+    te = np.empty(nnz, dtype=np.int64)
+    te[:] = 0
     for e in range(nnz):
         mv, ev = math.frexp(data[e])
         tm[e] = mv
         te[e] = ev
-    m = np.zeros(n)
-    ex = np.zeros(n, dtype=np.int64)
-    hm = np.zeros(n)
-    he = np.zeros(n, dtype=np.int64)
-    top = np.zeros(n, dtype=np.int64)
-    am = np.zeros(n)
-    mark = np.zeros(n, dtype=np.bool_)
+    m = np.empty(n, dtype=np.float64)
+    m[:] = 0.0
+    ex = np.empty(n, dtype=np.int64)
+    ex[:] = 0
+    hm = np.empty(n, dtype=np.float64)
+    hm[:] = 0.0
+    he = np.empty(n, dtype=np.int64)
+    he[:] = 0
+    top = np.empty(n, dtype=np.int64)
+    top[:] = 0
+    am = np.empty(n, dtype=np.float64)
+    am[:] = 0.0
+    mark = np.empty(n, dtype=np.bool_)
+    mark[:] = False
     idx = np.empty(n, dtype=np.int64)
     nidx = np.empty(n, dtype=np.int64)
     count = 0
@@ -399,7 +418,8 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
             ex[v] = ev
             idx[count] = v
             count += 1
-    zsum = np.zeros(k)
+    zsum = np.empty(k, dtype=np.float64)
+    zsum[:] = 0.0
     snap_i = 0
     while snap_i < snap_times.shape[0] and snap_times[snap_i] < t0:
         snap_i += 1
@@ -489,8 +509,10 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
             mark[w] = False
         idx, nidx = nidx, idx
         count = ncount
-    x = np.zeros(n)
-    log_x = np.full(n, -np.inf)
+    x = np.empty(n, dtype=np.float64)
+    x[:] = 0.0
+    log_x = np.empty(n, dtype=np.float64)
+    log_x[:] = -np.inf
     for a in range(count):
         v = idx[a]
         x[v] = math.ldexp(m[v], ex[v])
