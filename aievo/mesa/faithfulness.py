@@ -62,6 +62,7 @@ __all__ = [
     "faithfulness_models",
     "write_faithfulness_models",
     "CHECKPOINTS",
+    "CHECKPOINT_DIR",
 ]
 
 
@@ -615,9 +616,12 @@ def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]
 
 # --------------------------------------------------------------------------- shipped models
 
-#: File stems, in :data:`aievo.mesa.nn.shipped.CHECKPOINT_DIR`, of the two trained models of
-#: :func:`default_models` (written by :func:`write_faithfulness_models`).
-CHECKPOINTS = {"lsa": "faithfulness_lsa", "linear_tf": "faithfulness_linear_tf"}
+#: File stems, in :data:`CHECKPOINT_DIR`, of the two trained models of :func:`default_models`
+#: (written by :func:`write_faithfulness_models`).
+CHECKPOINTS = {"lsa": "lsa", "linear_tf": "linear_tf"}
+#: Where the faithfulness models are shipped: beside the transformer checkpoints of
+#: :mod:`aievo.mesa.nn.shipped`, in a folder of their own (numpy models, another format).
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "faithfulness"
 _KIND = "faithfulness_model"
 
 
@@ -657,7 +661,7 @@ def write_faithfulness_models(directory: Any = None) -> list[Any]:
     Parameters
     ----------
     directory : path-like, optional
-        Default :data:`aievo.mesa.nn.shipped.CHECKPOINT_DIR`.
+        Default :data:`CHECKPOINT_DIR`.
 
     Returns
     -------
@@ -665,7 +669,6 @@ def write_faithfulness_models(directory: Any = None) -> list[Any]:
         The ``.npz`` files written.
     """
     from ..io import save_result
-    from .nn.shipped import CHECKPOINT_DIR
 
     folder = CHECKPOINT_DIR if directory is None else directory
     models = dict(zip(CHECKPOINTS, default_models(False)))
@@ -687,7 +690,7 @@ def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tupl
         Train them afresh with :func:`default_models` (the recipe of the shipped files)
         instead of loading the checkpoints shipped with the package.
     directory : path-like, optional
-        Where the checkpoints are (default :data:`aievo.mesa.nn.shipped.CHECKPOINT_DIR`).
+        Where the checkpoints are (default :data:`CHECKPOINT_DIR`).
 
     Returns
     -------
@@ -696,7 +699,6 @@ def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tupl
     if retrain:
         return default_models(False)
     from ..io import load_result
-    from .nn.shipped import CHECKPOINT_DIR
 
     folder = Path(CHECKPOINT_DIR if directory is None else directory)
     out = []
