@@ -625,38 +625,13 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "faithfulness
 _KIND = "faithfulness_model"
 
 
-def _model_arrays(model: Any) -> dict[str, np.ndarray]:
-    """The arrays of a trained LSA or linear transformer, flat by name."""
-    out = {"train_loss": model.train_loss, "eval_steps": model.eval_steps, "eval_loss": model.eval_loss}
-    if hasattr(model, "params"):
-        out.update({f"params.{k}": v for k, v in model.params.items()})
-    else:
-        for i, layer in enumerate(model.layers):
-            out.update({f"layer{i}.{k}": v for k, v in layer.items()})
-    return out
-
-
-def _model_from_arrays(model: str, arrays: dict[str, np.ndarray], config: dict) -> Any:
-    from .train import LinearTFResult, LSAResult
-
-    hist = (arrays["train_loss"], arrays["eval_steps"], arrays["eval_loss"])
-    if model == "lsa":
-        params = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("params.")}
-        return LSAResult(params, *hist, config)
-    layers = [
-        {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"layer{i}.")}
-        for i in range(int(config["n_layers"]))
-    ]
-    return LinearTFResult(layers, *hist, config)
-
-
 def write_faithfulness_models(directory: Any = None) -> list[Any]:
     """Train the models of :func:`default_models` and save them as the shipped checkpoints.
 
     Run ``python -c "from aievo.mesa.faithfulness import write_faithfulness_models as w; w()"``
-    from a source checkout to rewrite the shipped files (about a minute and a half on two cores). Each model is written by :func:`aievo.io.save_result` (arrays and
-    JSON with provenance, no pickle) with its training configuration and final evaluation
-    loss.
+    from a source checkout to rewrite the shipped files (about a minute and a half on two
+    cores). Each model is written by :func:`aievo.io.save_result` (arrays and JSON with
+    provenance, no pickle) with its training configuration and final evaluation loss.
 
     Parameters
     ----------
@@ -668,17 +643,14 @@ def write_faithfulness_models(directory: Any = None) -> list[Any]:
     list of pathlib.Path
         The ``.npz`` files written.
     """
-    from ..io import save_result
+    from ._trained_files import save_trained
 
-    folder = CHECKPOINT_DIR if directory is None else directory
-    models = dict(zip(CHECKPOINTS, default_models(False)))
-    written = []
-    for name, model in models.items():
-        meta = {"kind": _KIND, "model": name, "config": _jsonable(model.config),
-                "recipe": "aievo.mesa.faithfulness.default_models(quick=False)",
-                "final_eval_loss": float(model.eval_loss[-1])}
-        written.append(save_result(Path(folder) / CHECKPOINTS[name], _model_arrays(model), meta))
-    return written
+    folder = Path(CHECKPOINT_DIR if directory is None else directory)
+    return [
+        save_trained(model, folder / CHECKPOINTS[name], "aievo.mesa.faithfulness.default_models(quick=False)",
+                     _KIND)
+        for name, model in zip(CHECKPOINTS, default_models(False))
+    ]
 
 
 def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tuple[Any, Any]:
@@ -698,12 +670,8 @@ def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tupl
     """
     if retrain:
         return default_models(False)
-    from ..io import load_result
+    from ._trained_files import load_trained
 
     folder = Path(CHECKPOINT_DIR if directory is None else directory)
-    out = []
-    for name, stem in CHECKPOINTS.items():
-        arrays, meta = load_result(folder / stem, _KIND, arrays_required=("train_loss",),
-                                   meta_required=("model", "config"))
-        out.append(_model_from_arrays(name, arrays, meta["config"]))
-    return out[0], out[1]
+    return (load_trained(folder / CHECKPOINTS["lsa"], _KIND),
+            load_trained(folder / CHECKPOINTS["linear_tf"], _KIND))

@@ -174,11 +174,10 @@ def test_shipped_faithfulness_models_load_and_round_trip(tmp_path):
     # both learned: the evaluation loss of the shipped weights is well below that of the initial ones
     assert lsa.eval_loss[-1] < 0.6 * lsa.eval_loss[0] and tf.eval_loss[-1] < 0.4 * tf.eval_loss[0]
     # saving and loading gives the same arrays (the shipped files are written this way)
-    from aievo.io import save_result
+    from aievo.mesa._trained_files import save_trained
 
     for name, model in zip(F.CHECKPOINTS, (lsa, tf)):
-        save_result(tmp_path / F.CHECKPOINTS[name], F._model_arrays(model),
-                    {"kind": "faithfulness_model", "model": name, "config": model.config})
+        save_trained(model, tmp_path / F.CHECKPOINTS[name], "test", "faithfulness_model")
     lsa2, tf2 = F.faithfulness_models(directory=tmp_path)
     for key in lsa.params:
         np.testing.assert_array_equal(lsa2.params[key], lsa.params[key])
