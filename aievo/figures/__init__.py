@@ -133,12 +133,17 @@ def make(name: str, *, quick: bool = False, retrain: bool = False) -> "Figure":
     """Draw the figure registered under ``name`` and return it.
 
     ``retrain=True`` trains the models of checkpoint-based figures from scratch
-    (needs the ``jax`` extra); other figures ignore it.
+    (needs the ``jax`` extra); other figures ignore it. BLAS runs on one thread
+    meanwhile, as in ``aievo figures`` (:mod:`aievo._blas`: the figures multiply
+    many small matrices, where threads only add synchronisation).
     """
+    from .._blas import single_threaded_blas
+
     func = get(name).function()
-    if retrain and accepts_retrain(name):
-        return func(quick=quick, retrain=True)
-    return func(quick=quick)
+    with single_threaded_blas():
+        if retrain and accepts_retrain(name):
+            return func(quick=quick, retrain=True)
+        return func(quick=quick)
 
 
 def select(only: str | None) -> list[str]:
