@@ -79,8 +79,7 @@ REGISTRY: dict[str, FigureSpec] = {
                    "aievo.mesa.figures_vonoswald2023b:fig4_linear_algorithms",
                    "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
         FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_linearisation",
-                   "2023b Fig 5: softmax layers linearised by distillation; least squares against softmax "
-                   "kernel regression as the dimension grows"),
+                   "2023b Fig 5: softmax layers linearised by distillation; softmax kernel regression"),
         FigureSpec("vonoswald2023b_fig6", "vonoswald2023b",
                    "aievo.mesa.figures_vonoswald2023b:fig6_softmax_algorithms",
                    "2023b Fig 6: multi-layer softmax transformers: probes by layer and Prop 2"),
