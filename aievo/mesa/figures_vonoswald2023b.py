@@ -432,12 +432,18 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _softmax_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
-    from .experiments.vonoswald2023b import SOFTMAX_MODELS
+@functools.lru_cache(maxsize=16)
+def _raw_model(name: str, retrain: bool) -> "TrainedTransformer":
+    """A shipped model of Figs 5A-7, trained once per process when ``retrain`` (three figures share them)."""
     from .nn.shipped import shipped_model
 
-    return {L: shipped_model(name, retrain=retrain) for L, name in SOFTMAX_MODELS.items()}
+    return shipped_model(name, retrain=retrain)
+
+
+def _softmax_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
+    from .experiments.vonoswald2023b import SOFTMAX_MODELS
+
+    return {L: _raw_model(name, retrain) for L, name in SOFTMAX_MODELS.items()}
 
 
 def raw_predict(model: "TrainedTransformer", inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -513,10 +519,9 @@ def fig7_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     """
     from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
     from .experiments.vonoswald2023b import HYBRID_MODELS, SOFTMAX_MODELS
-    from .nn.shipped import shipped_model
 
     names = {("softmax",) * L: n for L, n in SOFTMAX_MODELS.items()} | dict(HYBRID_MODELS)
-    models = {kinds: shipped_model(n, retrain=retrain) for kinds, n in sorted(names.items(), key=lambda kv: len(kv[0]))}
+    models = {kinds: _raw_model(n, retrain) for kinds, n in sorted(names.items(), key=lambda kv: len(kv[0]))}
     task = _lds_task(next(iter(models.values())))
     sz = SIZES[quick]
     x, y = task.sample(np.random.default_rng(SEED + 12), sz["eval"])
@@ -567,7 +572,7 @@ def fig5a_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     from .experiments.vonoswald2023b import LINEARISED_MODEL, SOFTMAX_MODELS
     from .nn.shipped import shipped_model
 
-    teacher = shipped_model(SOFTMAX_MODELS[3], retrain=retrain)
+    teacher = _raw_model(SOFTMAX_MODELS[3], retrain)
     if retrain:
         from .experiments.vonoswald2023b import DISTILL_SETUP, distill_linear_layers
 
