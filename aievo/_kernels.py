@@ -38,7 +38,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload, register_jitable
 
 __all__ = [
     "TINY",
@@ -48,9 +49,7 @@ __all__ = [
     "row_minima",
     "step_shares",
     "run_tree",
-    "tree_depths_kernel",
     "tree_schedule",
-    "tree_csr",
 ]
 
 
@@ -65,19 +64,25 @@ _NORMAL = 2.0**-1022
 _LN2 = 0.6931471805599453
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _outputs(G, k, n_snaps, n):
     """Result arrays of a run: ``F_t``, ``log N_t`` (``log N_0 = 0``), trait means, snapshots.
 
     Entries a run does not reach (after extinction) stay NaN / ``-inf``.
     """
-    mean_f = np.full(G + 1, np.nan)
-    log_n = np.full(G + 1, -np.inf)
+    mean_f = np.empty(G + 1, dtype=np.float64)
+    mean_f[:] = np.nan
+    log_n = np.empty(G + 1, dtype=np.float64)
+    log_n[:] = -np.inf
     log_n[0] = 0.0
-    return mean_f, log_n, np.full((k, G + 1), np.nan), np.zeros((n_snaps, n))
+    zmeans = np.empty((k, G + 1), dtype=np.float64)
+    zmeans[:] = np.nan
+    snaps = np.empty((n_snaps, n), dtype=np.float64)
+    snaps[:] = 0.0
+    return mean_f, log_n, zmeans, snaps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def log_scaled(m, e):
     """``log(m * 2**e)`` for ``m > 0``, exact to rounding whatever ``e``.
 
@@ -91,7 +96,7 @@ def log_scaled(m, e):
     return math.log(m) + e * _LN2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _neumaier(acc, comp, v):
     """One step of Neumaier's compensated sum: returns the new ``(acc, comp)``."""
     s = acc + v
@@ -102,7 +107,7 @@ def _neumaier(acc, comp, v):
     return s, comp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _record(y, f, Z, zsum, idx, count, full, n):
     """Mean fitness of the shares ``y`` over the support; fills ``zsum`` with trait means."""
     F = 0.0
@@ -175,12 +180,18 @@ def run_deterministic(
     G = generations
     k = Z.shape[0]
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
-    zsum = np.zeros(k)
+    zsum = np.empty(k, dtype=np.float64)
+    zsum[:] = 0.0
 
-    y = y0.copy()  # the shares x_t
-    yn = np.zeros(n)  # x_{t+1}; all zero at the start of each step
-    h = np.zeros(n)  # x_t * f / F_t, scattered along the rows of T
-    active = np.zeros(n, dtype=np.bool_)
+    y = np.empty(n, dtype=np.float64)  # the shares x_t
+    for v in range(n):
+        y[v] = y0[v]
+    yn = np.empty(n, dtype=np.float64)
+    yn[:] = 0.0  # x_{t+1}; all zero at the start of each step
+    h = np.empty(n, dtype=np.float64)
+    h[:] = 0.0  # x_t * f / F_t, scattered along the rows of T
+    active = np.empty(n, dtype=np.bool_)
+    active[:] = False
     idx = np.empty(n, dtype=np.int64)
     count = 0
     for v in range(n):
@@ -284,7 +295,8 @@ def run_deterministic(
 def row_minima(indptr, data):
     """Smallest non-zero entry of each CSR row (``inf`` for a row without one)."""
     n = indptr.shape[0] - 1
-    out = np.full(n, np.inf)
+    out = np.empty(n, dtype=np.float64)
+    out[:] = np.inf
     for v in range(n):
         for e in range(indptr[v], indptr[v + 1]):
             d = data[e]
@@ -297,7 +309,8 @@ def row_minima(indptr, data):
 def step_shares(indptr, indices, data, f, x):
     """One deterministic update ``x f T / F`` (returns the new shares and ``F``)."""
     n = f.shape[0]
-    y = np.zeros(n)
+    y = np.empty(n, dtype=np.float64)
+    y[:] = 0.0
     F = 0.0
     for v in range(n):
         hv = x[v] * f[v]
@@ -365,25 +378,36 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
     G = mean_f.shape[0] - 1
     k = Z.shape[0]
     nnz = data.shape[0]
-    fm = np.zeros(n)
-    fe = np.zeros(n, dtype=np.int64)
+    fm = np.empty(n, dtype=np.float64)
+    fm[:] = 0.0
+    fe = np.empty(n, dtype=np.int64)
+    fe[:] = 0
     for v in range(n):
         mv, ev = math.frexp(f[v])
         fm[v] = mv
         fe[v] = ev
-    tm = np.zeros(nnz)
-    te = np.zeros(nnz, dtype=np.int64)
+    tm = np.empty(nnz, dtype=np.float64)
+    tm[:] = 0.0
+    te = np.empty(nnz, dtype=np.int64)
+    te[:] = 0
     for e in range(nnz):
         mv, ev = math.frexp(data[e])
         tm[e] = mv
         te[e] = ev
-    m = np.zeros(n)
-    ex = np.zeros(n, dtype=np.int64)
-    hm = np.zeros(n)
-    he = np.zeros(n, dtype=np.int64)
-    top = np.zeros(n, dtype=np.int64)
-    am = np.zeros(n)
-    mark = np.zeros(n, dtype=np.bool_)
+    m = np.empty(n, dtype=np.float64)
+    m[:] = 0.0
+    ex = np.empty(n, dtype=np.int64)
+    ex[:] = 0
+    hm = np.empty(n, dtype=np.float64)
+    hm[:] = 0.0
+    he = np.empty(n, dtype=np.int64)
+    he[:] = 0
+    top = np.empty(n, dtype=np.int64)
+    top[:] = 0
+    am = np.empty(n, dtype=np.float64)
+    am[:] = 0.0
+    mark = np.empty(n, dtype=np.bool_)
+    mark[:] = False
     idx = np.empty(n, dtype=np.int64)
     nidx = np.empty(n, dtype=np.int64)
     count = 0
@@ -394,7 +418,8 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
             ex[v] = ev
             idx[count] = v
             count += 1
-    zsum = np.zeros(k)
+    zsum = np.empty(k, dtype=np.float64)
+    zsum[:] = 0.0
     snap_i = 0
     while snap_i < snap_times.shape[0] and snap_times[snap_i] < t0:
         snap_i += 1
@@ -484,8 +509,10 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
             mark[w] = False
         idx, nidx = nidx, idx
         count = ncount
-    x = np.zeros(n)
-    log_x = np.full(n, -np.inf)
+    x = np.empty(n, dtype=np.float64)
+    x[:] = 0.0
+    log_x = np.empty(n, dtype=np.float64)
+    log_x[:] = -np.inf
     for a in range(count):
         v = idx[a]
         x[v] = math.ldexp(m[v], ex[v])
@@ -494,48 +521,6 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
 
 
 # ---------------------------------------------------------------------------- trees
-@njit(cache=True, nogil=True)
-def tree_depths_kernel(parent):
-    """Depth of every node of a parent array; ``-1`` for nodes on or below a cycle.
-
-    ``parent[i] < 0`` marks roots. Children are bucketed by parent (counting
-    sort) and visited breadth first, so the cost is O(n) whatever the order.
-    """
-    n = parent.shape[0]
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        p = parent[i]
-        if p >= 0:
-            counts[p + 1] += 1
-    for i in range(n):
-        counts[i + 1] += counts[i]
-    children = np.empty(max(counts[n], 1), dtype=np.int64)
-    fill = counts[:n].copy()
-    for i in range(n):
-        p = parent[i]
-        if p >= 0:
-            children[fill[p]] = i
-            fill[p] += 1
-    depth = np.full(n, -1, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    head = 0
-    tail = 0
-    for i in range(n):
-        if parent[i] < 0:
-            depth[i] = 0
-            queue[tail] = i
-            tail += 1
-    while head < tail:
-        v = queue[head]
-        head += 1
-        for k in range(counts[v], counts[v + 1]):
-            w = children[k]
-            depth[w] = depth[v] + 1
-            queue[tail] = w
-            tail += 1
-    return depth
-
-
 @njit(cache=True, nogil=True)
 def tree_schedule(parent, depth, self_loop):
     """Orders for the frontier sweep on a tree started at its root.
@@ -550,18 +535,30 @@ def tree_schedule(parent, depth, self_loop):
     those of depth ``<= d`` are ``pers_order[:pers_ptr[d+1]]``).
     """
     n = parent.shape[0]
-    order = np.argsort(depth, kind="mergesort")
-    pers = np.zeros(n, dtype=np.bool_)
-    for a in range(n):
-        w = order[a]
-        p = parent[w]
-        pers[w] = self_loop[w] or (p >= 0 and pers[p])
     dmax = 0
     for w in range(n):
         if depth[w] > dmax:
             dmax = depth[w]
-    tcount = np.zeros(dmax + 2, dtype=np.int64)
-    pcount = np.zeros(dmax + 2, dtype=np.int64)
+    # programs by depth, by a stable counting sort: every parent comes before its children
+    level = np.empty(dmax + 2, dtype=np.int64)
+    level[:] = 0
+    for w in range(n):
+        level[depth[w] + 1] += 1
+    for dd in range(dmax + 1):
+        level[dd + 1] += level[dd]
+    order = np.empty(n, dtype=np.int64)
+    for w in range(n):
+        order[level[depth[w]]] = w
+        level[depth[w]] += 1
+    pers = np.empty(n, dtype=np.bool_)
+    for a in range(n):
+        w = order[a]
+        p = parent[w]
+        pers[w] = self_loop[w] or (p >= 0 and pers[p])
+    tcount = np.empty(dmax + 2, dtype=np.int64)
+    tcount[:] = 0
+    pcount = np.empty(dmax + 2, dtype=np.int64)
+    pcount[:] = 0
     for w in range(n):
         if pers[w]:
             pcount[depth[w] + 1] += 1
@@ -585,7 +582,7 @@ def tree_schedule(parent, depth, self_loop):
     return trans_order, tcount, pers_order, pcount
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, full, n):
     """Mean fitness and trait sums of x = y * s (over the active programs unless ``full``)."""
     k = Z.shape[0]
@@ -624,7 +621,7 @@ PARALLEL_MIN = 200_000
 _CHUNKS = 64
 
 
-@njit(cache=True, nogil=True)
+@register_jitable
 def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
     F = 0.0
     umin = np.inf
@@ -641,8 +638,7 @@ def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s):
-    parts = np.zeros(_CHUNKS)
+def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
     size = hi - lo
     for ch in prange(_CHUNKS):
         parts[ch] = _gather_serial(
@@ -657,25 +653,45 @@ def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s):
     return F
 
 
-@njit(cache=True, nogil=True)
-def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s):
+def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
     """``yn[w] = (x M)(w)`` for ``w`` in ``order[lo:hi]`` (or ``lo:hi``); returns the sum.
 
     Returns ``-1`` instead when a non-zero product ``y(v) M(v, w)`` summed to
     less than :data:`TINY` (its relative precision, or the lineage, could be
-    lost). Long ranges are split into a fixed number of chunks summed in
-    order, on all cores; the chunked sum is used whatever the size, so results
-    do not depend on the machine.
+    lost). With ``parts`` (a float64 array of :data:`_CHUNKS` entries), ranges
+    of at least :data:`PARALLEL_MIN` programs are split into that fixed number
+    of chunks, gathered on all cores and summed in order, so results do not
+    depend on the machine; with ``parts=None`` everything runs on one core.
+
+    Inside a kernel the *type* of ``parts`` picks the code at compile time
+    (:func:`_gather_overload`): a kernel compiled for ``parts=None`` never
+    compiles the parallel code, the costliest part of a cold start.
     """
-    if hi - lo >= PARALLEL_MIN:
-        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s)
+    if parts is not None and hi - lo >= PARALLEL_MIN:
+        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts)
     return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+
+
+def _gather_on_all_cores(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+    if hi - lo >= PARALLEL_MIN:
+        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts)
+    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+
+
+def _gather_on_one_core(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+
+
+@overload(_gather)
+def _gather_overload(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+    """The compiled :func:`_gather`: one core when ``parts`` is ``None``, else all cores."""
+    return _gather_on_one_core if isinstance(parts, types.NoneType) else _gather_on_all_cores
 
 
 @njit(cache=True, nogil=True)
 def run_tree(
     parent, c, d, f, fexp, root, generations, Z, snap_times, frontier,
-    trans_order, trans_ptr, pers_order, pers_ptr,
+    trans_order, trans_ptr, pers_order, pers_ptr, parts,
 ):
     """The deterministic dynamics on a tree, by gathering from each program's designer.
 
@@ -691,21 +707,31 @@ def run_tree(
     persistent programs of depth ``<= t + 1`` are updated at step ``t``
     (see :func:`tree_schedule`); otherwise every program is.
 
+    ``parts`` is ``None`` (gather on one core: pass it for trees of fewer than
+    :data:`PARALLEL_MIN` programs, so that they never compile the parallel
+    code) or a float64 array of :data:`_CHUNKS` entries (long ranges gathered
+    on all cores, see :func:`_gather`).
+
     Returns the same tuple as :func:`run_deterministic`.
     """
     n = f.shape[0]
     G = generations
     k = Z.shape[0]
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
-    zsum = np.zeros(k)
-    ya = np.zeros(n)
-    yb = np.zeros(n)
+    zsum = np.empty(k, dtype=np.float64)
+    ya = np.empty(n, dtype=np.float64)
+    ya[:] = 0.0
+    yb = np.empty(n, dtype=np.float64)
+    yb[:] = 0.0
     ya[root] = 1.0
     s = 1.0  # x_t = y * s
     F = 0.0
     stopped = -1
     snap_i = 0
     dmax = trans_ptr.shape[0] - 2
+    # not the literal 0, and `frontier` rather than literal bools, passed to _gather:
+    # each literal would compile another specialisation of it
+    first = pers_ptr[0]
     acc = 0.0
     comp = 0.0
     for t in range(G + 1):
@@ -733,13 +759,14 @@ def run_tree(
                 for a in range(trans_ptr[t - 1], trans_ptr[t]):
                     yn[trans_order[a]] = 0.0
             if t + 1 <= dmax:
-                F += _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], True, parent, c, d, y, yn, s)
+                F += _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], frontier, parent, c, d, y, yn, s,
+                             parts)
             if F >= 0.0:
                 hi = pers_ptr[min(t + 1, dmax) + 1]
-                Fp = _gather(pers_order, 0, hi, True, parent, c, d, y, yn, s)
+                Fp = _gather(pers_order, first, hi, frontier, parent, c, d, y, yn, s, parts)
                 F = -1.0 if Fp < 0.0 else F + Fp
         else:
-            F = _gather(trans_order, 0, n, False, parent, c, d, y, yn, s)
+            F = _gather(trans_order, first, n, frontier, parent, c, d, y, yn, s, parts)
         if F < TINY:
             # a lost product, extinction or tiny mean fitness: run_exact continues from x_t
             stopped = t
@@ -761,43 +788,3 @@ def run_tree(
         for w in range(n):
             x_final[w] *= s
     return mean_f, log_n, zmeans, snaps, x_final, stopped, acc, comp
-
-
-@njit(cache=True, nogil=True)
-def tree_csr(parent, prob, diag):
-    """CSR arrays of a tree's kernel: row ``v`` holds its children (ascending), then ``v`` itself.
-
-    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
-    """
-    n = parent.shape[0]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for w in range(n):
-        p = parent[w]
-        if p >= 0 and prob[w] != 0.0:
-            indptr[p + 1] += 1
-        if diag[w] != 0.0:
-            indptr[w + 1] += 1
-    for v in range(n):
-        indptr[v + 1] += indptr[v]
-    nnz = indptr[n]
-    indices = np.empty(nnz, dtype=np.int64)
-    data = np.empty(nnz, dtype=np.float64)
-    fill = indptr[:n].copy()
-    for w in range(n):  # ascending w: children land in ascending order
-        p = parent[w]
-        if p >= 0 and prob[w] != 0.0:
-            indices[fill[p]] = w
-            data[fill[p]] = prob[w]
-            fill[p] += 1
-    # the self-loop goes where it belongs in ascending order
-    for v in range(n):
-        if diag[v] != 0.0:
-            k = fill[v]
-            while k > indptr[v] and indices[k - 1] > v:
-                indices[k] = indices[k - 1]
-                data[k] = data[k - 1]
-                k -= 1
-            indices[k] = v
-            data[k] = diag[v]
-            fill[v] += 1
-    return indptr, indices, data

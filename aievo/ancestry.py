@@ -240,11 +240,11 @@ def dominant_lineage(g: DesignGraph, generations: int, *, initial: Any = None, p
 # ---------------------------------------------------------------------------- Muller plots
 def clade_shares(parent: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Clade shares ``sum_{w in D(v)} x(w)`` for each row of ``shares`` (a tree's ``parent`` array)."""
-    from ._kernels import tree_depths_kernel
+    from .graph import tree_depths
 
     parent = np.asarray(parent, dtype=np.int64)
     C = np.array(shares, dtype=np.float64, copy=True)
-    depth = tree_depths_kernel(parent)
+    depth = tree_depths(parent)
     for v in np.argsort(-depth, kind="stable"):
         p = parent[v]
         if p >= 0:
@@ -361,9 +361,9 @@ def muller(
         cyc = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         colour = {v: cyc[i % len(cyc)] for i, v in enumerate(sorted(bands))}
     # draw parents first so that nested children cover them
-    from ._kernels import tree_depths_kernel
+    from .graph import tree_depths
 
-    depth = tree_depths_kernel(par)
+    depth = tree_depths(par)
     for v in sorted(bands, key=lambda v: (depth[v], v)):
         lo, hi = bands[v]
         ax.fill_between(t, lo, hi, color=colour[v], lw=0.3, edgecolor="white", gid=f"muller:{v}")

@@ -505,7 +505,7 @@ def _run_deterministic(
     Returns ``(mean_f, log_n, zmeans, snaps, x, log_x, extinct_at)``; ``log_x``
     is the exact log of the final shares when the exact kernel ran, else None.
     """
-    from ._kernels import _outputs, row_minima, run_deterministic, run_exact, run_tree
+    from ._kernels import _CHUNKS, PARALLEL_MIN, _outputs, row_minima, run_deterministic, run_exact, run_tree
 
     T = g.T
     fs, fexp, fast_ok = _scaled_fitness(g)
@@ -516,9 +516,11 @@ def _run_deterministic(
         plan = _tree_plan(g)
         if method == "auto":
             method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
+        parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None  # None: small trees compile no parallel code
+        trans_order, trans_ptr, pers_order, pers_ptr = plan["schedule"]
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_tree(
             plan["parent"], plan["c"], plan["d"], fs, np.int64(fexp), np.int64(g.root), np.int64(G),
-            Z, times, method == "frontier", *plan["schedule"],
+            Z, times, method == "frontier", trans_order, trans_ptr, pers_order, pers_ptr, parts,
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]

@@ -51,6 +51,11 @@ def _check_fitness(fitness: Any, name: str = "fitness") -> np.ndarray:
         raise ShapeError(f"{name} has shape {f.shape}: expected a 1-D array")
     if f.size == 0:
         raise ShapeError(f"{name} is empty: expected at least one program")
+    return _check_fitness_values(f, name)
+
+
+def _check_fitness_values(f: np.ndarray, name: str = "fitness") -> np.ndarray:
+    """``f`` (a non-empty 1-D float64 array) itself, once every entry is finite and >= 0."""
     bad = ~np.isfinite(f) | (f < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -72,7 +77,27 @@ def _check_kernel(T: sp.csr_array, name: str = "T") -> None:
             "expected a finite probability >= 0"
         )
     rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
-    sums = np.bincount(rows, weights=data, minlength=T.shape[0])
+    _check_row_sums(np.bincount(rows, weights=data, minlength=T.shape[0]), name)
+
+
+def _check_attrs(attrs: Any, n: int, checked: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Read-only per-node attribute arrays (``checked`` ones, already validated, are kept as they are)."""
+    if attrs is not None and not isinstance(attrs, Mapping):
+        raise bad_argument(InvalidParameterError, "attrs", attrs, "a mapping of name -> per-node array")
+    out: dict[str, np.ndarray] = dict(checked or {})
+    for key, value in (attrs or {}).items():
+        try:
+            arr = np.array(value)
+        except (TypeError, ValueError) as exc:
+            raise bad_argument(ShapeError, f"attrs[{key!r}]", value, f"an array of length {n} ({exc})") from None
+        if arr.shape[:1] != (n,):
+            raise ShapeError(f"attrs[{key!r}] has shape {arr.shape}: expected first dimension {n}")
+        out[key] = _readonly(arr)
+    return out
+
+
+def _check_row_sums(sums: np.ndarray, name: str = "T") -> None:
+    """Every row of a kernel must sum to 1 within :data:`ROW_SUM_TOL`."""
     err = np.abs(sums - 1.0)
     worst = int(np.argmax(err))
     if err[worst] > ROW_SUM_TOL:
@@ -154,17 +179,7 @@ class DesignGraph:
         self._T = M
         self._root = root_i
         self._labels = labels
-        self._attrs: dict[str, np.ndarray] = {}
-        if attrs is not None and not isinstance(attrs, Mapping):
-            raise bad_argument(InvalidParameterError, "attrs", attrs, "a mapping of name -> per-node array")
-        for key, value in (attrs or {}).items():
-            try:
-                arr = np.array(value)
-            except (TypeError, ValueError) as exc:
-                raise bad_argument(ShapeError, f"attrs[{key!r}]", value, f"an array of length {n} ({exc})") from None
-            if arr.shape[:1] != (n,):
-                raise ShapeError(f"attrs[{key!r}] has shape {arr.shape}: expected first dimension {n}")
-            self._attrs[key] = _readonly(arr)
+        self._attrs = _check_attrs(attrs, n)
         if parent is not None:
             par, _ = _check_parent(parent)
             if par.size != n:
@@ -299,21 +314,32 @@ class DesignGraph:
 
     def with_fitness(self, fitness: Any) -> "DesignGraph":
         """The same graph with another fitness vector (for example human-judged vs objective)."""
-        g = DesignGraph(fitness, self._T, root=self._root, labels=self._labels, attrs=self._attrs)
-        return g._adopt_parent(self)
+        f = _check_fitness(fitness)
+        if f.size != self.n:
+            raise ShapeError(f"fitness has length {f.size}: expected {self.n} to match the graph")
+        return self._sibling(_readonly(f), self._attrs)
 
     def with_attrs(self, **attrs: Any) -> "DesignGraph":
         """The same graph with per-node attributes added or replaced."""
-        merged = {**self._attrs, **attrs}
-        g = DesignGraph(self._fitness, self._T, root=self._root, labels=self._labels, attrs=merged)
-        return g._adopt_parent(self)
+        return self._sibling(self._fitness, _check_attrs(attrs, self.n, self._attrs))
 
-    def _adopt_parent(self, other: "DesignGraph") -> "DesignGraph":
-        """Take ``other``'s (validated) parent array and depths: same kernel, so no re-check."""
-        self._parent = other._parent
-        if "depth" in other._cache:
-            self._cache["depth"] = other._cache["depth"]
-        return self
+    def _sibling(self, fitness: np.ndarray, attrs: dict[str, np.ndarray]) -> "DesignGraph":
+        """This graph's (validated, read-only) kernel, parent array and depths with checked fitness and attrs."""
+        g = DesignGraph._trusted(fitness, self._T, self._root, self._labels, attrs, self._parent)
+        if "depth" in self._cache:
+            g._cache["depth"] = self._cache["depth"]
+        return g
+
+    @classmethod
+    def _trusted(
+        cls, fitness: np.ndarray, T: sp.csr_array, root: int, labels: list[Any] | None,
+        attrs: dict[str, np.ndarray], parent: np.ndarray | None,
+    ) -> "DesignGraph":
+        """A graph from parts that are already validated and read-only (no check, no copy)."""
+        g = cls.__new__(cls)
+        g._fitness, g._T, g._root, g._labels, g._attrs, g._parent = fitness, T, root, labels, attrs, parent
+        g._cache = {}
+        return g
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -396,7 +422,6 @@ class DesignGraph:
         f = _check_fitness(fitness)
         if f.size != n:
             raise ShapeError(f"fitness has length {f.size}: expected {n} to match len(parent)")
-        root = int(np.flatnonzero(par < 0)[0])
         child = np.flatnonzero(par >= 0)
         n_children = np.bincount(par[child], minlength=n)
         if prob is None:
@@ -414,13 +439,40 @@ class DesignGraph:
                 InvalidKernelError, f"self_prob[{i}]", float(sp_[i]),
                 "0 or 1 for a leaf (a leaf always reproduces itself)",
             )
-        from ._kernels import tree_csr
-
+        if labels is not None:
+            if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+                raise bad_argument(InvalidParameterError, "labels", labels, f"a sequence of {n} labels")
+            labels = list(labels)
+            if len(labels) != n:
+                raise ShapeError(f"labels has length {len(labels)}: expected {n}")
         diag = np.where(leaf, 1.0, sp_)
-        indptr, indices, data = tree_csr(par, p, diag)
-        T = sp.csr_array((data, indices, indptr), shape=(n, n))
-        g = cls(f, T, root=root, labels=labels, attrs=attrs)
-        g._parent = _readonly(par)  # T was built from par: they agree by construction
+        return cls._from_tree(par, depth, _readonly(f), p, diag, labels, _check_attrs(attrs, n))
+
+    @classmethod
+    def _from_tree(
+        cls, par: np.ndarray, depth: np.ndarray, fitness: np.ndarray, prob: np.ndarray, diag: np.ndarray,
+        labels: list[Any] | None, attrs: dict[str, np.ndarray], *, rows_checked: bool = False,
+        root: int | None = None,
+    ) -> "DesignGraph":
+        """A tree from a validated read-only parent array and its depths, read-only fitness and attrs.
+
+        ``prob`` (``T(parent[w], w)``) and ``diag`` (``T(v, v)``) must be probabilities;
+        the rows they make are checked to sum to 1 here unless ``rows_checked`` (a
+        generator that checked them already, in closed form); ``root`` may be given
+        when the caller knows it. The kernel is built
+        from ``par``, so the two agree by construction and nothing is copied again.
+        """
+        from ._tree_kernels import tree_csr
+
+        n = par.size
+        if not rows_checked:
+            child = par >= 0
+            _check_row_sums(np.bincount(par[child], weights=prob[child], minlength=n) + diag)
+        indptr, indices, data = tree_csr(par, _readonly(prob.view()), _readonly(diag.view()))
+        T = sp.csr_array((_readonly(data), _readonly(indices), _readonly(indptr)), shape=(n, n), copy=False)
+        if root is None:
+            root = int(np.argmin(par))  # the only -1
+        g = cls._trusted(fitness, T, root, labels, attrs, par)
         g._cache["depth"] = _readonly(depth)  # computed by the validation already
         return g
 
@@ -579,7 +631,7 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
         raw = raw.astype(np.int64)
     if raw.dtype.kind not in "iu" or (raw.dtype == np.uint64 and raw.max() > np.iinfo(np.int64).max):
         raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
-    par = raw.astype(np.int64)
+    par = _readonly(raw.astype(np.int64))
     n = par.size
     roots = np.flatnonzero(par == -1)
     if roots.size != 1:
@@ -604,6 +656,19 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def tree_depths(parent: np.ndarray) -> np.ndarray:
     """Depth of every node of a parent array (``-1`` for nodes on or below a cycle)."""
-    from ._kernels import tree_depths_kernel
+    from ._tree_kernels import tree_depths_kernel
 
-    return tree_depths_kernel(np.ascontiguousarray(parent, dtype=np.int64))
+    return tree_depths_kernel(_readonly_int64(parent))
+
+
+def _readonly_int64(a: Any) -> np.ndarray:
+    """A read-only contiguous ``int64`` view (or copy) of ``a``.
+
+    The tree kernels always receive read-only arrays, so numba compiles one
+    specialisation of each (a writable and a read-only array are two types).
+    """
+    out = np.ascontiguousarray(a, dtype=np.int64)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out

@@ -13,8 +13,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validate import check_int, check_real, check_rng, check_tree_fits, kary_log2, kary_size, real_array
-from .errors import InvalidFitnessError, InvalidGraphError, InvalidParameterError, ShapeError, bad_argument
-from .graph import DesignGraph, tree_depths
+from .errors import (
+    InvalidFitnessError,
+    InvalidGraphError,
+    InvalidKernelError,
+    InvalidParameterError,
+    ShapeError,
+    bad_argument,
+)
+from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness_values, _probs, tree_depths
 
 __all__ = ["chain", "kary_tree", "binary_pm_tree", "random_tree", "lattice", "type_graph", "unfold"]
 
@@ -90,27 +97,34 @@ def kary_tree(
         p = real_array(prob, "prob", cls=InvalidParameterError, what=f"{k} probabilities")
         if p.shape != (k,):
             raise ShapeError(f"prob has shape {p.shape}: expected ({k},)")
+    p = _probs(p, k, "prob")
+    if depth > 0 and abs(p.sum() - 1.0) > ROW_SUM_TOL:
+        raise bad_argument(
+            InvalidKernelError, "prob.sum()", float(p.sum()),
+            f"the {k} probabilities of designing each child summing to 1 within {ROW_SUM_TOL:g}",
+        )
+    from ._tree_kernels import kary_arrays
+
+    parent, j, d_arr, probs, diag = kary_arrays(np.int64(k), np.int64(depth), np.ascontiguousarray(p))
     f = np.empty(n)
     f[0] = rf
-    d_arr = np.zeros(n, dtype=np.int64)
-    idx = np.arange(n)
-    parent = np.where(idx == 0, -1, (idx - 1) // k)
-    j = np.where(idx == 0, 0, (idx - 1) % k)
     lo = 1
     for d in range(1, depth + 1):
         hi = lo + k**d
-        par = parent[lo:hi]
         vals = real_array(
-            fitness_rule(f[par], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
+            fitness_rule(f[parent[lo:hi]], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
             cls=InvalidFitnessError, what="an array of real fitness values",
         )
         if vals.shape != (hi - lo,):
             raise ShapeError(f"fitness_rule returned shape {vals.shape} at depth {d}: expected ({hi - lo},)")
         f[lo:hi] = vals
-        d_arr[lo:hi] = d
         lo = hi
-    probs = np.where(idx == 0, 0.0, p[j])
-    return DesignGraph.tree(parent, f, probs, attrs={"depth": d_arr, "child_index": j})
+    f = _check_fitness_values(f)
+    for a in (parent, f, d_arr, j):
+        a.flags.writeable = False
+    return DesignGraph._from_tree(
+        parent, d_arr, f, probs, diag, None, {"depth": d_arr, "child_index": j}, rows_checked=True, root=0
+    )
 
 
 def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:

@@ -102,7 +102,7 @@ def case_full_sweep() -> list[dict]:
     return [
         dict(name=f"full sweep, {n:.0e}-program tree: fraction of bandwidth bound",
              seconds=per_gen, baseline="bandwidth bound", baseline_seconds=bound,
-             ratio=bound / per_gen, target=0.7, unit="per generation",
+             ratio=bound / per_gen, target=0.75, unit="per generation",
              note=f"numpy copy bandwidth {bw:.2f} GB/s, {index_bytes + 24} bytes per program",
              peak_mib=_peak_mib()),
         dict(name=f"full sweep, {n:.0e}-program tree: vs scipy.sparse",
@@ -267,6 +267,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's aievo
     if args.case and args.json:
         print(json.dumps(CASES[args.case]()))
         return

@@ -191,3 +191,21 @@ def test_small_graph_repr_rebuilds_an_equal_graph(g):
 def test_large_graph_repr_is_short():
     g = ae.chain(np.linspace(1.0, 2.0, 500))
     assert len(repr(g)) < 200 and "n=500" in repr(g)
+
+
+def test_with_fitness_and_with_attrs_validate_the_new_parts_and_share_the_kernel():
+    g = ae.binary_pm_tree(3)
+    h = g.with_fitness(np.arange(g.n, dtype=float))
+    assert h.T is g.T and h.parent is g.parent and h.attrs["plus"] is g.attrs["plus"]
+    np.testing.assert_array_equal(h.fitness, np.arange(g.n))
+    assert not h.fitness.flags.writeable
+    np.testing.assert_array_equal(h.depths(), g.depths())
+    with pytest.raises(ae.InvalidFitnessError):
+        g.with_fitness(-np.ones(g.n))
+    with pytest.raises(ae.ShapeError):
+        g.with_fitness(np.ones(g.n + 1))
+    a = g.with_attrs(score=list(range(g.n)))
+    np.testing.assert_array_equal(a.attrs["score"], np.arange(g.n))
+    assert not a.attrs["score"].flags.writeable and a.attrs["depth"] is g.attrs["depth"]
+    with pytest.raises(ae.ShapeError):
+        g.with_attrs(score=[1, 2])

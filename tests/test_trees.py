@@ -90,3 +90,31 @@ def test_unfold_size_guard():
     tg = ae.type_graph([1.0, 1.0], [[0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(InvalidParameterError, match="max_nodes=100"):
         ae.unfold(tg, 10, max_nodes=100)
+
+
+@pytest.mark.parametrize("k, depth, prob", [(2, 5, None), (3, 4, [0.2, 0.5, 0.3]), (1, 6, None), (4, 0, None)])
+def test_kary_tree_equals_the_same_tree_built_from_its_parent_array(k, depth, prob):
+    """The generator's own construction path (no re-validation) gives what DesignGraph.tree gives."""
+    g = ae.kary_tree(k, depth, lambda pf, j, d: pf * 0.5 + j, root_fitness=2.0, prob=prob)
+    n = (k ** (depth + 1) - 1) // (k - 1) if k > 1 else depth + 1
+    parent = np.array([-1] + [(i - 1) // k for i in range(1, n)])
+    p = np.full(k, 1.0 / k) if prob is None else np.asarray(prob)
+    ref = ae.DesignGraph.tree(parent, g.fitness, np.r_[0.0, p[(np.arange(1, n) - 1) % k]])
+    np.testing.assert_array_equal(g.parent, parent)
+    np.testing.assert_array_equal(g.T.toarray(), ref.T.toarray())
+    np.testing.assert_array_equal(g.depths(), ref.depths())
+    np.testing.assert_array_equal(g.attrs["depth"], ref.depths())
+    assert g.root == 0 and g.T.indices.dtype == np.int64 and not g.T.data.flags.writeable
+    tr, tr_ref = ae.simulate(g, depth + 2), ae.simulate(ref, depth + 2)
+    np.testing.assert_array_equal(tr.mean_fitness, tr_ref.mean_fitness)
+
+
+def test_kary_tree_refuses_child_probabilities_not_summing_to_one():
+    from aievo.errors import InvalidKernelError
+
+    with pytest.raises(InvalidKernelError, match=r"prob.sum\(\)"):
+        ae.kary_tree(2, 3, lambda pf, j, d: pf, prob=[0.5, 0.4])
+    with pytest.raises(InvalidKernelError, match="prob"):
+        ae.kary_tree(2, 3, lambda pf, j, d: pf, prob=[1.5, -0.5])
+    with pytest.raises(ae.InvalidFitnessError):
+        ae.kary_tree(2, 2, lambda pf, j, d: pf - 10.0)

@@ -70,6 +70,9 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("mesa4", "mesa", "aievo.mesa.figures:mesa4_probes", "Probe decodability by layer"),
         FigureSpec("regress", "mesa", "aievo.mesa.regression:regress_figure",
                    "In-context regression on Friedman #2: blog vs consistent protocol"),
+        FigureSpec("icl_regression_mechanism", "mesa",
+                   "aievo.mesa.experiments.icl_regression_mech:icl_regression_mechanism",
+                   "A small transformer regressing Friedman #2-like data in context: read-out, probes, attention"),
         FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
         FigureSpec("vonoswald2023b_fig2", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig2_token_binding",
@@ -79,8 +82,13 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("vonoswald2023b_fig4", "vonoswald2023b",
                    "aievo.mesa.figures_vonoswald2023b:fig4_linear_algorithms",
                    "2023b Fig 4: linear transformers against GD, compressed weights and Prop 2"),
-        FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_kernel_regression",
-                   "2023b Fig 5B: least squares against softmax kernel regression as the dimension grows"),
+        FigureSpec("vonoswald2023b_fig5", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig5_linearisation",
+                   "2023b Fig 5: softmax layers linearised by distillation; softmax kernel regression"),
+        FigureSpec("vonoswald2023b_fig6", "vonoswald2023b",
+                   "aievo.mesa.figures_vonoswald2023b:fig6_softmax_algorithms",
+                   "2023b Fig 6: multi-layer softmax transformers: probes by layer and Prop 2"),
+        FigureSpec("vonoswald2023b_fig7", "vonoswald2023b", "aievo.mesa.figures_vonoswald2023b:fig7_hybrid",
+                   "2023b Fig 7: a softmax-mesa hybrid against softmax-only transformers"),
         FigureSpec("friedman2023_dyck", "friedman2023", "aievo.mesa.experiments.friedman2023:friedman2023_dyck",
                    "Friedman et al. 2023 on Dyck: SVD, k-means and one-hot proxies in vs out of distribution"),
         FigureSpec("friedman2023_regression", "friedman2023",
@@ -90,6 +98,12 @@ REGISTRY: dict[str, FigureSpec] = {
                    "Which learner trained transformers match: SPD and ILWD by depth, width, noise"),
         FigureSpec("akyurek2022_probes", "akyurek2022", "aievo.mesa.experiments.akyurek2022:probes_figure",
                    "Linear probes for X^T y and the Bayes weights by layer"),
+        FigureSpec("vonoswald2023a_heads", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_heads",
+                   "2023a: one softmax layer with 1, 2, 4 heads against one GD step"),
+        FigureSpec("vonoswald2023a_depth", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_depth",
+                   "2023a: trained multi-layer and weight-tied LSA against K steps of GD and GD++"),
+        FigureSpec("vonoswald2023a_ood", "vonoswald2023a", "aievo.mesa.figures_vonoswald2023a:fig_ood",
+                   "2023a: trained 1-layer LSA and one GD step over the input-scale and weight-scale grids"),
         FigureSpec("evolving_mesa_divergence", "evolving", "aievo.evolving.figures:evolving_mesa_divergence",
                    "Evolving in-context learners: proxy against deployment loss under each evaluator"),
         FigureSpec("evolving_mesa_transformers", "evolving", "aievo.evolving.figures:evolving_mesa_transformers",
@@ -124,12 +138,17 @@ def make(name: str, *, quick: bool = False, retrain: bool = False) -> "Figure":
     """Draw the figure registered under ``name`` and return it.
 
     ``retrain=True`` trains the models of checkpoint-based figures from scratch
-    (needs the ``jax`` extra); other figures ignore it.
+    (needs the ``jax`` extra); other figures ignore it. BLAS runs on one thread
+    meanwhile, as in ``aievo figures`` (:mod:`aievo._blas`: the figures multiply
+    many small matrices, where threads only add synchronisation).
     """
+    from .._blas import single_threaded_blas
+
     func = get(name).function()
-    if retrain and accepts_retrain(name):
-        return func(quick=quick, retrain=True)
-    return func(quick=quick)
+    with single_threaded_blas():
+        if retrain and accepts_retrain(name):
+            return func(quick=quick, retrain=True)
+        return func(quick=quick)
 
 
 def select(only: str | None) -> list[str]:

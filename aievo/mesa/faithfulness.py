@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,10 @@ __all__ = [
     "plot_faithfulness",
     "load_faithfulness",
     "default_models",
+    "faithfulness_models",
+    "write_faithfulness_models",
+    "CHECKPOINTS",
+    "CHECKPOINT_DIR",
 ]
 
 
@@ -217,6 +222,16 @@ def lowrank(M: np.ndarray, rank: int) -> np.ndarray:
         raise bad_argument(InvalidParameterError, "rank", rank, f"an integer in [0, {min(A.shape[-2:])}]")
     U, S, Vt = np.linalg.svd(A, full_matrices=False)
     return (U[..., :, :r] * S[..., None, :r]) @ Vt[..., :r, :]
+
+
+def _lowrank_factors(M: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(L, R)`` with ``L @ R`` the :func:`lowrank` truncation of ``M``: ``L = U_r S_r^{1/2}``, ``R = S_r^{1/2} V_r^T``."""
+    r = int(rank)
+    if r < 0 or r > min(M.shape[-2:]):
+        raise bad_argument(InvalidParameterError, "rank", rank, f"an integer in [0, {min(M.shape[-2:])}]")
+    U, S, Vt = np.linalg.svd(M, full_matrices=False)
+    root = np.sqrt(S[..., :r])
+    return U[..., :, :r] * root[..., None, :], root[..., :, None] * Vt[..., :r, :]
 
 
 # --------------------------------------------------------------------------- one-layer LSA
@@ -407,7 +422,9 @@ def tf_proxies(layers: Sequence[dict], D: int, ranks: Sequence[int] = (2, 5, 10,
     """Simplified weights of a causal linear transformer on constructed LDS tokens.
 
     ``rank-r``: every head's ``W_Q^T W_K`` and ``P W_V`` replaced by their rank-``r`` SVD
-    truncations (rebuilt as ``W_K = W_V = I``, ``W_Q = (QK_r)^T``, ``P = VP_r``);
+    truncations ``U_r S_r V_r^T``, rebuilt as heads of key and value size ``r``
+    (``W_Q = (U_r S_r^{1/2})^T``, ``W_K = S_r^{1/2} V_r^T``, and likewise ``P``, ``W_V``), so a
+    low-rank proxy also costs less to run;
     ``compressed``: :func:`aievo.mesa.compressed.extract_compressed` then
     :func:`aievo.mesa.compressed.compressed_layers` (every ``D x D`` block -> mean diagonal x I).
     """
@@ -418,11 +435,9 @@ def tf_proxies(layers: Sequence[dict], D: int, ranks: Sequence[int] = (2, 5, 10,
         new = []
         for p in layers:
             Wq, Wk, Wv, P = (np.asarray(p[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
-            QK = lowrank(Wq.transpose(0, 2, 1) @ Wk, r)
-            VP = lowrank(P @ Wv, r)
-            H, E = QK.shape[0], QK.shape[-1]
-            eye = np.broadcast_to(np.eye(E), (H, E, E)).copy()
-            new.append({"Wq": QK.transpose(0, 2, 1).copy(), "Wk": eye, "Wv": eye.copy(), "P": VP})
+            QK_left, QK_right = _lowrank_factors(Wq.transpose(0, 2, 1) @ Wk, r)
+            VP_left, VP_right = _lowrank_factors(P @ Wv, r)
+            new.append({"Wq": QK_left.transpose(0, 2, 1).copy(), "Wk": QK_right, "Wv": VP_right, "P": VP_left})
         out[f"rank-{r}"] = new
     out["compressed"] = compressed_layers(extract_compressed(list(layers), D), D)
     return out
@@ -543,19 +558,21 @@ def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
     ax0.legend(fontsize=8, ncol=2)
 
 
-def faithfulness_figure(*, quick: bool = False):
+def faithfulness_figure(*, quick: bool = False, retrain: bool = False):
     """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
 
-    Trains a one-layer LSA (5000 Adam steps; 200 when ``quick``) and a two-layer, four-head
-    linear transformer on LDS sequences (steps as in :func:`default_models`), then draws, per
-    model, the relative disagreement and loss gap against input scale and the disagreement
-    on the other shifted splits.
+    Draws, for the one-layer LSA and the two-layer, four-head linear transformer of
+    :func:`default_models` (loaded from the shipped checkpoints, see
+    :func:`faithfulness_models`; trained afresh when ``retrain``, about a minute and a half
+    on two cores), the relative disagreement and loss gap against input scale and the
+    disagreement on the other shifted splits. ``quick`` trains small models
+    (200 and 5 steps) and evaluates fewer tasks instead.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    lsa, tf = default_models(quick)
+    lsa, tf = default_models(True) if quick else faithfulness_models(retrain=retrain)
     res = [lsa_faithfulness(lsa, splits=lsa_splits(quick), n_tasks=2000 if quick else 20000)]
     if tf is not None:
         res.append(tf_faithfulness(tf, splits=tf_splits(quick), n_seqs=32 if quick else 512))
@@ -599,3 +616,66 @@ def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]
     if with_tf:
         tf = train_linear_tf(steps=5 if quick else 600, batch=64, rng=0, eval_batch=64)
     return lsa, tf
+
+
+# --------------------------------------------------------------------------- shipped models
+
+#: File stems, in :data:`CHECKPOINT_DIR`, of the two trained models of :func:`default_models`
+#: (written by :func:`write_faithfulness_models`).
+CHECKPOINTS = {"lsa": "lsa", "linear_tf": "linear_tf"}
+#: Where the faithfulness models are shipped: beside the transformer checkpoints of
+#: :mod:`aievo.mesa.nn.shipped`, in a folder of their own (numpy models, another format).
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "faithfulness"
+_KIND = "faithfulness_model"
+
+
+def write_faithfulness_models(directory: Any = None) -> list[Any]:
+    """Train the models of :func:`default_models` and save them as the shipped checkpoints.
+
+    Run ``python -c "from aievo.mesa.faithfulness import write_faithfulness_models as w; w()"``
+    from a source checkout to rewrite the shipped files (about a minute and a half on two
+    cores). Each model is written by :func:`aievo.io.save_result` (arrays and JSON with
+    provenance, no pickle) with its training configuration and final evaluation loss.
+
+    Parameters
+    ----------
+    directory : path-like, optional
+        Default :data:`CHECKPOINT_DIR`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The ``.npz`` files written.
+    """
+    from ._trained_files import save_trained
+
+    folder = Path(CHECKPOINT_DIR if directory is None else directory)
+    return [
+        save_trained(model, folder / CHECKPOINTS[name], "aievo.mesa.faithfulness.default_models(quick=False)",
+                     _KIND)
+        for name, model in zip(CHECKPOINTS, default_models(False))
+    ]
+
+
+def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tuple[Any, Any]:
+    """The trained LSA and linear transformer of the faithfulness figure.
+
+    Parameters
+    ----------
+    retrain : bool, default False
+        Train them afresh with :func:`default_models` (the recipe of the shipped files)
+        instead of loading the checkpoints shipped with the package.
+    directory : path-like, optional
+        Where the checkpoints are (default :data:`CHECKPOINT_DIR`).
+
+    Returns
+    -------
+    (LSAResult, LinearTFResult)
+    """
+    if retrain:
+        return default_models(False)
+    from ._trained_files import load_trained
+
+    folder = Path(CHECKPOINT_DIR if directory is None else directory)
+    return (load_trained(folder / CHECKPOINTS["lsa"], _KIND),
+            load_trained(folder / CHECKPOINTS["linear_tf"], _KIND))

@@ -17,6 +17,7 @@ the data back.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..figures._style import COLORS, new_figure, panel_label, styled
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .train import LinearTFResult
+    from .train import LinearTFResult, LSAResult
 
 __all__ = [
     "mesa1_lsa_vs_gd",
@@ -34,7 +35,10 @@ __all__ = [
     "mesa3_positions",
     "mesa4_probes",
     "trained_linear_tf",
+    "trained_lsa",
+    "write_figure_models",
     "FIGURE_SIZES",
+    "CHECKPOINT_DIR",
 ]
 
 #: Sizes used by the figures (full, quick).
@@ -48,24 +52,62 @@ FIGURE_SIZES: dict[str, dict[bool, dict[str, Any]]] = {
 }
 
 SEED = 0
+#: Where the trained models of figures mesa1, mesa3 and mesa4 (full sizes) are shipped,
+#: written by :func:`write_figure_models` (arrays and JSON with provenance, no pickle).
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "figures"
+_RECIPES = {"lsa": "aievo.mesa.figures.trained_lsa(retrain=True)",
+            "linear_tf": "aievo.mesa.figures.trained_linear_tf(retrain=True)"}
+
+
+def trained_lsa(quick: bool = False, retrain: bool = False) -> "LSAResult":
+    """The one-layer LSA of figure 1: ``train_lsa(rng=SEED, **FIGURE_SIZES["lsa"][quick])``.
+
+    At full size it is loaded from the shipped checkpoint unless ``retrain``.
+    """
+    if quick or retrain:
+        from .train import train_lsa
+
+        return train_lsa(rng=SEED, **FIGURE_SIZES["lsa"][quick])
+    from ._trained_files import load_trained
+
+    return load_trained(CHECKPOINT_DIR / "lsa")
+
+
+def write_figure_models(directory: "str | Path | None" = None) -> list[Path]:
+    """Train the full-size models of figures mesa1, mesa3 and mesa4 and save them as the shipped files.
+
+    ``python -c "from aievo.mesa.figures import write_figure_models as w; w()"`` from a source
+    checkout rewrites them (under a minute of training on two cores).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The ``.npz`` files written.
+    """
+    from ._trained_files import save_trained
+
+    folder = Path(CHECKPOINT_DIR if directory is None else directory)
+    models = {"lsa": trained_lsa(retrain=True), "linear_tf": trained_linear_tf(retrain=True)}
+    return [save_trained(m, folder / name, _RECIPES[name]) for name, m in models.items()]
 
 
 # --------------------------------------------------------------------------- figure 1
 @styled
-def mesa1_lsa_vs_gd(*, quick: bool = False) -> "Figure":
+def mesa1_lsa_vs_gd(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """A trained one-layer LSA reaches the loss of one GD step and computes it.
 
     (a) Evaluation loss of the LSA during training (Adam, fresh batches) with
     the loss of one GD step at the best ``eta`` (official grid, same
     evaluation tasks) and the zero predictor. (b) LSA predictions against the
-    GD predictions on held-out tasks, with the alignment measures.
+    GD predictions on held-out tasks, with the alignment measures. The LSA is
+    the shipped one (:func:`trained_lsa`), trained afresh when ``retrain``.
     """
     from .baselines import scan_eta
     from .tasks import sample_regression_tasks
-    from .train import GDReference, alignment, lsa_init, train_lsa
+    from .train import GDReference, alignment, lsa_init
 
     kw = FIGURE_SIZES["lsa"][quick]
-    res = train_lsa(rng=SEED, **kw)
+    res = trained_lsa(quick, retrain)
     g = np.random.default_rng(SEED)
     lsa_init(10, g, res.config["init_std"])
     eval_tasks = sample_regression_tasks(g, kw["eval_tasks"])  # the evaluation set of train_lsa
@@ -194,18 +236,23 @@ def mesa2_steps(*, quick: bool = False) -> "Figure":
 
 
 # --------------------------------------------------------------------------- figures 3 and 4
-@functools.lru_cache(maxsize=2)
-def trained_linear_tf(quick: bool = False) -> "LinearTFResult":
-    """The 2-layer, 4-head linear transformer of figures 3 and 4 (trained once per process).
+@functools.lru_cache(maxsize=4)
+def trained_linear_tf(quick: bool = False, retrain: bool = False) -> "LinearTFResult":
+    """The 2-layer, 4-head linear transformer of figures 3 and 4 (once per process).
 
-    Sizes are in :data:`FIGURE_SIZES` ``["tf"]``; seed :data:`SEED`.
+    Sizes are in :data:`FIGURE_SIZES` ``["tf"]``; seed :data:`SEED`. At full size it
+    is loaded from the shipped checkpoint unless ``retrain``.
     """
-    from .train import train_linear_tf
+    if quick or retrain:
+        from .train import train_linear_tf
 
-    return train_linear_tf(rng=SEED, **FIGURE_SIZES["tf"][quick])
+        return train_linear_tf(rng=SEED, **FIGURE_SIZES["tf"][quick])
+    from ._trained_files import load_trained
+
+    return load_trained(CHECKPOINT_DIR / "linear_tf")
 
 
-def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
+def _seq_losses(quick: bool, retrain: bool = False) -> dict[str, np.ndarray]:
     """Per-position losses of the four predictors on held-out LDS sequences."""
     from .baselines import gd_sequence_predict, lsq_sequence_predict, scan_eta_sequence, sequence_loss
     from .mesa_layer import mesa_layer
@@ -220,7 +267,7 @@ def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
         "gd": sequence_loss(gd_sequence_predict(inputs, eta), targets),
         "lsq": sequence_loss(lsq_sequence_predict(inputs, 1e-3), targets),
         "mesa": sequence_loss(mesa_layer(prev, inputs, inputs, 1e3), targets),
-        "tf": trained_linear_tf(quick).per_position_loss(inputs, targets),
+        "tf": trained_linear_tf(quick, retrain).per_position_loss(inputs, targets),
         "zero": sequence_loss(np.zeros_like(targets), targets),
         "eta": np.array([eta]),
     }
@@ -228,16 +275,17 @@ def _seq_losses(quick: bool) -> dict[str, np.ndarray]:
 
 
 @styled
-def mesa3_positions(*, quick: bool = False) -> "Figure":
+def mesa3_positions(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Per-position loss on LDS sequences (D = 10, T = 50, sigma = 0.01).
 
     Prop-1 GD (one global step, best on a grid), least squares (pairs before
     ``t``, ``lambda = 1e-3``: the official baseline), a mesa layer with keys
     ``s_{t-1}``, values and queries ``s_t`` and ``lambda = 1e3`` (inclusive ridge
-    with penalty ``1e-3``), and the trained 2-layer linear transformer.
+    with penalty ``1e-3``), and the trained 2-layer linear transformer (shipped,
+    see :func:`trained_linear_tf`; trained afresh when ``retrain``).
     """
-    L = _seq_losses(quick)
-    tf = trained_linear_tf(quick)
+    L = _seq_losses(quick, retrain)
+    tf = trained_linear_tf(quick, retrain)
     t = np.arange(L["gd"].size)
     fig = new_figure(7.6, 4.8)
     ax = fig.subplots()
@@ -258,12 +306,12 @@ def mesa3_positions(*, quick: bool = False) -> "Figure":
     return fig
 
 
-def _probe_scores(quick: bool) -> dict[str, np.ndarray]:
+def _probe_scores(quick: bool, retrain: bool = False) -> dict[str, np.ndarray]:
     """Held-out R^2 of linear probes, per target, layer and position (fit and test sets disjoint)."""
     from .probes import probe_over_time, probe_targets
     from .tasks import sample_lds
 
-    tf = trained_linear_tf(quick)
+    tf = trained_linear_tf(quick, retrain)
     n = FIGURE_SIZES["seq"][quick]["probe_sequences"]
     inputs, targets, _ = sample_lds(SEED + 4, 2 * n)
     acts = tf.activations(inputs)
@@ -275,14 +323,14 @@ def _probe_scores(quick: bool) -> dict[str, np.ndarray]:
 
 
 @styled
-def mesa4_probes(*, quick: bool = False) -> "Figure":
+def mesa4_probes(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """What a linear probe reads from each layer of the trained linear transformer.
 
     Held-out ``R^2`` of least-squares probes (no bias, fitted across sequences
     at each position) for the current state ``s_t``, the next state
     ``s_{t+1}`` and the preconditioned state ``(S_{<t}^T S_{<t} + 10^{-3} I)^{-1} s_t``.
     """
-    scores = _probe_scores(quick)
+    scores = _probe_scores(quick, retrain)
     n_layers = scores["next"].shape[0]
     T = scores["next"].shape[1]
     start = min(12, T - 1)  # past the first D = 10 positions, where S^T S is singular

@@ -7,12 +7,17 @@ Group ``"vonoswald2023b"`` of :mod:`aievo.figures`, drawn from small shipped che
   the previous state ``s_{t-1}`` is linearly decodable from token ``t``;
 * :func:`fig3_attention_maps` -- Fig 3A: that layer's attention maps, concentrated on the
   previous token;
-* :func:`fig5_kernel_regression` -- Fig 5B: least squares against softmax kernel regression as
-  the dimension grows (closed forms and Monte-Carlo, no model);
+* :func:`fig5_linearisation` -- Fig 5: (A) each layer of a 3-layer softmax transformer replaced
+  by a linear-attention layer distilled to mimic it; (B) least squares against softmax kernel
+  regression as the dimension grows (closed forms and Monte-Carlo, no model);
 * :func:`fig4_linear_algorithms` -- Fig 4: trained linear transformers of depth 1..4 on
   constructed tokens against one GD step, their own block-scalar ("compressed") weights, the
   multi-step optimizer of Proposition 2 with tuned step sizes, and probes for the
-  preconditioned state by layer.
+  preconditioned state by layer;
+* :func:`fig6_softmax_algorithms` -- Fig 6: multi-layer softmax transformers on raw LDS states:
+  probes by layer, and their loss against the Proposition-2 optimizer with tuned steps;
+* :func:`fig7_hybrid` -- Fig 7: a softmax first layer followed by a mesa layer against
+  softmax-only transformers of depth 2, 3 and 6.
 
 Drawing needs neither JAX nor training: the forward passes are numpy (the softmax layer here,
 the linear layers :func:`aievo.mesa.train.linear_tf_forward`). ``retrain=True`` trains the
@@ -23,6 +28,7 @@ can read the data back.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import TYPE_CHECKING, Any
@@ -43,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SIZES",
     "SEED",
+    "raw_forward",
     "softmax_first_layer",
     "prop2_predict",
     "tune_prop2",
@@ -57,7 +64,14 @@ __all__ = [
     "gd_expected_loss",
     "softmax_kernel_predict",
     "fig5_data",
-    "fig5_kernel_regression",
+    "swap_layers",
+    "fig5a_data",
+    "fig5_linearisation",
+    "raw_predict",
+    "fig6_data",
+    "fig6_softmax_algorithms",
+    "fig7_data",
+    "fig7_hybrid",
 ]
 
 #: Fresh sequences drawn at draw time (full, quick): probes (half fit, half score), evaluation, tuning.
@@ -67,8 +81,40 @@ SIZES = {False: dict(probe=2000, attention=500, eval=1000, fit=300, probe_linear
 SEED = 0
 #: Ridge terms of the preconditioned probe targets of Fig 4: the official 1e-3, and 1.
 PROBE_LAMS = (1e-3, 1.0)
+#: Deepest Proposition-2 optimizer tuned for Fig 6 (Nelder-Mead in 5 step sizes took over a minute).
+PROP2_MAX_K = 4
 #: Lags ``k`` probed in Fig 2 (``s_{t-k}`` from token ``t``).
 LAGS = (0, 1, 2, 3)
+
+
+@finite_result
+def raw_forward(params: dict, config: Any, inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Attention weights and residual stream of a transformer, in numpy.
+
+    The float64 reference forward (:func:`aievo.mesa.nn.reference.run`) with its attention weights.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
+    config : TransformerConfig
+    inputs : ndarray, shape (B, T, D)
+        Task inputs (raw LDS states for ``token_format="lds_raw"``).
+
+    Returns
+    -------
+    weights : list of ndarray, each (B, H, T, T)
+        Per layer, ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero where
+        the mask forbids; for a linear layer the unnormalised scores ``q_t . k_t'``, for a mesa
+        layer the same with the preconditioned queries).
+    acts : list of ndarray, each (B, T, E)
+        Residual stream before the first layer and after every layer.
+    """
+    from .nn.reference import run
+
+    inputs = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
+    trace = run(params, config, inputs, attention=True)
+    return trace.attention, trace.residual
 
 
 @finite_result
@@ -93,13 +139,10 @@ def softmax_first_layer(params: dict, config: Any, inputs: np.ndarray) -> tuple[
     h0, h1 : ndarray, shape (B, T, E)
         Residual stream before and after the layer.
     """
-    from .nn.reference import run
-
     if config.attention[0] != "softmax":
         raise bad_argument(InvalidParameterError, "config", config.attention, "a first layer of kind 'softmax'")
-    inputs = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
-    trace = run(params, config, inputs, attention=True)
-    return trace.attention[0], trace.residual[0], trace.residual[1]
+    w, acts = raw_forward(params, config, inputs)
+    return w[0], acts[0], acts[1]
 
 
 # --------------------------------------------------------------------------- Proposition 2
@@ -332,6 +375,172 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
                          metric="r2", test_acts=[a[n:] for a in acts], test_targets={k: v[n:] for k, v in tg.items()})
     out.update(probe_t=probe_t, probe_pre=r2["pre0"], probe_pre1=r2["pre1"], probe_next=r2["next"])
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _raw_model(name: str, retrain: bool) -> "TrainedTransformer":
+    """A shipped model of Figs 5A-7, trained once per process when ``retrain`` (three figures share them)."""
+    from .nn.shipped import shipped_model
+
+    return shipped_model(name, retrain=retrain)
+
+
+def _softmax_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
+    from .experiments.vonoswald2023b import SOFTMAX_MODELS
+
+    return {L: _raw_model(name, retrain) for L, name in SOFTMAX_MODELS.items()}
+
+
+def raw_predict(model: "TrainedTransformer", inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Next-state predictions ``(B, T, D)`` of a model on raw states (:func:`raw_forward`), and its residual stream."""
+    _, acts = raw_forward(model.params, model.config, inputs)
+    h = acts[-1]
+    pred = h @ np.asarray(model.params["readout"], np.float64).T if "readout" in model.params else h[..., :model.config.data_dim]
+    return pred, acts
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Per-position losses, tuned Proposition-2 optimizers and probe scores behind Fig 6.
+
+    Sequences: ``fit`` (tune the Proposition-2 steps), ``eval`` (every loss) and ``probe_linear``
+    (half fit the probes, half score them), fresh draws of the models' task (seeds distinct from
+    Fig 4's).
+
+    Returns
+    -------
+    dict
+        ``depths`` (of the trained softmax models); per-position losses ``tf[L]`` (by depth),
+        ``prop2[K]`` for ``K = 1 .. min(max(depths), PROP2_MAX_K)`` (``K = 1`` is one GD step), ``lsq``
+        (``lambda = 1e-3``), ``zero``; ``gammas[K]``, ``etas[K]``; ``probe_pre``, ``probe_pre1``
+        (preconditioned state with ``lam`` = :data:`PROBE_LAMS`) and ``probe_next``: held-out
+        R^2 ``(L + 1, len(probe_t))`` for the deepest model, rows the embedded tokens and each
+        layer's output; ``probe_t``; ``eval_inputs``, ``eval_targets``.
+    """
+    from .baselines import lsq_sequence_predict, sequence_loss
+    from .probes import probe_over_time, probe_targets
+
+    models = _softmax_models(retrain)
+    depths = sorted(models)
+    task = _lds_task(models[depths[-1]])
+    sz = SIZES[quick]
+    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 7), sz["fit"])
+    x, y = task.sample(np.random.default_rng(SEED + 8), sz["eval"])
+    out: dict[str, Any] = dict(depths=np.array(depths), eval_inputs=x, eval_targets=y, tf={}, prop2={}, gammas={},
+                               etas={})
+    out["lsq"] = sequence_loss(lsq_sequence_predict(x, 1e-3), y)
+    out["zero"] = sequence_loss(np.zeros_like(y), y)
+    for L in depths:
+        out["tf"][L] = sequence_loss(raw_predict(models[L], x)[0], y)
+    for K in range(1, min(depths[-1], PROP2_MAX_K) + 1):
+        g, e = tune_prop2(fit_x, fit_y, K, out["gammas"].get(K - 1, ()))
+        out["gammas"][K], out["etas"][K] = g, e
+        out["prop2"][K] = sequence_loss(prop2_predict(x, g, e), y)
+    n = sz["probe_linear"] // 2
+    px, py = task.sample(np.random.default_rng(SEED + 9), 2 * n)
+    acts = raw_predict(models[depths[-1]], px)[1]
+    tg = probe_targets(px, py, PROBE_LAMS[0])
+    tg = {"pre0": tg["preconditioned"], "next": tg["next"],
+          "pre1": probe_targets(px, py, PROBE_LAMS[1])["preconditioned"]}
+    probe_t = np.arange(min(2 * task.D, task.T - 1), task.T)
+    r2 = probe_over_time([a[:n] for a in acts], {k: v[:n] for k, v in tg.items()}, positions=probe_t.tolist(),
+                         metric="r2", test_acts=[a[n:] for a in acts], test_targets={k: v[n:] for k, v in tg.items()})
+    out.update(probe_t=probe_t, probe_pre=r2["pre0"], probe_pre1=r2["pre1"], probe_next=r2["next"])
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig7_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Per-position losses of the softmax-mesa hybrid and of the softmax-only models on raw LDS states.
+
+    Returns
+    -------
+    dict
+        ``models``: dict of a label (layer kinds joined by ``+``) to its per-position loss, in
+        order of depth; ``layers``: dict of the same labels to the number of layers; ``lsq``
+        (``lambda = 1e-3``), ``gd`` (one tuned GD step), ``eval_inputs``, ``eval_targets``.
+    """
+    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
+    from .experiments.vonoswald2023b import HYBRID_MODELS, SOFTMAX_MODELS
+
+    names = {("softmax",) * L: n for L, n in SOFTMAX_MODELS.items()} | dict(HYBRID_MODELS)
+    models = {kinds: _raw_model(n, retrain) for kinds, n in sorted(names.items(), key=lambda kv: len(kv[0]))}
+    task = _lds_task(next(iter(models.values())))
+    sz = SIZES[quick]
+    x, y = task.sample(np.random.default_rng(SEED + 12), sz["eval"])
+    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 13), sz["fit"])
+    eta = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))[0]
+    losses = {"+".join(k): sequence_loss(raw_predict(m, x)[0], y) for k, m in models.items()}
+    return dict(models=losses, layers={"+".join(k): len(k) for k in models},
+                lsq=sequence_loss(lsq_sequence_predict(x, 1e-3), y), gd=sequence_loss(prop2_predict(x, (), eta), y),
+                eval_inputs=x, eval_targets=y)
+
+
+# --------------------------------------------------------------------------- Fig 5A
+def swap_layers(model: "TrainedTransformer", substitutes: "TrainedTransformer", layers: Any) -> "TrainedTransformer":
+    """``model`` with its layers ``layers`` (0-based) taken from ``substitutes`` (same width, any attention kind)."""
+
+    idx = sorted({int(i) for i in layers})
+    if not all(0 <= i < model.config.n_layers for i in idx) or substitutes.config.n_layers != model.config.n_layers:
+        raise bad_argument(InvalidParameterError, "layers", layers,
+                           f"indices in [0, {model.config.n_layers}) of models of equal depth")
+    att = list(model.config.attention)
+    new = list(model.params["layers"])
+    for i in idx:
+        att[i] = substitutes.config.attention[i]
+        new[i] = substitutes.params["layers"][i]
+    return dataclasses.replace(model, config=dataclasses.replace(model.config, attention=tuple(att)),
+                               params=dict(model.params, layers=new))
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig5a_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Loss of the 3-layer softmax model with layers linearised (distilled) or removed.
+
+    Returns
+    -------
+    dict
+        ``layers`` (1-based), ``original``, ``linearised`` and ``removed`` (mean loss with that
+        one layer replaced by its distilled linear substitute, or deleted), ``combos`` (dict of a
+        label to the mean loss with several layers linearised at once), ``gd`` (one tuned GD step
+        on the same sequences), ``distill_rel`` (final distillation error over the variance of
+        the teacher's update, per layer), ``eval_inputs``, ``eval_targets`` (``SIZES["attention"]``
+        sequences: nine forward passes).
+    """
+
+    from .baselines import scan_eta_sequence, sequence_loss
+    from .experiments.vonoswald2023b import LINEARISED_MODEL, SOFTMAX_MODELS
+    from .nn.shipped import shipped_model
+
+    teacher = _raw_model(SOFTMAX_MODELS[3], retrain)
+    if retrain:
+        from .experiments.vonoswald2023b import DISTILL_SETUP, distill_linear_layers
+
+        subs = distill_linear_layers(teacher, **DISTILL_SETUP)
+    else:
+        subs = shipped_model(LINEARISED_MODEL)
+    task = _lds_task(teacher)
+    sz = SIZES[quick]
+    x, y = task.sample(np.random.default_rng(SEED + 10), sz["attention"])
+    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 11), sz["fit"])
+
+    def loss(m: "TrainedTransformer") -> float:
+        return float(sequence_loss(raw_predict(m, x)[0], y).mean())
+
+    L = teacher.config.n_layers
+    zero = dataclasses.replace(subs, params=dict(subs.params, layers=[
+        {"attn": {k: np.zeros_like(v) for k, v in lay["attn"].items()}} for lay in subs.params["layers"]]))
+    eta = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))[0]
+    return dict(layers=np.arange(1, L + 1), original=loss(teacher),
+                linearised=np.array([loss(swap_layers(teacher, subs, [i])) for i in range(L)]),
+                removed=np.array([loss(swap_layers(teacher, zero, [i])) for i in range(L)]),
+                combos={f"layers 2-{L}": loss(swap_layers(teacher, subs, range(1, L)))},
+                gd=float(sequence_loss(prop2_predict(x, (), eta), y).mean()),
+                distill_rel=np.asarray(subs.history["distill_loss"]) / np.asarray(subs.history["update_var"]),
+                eval_inputs=x, eval_targets=y)
 
 
 # --------------------------------------------------------------------------- Fig 5B
@@ -590,21 +799,136 @@ def fig4_linear_algorithms(*, quick: bool = False, retrain: bool = False) -> "Fi
 
 
 @styled
-def fig5_kernel_regression(*, quick: bool = False) -> "Figure":
-    """Fig 5B: least squares against softmax kernel regression (and one GD step) as the dimension grows."""
+def fig5_linearisation(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 5: (A) softmax layers replaced by distilled linear attention; (B) least squares against softmax kernel regression."""
+    a = fig5a_data(quick, retrain)
     d = fig5_data(quick)
+    fig = new_figure(13.6, 4.8)
+    ax, bx = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1.1, 1.0]))
+    L = len(a["layers"])
+    xs = np.arange(L)
+    ax.bar(xs - 0.2, a["linearised"], 0.38, color=COLORS[0], label="replaced by distilled linear attention",
+           gid="A:linearised")
+    ax.bar(xs + 0.2, a["removed"], 0.38, color=COLORS[1], alpha=0.75, label="removed", gid="A:removed")
+    labels = list(a["combos"])
+    ax.bar(L + np.arange(len(labels)), [a["combos"][k] for k in labels], 0.38, color=COLORS[0],
+           gid="A:combos")
+    ax.axhline(a["original"], color="0.2", lw=1.4, label=f"all softmax ({a['original']:.3f})", gid="A:original")
+    ax.axhline(a["gd"], color=COLORS[2], ls="--", lw=1.4, label=f"one GD step ({a['gd']:.3f})", gid="A:gd")
+    for xi, v in zip(np.r_[xs - 0.2, xs + 0.2, L + np.arange(len(labels))],
+                     np.r_[a["linearised"], a["removed"], [a["combos"][k] for k in labels]]):
+        ax.text(xi, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(L + len(labels)), [f"layer {i}" for i in a["layers"]] + [f"{k}\n(linear)" for k in labels])
+    ax.set_ylim(0.0, 1.9)
+    ax.set_ylabel("mean loss over t")
+    ax.set_title(f"Linearising the layers of a {L}-layer softmax TF")
+    ax.legend(fontsize=8.5, loc="upper right", ncol=2)
+    panel_label(ax, "A")
     dims = d["dims"]
-    fig = new_figure(7.4, 4.6)
-    ax = fig.subplots()
-    ax.plot(dims, d["kernel"], "o-", color=COLORS[1], label="softmax kernel regression, best $\\beta$", gid="kernel")
-    ax.plot(dims, d["gd"], "s--", color=COLORS[2], label="one GD step, best $\\eta$ (linear attention)", gid="gd")
-    ax.plot(dims, d["lsq"], "^-", color=COLORS[0], label="least squares", gid="lsq")
-    ax.axhline(d["zero"], color="0.4", ls=":", label="zero predictor", gid="zero")
-    ax.set_xscale("log", base=2)
+    bx.plot(dims, d["kernel"], "o-", color=COLORS[1], label="softmax kernel regression, best $\\beta$", gid="kernel")
+    bx.plot(dims, d["gd"], "s--", color=COLORS[2], label="one GD step, best $\\eta$ (linear attention)", gid="gd")
+    bx.plot(dims, d["lsq"], "^-", color=COLORS[0], label="least squares", gid="lsq")
+    bx.axhline(d["zero"], color="0.4", ls=":", label="zero predictor", gid="zero")
+    bx.set_xscale("log", base=2)
+    bx.set_yscale("log")
+    bx.set_xticks(dims, [str(int(x)) for x in dims])
+    bx.set_xlabel("input dimension d")
+    bx.set_ylabel("expected squared error on a query")
+    bx.set_title(f"In-context linear regression, N = {d['N']} examples, noise {d['noise']}")
+    bx.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 0.2))
+    panel_label(bx, "B")
+    return fig
+
+
+@styled
+def fig6_softmax_algorithms(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 6: a multi-layer softmax transformer on raw LDS states: probes by layer, and its loss against Proposition 2."""
+    d = fig6_data(quick, retrain)
+    depths = list(d["depths"])
+    Lmax = depths[-1]
+    Ks = sorted(d["prop2"])
+    T = d["lsq"].size
+    t = np.arange(T)
+    fig = new_figure(15.0, 4.6)
+    ax, bx, cx = fig.subplots(1, 3)
+    rows = np.arange(Lmax + 1)
+    for key, label, c, mk in (("probe_pre1", "$(H_t + I)^{-1} s_t$", COLORS[3], "o-"),
+                              ("probe_pre", "$(H_t + 10^{-3} I)^{-1} s_t$", COLORS[4], "^-"),
+                              ("probe_next", "next state $s_{t+1}$", COLORS[0], "s-")):
+        ax.plot(rows, d[key].mean(axis=1), mk, color=c, label=label, gid=f"A:{key}")
+    ax.set_xticks(rows, ["tokens"] + [f"layer {i}" for i in range(1, Lmax + 1)])
+    ax.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {d['probe_t'][0]})")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(f"Probes by layer ({Lmax}-layer softmax TF)")
+    ax.legend(fontsize=8.5, loc="upper left")
+    panel_label(ax, "A")
+    for i, L in enumerate(depths):
+        bx.plot(t, d["tf"][L], color=COLORS[0] if i == len(depths) - 1 else COLORS[5 % len(COLORS)], lw=2.0,
+                label=f"{L}-layer softmax TF ({d['tf'][L].mean():.3f})", gid=f"B:tf:{L}")
+    for i, K in enumerate(Ks):
+        if K not in (1, Ks[-1]) and K not in depths:
+            continue
+        name = "one GD step" if K == 1 else f"Prop. 2, K = {K}"
+        bx.plot(t, d["prop2"][K], color=COLORS[(i + 1) % len(COLORS)], ls="--",
+                label=f"{name} ({d['prop2'][K].mean():.3f})", gid=f"B:prop2:{K}")
+    bx.plot(t, d["lsq"], color="0.45", ls=":", label=f"least squares ({d['lsq'].mean():.3f})", gid="B:lsq")
+    bx.set_yscale("log")
+    bx.set_ylim(1e-4, 30.0)
+    bx.set_xlabel("position t")
+    bx.set_ylabel("loss at t")
+    bx.set_title("Per position (legend: mean over t)")
+    bx.legend(fontsize=7.5, loc="upper right", ncol=2)
+    panel_label(bx, "B")
+    cx.plot(Ks, [d["prop2"][K].mean() for K in Ks], "s--", color=COLORS[3], label="Prop. 2 optimizer, tuned steps",
+            gid="C:prop2")
+    cx.plot(depths, [d["tf"][L].mean() for L in depths], "o", ms=9, color=COLORS[0],
+            label="trained softmax TF (K = its layers)", gid="C:tf")
+    cx.axhline(d["lsq"].mean(), color="0.45", ls=":", label="least squares", gid="C:lsq")
+    cx.set_xticks(sorted(set(Ks) | set(depths)))
+    cx.set_xlabel("K  (optimizer: K - 1 preconditioning + 1 GD step)")
+    cx.set_ylabel("mean loss over t")
+    cx.set_title("Loss against depth")
+    cx.legend(fontsize=8.5)
+    panel_label(cx, "C")
+    fig.suptitle("Softmax transformers on raw LDS states against the multi-step optimizer of Proposition 2")
+    return fig
+
+
+@styled
+def fig7_hybrid(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 7: a softmax-mesa hybrid against softmax-only transformers on raw LDS states."""
+    d = fig7_data(quick, retrain)
+    T = d["lsq"].size
+    t = np.arange(T)
+    fig = new_figure(12.6, 4.6)
+    ax, bx = fig.subplots(1, 2)
+    labels = list(d["models"])
+    colors = {k: COLORS[i % len(COLORS)] for i, k in enumerate(labels)}
+
+    def short(k: str) -> str:
+        kinds = k.split("+")
+        return f"{len(kinds)} x softmax" if set(kinds) == {"softmax"} else " + ".join(kinds)
+
+    for k in labels:
+        mesa = "mesa" in k
+        ax.plot(t, d["models"][k], color=colors[k], lw=2.4 if mesa else 1.6, ls="-" if mesa else "--",
+                label=f"{short(k)} ({d['models'][k].mean():.3f})", gid=f"A:{k}")
+    ax.plot(t, d["gd"], color="0.6", ls="-.", label=f"one GD step ({d['gd'].mean():.3f})", gid="A:gd")
+    ax.plot(t, d["lsq"], color="0.45", ls=":", label=f"least squares ({d['lsq'].mean():.3f})", gid="A:lsq")
     ax.set_yscale("log")
-    ax.set_xticks(dims, [str(int(x)) for x in dims])
-    ax.set_xlabel("input dimension d")
-    ax.set_ylabel("expected squared error on a query")
-    ax.set_title(f"In-context linear regression, N = {d['N']} examples, noise {d['noise']}")
-    ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 0.2))
+    ax.set_ylim(1e-4, 30.0)
+    ax.set_xlabel("position t")
+    ax.set_ylabel("loss at t")
+    ax.set_title("Per position (legend: mean over t)")
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
+    panel_label(ax, "A")
+    xs = np.arange(len(labels))
+    bx.bar(xs, [d["models"][k].mean() for k in labels], color=[colors[k] for k in labels], gid="B:models")
+    bx.axhline(d["lsq"].mean(), color="0.45", ls=":", label="least squares", gid="B:lsq")
+    bx.set_xticks(xs, [short(k) for k in labels])
+    bx.set_ylabel("mean loss over t")
+    bx.set_title("Mean loss by architecture")
+    bx.legend(fontsize=8.5)
+    panel_label(bx, "B")
+    fig.suptitle("A softmax first layer followed by a mesa layer against softmax-only transformers")
     return fig

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidParameterError, ShapeError, bad_argument
-from .._checks import as_rng, check_int
+from .._checks import as_rng, check_float, check_int
 from ..nn.config import LDSTask, OptimConfig, TransformerConfig
 from ..nn.shipped import recipe
 from ..probes import linear_probe
@@ -38,6 +38,14 @@ __all__ = [
     "LINEAR_SETUP",
     "train_binding_model",
     "train_linear_model",
+    "raw_config",
+    "SOFTMAX_MODELS",
+    "HYBRID_MODELS",
+    "SOFTMAX_SETUP",
+    "train_raw_model",
+    "LINEARISED_MODEL",
+    "DISTILL_SETUP",
+    "distill_linear_layers",
 ]
 
 
@@ -228,6 +236,142 @@ def train_linear_model(depth: int) -> Any:
                              su["seed"], optim=linear_optim(su["steps"]))
 
 
+def raw_config(kinds: Sequence[str], D: int) -> TransformerConfig:
+    """A transformer on raw LDS states with one layer per entry of ``kinds``, otherwise as :func:`binding_config`.
+
+    4 heads of key size 20, width 40, learned embedding and readout, positional encodings on keys
+    and queries, no MLP, LayerNorm or activation clip, initial weights ``N(0, 0.1^2)``; mesa
+    layers start from ``lam = 1``.
+    """
+    return TransformerConfig(attention=tuple(kinds), heads=4, key_size=20, token_format="lds_raw",
+                             data_dim=D, embed_dim=40, input_proj=True, output_proj=True, pos_encoding="kq",
+                             act_clip=None, init_scale=0.1)
+
+
+#: Shipped checkpoints of the multi-layer softmax transformers of Fig 6, by depth.
+SOFTMAX_MODELS = {L: f"vonoswald2023b_softmax{L}" for L in (3, 6)}
+#: Task, training length and seed of the Fig 6 models (the Fig 4 task).
+SOFTMAX_SETUP: dict[str, Any] = dict(task=LDSTask(D=5, T=30), steps=2000, batch_size=128, seed=0)
+
+
+#: Shipped checkpoints of the models of Fig 7 beside :data:`SOFTMAX_MODELS`, by layer kinds.
+HYBRID_MODELS = {("softmax", "mesa"): "vonoswald2023b_softmax_mesa", ("softmax", "softmax"): "vonoswald2023b_softmax2"}
+
+
+def train_raw_model(kinds: Sequence[str]) -> Any:
+    """Train a shipped model on raw states of Figs 6-7 (:func:`raw_config`, :data:`SOFTMAX_SETUP`, :func:`binding_optim`)."""
+    from ..nn.train import train_transformer
+
+    su = SOFTMAX_SETUP
+    return train_transformer(raw_config(kinds, su["task"].D), su["task"], su["steps"], su["batch_size"],
+                             su["seed"], optim=binding_optim(su["steps"]))
+
+
+#: Shipped set of linear-attention substitutes for the layers of the 3-layer softmax model (Fig 5A).
+LINEARISED_MODEL = "vonoswald2023b_softmax3_linearised"
+#: Distillation of :func:`distill_linear_layers`: fixed sequences, Adam steps, batch, learning rate, seed.
+DISTILL_SETUP: dict[str, Any] = dict(sequences=1024, steps=600, batch_size=64, lr=3e-3, q_scale=0.01, seed=1)
+
+
+def distill_linear_layers(teacher: Any, *, sequences: int = 1024, steps: int = 600, batch_size: int = 64,
+                          lr: float = 3e-3, q_scale: float = 0.01, seed: int = 0) -> Any:
+    """Fit one linear-attention layer to mimic each softmax layer of ``teacher`` (Fig 5A).
+
+    For every layer ``l`` the teacher's residual stream before (``h_{l-1}``) and after (``h_l``)
+    it is recorded on ``sequences`` fixed LDS sequences; a linear attention layer with the same
+    heads and key size, fed the same inputs (positional encodings on keys and queries as the
+    teacher), is trained with Adam on the squared error of its update against
+    ``h_l - h_{l-1}`` (each layer on its own, on the teacher's inputs). The substitutes start
+    from the teacher's own weights of that layer with the queries scaled by ``q_scale`` (the
+    unnormalised scores of linear attention summed over up to ``T`` keys are far larger than
+    softmax weights: from the teacher's weights unscaled the distillation error of every layer
+    stayed above the variance of its update after 300 steps).
+
+    Parameters
+    ----------
+    teacher : TrainedTransformer
+        Softmax (or linear) layers on ``token_format="lds_raw"``, no LayerNorm or MLP.
+    sequences, steps, batch_size : int
+    lr : float
+        Constant Adam learning rate.
+    q_scale : float
+        Factor on the teacher's query weights at the start.
+    seed : int
+
+    Returns
+    -------
+    TrainedTransformer
+        A model whose every layer is linear: layer ``l`` is the substitute of the teacher's
+        layer ``l`` (embedding and readout copied). ``history["distill_loss"]`` holds the final
+        distillation error of each layer (mean squared error per entry of the update) and
+        ``history["update_var"]`` the variance of the teacher's update, for scale.
+    """
+    import dataclasses
+
+    from ..nn._deps import require_jax
+    from ..nn.layers import attention, sinusoidal_encoding
+    from ..nn.model import attention_mask
+    from ..nn.result import TrainedTransformer
+
+    jax, optax = require_jax()
+    jnp = jax.numpy
+    cfg = teacher.config
+    if cfg.token_format != "lds_raw" or cfg.layer_norm or cfg.mlp_hidden or cfg.pos_encoding == "input":
+        raise bad_argument(InvalidParameterError, "teacher.config", cfg.attention,
+                           "layers on token_format='lds_raw' without LayerNorm, MLP or input encodings")
+    sequences = check_int(sequences, "sequences")
+    steps = check_int(steps, "steps")
+    batch_size = check_int(batch_size, "batch_size", maximum=sequences)
+    lr = check_float(lr, "lr", positive=True)
+    q_scale = check_float(q_scale, "q_scale")
+    g = np.random.default_rng(seed)
+    x, _ = teacher.task.sample(g, sequences)
+    acts = [a.astype(np.float32) for a in teacher.activations(x)]
+    T = x.shape[1]
+    mask = jnp.asarray(attention_mask(cfg, T))
+    kq = jnp.asarray(sinusoidal_encoding(T, cfg.width), dtype=jnp.float32) if cfg.pos_encoding == "kq" else None
+    opt = optax.adam(lr)
+
+    def loss(p: dict, h: Any, target: Any) -> Any:
+        return jnp.mean((attention(p, "linear", h, mask, kq) - target) ** 2)
+
+    @jax.jit
+    def step(p: dict, state: Any, h: Any, target: Any) -> tuple[dict, Any, Any]:
+        val, grad = jax.value_and_grad(loss)(p, h, target)
+        upd, state = opt.update(grad, state, p)
+        return optax.apply_updates(p, upd), state, val
+
+    layers, final, var = [], [], []
+    for lay in range(cfg.n_layers):
+        h, target = acts[lay], acts[lay + 1] - acts[lay]
+        p = {k: jnp.asarray(v, jnp.float32) for k, v in teacher.params["layers"][lay]["attn"].items() if k != "lam"}
+        p["Wq"] = p["Wq"] * q_scale
+        state = opt.init(p)
+        for _ in range(steps):
+            idx = g.choice(sequences, batch_size, replace=False)
+            p, state, _ = step(p, state, h[idx], target[idx])
+        final.append(float(loss(p, h, target)))
+        var.append(float(np.var(target)))
+        layers.append({"attn": {k: np.asarray(v) for k, v in p.items()}})
+    params = dict(teacher.params, layers=layers)
+    config = dataclasses.replace(cfg, attention=("linear",) * cfg.n_layers)
+    return TrainedTransformer(config, params, dict(distill_loss=np.array(final), update_var=np.array(var)),
+                              teacher.task, None, dict(sequences=sequences, steps=steps, batch_size=batch_size,
+                                                       lr=lr, q_scale=q_scale, seed=seed, teacher=dict(teacher.meta)))
+
+
+def train_linearised_model() -> Any:
+    """The shipped substitutes (:data:`LINEARISED_MODEL`) for the shipped 3-layer softmax model (:data:`DISTILL_SETUP`)."""
+    from ..nn.shipped import shipped_model
+
+    return distill_linear_layers(shipped_model(SOFTMAX_MODELS[3]), **DISTILL_SETUP)
+
+
 recipe(BINDING_MODEL)(train_binding_model)
+recipe(LINEARISED_MODEL)(train_linearised_model)
 for _depth, _name in LINEAR_MODELS.items():
     recipe(_name)(functools.partial(train_linear_model, _depth))
+for _depth, _name in SOFTMAX_MODELS.items():
+    recipe(_name)(functools.partial(train_raw_model, ("softmax",) * _depth))
+for _kinds, _name in HYBRID_MODELS.items():
+    recipe(_name)(functools.partial(train_raw_model, _kinds))

@@ -168,6 +168,11 @@ class TransformerConfig(_JSONConfig):
         See ``init``.
     lam_init : float
         Initial ``lam`` of mesa heads (official: 1.0; ridge penalty ``1/lam``).
+    tied : bool
+        Weight tying across depth (the "recurrent" transformer of von Oswald et
+        al. 2023a): one set of layer parameters, ``params["layers"]`` of length
+        1, applied ``n_layers`` times. Needs the same attention kind and head
+        count in every layer.
     """
 
     attention: tuple[str, ...] = ("linear", "linear")
@@ -185,6 +190,7 @@ class TransformerConfig(_JSONConfig):
     init: str = "normal"
     init_scale: float = 2e-4
     lam_init: float = 1.0
+    tied: bool = False
 
     _tuple_fields: ClassVar[tuple[str, ...]] = ("attention", "heads")
 
@@ -217,6 +223,9 @@ class TransformerConfig(_JSONConfig):
         _choice(self.init, "init", INIT_KINDS)
         check_float(self.init_scale, "init_scale", positive=True)
         check_float(self.lam_init, "lam_init", positive=True)
+        if _bool(self.tied, "tied") and (len(set(att)) > 1 or len(set(self.heads_per_layer)) > 1):
+            raise bad_argument(InvalidParameterError, "tied", self.tied,
+                               f"False when layers differ (attention={att}, heads={heads})")
         if self.embed_dim is not None and self.embed_dim != self.token_width and not self.input_proj:
             raise bad_argument(InvalidParameterError, "input_proj", self.input_proj,
                                f"True when embed_dim={self.embed_dim} differs from the token width {self.token_width}")
@@ -232,6 +241,11 @@ class TransformerConfig(_JSONConfig):
     def n_layers(self) -> int:
         """Number of layers."""
         return len(self.attention)
+
+    @property
+    def n_param_layers(self) -> int:
+        """Number of distinct parameter sets in ``params["layers"]``: 1 if ``tied``, else ``n_layers``."""
+        return 1 if self.tied else self.n_layers
 
     @property
     def heads_per_layer(self) -> tuple[int, ...]:

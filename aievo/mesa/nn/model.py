@@ -5,6 +5,7 @@ Parameters are a plain pytree of arrays (:mod:`aievo.mesa.nn.params`)::
     {"embed": (E, F)?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
 
+(with ``config.tied`` the list holds one layer, applied ``n_layers`` times),
 so the weights of the numpy reference (:func:`aievo.mesa.gd_weights`,
 :func:`aievo.mesa.linear_tf_init`) drop in unchanged (:func:`params_from_lsa`).
 :func:`init_params` draws them with numpy (float64, reproducible without JAX);
@@ -98,7 +99,8 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
     mask = jnp.asarray(attention_mask(config, T))
     clip = config.act_clip
     acts = [h]
-    for layer, kind in zip(params["layers"], config.attention):
+    layers = params["layers"] * config.n_layers if config.tied else params["layers"]
+    for layer, kind in zip(layers, config.attention):
         z = layer_norm(layer["ln1"], h) if "ln1" in layer else h
         h = h + attention(layer["attn"], kind, z, mask, kq)
         if clip is not None:

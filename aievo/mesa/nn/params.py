@@ -5,6 +5,8 @@ Parameters are a plain pytree of arrays::
     {"embed": (E, F)?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
 
+(with ``config.tied`` the list holds one layer, applied ``n_layers`` times).
+
 :func:`init_params` draws them (float64, reproducible), :func:`params_from_lsa`
 builds them from the weights of the numpy reference layers, and
 :func:`check_params` checks a pytree against a config. Nothing here imports
@@ -62,7 +64,8 @@ def init_params(config: TransformerConfig, rng: Any = 0) -> dict:
     if config.input_proj:
         params["embed"] = _draw(g, config, (E, F), F)
     layers = []
-    for kind, H in zip(config.attention, config.heads_per_layer):
+    n = config.n_param_layers
+    for kind, H in zip(config.attention[:n], config.heads_per_layer[:n]):
         attn = {
             "Wq": _draw(g, config, (H, k, E), E),
             "Wk": _draw(g, config, (H, k, E), E),
@@ -120,12 +123,12 @@ def params_from_lsa(layers: Sequence[Any]) -> dict:
 
 
 def check_params(params: Any, config: TransformerConfig) -> None:
-    """Raise unless ``params`` is a parameter pytree of the shapes ``config`` needs (layers, projections, ``lam``)."""
+    """Raise unless ``params`` has the parts ``config`` needs (layers, projections, ``lam``, LayerNorms, MLPs)."""
     if not isinstance(params, dict) or "layers" not in params:
         raise bad_argument(InvalidParameterError, "params", type(params).__name__, "a dict with key 'layers'")
-    if len(params["layers"]) != config.n_layers:
+    if len(params["layers"]) != config.n_param_layers:
         raise bad_argument(ShapeError, "len(params['layers'])", len(params["layers"]),
-                           f"{config.n_layers} (config.attention)")
+                           f"{config.n_param_layers} (config.attention, tied={config.tied})")
     for name, flag in (("embed", config.input_proj), ("readout", config.output_proj)):
         if (name in params) != flag:
             raise bad_argument(InvalidParameterError, f"params[{name!r}]",
@@ -139,3 +142,10 @@ def check_params(params: Any, config: TransformerConfig) -> None:
         if (kind == "mesa") != ("lam" in layer["attn"]):
             raise bad_argument(InvalidParameterError, f"params['layers'][{i}]['attn']",
                                sorted(layer["attn"]), f"'lam' exactly for mesa layers (layer {i} is {kind!r})")
+        want = {"attn", "mlp"} if config.mlp_hidden else {"attn"}
+        if config.layer_norm:
+            want |= {"ln1", "ln2"} if config.mlp_hidden else {"ln1"}
+        if set(layer) != want:
+            raise bad_argument(InvalidParameterError, f"params['layers'][{i}]", sorted(layer),
+                               f"the keys {sorted(want)} for this config (layer_norm={config.layer_norm}, "
+                               f"mlp_hidden={config.mlp_hidden})")

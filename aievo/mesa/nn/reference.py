@@ -6,7 +6,7 @@ and :func:`aievo.mesa.nn.model.readout` compute, for every
 attention; any heads and key size; input and output projections; GELU MLP
 with the tanh approximation of :func:`jax.nn.gelu`; pre-LayerNorm;
 positional encodings ``"none"``, ``"input"`` and ``"kq"``; activation
-clipping; every token format), in float64. It returns a :class:`Trace`: the
+clipping; weight tying; every token format), in float64. It returns a :class:`Trace`: the
 predictions, the residual stream after every layer and, on request, every
 layer's attention weights. Tested against the JAX model in float64
 (``tests/mesa/nn/test_reference.py``).
@@ -247,7 +247,8 @@ def run(params: dict, config: TransformerConfig, inputs: Any, *, attention: bool
     mask = attention_mask(config, T)
     clip = config.act_clip
     residual, weights = [h], []
-    for i, (layer, kind) in enumerate(zip(params["layers"], config.attention)):
+    layers = params["layers"] * config.n_layers if config.tied else params["layers"]
+    for i, (layer, kind) in enumerate(zip(layers, config.attention)):
         z = layer_norm(layer["ln1"], h) if "ln1" in layer else h
         update, w = _attention(layer["attn"], kind, z, mask, kq, i, qk_hook, weights_hook)
         h = h + update

@@ -56,6 +56,8 @@ _RECIPE_MODULES: tuple[str, ...] = (
     "aievo.mesa.experiments.vonoswald2023b",
     "aievo.mesa.experiments.friedman2023",
     "aievo.mesa.experiments.akyurek2022",
+    "aievo.mesa.experiments.icl_regression_mech",
+    "aievo.mesa.experiments.vonoswald2023a",
 )
 
 

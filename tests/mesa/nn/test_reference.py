@@ -28,8 +28,9 @@ def configs(draw):
     embed = draw(st.integers(2, 6)) if proj else None
     out_dim = d if fmt.startswith("lds") else 1
     width = token_width if embed is None else embed
+    tied = len(set(attention)) == 1 and isinstance(heads, int) and draw(st.booleans())
     return TransformerConfig(
-        attention=attention, heads=heads, key_size=draw(st.integers(1, 4)), token_format=fmt, data_dim=d,
+        attention=attention, heads=heads, tied=tied, key_size=draw(st.integers(1, 4)), token_format=fmt, data_dim=d,
         embed_dim=embed, input_proj=proj, output_proj=proj or width < out_dim or draw(st.booleans()),
         mlp_hidden=draw(st.sampled_from((0, 3))), layer_norm=draw(st.booleans()),
         pos_encoding=draw(st.sampled_from(POS_ENCODINGS)), act_clip=draw(st.sampled_from((None, 0.7))),

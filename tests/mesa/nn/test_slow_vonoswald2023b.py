@@ -10,8 +10,14 @@ and the binding model's loss went from 0.671 to 0.584 with another seed).
 import numpy as np
 import pytest
 
-from aievo.mesa.experiments.vonoswald2023b import BINDING_MODEL, LINEAR_MODELS, binding_r2
-from aievo.mesa.figures_vonoswald2023b import fig2_data, softmax_first_layer
+from aievo.mesa.experiments.vonoswald2023b import (
+    BINDING_MODEL,
+    HYBRID_MODELS,
+    LINEAR_MODELS,
+    SOFTMAX_MODELS,
+    binding_r2,
+)
+from aievo.mesa.figures_vonoswald2023b import fig2_data, fig5a_data, softmax_first_layer
 from aievo.mesa.nn.shipped import shipped_model
 
 pytest.importorskip("jax")
@@ -36,3 +42,25 @@ def test_retrained_linear_model_reproduces_the_shipped_one(depth):
     shipped = shipped_model(LINEAR_MODELS[depth])
     fresh = shipped_model(LINEAR_MODELS[depth], retrain=True)
     assert fresh.history["eval_loss"][-1] == pytest.approx(shipped.history["eval_loss"][-1], rel=0.03)
+
+
+@pytest.mark.parametrize("name", [*SOFTMAX_MODELS.values(), *HYBRID_MODELS.values()])
+def test_retrained_raw_state_model_reproduces_the_shipped_one(name):
+    """Figs 6-7: 5% as the binding model (same recipe family); the architectures differ by more (0.12 to 0.27)."""
+    shipped = shipped_model(name)
+    fresh = shipped_model(name, retrain=True)
+    assert fresh.history["eval_loss"][-1] == pytest.approx(shipped.history["eval_loss"][-1], rel=0.05)
+
+
+def test_redistilled_linear_substitutes_reproduce_fig5a():
+    """Fig 5A redone from scratch (teacher retrained, then distilled); each replaced model's loss within 10%.
+
+    The teacher's retraining is checked to 5% above; the distillation runs 600 Adam steps in float32 on minibatches; the losses of the replaced
+    models amplify small weight differences through the later layers, hence a looser tolerance
+    than for the trained models. The finding itself (which layer is cheapest to linearise) is
+    asserted separately.
+    """
+    shipped = fig5a_data(False, False)
+    fresh = fig5a_data(False, True)
+    np.testing.assert_allclose(fresh["linearised"], shipped["linearised"], rtol=0.10)
+    assert int(np.argmin(fresh["linearised"])) == int(np.argmin(shipped["linearised"]))
