@@ -12,7 +12,7 @@ trained on the official task (``d = N = 10``, ``x ~ U(-0.5, 0.5)``, ``w ~ N(0, I
   distribution, over the official input-scale and weight-scale grids.
 
 Drawing needs neither JAX nor training: the forward pass is numpy
-(:func:`regression_forward`). ``retrain=True`` trains the models from their recipes instead
+(:func:`regression_forward`, the reference forward of :mod:`aievo.mesa.nn.reference`). ``retrain=True`` trains the models from their recipes instead
 (needs the ``jax`` extra). The data behind each figure come from ``*_data`` functions (cached
 per process); plotted artists carry a ``gid`` so tests can read the data back.
 """
@@ -62,19 +62,17 @@ WEIGHT_SCALES = np.round(np.arange(0.5, 5.0 + 1e-9, 0.1), 10)
 
 @finite_result
 def regression_forward(params: dict, config: Any, tokens: np.ndarray) -> np.ndarray:
-    """Predictions of an attention-only regression transformer, in numpy float64.
+    """Predictions of a regression transformer, in numpy float64.
 
-    Mirrors :func:`aievo.mesa.nn.model.predict` for ``token_format="regression"`` with linear or
-    softmax layers (weight tying included) and no embedding, readout, LayerNorm, MLP or
-    positional encoding: every layer adds ``sum_h P_h sum_i a_h(q_j, k_i) v_i`` to every token,
-    with keys and values from the ``N`` context tokens only, ``a = q . k`` (linear) or
-    ``softmax_i(q . k_i / sqrt(key_size))``; the prediction is minus the query's last entry.
+    The reference forward :func:`aievo.mesa.nn.reference.predict` (keys and values from the
+    ``N`` context tokens; the prediction is minus the query's last entry, or the readout map).
 
     Parameters
     ----------
     params : dict
         Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
     config : TransformerConfig
+        With ``token_format="regression"``.
     tokens : ndarray, shape (B, N + 1, d + 1)
         Context tokens ``(x_i, y_i)`` and the query ``(x_q, 0)`` last.
 
@@ -82,30 +80,14 @@ def regression_forward(params: dict, config: Any, tokens: np.ndarray) -> np.ndar
     -------
     ndarray, shape (B,)
     """
-    if (config.token_format != "regression" or config.layer_norm or config.mlp_hidden or config.input_proj
-            or config.output_proj or config.pos_encoding != "none" or "mesa" in config.attention):
-        raise bad_argument(InvalidParameterError, "config", config,
-                           "an attention-only (linear or softmax) model on token_format='regression'")
-    h = check_array(tokens, "tokens", 3, shape_text="an array of shape (B, N + 1, d + 1)").copy()
+    from .nn.reference import predict
+
+    if config.token_format != "regression":
+        raise bad_argument(InvalidParameterError, "config", config, "a model on token_format='regression'")
+    h = check_array(tokens, "tokens", 3, shape_text="an array of shape (B, N + 1, d + 1)")
     if h.shape[-1] != config.token_width:
         raise bad_argument(ShapeError, "tokens.shape", h.shape, f"(B, N + 1, {config.token_width})")
-    layers = [{k: np.asarray(v, np.float64) for k, v in lay["attn"].items()} for lay in params["layers"]]
-    if config.tied:
-        layers = layers * config.n_layers
-    for p, kind in zip(layers, config.attention):
-        ctx = h[:, :-1]
-        Q = np.einsum("hke,bte->bhtk", p["Wq"], h, optimize=True)
-        K = np.einsum("hke,bte->bhtk", p["Wk"], ctx, optimize=True)
-        V = np.einsum("hke,bte->bhtk", p["Wv"], ctx, optimize=True)
-        A = Q @ K.swapaxes(-1, -2)
-        if kind == "softmax":
-            A = A / math.sqrt(Q.shape[-1])
-            A = np.exp(A - A.max(axis=-1, keepdims=True))
-            A /= A.sum(axis=-1, keepdims=True)
-        h = h + np.einsum("hek,bhtk->bte", p["P"], A @ V, optimize=True)
-        if config.act_clip is not None:
-            h = np.clip(h, -config.act_clip, config.act_clip)
-    return -h[:, -1, -1]
+    return predict(params, config, h)[:, 0, 0]
 
 
 def _split(tokens: np.ndarray, yq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
