@@ -214,17 +214,17 @@ def attention_weights(scores: np.ndarray, mask: np.ndarray, kind: str) -> np.nda
     """Attention weights from scores ``(..., T, T)`` and ``mask[j, i]`` (may ``j`` read ``i``).
 
     ``kind``: ``"softmax"``, ``"onehot"`` (1 on the highest readable score, the first on ties)
-    or ``"linear"`` (the masked scores themselves).
+    or ``"linear"`` (the masked scores themselves); softmax and linear as
+    :func:`aievo.mesa.nn.reference.attention_weights`.
     """
-    if kind == "linear":
-        return scores * mask
-    masked = np.where(mask, scores, -np.inf)
+    from .nn.reference import attention_weights as reference_weights
+
     if kind == "onehot":
+        masked = np.where(mask, scores, -np.inf)
         return (np.arange(scores.shape[-1]) == np.argmax(masked, axis=-1)[..., None]).astype(np.float64)
-    if kind != "softmax":
+    if kind not in ("softmax", "linear"):
         raise bad_argument(InvalidParameterError, "kind", kind, "'softmax', 'onehot' or 'linear'")
-    A = np.exp(masked - masked.max(axis=-1, keepdims=True))
-    return A / A.sum(axis=-1, keepdims=True)
+    return reference_weights(scores, mask, kind)
 
 
 # --------------------------------------------------------------------------- forward
