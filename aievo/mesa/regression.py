@@ -880,7 +880,7 @@ def figure_result(*, recompute: bool = False) -> RegressionBenchmark:
     recompute : bool
         ``False`` (default): load the result recorded with the package (:data:`FIGURE_RESULT_FILE`,
         written by :func:`record_figure_result`; its metadata hold the call's parameters and the
-        package versions that made it).  ``True``: run :func:`regression_benchmark` again (about a
+        package versions that made it).  ``True``: run :func:`regression_benchmark` again (under a
         minute: the degree-10 Bayesian ridge and the training of the one-layer LSA dominate; needs
         scikit-learn).
 
@@ -923,7 +923,7 @@ def regress_figure(*, quick: bool = False, retrain: bool = False):
         Panel (b) computed now on 10 seeds without the Bayesian and trained-LSA rows (for tests);
         else the recorded 100-seed result.
     retrain : bool
-        Recompute panel (b)'s 100-seed result instead of loading the recorded one (about a minute;
+        Recompute panel (b)'s 100-seed result instead of loading the recorded one (under a minute;
         ``aievo figures --retrain``).
 
     Returns
