@@ -11,9 +11,10 @@ paper in a group named after it (``"vonoswald2023a"``, ``"vonoswald2023b"``,
 
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`. Figures drawn from shipped
-trained checkpoints (:mod:`aievo.mesa.nn.shipped`) also take ``retrain``
-(train the models from scratch instead of loading them); :func:`make` passes
-it only to those.
+trained checkpoints (:mod:`aievo.mesa.nn.shipped`) or from results recorded with
+the package (``regress``) also take ``retrain`` (train the models, or recompute
+the result, from scratch instead of loading them); :func:`make` passes it only
+to those.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def get(name: str) -> FigureSpec:
 
 
 def accepts_retrain(name: str) -> bool:
-    """Whether the figure ``name`` is drawn from trained checkpoints that ``retrain=True`` retrains."""
+    """Whether the figure ``name`` is drawn from shipped checkpoints or results that ``retrain=True`` recomputes."""
     import inspect
 
     return "retrain" in inspect.signature(get(name).function()).parameters

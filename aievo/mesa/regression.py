@@ -44,6 +44,9 @@ __all__ = [
     "METRICS",
     "regression_metrics",
     "compare_published",
+    "FIGURE_RESULT_FILE",
+    "figure_result",
+    "record_figure_result",
     "BLOG_REGRESSORS",
     "DETERMINISTIC",
     "FLOAT_SENSITIVE",
@@ -863,7 +866,47 @@ def _published_vs_measured(ax, rx, summary: dict[str, Any]) -> None:
     rx.grid(axis="x", alpha=0.3)
 
 
-def regress_figure(*, quick: bool = False):
+#: the recorded panel (b) of :func:`regress_figure` (``.npz`` with its metadata, and a ``.json`` copy),
+#: written by :func:`record_figure_result`
+FIGURE_RESULT_FILE = "regression_figure_consistent.npz"
+
+
+def figure_result(*, recompute: bool = False) -> RegressionBenchmark:
+    """Panel (b) of :func:`regress_figure`: :data:`FIGURE_METHODS` on ``original2`` under the
+    consistent protocol (first 25 training rows, test row 0), seeds 0..99.
+
+    Parameters
+    ----------
+    recompute : bool
+        ``False`` (default): load the result recorded with the package (:data:`FIGURE_RESULT_FILE`,
+        written by :func:`record_figure_result`; its metadata hold the call's parameters and the
+        package versions that made it).  ``True``: run :func:`regression_benchmark` again (under a
+        minute: the degree-10 Bayesian ridge and the training of the one-layer LSA dominate; needs
+        scikit-learn).
+
+    Returns
+    -------
+    RegressionBenchmark
+    """
+    if recompute:
+        return regression_benchmark("original2", list(FIGURE_METHODS), seeds=range(100), protocol="consistent",
+                                    progress=False)
+    from pathlib import Path
+
+    return RegressionBenchmark.load(Path(__file__).with_name(FIGURE_RESULT_FILE))
+
+
+def record_figure_result(path: Any = None) -> Any:
+    """Recompute :func:`figure_result` and save it (default: over the shipped :data:`FIGURE_RESULT_FILE`).
+
+    Returns the ``.npz`` path written (atomically, by :meth:`RegressionBenchmark.save`).
+    """
+    from pathlib import Path
+
+    return figure_result(recompute=True).save(Path(__file__).with_name(FIGURE_RESULT_FILE) if path is None else path)
+
+
+def regress_figure(*, quick: bool = False, retrain: bool = False):
     """The blog's table reproduced, and the blog's protocol against the consistent one.
 
     (a) For each of the blog's 24 rows (blog protocol, seeds 0..99): the published mean MSE beside
@@ -871,12 +914,17 @@ def regress_figure(*, quick: bool = False):
     (:func:`reproducibility_summary`); float-sensitive rows in red; (a') the same as relative
     differences from the published value.  (b) Per-seed MSE under the
     consistent protocol (first 25 training rows, test row 0) of classical rows and the package's
-    in-context learners, computed now, with the blog's language model's published average.
+    in-context learners (:func:`figure_result`, recorded with the package), with the blog's
+    language model's published average.
 
     Parameters
     ----------
     quick : bool
-        Panel (b) on 10 seeds without the Bayesian and trained-LSA rows (for tests); else 100 seeds.
+        Panel (b) computed now on 10 seeds without the Bayesian and trained-LSA rows (for tests);
+        else the recorded 100-seed result.
+    retrain : bool
+        Recompute panel (b)'s 100-seed result instead of loading the recorded one (under a minute;
+        ``aievo figures --retrain``).
 
     Returns
     -------
@@ -884,17 +932,6 @@ def regress_figure(*, quick: bool = False):
     """
     from matplotlib.figure import Figure
 
-    from .regressors import SKLEARN_SPECS
-
-    try:
-        import sklearn  # noqa: F401
-
-        has_sklearn = True
-    except ImportError:
-        has_sklearn = False
-    methods = [m for m in FIGURE_METHODS if not (quick and m in ("bayesian_regression", "icl_lsa"))
-               and (has_sklearn or m not in SKLEARN_SPECS)]
-    seeds = range(10 if quick else 100)
     fig = Figure(figsize=(20, 9.5), layout="constrained")
     ax, rx, bx = fig.subplots(1, 3, width_ratios=[1.05, 0.75, 1])
     rx.sharey(ax)
@@ -903,12 +940,27 @@ def regress_figure(*, quick: bool = False):
     ax.set_title(f"(a) blog protocol, {summary['n_seeds']} seeds: published vs measured\nin "
                  f"{len(summary['runs'])} environments (red: float-sensitive rows)", fontsize=11)
     rx.set_title("(a') the same, relative to the published value", fontsize=11)
-    res = regression_benchmark("original2", methods, seeds=seeds, protocol="consistent", progress=False)
+    if quick:
+        from .regressors import SKLEARN_SPECS
+
+        try:
+            import sklearn  # noqa: F401
+
+            has_sklearn = True
+        except ImportError:
+            has_sklearn = False
+        methods = [m for m in FIGURE_METHODS if m not in ("bayesian_regression", "icl_lsa")
+                   and (has_sklearn or m not in SKLEARN_SPECS)]
+        res = regression_benchmark("original2", methods, seeds=range(10), protocol="consistent", progress=False)
+    else:
+        res = figure_result(recompute=retrain)
     res.plot(ax=bx)
     llm = PUBLISHED_BLOG_MSE["llama-3.1-8b"]
     bx.axvline(llm, color="C2", ls="--", lw=1.5, label="LLaMA-3.1-8B, published (scored this way)")
     bx.legend(loc="upper left", bbox_to_anchor=(0.0, -0.07), ncol=2, fontsize=9, frameon=False)
-    bx.set_title(f"(b) consistent protocol: first 25 rows, test row 0 ({len(res.seeds)} seeds)", fontsize=11)
+    source = "" if quick or retrain else ", recorded result"
+    bx.set_title(f"(b) consistent protocol: first 25 rows, test row 0 ({len(res.seeds)} seeds{source})",
+                 fontsize=11)
     fig.suptitle("In-context regression on the blog's Friedman #2 variant ('original2')", fontsize=13)
     return fig
 
