@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _figure_data import artists, line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError
 from aievo.mesa.experiments import friedman2023 as F
-from tests._figure_data import artists, line
 
 
 def _brute_force_paths(T, depth):

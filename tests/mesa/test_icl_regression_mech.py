@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from _figure_data import artists, line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.mesa.experiments import icl_regression_mech as M
 from aievo.mesa.regression import get_original2
-from tests._figure_data import artists, line
 
 
 def _prompts(n=40, seed=3):

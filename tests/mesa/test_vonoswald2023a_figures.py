@@ -7,13 +7,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from _figure_data import line
 
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.figures import REGISTRY, accepts_retrain, available
 from aievo.mesa import figures_vonoswald2023a as vf
 from aievo.mesa.experiments.vonoswald2023a import DEPTH_MODELS, HEADS_MODELS, SHIPPED_SETUP, TIED_MODELS
 from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
-from tests._figure_data import line
 
 NAMES = ("vonoswald2023a_heads", "vonoswald2023a_depth", "vonoswald2023a_ood")
 MODELS = (*HEADS_MODELS.values(), *DEPTH_MODELS.values(), *TIED_MODELS.values())

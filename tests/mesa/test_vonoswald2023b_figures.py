@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _figure_data import artists, line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,6 @@ from aievo.mesa.experiments.vonoswald2023b import (
 )
 from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
 from aievo.mesa.tasks import sample_lds
-from tests._figure_data import artists, line
 
 NAMES = ("vonoswald2023b_fig2", "vonoswald2023b_fig3", "vonoswald2023b_fig4", "vonoswald2023b_fig5",
          "vonoswald2023b_fig6", "vonoswald2023b_fig7")
