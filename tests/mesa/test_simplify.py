@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.mesa import simplify as S
 from aievo.mesa.nn.config import TransformerConfig
-from aievo.mesa.nn.model import init_params
+from aievo.mesa.nn.params import init_params
 
 DYCK_LIKE = TransformerConfig(attention=("softmax", "softmax"), heads=2, key_size=4, token_format="lds_raw",
                               data_dim=6, embed_dim=8, input_proj=True, output_proj=True, mlp_hidden=12,
