@@ -19,6 +19,7 @@ from ..errors import AievoError, InvalidParameterError, NumericalRangeError, Sha
 
 __all__ = [
     "as_rng",
+    "spawn",
     "renamed_keyword",
     "check_int",
     "check_float",
@@ -103,6 +104,20 @@ def _largest(args: tuple, kwargs: dict) -> float:
         if a.size and np.all(np.isfinite(a)):
             best = max(best, float(np.max(np.abs(a))))
     return best
+
+
+def spawn(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
+    """``rng.spawn(n)``: ``n`` independent child generators, also on numpy 1.24.
+
+    ``Generator.spawn`` arrived in numpy 1.25; before it, the same children
+    come from spawning the generator's seed sequence, which is what
+    ``Generator.spawn`` does, so both give identical streams.
+    """
+    if hasattr(rng, "spawn"):
+        return list(rng.spawn(n))
+    bit_generator = rng.bit_generator
+    children = bit_generator._seed_seq.spawn(n)  # type: ignore[attr-defined]  # numpy < 1.25 has no public name
+    return [np.random.Generator(type(bit_generator)(seq)) for seq in children]
 
 
 def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:

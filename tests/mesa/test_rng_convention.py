@@ -108,3 +108,14 @@ def test_regressor_seed_keyword_is_deprecated_for_random_state():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new keyword warns about nothing
         R.get_regressor("ridge", random_state=3)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5))
+def test_spawn_gives_the_children_of_generator_spawn(seed, n):
+    from aievo.mesa._checks import spawn
+
+    ours = [g.random(3) for g in spawn(np.random.default_rng(seed), n)]
+    bg = np.random.default_rng(seed).bit_generator
+    # the same children built by hand from the seed sequence, as numpy < 1.25 needs
+    theirs = [np.random.Generator(type(bg)(s)).random(3) for s in bg._seed_seq.spawn(n)]
+    np.testing.assert_array_equal(ours, theirs)

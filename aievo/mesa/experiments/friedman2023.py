@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidParameterError, bad_argument
-from .._checks import as_rng, check_int
+from .._checks import as_rng, check_int, spawn
 from ..nn.config import OptimConfig, TransformerConfig
 from ..nn.shipped import recipe
 from ..simplify import Simplification, collect_qk, fit_kmeans, fit_svd_data
@@ -250,7 +250,7 @@ def train_dyck(task: DyckTask | None = None, steps: int = DYCK_STEPS, batch_size
     t0 = time.perf_counter()
     config = dyck_config(task)
     optim = dyck_optim(steps)
-    g_init, g_eval, g_data = as_rng(rng).spawn(3)
+    g_init, g_eval, g_data = spawn(as_rng(rng), 3)
     p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float32), init_params(config, g_init))
     tx = make_optimizer(optim)
     state = tx.init(p)
@@ -404,14 +404,14 @@ def dyck_friedman(model: Any, *, n: int = 1000, ranks: tuple[int, ...] = (4,), d
     rng : int
     """
     task = DyckTask(**model.meta["dyck"])
-    g_fit, g_km, g_eval = as_rng(rng).spawn(3)
+    g_fit, g_km, g_eval = spawn(as_rng(rng), 3)
     fit_x, _ = sample_dyck(task, g_fit, n)
     proxies = simplifications(model, fit_x, layers, ranks, data_ranks, ks, g_km)
     splits = [*DYCK_SPLITS, "deeper than m"]
     faith = np.zeros((len(proxies), len(splits)))
     acc_p = np.zeros_like(faith)
     acc_m = np.zeros(len(splits))
-    for j, (split, gj) in enumerate(zip(DYCK_SPLITS, g_eval.spawn(len(DYCK_SPLITS)))):
+    for j, (split, gj) in enumerate(zip(DYCK_SPLITS, spawn(g_eval, len(DYCK_SPLITS)))):
         x, y = sample_dyck(task, gj, n, split)
         valid = y >= 0
         cols = [(j, valid)]
@@ -440,14 +440,14 @@ def regression_friedman(model: Any, *, n: int = 2000, ranks: tuple[int, ...] = (
 
     layers = tuple(range(model.config.n_layers)) if layers is None else layers
     d = model.config.data_dim
-    g_fit, g_km, g_eval = as_rng(rng).spawn(3)
+    g_fit, g_km, g_eval = spawn(as_rng(rng), 3)
     fit_x, _ = sample_regression_split("in-dist", g_fit, n, d)
     proxies = simplifications(model, fit_x, layers, ranks, data_ranks, ks, g_km)
     splits = list(REGRESSION_SPLITS)
     faith = np.zeros((len(proxies), len(splits)))
     loss_p = np.zeros_like(faith)
     loss_m = np.zeros(len(splits))
-    for j, (split, gj) in enumerate(zip(splits, g_eval.spawn(len(splits)))):
+    for j, (split, gj) in enumerate(zip(splits, spawn(g_eval, len(splits)))):
         x, y = sample_regression_split(split, gj, n, d)
         base = simplified_predict(model.params, model.config, x)
         for i, s in enumerate(proxies):

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidParameterError, ShapeError, bad_argument
-from .._checks import as_rng, check_float, check_int
+from .._checks import as_rng, check_float, check_int, spawn
 from ..nn.config import OptimConfig, TransformerConfig
 from ..nn.shipped import recipe
 
@@ -233,7 +233,7 @@ def train_mech(task: FriedmanICLTask | None = None, steps: int = MECH_STEPS, bat
     t0 = time.perf_counter()
     config = mech_config()
     optim = mech_optim(steps)
-    g_init, g_eval, g_data = as_rng(rng).spawn(3)
+    g_init, g_eval, g_data = spawn(as_rng(rng), 3)
     p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float32), init_params(config, g_init))
     tx = make_optimizer(optim)
     state = tx.init(p)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import __version__
 from ...errors import InvalidParameterError, bad_argument
-from .._checks import as_rng, check_int
+from .._checks import as_rng, check_int, spawn
 from ._deps import require_jax
 from .config import (
     OFFICIAL_SETUPS,
@@ -158,7 +158,7 @@ def train_transformer(
         raise bad_argument(InvalidParameterError, "callback", callback, "a callable(step, eval_loss) or None")
     seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
     g = as_rng(rng)
-    g_init, g_eval, g_data = g.spawn(3)
+    g_init, g_eval, g_data = spawn(g, 3)
     with _precision(dtype):
         return _train(config, task, steps, batch_size, optim, eval_every, eval_sequences, dtype, params,
                       progress, callback, g_init, g_eval, g_data, seed)
