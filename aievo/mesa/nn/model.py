@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import InvalidParameterError, ShapeError, bad_argument
+from ...errors import InvalidParameterError, bad_argument
 from ._deps import require_jax
 from .config import TransformerConfig
 
@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from .layers import attention, layer_norm, mlp, sinusoidal_encoding
 from .params import check_params, init_params, params_from_lsa
-from .reference import attention_mask
+from .reference import attention_mask, check_input_shape
 
 __all__ = [
     "init_params",
@@ -57,12 +57,7 @@ def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
     ``(B, 2 N, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.InterleavedRegressionTask`).
     """
     x = jnp.asarray(inputs)
-    if x.ndim != 3:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, T, width)")
-    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
-    if x.shape[-1] != want:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape,
-                           f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
+    check_input_shape(config, x.shape)
     if config.token_format == "lds_constructed":
         prev = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         return jnp.concatenate([jnp.zeros_like(x), x, x, prev], axis=-1)

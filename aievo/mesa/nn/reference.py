@@ -95,15 +95,20 @@ def _f64(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+def check_input_shape(config: TransformerConfig, shape: tuple[int, ...]) -> None:
+    """Refuse task inputs whose shape is not ``(B, T, width)`` for ``config``'s token format (numpy and JAX alike)."""
+    if len(shape) != 3:
+        raise bad_argument(ShapeError, "inputs.shape", shape, "(B, T, width)")
+    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
+    if shape[-1] != want:
+        raise bad_argument(ShapeError, "inputs.shape", shape,
+                           f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
+
+
 def tokens(config: TransformerConfig, inputs: Any) -> np.ndarray:
     """Input tokens ``(B, T, token width)`` for task inputs, as :func:`aievo.mesa.nn.model.tokens` (float64)."""
     x = _f64(inputs)
-    if x.ndim != 3:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, T, width)")
-    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
-    if x.shape[-1] != want:
-        raise bad_argument(ShapeError, "inputs.shape", x.shape,
-                           f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
+    check_input_shape(config, x.shape)
     if config.token_format == "lds_constructed":
         prev = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         return np.concatenate([np.zeros_like(x), x, x, prev], axis=-1)
