@@ -10,7 +10,7 @@ tasks drawn by an evaluator (:mod:`~aievo.evolving.evaluator`), on a proxy
 both (:mod:`~aievo.evolving.experiment`), checks whether the winners'
 simplified forms stay faithful out of distribution
 (:mod:`~aievo.evolving.faithfulness`) and draws the divergence
-(:mod:`~aievo.evolving.figures`). See ``docs/evolving-mesa-optimizers.md``.
+(:mod:`~aievo.figures.evolving`). See ``docs/evolving-mesa-optimizers.md``.
 
 Nothing heavy is imported here.
 """

@@ -298,8 +298,8 @@ class ExperimentResult:
         return "\n".join(lines)
 
     def plot(self) -> "Figure":
-        """The divergence figure (see :func:`aievo.evolving.figures.divergence_figure`)."""
-        from .figures import divergence_figure
+        """The divergence figure (see :func:`aievo.figures.evolving.divergence_figure`)."""
+        from ..figures.evolving import divergence_figure
 
         return divergence_figure(self)
 

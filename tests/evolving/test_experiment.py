@@ -11,7 +11,7 @@ import pytest
 import aievo as ae
 from aievo.errors import ScenarioError
 from aievo.evolving import ExperimentConfig, TaskDistribution, run_experiment
-from aievo.evolving.figures import quick_config
+from aievo.figures.evolving import quick_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "examples" / "scenarios" / "evolving_mesa_optimizers.toml"
@@ -111,8 +111,8 @@ def test_aievo_run_prints_both_evaluators_and_writes_the_figure(tmp_path, capsys
 
 
 def test_figure_is_registered_and_shows_the_runs(quick):
-    from aievo.evolving.figures import divergence_figure
     from aievo.figures import REGISTRY
+    from aievo.figures.evolving import divergence_figure
 
     names = [n for n in REGISTRY if "evolving_mesa" in n]
     assert names and all(REGISTRY[n].group == "evolving" for n in names)

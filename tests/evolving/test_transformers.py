@@ -159,7 +159,7 @@ def test_identical_evaluator_and_deployment_give_identical_runs_with_transformer
 
 def test_aievo_run_on_the_transformer_scenario_prints_the_documented_table(tmp_path, capsys):
     from aievo.cli import main
-    from aievo.evolving.figures import transformer_config
+    from aievo.figures.evolving import transformer_config
 
     sc = ae.load_scenario(SCENARIO)
     cfg = transformer_config()  # what the figure draws
@@ -185,8 +185,8 @@ def test_aievo_run_on_the_transformer_scenario_prints_the_documented_table(tmp_p
 
 
 def test_figure_marks_the_softmax_transformers():
-    from aievo.evolving.figures import evolving_mesa_transformers
     from aievo.figures import REGISTRY, accepts_retrain
+    from aievo.figures.evolving import evolving_mesa_transformers
 
     assert REGISTRY["evolving_mesa_transformers"].group == "evolving"
     assert accepts_retrain("evolving_mesa_transformers")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from aievo.figures import REGISTRY, available
-from aievo.mesa import figures as mf
+from aievo.figures import mesa as mf
 from aievo.mesa.attention import lsa_forward
 from aievo.mesa.baselines import gdpp_predict
 from aievo.mesa.tasks import concat_tokens, construct_full_tokens, sample_lds, sample_regression_tasks
@@ -41,7 +41,7 @@ def test_mesa_figures_registered():
     names = available("mesa")
     assert {"mesa1", "mesa2", "mesa3", "mesa4"} <= set(names)
     for n in ("mesa1", "mesa2", "mesa3", "mesa4"):
-        assert REGISTRY[n].target.startswith("aievo.mesa.figures:")
+        assert REGISTRY[n].target.startswith("aievo.figures.mesa:")
         assert callable(REGISTRY[n].function())
 
 

@@ -11,7 +11,8 @@ from _figure_data import line
 
 from aievo.errors import InvalidParameterError, ShapeError
 from aievo.figures import REGISTRY, accepts_retrain, available
-from aievo.mesa import figures_vonoswald2023a as vf
+from aievo.figures import vonoswald2023a as vf
+from aievo.mesa.experiments import vonoswald2023a as vx
 from aievo.mesa.experiments.vonoswald2023a import DEPTH_MODELS, HEADS_MODELS, SHIPPED_SETUP, TIED_MODELS
 from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
 
@@ -66,16 +67,16 @@ def test_numpy_forward_matches_jax(name):
     m = shipped_model(name)
     tokens, _ = _tasks(m.task, 64, 3)
     # JAX runs in float32: relative differences of order 1e-6 per operation
-    np.testing.assert_allclose(vf.regression_forward(m.params, m.config, tokens), m.predict(tokens)[:, 0, 0],
+    np.testing.assert_allclose(vx.regression_forward(m.params, m.config, tokens), m.predict(tokens)[:, 0, 0],
                                rtol=1e-4, atol=1e-5)
 
 
 def test_numpy_forward_refuses_other_models():
     m = shipped_model(DEPTH_MODELS[1])
     with pytest.raises(InvalidParameterError, match="config"):
-        vf.regression_forward(m.params, dataclasses.replace(m.config, mlp_hidden=4), np.zeros((1, 11, 11)))
+        vx.regression_forward(m.params, dataclasses.replace(m.config, mlp_hidden=4), np.zeros((1, 11, 11)))
     with pytest.raises(ShapeError, match="tokens.shape"):
-        vf.regression_forward(m.params, m.config, np.zeros((1, 11, 5)))
+        vx.regression_forward(m.params, m.config, np.zeros((1, 11, 5)))
 
 
 def test_heads_figure_plots_held_out_losses():
@@ -173,7 +174,7 @@ def test_tune_gdpp_with_one_layer_finds_the_closed_form_gd_step():
     X, y, xq = tokens[:, :-1, :-1], tokens[:, :-1, -1], tokens[:, -1, :-1]
     a = np.einsum("bn,bnd,bd->b", y, X, xq) / X.shape[1]  # one GD step from 0 predicts eta * a
     best = np.sum(a * yq) / np.sum(a * a)
-    etas, gammas, loss = vf.tune_gdpp(X, y, xq, yq, K=1, eta0=5.0)
+    etas, gammas, loss = vx.tune_gdpp(X, y, xq, yq, K=1, eta0=5.0)
     assert etas[0] == pytest.approx(best, rel=1e-3)  # Nelder-Mead's xatol is 1e-4
     assert gammas.tolist() == [0.0]
     assert loss == pytest.approx(_loss(best * a, yq), rel=1e-6)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError
 from aievo.figures import REGISTRY, accepts_retrain, available
-from aievo.mesa import figures_vonoswald2023b as vf
+from aievo.figures import vonoswald2023b as vf
 from aievo.mesa.baselines import gd_sequence_predict, sequence_loss
+from aievo.mesa.experiments import vonoswald2023b as vx
 from aievo.mesa.experiments.vonoswald2023b import (
     BINDING_MODEL,
     DISTILL_SETUP,
@@ -56,7 +57,7 @@ def test_numpy_softmax_layer_matches_the_jax_forward_pass():
     pytest.importorskip("jax")
     model = shipped_model(BINDING_MODEL)
     x, _ = model.task.sample(np.random.default_rng(5), 16)
-    w, h0, h1 = vf.softmax_first_layer(model.params, model.config, x)
+    w, h0, h1 = vx.softmax_first_layer(model.params, model.config, x)
     acts = model.activations(x)
     # JAX runs in float32: relative differences of order 1e-6 per operation
     np.testing.assert_allclose(h0, acts[0], rtol=1e-4, atol=1e-4)
@@ -137,7 +138,7 @@ def test_fig4_losses_match_independent_forward_passes():
 def test_prop2_predict_matches_explicit_layer_loops(seed, gammas, eta):
     """Oracle: every layer written out with explicit sums over earlier tokens."""
     S, _, _ = sample_lds(seed, 2, D=3, T=6)
-    pred = vf.prop2_predict(S, gammas, eta)
+    pred = vx.prop2_predict(S, gammas, eta)
     for b in range(2):
         q = [S[b, t].copy() for t in range(6)]
         k = [np.zeros(3)] + [S[b, t - 1].copy() for t in range(1, 6)]
@@ -152,15 +153,15 @@ def test_prop2_predict_matches_explicit_layer_loops(seed, gammas, eta):
 
 def test_prop2_without_preconditioning_is_proposition_1():
     S, Y, _ = sample_lds(3, 50, D=4, T=12)
-    np.testing.assert_allclose(vf.prop2_predict(S, [], 0.07), gd_sequence_predict(S, 0.07), rtol=1e-12)
-    gammas, eta = vf.tune_prop2(S, Y, 1)
+    np.testing.assert_allclose(vx.prop2_predict(S, [], 0.07), gd_sequence_predict(S, 0.07), rtol=1e-12)
+    gammas, eta = vx.tune_prop2(S, Y, 1)
     g = gd_sequence_predict(S, 1.0)
     assert gammas.size == 0
     assert eta == pytest.approx(np.sum(g * Y) / np.sum(g * g), rel=1e-9)  # argmin of a quadratic in eta
-    losses = [sequence_loss(vf.prop2_predict(S, *vf.tune_prop2(S, Y, K)), Y).mean() for K in (1, 2)]
+    losses = [sequence_loss(vx.prop2_predict(S, *vx.tune_prop2(S, Y, K)), Y).mean() for K in (1, 2)]
     assert losses[1] < losses[0]  # one preconditioning layer helps on the fitting set
     with pytest.raises(InvalidParameterError, match="gammas"):
-        vf.prop2_predict(S, [np.nan], 0.1)
+        vx.prop2_predict(S, [np.nan], 0.1)
 
 
 def _regression_tasks(seed, B, d, N, noise):
@@ -178,8 +179,8 @@ def test_closed_forms_match_monte_carlo(d):
     X, y = _regression_tasks(d, B, d, N, noise)
     err_ls = np.array([(X[b, N] @ np.linalg.lstsq(X[b, :N], y[b, :N], rcond=None)[0] - y[b, N]) ** 2
                        for b in range(B)])
-    assert abs(err_ls.mean() - vf.lsq_expected_loss(d, N, noise)) < 4 * err_ls.std() / np.sqrt(B)
-    eta, loss = vf.gd_expected_loss(d, N, noise)
+    assert abs(err_ls.mean() - vx.lsq_expected_loss(d, N, noise)) < 4 * err_ls.std() / np.sqrt(B)
+    eta, loss = vx.gd_expected_loss(d, N, noise)
     err_gd = (eta / N * np.einsum("bn,bnd,bd->b", y[:, :N], X[:, :N], X[:, N]) - y[:, N]) ** 2
     assert abs(err_gd.mean() - loss) < 4 * err_gd.std() / np.sqrt(B)
     # and eta is the minimiser: one step 20% off either way is worse by more than the noise
@@ -192,7 +193,7 @@ def test_softmax_kernel_predict_matches_a_loop():
     from scipy.special import softmax
 
     X, y = _regression_tasks(1, 5, 3, 7, 0.1)
-    pred = vf.softmax_kernel_predict(X[:, :7], y[:, :7], X[:, 7], 2.5)
+    pred = vx.softmax_kernel_predict(X[:, :7], y[:, :7], X[:, 7], 2.5)
     for b in range(5):
         w = softmax([2.5 * X[b, 7] @ X[b, i] / np.sqrt(3) for i in range(7)])
         assert pred[b] == pytest.approx(float(w @ y[b, :7]), rel=1e-12)
@@ -202,7 +203,7 @@ def test_fig5_plots_the_closed_forms_and_the_kernel_losses():
     fig = vf.fig5_linearisation(quick=True)
     d = vf.fig5_data(True)
     dims, lsq = line(fig, "lsq")
-    np.testing.assert_allclose(lsq, [vf.lsq_expected_loss(int(k), d["N"], d["noise"]) for k in dims], rtol=1e-12)
+    np.testing.assert_allclose(lsq, [vx.lsq_expected_loss(int(k), d["N"], d["noise"]) for k in dims], rtol=1e-12)
     _, kernel = line(fig, "kernel")
     np.testing.assert_allclose(kernel, d["kernel"])
     # kernel regression is far above least squares and gets worse with the dimension
@@ -216,22 +217,22 @@ def test_numpy_forward_of_softmax_and_linear_layers_matches_jax():
 
     model = shipped_model(SOFTMAX_MODELS[3])
     x, _ = model.task.sample(np.random.default_rng(6), 16)
-    w, acts = vf.raw_forward(model.params, model.config, x)
+    w, acts = vx.raw_forward(model.params, model.config, x)
     # JAX runs in float32: relative differences of order 1e-6 per operation
     for mine, ref in zip(acts, model.activations(x), strict=True):
         np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(vf.raw_predict(model, x)[0], model.predict(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(vx.raw_predict(model, x)[0], model.predict(x), rtol=1e-4, atol=1e-4)
     for wl in w:
         np.testing.assert_allclose(wl.sum(axis=-1), 1.0, atol=1e-12)
     # a mixed model (layer 2 linear) through the same numpy path and through JAX
     mixed = dataclasses.replace(model, config=dataclasses.replace(model.config,
                                                                   attention=("softmax", "linear", "softmax")))
-    _, acts = vf.raw_forward(mixed.params, mixed.config, x)
+    _, acts = vx.raw_forward(mixed.params, mixed.config, x)
     ref = mixed.activations(x)[-1]
     # untrained for this use, the linear layer makes activations of order 100: float32 error relative to that scale
     np.testing.assert_allclose(acts[-1], ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     with pytest.raises(InvalidParameterError, match="config"):
-        vf.raw_forward(model.params, dataclasses.replace(model.config, layer_norm=True), x)
+        vx.raw_forward(model.params, dataclasses.replace(model.config, layer_norm=True), x)
 
 
 def test_fig6_plots_losses_of_the_softmax_model_and_of_prop2():
@@ -244,7 +245,7 @@ def test_fig6_plots_losses_of_the_softmax_model_and_of_prop2():
     np.testing.assert_allclose(line(fig, "B:tf:3")[1], ref, rtol=2e-3, atol=1e-5)
     for K in (1, 3):
         np.testing.assert_allclose(line(fig, f"B:prop2:{K}")[1],
-                                   sequence_loss(vf.prop2_predict(x, d["gammas"][K], d["etas"][K]), y), rtol=1e-10)
+                                   sequence_loss(vx.prop2_predict(x, d["gammas"][K], d["etas"][K]), y), rtol=1e-10)
     np.testing.assert_allclose(line(fig, "B:prop2:1")[1], sequence_loss(gd_sequence_predict(x, d["etas"][1]), y),
                                rtol=1e-10)
     Ks, prop2 = line(fig, "C:prop2")
@@ -293,7 +294,7 @@ def test_fig5a_plots_losses_of_models_with_layers_swapped():
     assert np.all(a["linearised"] < a["removed"]) and np.all(a["linearised"] > a["original"])
     assert np.all(a["distill_rel"] < 0.5)
     with pytest.raises(InvalidParameterError, match="layers"):
-        vf.swap_layers(teacher, subs, [3])
+        vx.swap_layers(teacher, subs, [3])
 
 
 def test_fig7_plots_the_hybrid_and_the_softmax_models():

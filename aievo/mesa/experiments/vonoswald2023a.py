@@ -8,7 +8,7 @@ with the Proposition-1 weights is one step of gradient descent. :func:`softmax_h
 softmax layer with 1, 2, ... heads on the official regression task and compares each loss with one
 GD step at the grid-best learning rate on the same held-out tasks.
 
-The small shipped checkpoints of the 2023a figures (:mod:`aievo.mesa.figures_vonoswald2023a`) are
+The small shipped checkpoints of the 2023a figures (:mod:`aievo.figures.vonoswald2023a`) are
 registered here as recipes (:func:`aievo.mesa.nn.shipped.recipe`): one softmax layer with 1, 2 or
 4 heads (:data:`HEADS_MODELS`), linear self-attention of depth 1 to 3 (:data:`DEPTH_MODELS`) and
 its weight-tied ("recurrent") variant (:data:`TIED_MODELS`), all on the official ``d = N = 10``
@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError, bad_argument
-from .._checks import as_rng, check_int
+from ...errors import InvalidParameterError, NumericalRangeError, ShapeError, bad_argument
+from .._checks import as_rng, check_array, check_int, finite_result
 from ..baselines import regression_loss, scan_eta
 from ..nn.config import OptimConfig, RegressionTask, TransformerConfig, official_setup
 from ..nn.shipped import recipe
@@ -42,6 +43,8 @@ __all__ = [
     "HEADS_MODELS",
     "DEPTH_MODELS",
     "TIED_MODELS",
+    "regression_forward",
+    "tune_gdpp",
 ]
 
 
@@ -191,3 +194,69 @@ for _depth, _name in DEPTH_MODELS.items():
     recipe(_name)(functools.partial(train_regression_model, "linear", _depth))
 for _depth, _name in TIED_MODELS.items():
     recipe(_name)(functools.partial(train_regression_model, "linear", _depth, 1, True))
+
+
+@finite_result
+def regression_forward(params: dict, config: Any, tokens: np.ndarray) -> np.ndarray:
+    """Predictions of a regression transformer, in numpy float64.
+
+    The reference forward :func:`aievo.mesa.nn.reference.predict` (keys and values from the
+    ``N`` context tokens; the prediction is minus the query's last entry, or the readout map).
+
+    Parameters
+    ----------
+    params : dict
+        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
+    config : TransformerConfig
+        With ``token_format="regression"``.
+    tokens : ndarray, shape (B, N + 1, d + 1)
+        Context tokens ``(x_i, y_i)`` and the query ``(x_q, 0)`` last.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+    """
+    from ..nn.reference import predict
+
+    if config.token_format != "regression":
+        raise bad_argument(InvalidParameterError, "config", config, "a model on token_format='regression'")
+    h = check_array(tokens, "tokens", 3, shape_text="an array of shape (B, N + 1, d + 1)")
+    if h.shape[-1] != config.token_width:
+        raise bad_argument(ShapeError, "tokens.shape", h.shape, f"(B, N + 1, {config.token_width})")
+    return predict(params, config, h)[:, 0, 0]
+
+
+def tune_gdpp(X: np.ndarray, y: np.ndarray, xq: np.ndarray, yq: np.ndarray, K: int,
+              eta0: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-layer step sizes of ``K`` layers of GD++ (:func:`aievo.mesa.baselines.gdpp_predict`) minimising the loss.
+
+    Nelder--Mead over ``(eta_1..eta_K, gamma_1..gamma_{K-1})`` from ``eta_k = eta0`` and
+    ``gamma_k = eta0 / N^2`` (the initialisation of the official GD++ construction). The last
+    layer's ``gamma_K`` moves the inputs after the prediction is written and is set to 0.
+
+    Returns
+    -------
+    etas, gammas : ndarray, shape (K,)
+    loss : float
+        :func:`aievo.mesa.baselines.regression_loss` on the tuning tasks.
+    """
+    from scipy.optimize import minimize
+
+    from .._checks import check_int
+    from ..baselines import gdpp_predict, regression_loss
+
+    K = check_int(K, "K")
+    N = np.shape(X)[1]
+
+    def split(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return z[:K], np.concatenate([z[K:], [0.0]])
+
+    def loss(z: np.ndarray) -> float:
+        try:
+            return regression_loss(gdpp_predict(X, y, xq, *split(z)), yq)
+        except NumericalRangeError:  # diverging step sizes overflow: not a minimum
+            return math.inf
+
+    z0 = np.concatenate([np.full(K, eta0), np.full(K - 1, eta0 / N**2)])
+    res = minimize(loss, z0, method="Nelder-Mead", options=dict(maxiter=400 * K, xatol=1e-4, fatol=1e-7))
+    return (*split(res.x), float(res.fun))

@@ -10,8 +10,13 @@ layer trained at half the learning rate for 3000 steps stayed 38% higher for one
 import numpy as np
 import pytest
 
-from aievo.mesa.experiments.vonoswald2023a import DEPTH_MODELS, HEADS_MODELS, SHIPPED_SETUP, TIED_MODELS
-from aievo.mesa.figures_vonoswald2023a import regression_forward
+from aievo.mesa.experiments.vonoswald2023a import (
+    DEPTH_MODELS,
+    HEADS_MODELS,
+    SHIPPED_SETUP,
+    TIED_MODELS,
+    regression_forward,
+)
 from aievo.mesa.nn.shipped import shipped_model
 
 pytest.importorskip("jax")

@@ -10,14 +10,15 @@ and the binding model's loss went from 0.671 to 0.584 with another seed).
 import numpy as np
 import pytest
 
+from aievo.figures.vonoswald2023b import fig2_data, fig5a_data
 from aievo.mesa.experiments.vonoswald2023b import (
     BINDING_MODEL,
     HYBRID_MODELS,
     LINEAR_MODELS,
     SOFTMAX_MODELS,
     binding_r2,
+    softmax_first_layer,
 )
-from aievo.mesa.figures_vonoswald2023b import fig2_data, fig5a_data, softmax_first_layer
 from aievo.mesa.nn.shipped import shipped_model
 
 pytest.importorskip("jax")

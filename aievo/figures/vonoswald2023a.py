@@ -20,28 +20,24 @@ per process); plotted artists carry a ``gid`` so tests can read the data back.
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._blas import with_single_threaded_blas
-from ..errors import InvalidParameterError, NumericalRangeError, ShapeError, bad_argument
-from ..figures._style import COLORS, new_figure, panel_label, styled
-from ._checks import check_array, finite_result
+from ..mesa.experiments.vonoswald2023a import regression_forward, tune_gdpp
+from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .nn.result import TrainedTransformer
+    from ..mesa.nn.result import TrainedTransformer
 
 __all__ = [
     "SIZES",
     "SEED",
     "INPUT_SCALES",
     "WEIGHT_SCALES",
-    "regression_forward",
-    "tune_gdpp",
     "heads_data",
     "depth_data",
     "ood_data",
@@ -60,36 +56,6 @@ INPUT_SCALES = np.round(np.arange(0.5, 2.0 + 1e-9, 0.03), 10)
 WEIGHT_SCALES = np.round(np.arange(0.5, 5.0 + 1e-9, 0.1), 10)
 
 
-@finite_result
-def regression_forward(params: dict, config: Any, tokens: np.ndarray) -> np.ndarray:
-    """Predictions of a regression transformer, in numpy float64.
-
-    The reference forward :func:`aievo.mesa.nn.reference.predict` (keys and values from the
-    ``N`` context tokens; the prediction is minus the query's last entry, or the readout map).
-
-    Parameters
-    ----------
-    params : dict
-        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
-    config : TransformerConfig
-        With ``token_format="regression"``.
-    tokens : ndarray, shape (B, N + 1, d + 1)
-        Context tokens ``(x_i, y_i)`` and the query ``(x_q, 0)`` last.
-
-    Returns
-    -------
-    ndarray, shape (B,)
-    """
-    from .nn.reference import predict
-
-    if config.token_format != "regression":
-        raise bad_argument(InvalidParameterError, "config", config, "a model on token_format='regression'")
-    h = check_array(tokens, "tokens", 3, shape_text="an array of shape (B, N + 1, d + 1)")
-    if h.shape[-1] != config.token_width:
-        raise bad_argument(ShapeError, "tokens.shape", h.shape, f"(B, N + 1, {config.token_width})")
-    return predict(params, config, h)[:, 0, 0]
-
-
 def _split(tokens: np.ndarray, yq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``X, y, xq, yq`` of the baselines from regression tokens and query labels."""
     return tokens[:, :-1, :-1], tokens[:, :-1, -1], tokens[:, -1, :-1], yq
@@ -101,45 +67,9 @@ def _tasks(task: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _model(name: str, retrain: bool) -> TrainedTransformer:
-    from .nn.shipped import shipped_model
+    from ..mesa.nn.shipped import shipped_model
 
     return shipped_model(name, retrain=retrain)
-
-
-def tune_gdpp(X: np.ndarray, y: np.ndarray, xq: np.ndarray, yq: np.ndarray, K: int,
-              eta0: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-layer step sizes of ``K`` layers of GD++ (:func:`aievo.mesa.baselines.gdpp_predict`) minimising the loss.
-
-    Nelder--Mead over ``(eta_1..eta_K, gamma_1..gamma_{K-1})`` from ``eta_k = eta0`` and
-    ``gamma_k = eta0 / N^2`` (the initialisation of the official GD++ construction). The last
-    layer's ``gamma_K`` moves the inputs after the prediction is written and is set to 0.
-
-    Returns
-    -------
-    etas, gammas : ndarray, shape (K,)
-    loss : float
-        :func:`aievo.mesa.baselines.regression_loss` on the tuning tasks.
-    """
-    from scipy.optimize import minimize
-
-    from ._checks import check_int
-    from .baselines import gdpp_predict, regression_loss
-
-    K = check_int(K, "K")
-    N = np.shape(X)[1]
-
-    def split(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return z[:K], np.concatenate([z[K:], [0.0]])
-
-    def loss(z: np.ndarray) -> float:
-        try:
-            return regression_loss(gdpp_predict(X, y, xq, *split(z)), yq)
-        except NumericalRangeError:  # diverging step sizes overflow: not a minimum
-            return math.inf
-
-    z0 = np.concatenate([np.full(K, eta0), np.full(K - 1, eta0 / N**2)])
-    res = minimize(loss, z0, method="Nelder-Mead", options=dict(maxiter=400 * K, xatol=1e-4, fatol=1e-7))
-    return (*split(res.x), float(res.fun))
 
 
 # --------------------------------------------------------------------------- data
@@ -156,8 +86,8 @@ def heads_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         tasks), ``zero`` (zero predictor), ``n`` (tasks); ``curves``: per head count the
         training history ``(eval_step, eval_loss)``.
     """
-    from .baselines import regression_loss, scan_eta
-    from .experiments.vonoswald2023a import DEPTH_MODELS, HEADS_MODELS, SHIPPED_SETUP
+    from ..mesa.baselines import regression_loss, scan_eta
+    from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, HEADS_MODELS, SHIPPED_SETUP
 
     n = SIZES[quick]["eval"]
     tokens, yq = _tasks(SHIPPED_SETUP["task"], n, SEED)
@@ -192,8 +122,8 @@ def depth_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         for ``K >= 2``; at ``K = 1`` tying changes nothing); ``gd_eta``, ``gdpp_etas``,
         ``gdpp_gammas``; ``zero``; ``n``.
     """
-    from .baselines import gd_steps, gdpp_predict, regression_loss, scan_eta
-    from .experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP, TIED_MODELS
+    from ..mesa.baselines import gd_steps, gdpp_predict, regression_loss, scan_eta
+    from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP, TIED_MODELS
 
     sz = SIZES[quick]
     tokens, yq = _tasks(SHIPPED_SETUP["task"], sz["eval"], SEED)
@@ -240,8 +170,8 @@ def ood_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     """
     import dataclasses
 
-    from .baselines import gd_steps, regression_loss, scan_eta
-    from .experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP
+    from ..mesa.baselines import gd_steps, regression_loss, scan_eta
+    from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP
 
     sz = SIZES[quick]
     base = SHIPPED_SETUP["task"]

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..figures._style import COLORS, new_figure, panel_label, styled
+from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .train import LinearTFResult, LSAResult
+    from ..mesa.train import LinearTFResult, LSAResult
 
 __all__ = [
     "mesa1_lsa_vs_gd",
@@ -54,9 +54,9 @@ FIGURE_SIZES: dict[str, dict[bool, dict[str, Any]]] = {
 SEED = 0
 #: Where the trained models of figures mesa1, mesa3 and mesa4 (full sizes) are shipped,
 #: written by :func:`write_figure_models` (arrays and JSON with provenance, no pickle).
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "figures"
-_RECIPES = {"lsa": "aievo.mesa.figures.trained_lsa(retrain=True)",
-            "linear_tf": "aievo.mesa.figures.trained_linear_tf(retrain=True)"}
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "mesa" / "checkpoints" / "figures"
+_RECIPES = {"lsa": "aievo.figures.mesa.trained_lsa(retrain=True)",
+            "linear_tf": "aievo.figures.mesa.trained_linear_tf(retrain=True)"}
 
 
 def trained_lsa(quick: bool = False, retrain: bool = False) -> "LSAResult":
@@ -65,10 +65,10 @@ def trained_lsa(quick: bool = False, retrain: bool = False) -> "LSAResult":
     At full size it is loaded from the shipped checkpoint unless ``retrain``.
     """
     if quick or retrain:
-        from .train import train_lsa
+        from ..mesa.train import train_lsa
 
         return train_lsa(rng=SEED, **FIGURE_SIZES["lsa"][quick])
-    from ._trained_files import load_trained
+    from ..mesa._trained_files import load_trained
 
     return load_trained(CHECKPOINT_DIR / "lsa")
 
@@ -76,7 +76,7 @@ def trained_lsa(quick: bool = False, retrain: bool = False) -> "LSAResult":
 def write_figure_models(directory: "str | Path | None" = None) -> list[Path]:
     """Train the full-size models of figures mesa1, mesa3 and mesa4 and save them as the shipped files.
 
-    ``python -c "from aievo.mesa.figures import write_figure_models as w; w()"`` from a source
+    ``python -c "from aievo.figures.mesa import write_figure_models as w; w()"`` from a source
     checkout rewrites them (under a minute of training on two cores).
 
     Returns
@@ -84,7 +84,7 @@ def write_figure_models(directory: "str | Path | None" = None) -> list[Path]:
     list of pathlib.Path
         The ``.npz`` files written.
     """
-    from ._trained_files import save_trained
+    from ..mesa._trained_files import save_trained
 
     folder = Path(CHECKPOINT_DIR if directory is None else directory)
     models = {"lsa": trained_lsa(retrain=True), "linear_tf": trained_linear_tf(retrain=True)}
@@ -102,9 +102,9 @@ def mesa1_lsa_vs_gd(*, quick: bool = False, retrain: bool = False) -> "Figure":
     GD predictions on held-out tasks, with the alignment measures. The LSA is
     the shipped one (:func:`trained_lsa`), trained afresh when ``retrain``.
     """
-    from .baselines import scan_eta
-    from .tasks import sample_regression_tasks
-    from .train import GDReference, alignment, lsa_init
+    from ..mesa.baselines import scan_eta
+    from ..mesa.tasks import sample_regression_tasks
+    from ..mesa.train import GDReference, alignment, lsa_init
 
     kw = FIGURE_SIZES["lsa"][quick]
     res = trained_lsa(quick, retrain)
@@ -199,8 +199,8 @@ def mesa2_steps(*, quick: bool = False) -> "Figure":
 
     All on the same regression tasks (d = N = 10, x ~ U(-0.5, 0.5)).
     """
-    from .baselines import gdpp_predict, ols_minnorm, regression_loss, ridge_predict, scan_eta
-    from .tasks import sample_regression_tasks
+    from ..mesa.baselines import gdpp_predict, ols_minnorm, regression_loss, ridge_predict, scan_eta
+    from ..mesa.tasks import sample_regression_tasks
 
     kw = FIGURE_SIZES["steps"][quick]
     tasks = sample_regression_tasks(SEED + 2, kw["tasks"])
@@ -244,19 +244,19 @@ def trained_linear_tf(quick: bool = False, retrain: bool = False) -> "LinearTFRe
     is loaded from the shipped checkpoint unless ``retrain``.
     """
     if quick or retrain:
-        from .train import train_linear_tf
+        from ..mesa.train import train_linear_tf
 
         return train_linear_tf(rng=SEED, **FIGURE_SIZES["tf"][quick])
-    from ._trained_files import load_trained
+    from ..mesa._trained_files import load_trained
 
     return load_trained(CHECKPOINT_DIR / "linear_tf")
 
 
 def _seq_losses(quick: bool, retrain: bool = False) -> dict[str, np.ndarray]:
     """Per-position losses of the four predictors on held-out LDS sequences."""
-    from .baselines import gd_sequence_predict, lsq_sequence_predict, scan_eta_sequence, sequence_loss
-    from .mesa_layer import mesa_layer
-    from .tasks import sample_lds
+    from ..mesa.baselines import gd_sequence_predict, lsq_sequence_predict, scan_eta_sequence, sequence_loss
+    from ..mesa.mesa_layer import mesa_layer
+    from ..mesa.tasks import sample_lds
 
     B = FIGURE_SIZES["seq"][quick]["sequences"]
     inputs, targets, _ = sample_lds(SEED + 3, B)
@@ -308,8 +308,8 @@ def mesa3_positions(*, quick: bool = False, retrain: bool = False) -> "Figure":
 
 def _probe_scores(quick: bool, retrain: bool = False) -> dict[str, np.ndarray]:
     """Held-out R^2 of linear probes, per target, layer and position (fit and test sets disjoint)."""
-    from .probes import probe_over_time, probe_targets
-    from .tasks import sample_lds
+    from ..mesa.probes import probe_over_time, probe_targets
+    from ..mesa.tasks import sample_lds
 
     tf = trained_linear_tf(quick, retrain)
     n = FIGURE_SIZES["seq"][quick]["probe_sequences"]

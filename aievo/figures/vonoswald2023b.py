@@ -36,23 +36,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._blas import with_single_threaded_blas
-from ..errors import InvalidParameterError, ShapeError, bad_argument
-from ..figures._style import COLORS, new_figure, panel_label, styled
-from ._checks import check_array, finite_result
+from ..errors import InvalidParameterError, bad_argument
+from ..mesa.experiments.vonoswald2023b import (
+    gd_expected_loss,
+    lsq_expected_loss,
+    prop2_predict,
+    raw_predict,
+    softmax_first_layer,
+    softmax_kernel_predict,
+    swap_layers,
+    tune_prop2,
+)
+from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .nn.config import LDSTask
-    from .nn.result import TrainedTransformer
+    from ..mesa.nn.config import LDSTask
+    from ..mesa.nn.result import TrainedTransformer
 
 __all__ = [
     "SIZES",
     "SEED",
-    "raw_forward",
-    "softmax_first_layer",
-    "prop2_predict",
-    "tune_prop2",
     "fig2_data",
     "fig3_data",
     "fig4_data",
@@ -60,14 +65,9 @@ __all__ = [
     "fig3_attention_maps",
     "fig4_linear_algorithms",
     "KERNEL_SETUP",
-    "lsq_expected_loss",
-    "gd_expected_loss",
-    "softmax_kernel_predict",
     "fig5_data",
-    "swap_layers",
     "fig5a_data",
     "fig5_linearisation",
-    "raw_predict",
     "fig6_data",
     "fig6_softmax_algorithms",
     "fig7_data",
@@ -87,162 +87,12 @@ PROP2_MAX_K = 4
 LAGS = (0, 1, 2, 3)
 
 
-@finite_result
-def raw_forward(params: dict, config: Any, inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Attention weights and residual stream of a transformer, in numpy.
-
-    The float64 reference forward (:func:`aievo.mesa.nn.reference.run`) with its attention weights.
-
-    Parameters
-    ----------
-    params : dict
-        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
-    config : TransformerConfig
-    inputs : ndarray, shape (B, T, D)
-        Task inputs (raw LDS states for ``token_format="lds_raw"``).
-
-    Returns
-    -------
-    weights : list of ndarray, each (B, H, T, T)
-        Per layer, ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero where
-        the mask forbids; for a linear layer the unnormalised scores ``q_t . k_t'``, for a mesa
-        layer the same with the preconditioned queries).
-    acts : list of ndarray, each (B, T, E)
-        Residual stream before the first layer and after every layer.
-    """
-    from .nn.reference import run
-
-    inputs = check_array(inputs, "inputs", 3, shape_text="an array of shape (B, T, D)")
-    trace = run(params, config, inputs, attention=True)
-    return trace.attention, trace.residual
-
-
-@finite_result
-def softmax_first_layer(params: dict, config: Any, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Attention weights and residual stream of a model's first (softmax) layer, in numpy.
-
-    The first layer of the float64 reference forward (:func:`aievo.mesa.nn.reference.run`).
-
-    Parameters
-    ----------
-    params : dict
-        Parameter pytree of :class:`aievo.mesa.nn.TrainedTransformer`.
-    config : TransformerConfig
-        Its first layer must be a softmax layer.
-    inputs : ndarray, shape (B, T, D)
-        Task inputs (raw LDS states for ``token_format="lds_raw"``).
-
-    Returns
-    -------
-    weights : ndarray, shape (B, H, T, T)
-        ``weights[b, h, t, t']``: attention of query ``t`` on key ``t'`` (zero where the mask forbids).
-    h0, h1 : ndarray, shape (B, T, E)
-        Residual stream before and after the layer.
-    """
-    if config.attention[0] != "softmax":
-        raise bad_argument(InvalidParameterError, "config", config.attention, "a first layer of kind 'softmax'")
-    w, acts = raw_forward(params, config, inputs)
-    return w[0], acts[0], acts[1]
-
-
 # --------------------------------------------------------------------------- Proposition 2
-def _prop2_features(S: np.ndarray, gammas: np.ndarray) -> np.ndarray:
-    """``sum_{t'<=t} s_{t'} (k_{t'}^T q_t)`` after the preconditioning steps (the prediction for ``eta = 1``)."""
-    Q = S.copy()
-    K = np.zeros_like(S)
-    K[:, 1:] = S[:, :-1]
-    for g in gammas:
-        # H_t x = sum_{t'<=t} k_{t'} (k_{t'}^T x), for every token's own H_t
-        HQ = np.tril(Q @ K.swapaxes(1, 2)) @ K
-        HK = np.tril(K @ K.swapaxes(1, 2)) @ K
-        Q, K = Q - g * HQ, K - g * HK
-    return np.tril(Q @ K.swapaxes(1, 2)) @ S
-
-
-@finite_result
-def prop2_predict(S: np.ndarray, gammas: Any, eta: float) -> np.ndarray:
-    """The multi-layer optimizer of Proposition 2: causal preconditioning steps, then one GD step.
-
-    On constructed tokens every token ``t`` carries a query copy ``q_t = s_t`` and a key
-    ``k_t = s_{t-1}`` (``s_0 = 0``); the values ``s_t`` stay fixed. Each of the ``K - 1``
-    preconditioning layers updates every token with its own causal sum of the current keys,
-    ``H_t = sum_{t'<=t} k_{t'} k_{t'}^T``::
-
-        q_t <- (I - gamma H_t) q_t,    k_t <- (I - gamma H_t) k_t,
-
-    (GD++ of von Oswald et al. 2023a made causal), and the last layer takes one GD step from
-    ``W = 0``: ``shat_{t+1} = eta sum_{t'<=t} s_{t'} (k_{t'}^T q_t)``. With no ``gammas`` this is
-    Proposition 1 (:func:`aievo.mesa.baselines.gd_sequence_predict`).
-
-    Parameters
-    ----------
-    S : ndarray, shape (B, T, D)
-        States ``s_1..s_T``.
-    gammas : sequence of float
-        Step sizes of the ``K - 1`` preconditioning layers (may be empty).
-    eta : float
-        GD step of the last layer.
-
-    Returns
-    -------
-    ndarray, shape (B, T, D)
-        Predictions of the targets ``s_2..s_{T+1}``.
-    """
-    from ._checks import check_float
-
-    S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
-    g = np.asarray(gammas, dtype=np.float64).reshape(-1) if np.size(gammas) else np.zeros(0)
-    if not np.all(np.isfinite(g)):
-        raise bad_argument(InvalidParameterError, "gammas", gammas, "finite step sizes")
-    return check_float(eta, "eta") * _prop2_features(S, g)
-
-
-def tune_prop2(S: np.ndarray, targets: np.ndarray, K: int, start: Any = ()) -> tuple[np.ndarray, float]:
-    """Step sizes of :func:`prop2_predict` with ``K`` layers that minimise the loss on ``(S, targets)``.
-
-    For given ``gammas`` the prediction is linear in ``eta``, whose best value is closed form; the
-    ``K - 1`` ``gammas`` are found by Nelder--Mead from ``start`` (padded with 0.01).
-
-    Returns
-    -------
-    gammas : ndarray, shape (K - 1,)
-    eta : float
-    """
-    from scipy.optimize import minimize
-
-    from ._checks import check_int
-
-    S = check_array(S, "S", 3, shape_text="an array of shape (B, T, D)")
-    Y = check_array(targets, "targets", 3, shape_text="an array of shape (B, T, D)")
-    if Y.shape != S.shape:
-        raise bad_argument(ShapeError, "targets.shape", Y.shape, f"{S.shape} like S")
-    K = check_int(K, "K")
-
-    def best(g: np.ndarray) -> tuple[float, float]:
-        F = _prop2_features(S, g)
-        ff = float(np.sum(F * F))
-        eta = float(np.sum(F * Y)) / ff if ff > 0 else 0.0
-        return eta, float(np.sum((Y - eta * F) ** 2))
-
-    if K == 1:
-        return np.zeros(0), best(np.zeros(0))[0]
-    x0 = np.r_[np.asarray(start, dtype=np.float64).reshape(-1)[: K - 1],
-               np.full(max(0, K - 1 - np.size(start)), 0.01)]
-
-    def loss(g: np.ndarray) -> float:
-        if not np.all(np.abs(g) < 1.0):  # steps this large diverge on these sequences
-            return np.inf
-        with np.errstate(over="ignore", invalid="ignore"):
-            val = best(g)[1]
-        return val if np.isfinite(val) else np.inf
-
-    res = minimize(loss, x0, method="Nelder-Mead", options=dict(xatol=1e-6, fatol=1e-9, maxiter=200 * K))
-    return np.asarray(res.x, dtype=np.float64), best(res.x)[0]
 
 
 # --------------------------------------------------------------------------- data
 def _lds_task(model: "TrainedTransformer") -> "LDSTask":
-    from .nn.config import LDSTask
+    from ..mesa.nn.config import LDSTask
 
     if not isinstance(model.task, LDSTask):
         raise bad_argument(InvalidParameterError, "model.task", model.task, "an LDSTask")
@@ -251,16 +101,16 @@ def _lds_task(model: "TrainedTransformer") -> "LDSTask":
 
 @functools.lru_cache(maxsize=4)
 def _binding_model(retrain: bool) -> "TrainedTransformer":
-    from .experiments.vonoswald2023b import BINDING_MODEL
-    from .nn.shipped import shipped_model
+    from ..mesa.experiments.vonoswald2023b import BINDING_MODEL
+    from ..mesa.nn.shipped import shipped_model
 
     return shipped_model(BINDING_MODEL, retrain=retrain)
 
 
 @functools.lru_cache(maxsize=4)
 def _linear_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
-    from .experiments.vonoswald2023b import LINEAR_MODELS
-    from .nn.shipped import shipped_model
+    from ..mesa.experiments.vonoswald2023b import LINEAR_MODELS
+    from ..mesa.nn.shipped import shipped_model
 
     return {L: shipped_model(name, retrain=retrain) for L, name in LINEAR_MODELS.items()}
 
@@ -277,7 +127,7 @@ def fig2_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         (``(len(positions), len(lags))``, NaN where ``t < k``), ``inputs`` (the probe sequences,
         first half fits, second half scores), ``loss`` (the model's final evaluation loss).
     """
-    from .experiments.vonoswald2023b import binding_r2
+    from ..mesa.experiments.vonoswald2023b import binding_r2
 
     model = _binding_model(retrain)
     task = _lds_task(model)
@@ -334,11 +184,11 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         for the deepest model, rows the tokens and each layer's output, columns the positions
         ``probe_t`` (``t >= 2 D``); ``eval_inputs``, ``eval_targets``.
     """
-    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
-    from .compressed import compressed_layers, extract_compressed
-    from .probes import probe_over_time, probe_targets
-    from .tasks import construct_full_tokens
-    from .train import linear_tf_forward
+    from ..mesa.baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
+    from ..mesa.compressed import compressed_layers, extract_compressed
+    from ..mesa.probes import probe_over_time, probe_targets
+    from ..mesa.tasks import construct_full_tokens
+    from ..mesa.train import linear_tf_forward
 
     models = _linear_models(retrain)
     depths = sorted(models)
@@ -380,23 +230,15 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def _raw_model(name: str, retrain: bool) -> "TrainedTransformer":
     """A shipped model of Figs 5A-7, trained once per process when ``retrain`` (three figures share them)."""
-    from .nn.shipped import shipped_model
+    from ..mesa.nn.shipped import shipped_model
 
     return shipped_model(name, retrain=retrain)
 
 
 def _softmax_models(retrain: bool) -> dict[int, "TrainedTransformer"]:
-    from .experiments.vonoswald2023b import SOFTMAX_MODELS
+    from ..mesa.experiments.vonoswald2023b import SOFTMAX_MODELS
 
     return {L: _raw_model(name, retrain) for L, name in SOFTMAX_MODELS.items()}
-
-
-def raw_predict(model: "TrainedTransformer", inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Next-state predictions ``(B, T, D)`` of a model on raw states (:func:`raw_forward`), and its residual stream."""
-    _, acts = raw_forward(model.params, model.config, inputs)
-    h = acts[-1]
-    pred = h @ np.asarray(model.params["readout"], np.float64).T if "readout" in model.params else h[..., :model.config.data_dim]
-    return pred, acts
 
 
 @functools.lru_cache(maxsize=4)
@@ -418,8 +260,8 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         R^2 ``(L + 1, len(probe_t))`` for the deepest model, rows the embedded tokens and each
         layer's output; ``probe_t``; ``eval_inputs``, ``eval_targets``.
     """
-    from .baselines import lsq_sequence_predict, sequence_loss
-    from .probes import probe_over_time, probe_targets
+    from ..mesa.baselines import lsq_sequence_predict, sequence_loss
+    from ..mesa.probes import probe_over_time, probe_targets
 
     models = _softmax_models(retrain)
     depths = sorted(models)
@@ -462,8 +304,8 @@ def fig7_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         order of depth; ``layers``: dict of the same labels to the number of layers; ``lsq``
         (``lambda = 1e-3``), ``gd`` (one tuned GD step), ``eval_inputs``, ``eval_targets``.
     """
-    from .baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
-    from .experiments.vonoswald2023b import HYBRID_MODELS, SOFTMAX_MODELS
+    from ..mesa.baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
+    from ..mesa.experiments.vonoswald2023b import HYBRID_MODELS, SOFTMAX_MODELS
 
     names = {("softmax",) * L: n for L, n in SOFTMAX_MODELS.items()} | dict(HYBRID_MODELS)
     models = {kinds: _raw_model(n, retrain) for kinds, n in sorted(names.items(), key=lambda kv: len(kv[0]))}
@@ -479,20 +321,6 @@ def fig7_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- Fig 5A
-def swap_layers(model: "TrainedTransformer", substitutes: "TrainedTransformer", layers: Any) -> "TrainedTransformer":
-    """``model`` with its layers ``layers`` (0-based) taken from ``substitutes`` (same width, any attention kind)."""
-
-    idx = sorted({int(i) for i in layers})
-    if not all(0 <= i < model.config.n_layers for i in idx) or substitutes.config.n_layers != model.config.n_layers:
-        raise bad_argument(InvalidParameterError, "layers", layers,
-                           f"indices in [0, {model.config.n_layers}) of models of equal depth")
-    att = list(model.config.attention)
-    new = list(model.params["layers"])
-    for i in idx:
-        att[i] = substitutes.config.attention[i]
-        new[i] = substitutes.params["layers"][i]
-    return dataclasses.replace(model, config=dataclasses.replace(model.config, attention=tuple(att)),
-                               params=dict(model.params, layers=new))
 
 
 @functools.lru_cache(maxsize=4)
@@ -511,13 +339,13 @@ def fig5a_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         sequences: nine forward passes).
     """
 
-    from .baselines import scan_eta_sequence, sequence_loss
-    from .experiments.vonoswald2023b import LINEARISED_MODEL, SOFTMAX_MODELS
-    from .nn.shipped import shipped_model
+    from ..mesa.baselines import scan_eta_sequence, sequence_loss
+    from ..mesa.experiments.vonoswald2023b import LINEARISED_MODEL, SOFTMAX_MODELS
+    from ..mesa.nn.shipped import shipped_model
 
     teacher = _raw_model(SOFTMAX_MODELS[3], retrain)
     if retrain:
-        from .experiments.vonoswald2023b import DISTILL_SETUP, distill_linear_layers
+        from ..mesa.experiments.vonoswald2023b import DISTILL_SETUP, distill_linear_layers
 
         subs = distill_linear_layers(teacher, **DISTILL_SETUP)
     else:
@@ -544,71 +372,6 @@ def fig5a_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- Fig 5B
-def lsq_expected_loss(d: int, N: int, noise: float) -> float:
-    """Expected squared error of least squares on ``N`` Gaussian points in ``d`` dimensions (closed form).
-
-    Task: ``x ~ N(0, I_d)``, ``y = w^T x / sqrt(d) + noise * eps``; the ordinary least-squares fit
-    on ``N > d + 1`` points predicts a fresh query with error
-    ``E (yhat - y)^2 = noise^2 (1 + d / (N - d - 1))`` (the mean of an inverse Wishart matrix).
-    """
-    from ._checks import check_float, check_int
-
-    d = check_int(d, "d")
-    N = check_int(N, "N", minimum=d + 2)
-    noise = check_float(noise, "noise", nonnegative=True)
-    return noise**2 * (1.0 + d / (N - d - 1))
-
-
-def gd_expected_loss(d: int, N: int, noise: float) -> tuple[float, float]:
-    """Best step and expected squared error of one GD step from ``w = 0`` (linear attention), closed form.
-
-    Same task as :func:`lsq_expected_loss`; ``yhat = (eta / N) sum_i y_i x_i^T x_q``. With
-    ``S = X^T X / N`` Wishart, ``E S^2 = (1 + (d + 1) / N) I``, so the error is
-    ``1 - 2 eta + eta^2 (1 + (d + 1) / N) + eta^2 noise^2 d / N + noise^2``, smallest at
-    ``eta = 1 / (1 + (d + 1 + noise^2 d) / N)``.
-
-    Returns
-    -------
-    eta, loss : float
-    """
-    from ._checks import check_float, check_int
-
-    d = check_int(d, "d")
-    N = check_int(N, "N")
-    noise = check_float(noise, "noise", nonnegative=True)
-    a = 1.0 + (d + 1 + noise**2 * d) / N
-    eta = 1.0 / a
-    return eta, 1.0 - 2 * eta + a * eta**2 + noise**2
-
-
-def softmax_kernel_predict(X: np.ndarray, y: np.ndarray, xq: np.ndarray, beta: float) -> np.ndarray:
-    """Softmax kernel regression (one softmax attention head): ``yhat = sum_i softmax_i(beta x_q . x_i / sqrt(d)) y_i``.
-
-    Parameters
-    ----------
-    X : ndarray, shape (B, N, d)
-    y : ndarray, shape (B, N)
-    xq : ndarray, shape (B, d)
-    beta : float
-        Inverse temperature.
-
-    Returns
-    -------
-    ndarray, shape (B,)
-    """
-    from ._checks import check_float
-
-    X = check_array(X, "X", 3, shape_text="an array of shape (B, N, d)")
-    y = check_array(y, "y", 2, shape_text="an array of shape (B, N)")
-    xq = check_array(xq, "xq", 2, shape_text="an array of shape (B, d)")
-    if y.shape != X.shape[:2] or xq.shape != (X.shape[0], X.shape[2]):
-        raise bad_argument(ShapeError, "y.shape, xq.shape", (y.shape, xq.shape), f"{X.shape[:2]} and "
-                           f"{(X.shape[0], X.shape[2])}")
-    beta = check_float(beta, "beta")
-    logits = beta * np.einsum("bnd,bd->bn", X, xq) / math.sqrt(X.shape[2])
-    logits -= logits.max(axis=1, keepdims=True)
-    w = np.exp(logits)
-    return np.sum(w * y, axis=1) / np.sum(w, axis=1)
 
 
 #: Settings of Fig 5B: context size, label noise, dimensions, inverse temperatures scanned.

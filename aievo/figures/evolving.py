@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..figures._style import COLORS, new_figure, panel_label, styled
+from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .experiment import ExperimentResult
+    from ..evolving.experiment import ExperimentResult
 
 __all__ = [
     "divergence_figure",
@@ -118,9 +118,9 @@ def divergence_figure(result: "ExperimentResult", *, programs: str = "in-context
 
 def quick_config():
     """A small configuration (fewer learners and draws) for quick figures and tests."""
-    from .design import DesignRules
-    from .experiment import ExperimentConfig
-    from .learners import InputRange
+    from ..evolving.design import DesignRules
+    from ..evolving.experiment import ExperimentConfig
+    from ..evolving.learners import InputRange
 
     rules = DesignRules(eta_grid=(1.0, 2.0, 4.0, 8.0), K_max=2, gamma_grid=(0.0, 0.03), detector=InputRange(0.5))
     return ExperimentConfig(rules=rules, generations=120, draws=200, name="quick")
@@ -129,7 +129,7 @@ def quick_config():
 @styled
 def evolving_mesa_divergence(*, quick: bool = False) -> "Figure":
     """The default experiment (``quick``: :func:`quick_config`) drawn by :func:`divergence_figure`."""
-    from .experiment import ExperimentConfig, run_experiment
+    from ..evolving.experiment import ExperimentConfig, run_experiment
 
     return divergence_figure(run_experiment(quick_config() if quick else ExperimentConfig()))
 
@@ -144,9 +144,9 @@ def transformer_config(*, retrain: bool = False):
     400 tasks, 300 generations, eta-locking 0.1. ``retrain``: every
     transformer is trained afresh from its recipe instead of loaded.
     """
-    from .design import DesignRules
-    from .experiment import ExperimentConfig
-    from .learners import InputRange, Transformer
+    from ..evolving.design import DesignRules
+    from ..evolving.experiment import ExperimentConfig
+    from ..evolving.learners import InputRange, Transformer
 
     rules = DesignRules(
         train_halfwidth_grid=(0.5, 1.0, 1.5), K_max=2, p_step=0.2, p_retune=0.3, p_attention=0.1,
@@ -164,7 +164,7 @@ def evolving_mesa_transformers(*, quick: bool = False, retrain: bool = False) ->
     """
     from dataclasses import replace
 
-    from .experiment import run_experiment
+    from ..evolving.experiment import run_experiment
 
     cfg = transformer_config(retrain=retrain)
     if quick:
