@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError
+from aievo.figures import friedman2023 as FF
 from aievo.mesa.experiments import friedman2023 as F
 
 
@@ -101,8 +102,8 @@ def test_quick_figure_plots_the_result_it_is_drawn_from(task):
     """Bars and model markers equal the result's arrays (the result itself is checked by the tests above/below)."""
     import matplotlib.pyplot as plt
 
-    fig = getattr(F, f"friedman2023_{task}")(quick=True)
-    res = F._result(task, True, False)  # cached: the result the figure drew
+    fig = getattr(FF, f"friedman2023_{task}")(quick=True)
+    res = FF._result(task, True, False)  # cached: the result the figure drew
     assert res.task == task and res.info["n"] == (120 if task == "dyck" else 200)
     assert {p.split()[0] for p in res.proxies} == {"svd", "svd_data", "kmeans", "onehot"}
     for i, name in enumerate(res.proxies):

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aievo.errors import InvalidParameterError, ShapeError
+from aievo.figures import regression as FR
 from aievo.mesa.experiments import icl_regression_mech as M
 from aievo.mesa.regression import get_original2
 
@@ -151,8 +152,8 @@ def test_benchmark_row_scores_the_wrapped_model():
 
 
 def test_quick_figure_draws_the_mechanism_result():
-    fig = M.icl_regression_mechanism(quick=True)
-    res = M._result(True, False)  # cached: the result the figure drew
+    fig = FR.icl_regression_mechanism(quick=True)
+    res = FR._result(True, False)  # cached: the result the figure drew
     for j, r in enumerate(res.regressors):
         np.testing.assert_allclose(line(fig, f"closeness:{r}")[1], res.closeness[:, j], rtol=1e-12)
         np.testing.assert_allclose(line(fig, f"probe:{r}")[1], res.probe_r2[:, j], rtol=1e-12)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aievo.errors import InvalidParameterError, ShapeError
+from aievo.figures import regression as FR
 from aievo.mesa import regression as RG
 
 
@@ -362,7 +363,7 @@ def test_metric_invariants(pairs):
 
 def test_regress_figure_draws_published_beside_measured_range():
     pytest.importorskip("sklearn")
-    fig = RG.regress_figure(quick=True)
+    fig = FR.regress_figure(quick=True)
     ax = fig.axes[0]
     lines = {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
     names = sorted(RG.BLOG_REGRESSORS, key=RG.PUBLISHED_BLOG_MSE.get)
@@ -389,7 +390,7 @@ def test_regress_figure_draws_the_recorded_consistent_protocol_result():
     np.testing.assert_array_equal(rec.seeds, np.arange(100))
     assert rec.metrics.shape == (len(RG.FIGURE_METHODS), 100, len(RG.METRICS))
     # the plotted seed means are the recorded ones
-    drawn = _panel_b_means(RG.regress_figure())
+    drawn = _panel_b_means(FR.regress_figure())
     assert set(drawn) == set(RG.FIGURE_METHODS)
     for m, v in drawn.items():
         assert v == pytest.approx(rec.mean_mse[m], rel=1e-12)

@@ -68,7 +68,6 @@ __all__ = [
     "mechanism",
     "BENCHMARK_ROWS",
     "benchmark_rows",
-    "icl_regression_mechanism",
 ]
 
 #: Shipped checkpoint of the model (recipe :func:`train_mech`).
@@ -678,68 +677,5 @@ def benchmark_rows(model: Any = None, *, seeds: Any = range(100), protocol: str 
 
 
 # --------------------------------------------------------------------------- figure
-@lru_cache(maxsize=4)
-def _result(quick: bool, retrain: bool) -> MechanismResult:
-    return mechanism(_model(retrain), n=200 if quick else 1000)
 
 
-def icl_regression_mechanism(*, quick: bool = False, retrain: bool = False) -> Any:
-    """Figure: read-out closeness to each regressor by layer, probes, attention by neighbour rank, errors.
-
-    Parameters
-    ----------
-    quick : bool
-        200 held-out prompts instead of 1000.
-    retrain : bool
-        Train the model afresh (:func:`train_mech`) instead of loading the shipped checkpoint.
-    """
-    import matplotlib.pyplot as plt
-
-    res = _result(bool(quick), bool(retrain))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    x = np.arange(len(res.layers))
-    ax = axes[0, 0]
-    for j, r in enumerate(res.regressors):
-        ax.plot(x, res.closeness[:, j], marker="o", label=r, gid=f"closeness:{r}")
-    ax.plot(x, res.lens_mse / res.label_var, "k--", marker="o", label="true label", gid="closeness:true label")
-    ax.set_yscale("log")
-    ax.set_xticks(x, res.layers)
-    ax.set_ylabel("mean (read-out - reference)$^2$ / var(reference)")
-    ax.set_title("(a) read-out at each layer vs each regressor")
-    ax.legend(fontsize=8)
-    ax = axes[0, 1]
-    for j, r in enumerate(res.regressors + ["true label"]):
-        ax.plot(x, res.probe_r2[:, j], marker="o", label=r, ls="--" if r == "true label" else "-",
-                color="k" if r == "true label" else None, gid=f"probe:{r}")
-    ax.set_xticks(x, res.layers)
-    ax.set_ylim(min(0.0, float(res.probe_r2.min())) - 0.05, 1.02)
-    ax.set_ylabel("held-out probe $R^2$")
-    ax.set_title("(b) linear probes of each regressor's prediction")
-    ax.legend(fontsize=8)
-    ax = axes[1, 0]
-    ranks = np.arange(1, res.N + 1)
-    for layer in range(res.attn_by_rank.shape[0]):
-        for head in range(res.attn_by_rank.shape[1]):
-            ax.plot(ranks, res.attn_by_rank[layer, head], marker=".",
-                    label=f"layer {layer + 1} head {head + 1} (corr {res.attn_corr[layer, head]:+.2f})",
-                    gid=f"attention:{layer + 1}:{head + 1}")
-    ax.axhline(1.0 / res.N, color="k", ls=":", label="uniform")
-    ax.set_xlabel("context row's distance rank to the query (1 = nearest)")
-    ax.set_ylabel("mean attention of the query")
-    ax.set_title("(c) attention by nearest-neighbour rank")
-    ax.legend(fontsize=7)
-    ax = axes[1, 1]
-    names = sorted(res.mse, key=lambda k: res.mse[k])
-    ax.barh(np.arange(len(names)), [res.mse[k] for k in names],
-            color=["C3" if k == "transformer" else "C0" for k in names], gid="mse")
-    for i, k in enumerate(names):
-        ax.text(res.mse[k] * 1.1, i, f"{res.mse[k]:.3g}", va="center", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlim(min(res.mse.values()) / 2, max(res.mse.values()) * 4)
-    ax.set_yticks(np.arange(len(names)), names)
-    ax.invert_yaxis()
-    ax.set_xlabel("MSE on held-out prompts (standardised labels; log scale)")
-    ax.set_title(f"(d) errors, {res.n_prompts} prompts, N = {res.N}")
-    fig.suptitle("How a 3-layer softmax transformer regresses Friedman #2-like data in context")
-    fig.tight_layout()
-    return fig

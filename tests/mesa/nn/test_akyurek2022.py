@@ -13,6 +13,7 @@ pytest.importorskip("jax")
 
 from _figure_data import line
 
+from aievo.figures import akyurek2022 as FA
 from aievo.mesa.experiments import akyurek2022 as A
 from aievo.mesa.implicit import online_predictions, transformer_queries
 from aievo.mesa.nn import model as M
@@ -88,7 +89,7 @@ def test_grid_cells_follow_the_sweep_order_and_every_cell_has_a_recipe():
 
 @pytest.mark.slow
 def test_transition_figure_plots_the_comparison_of_each_model():
-    fig = A.transition_figure(quick=True)
+    fig = FA.transition_figure(quick=True)
     models = A.load_grid()
     L, W = A.DEPTHS[-1], A.WIDTHS[-1]
     comp = A.compare_learners(models[(L, W, 0.0)], A.learner_reference(A.task_for(0.0), 16, rng=7), backend="jax")
@@ -103,7 +104,7 @@ def test_transition_figure_plots_the_comparison_of_each_model():
 
 @pytest.mark.slow
 def test_probes_figure_plots_the_probe_r2():
-    fig = A.probes_figure(quick=True)
+    fig = FA.probes_figure(quick=True)
     model = A.load_grid()[(A.DEPTHS[-1], A.WIDTHS[-1], 0.0)]
     want = A.probe_layers(model, 300, 200, rng=3, backend="jax")
     _, r2 = line(fig, f"probe/0/xty/L{A.DEPTHS[-1]}W{A.WIDTHS[-1]}")
