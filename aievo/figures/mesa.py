@@ -82,7 +82,7 @@ def write_figure_models(directory: "str | Path | None" = None) -> list[Path]:
     """Train the full-size models of figures mesa1, mesa3 and mesa4 and save them as the shipped files.
 
     ``python -c "from aievo.figures.mesa import write_figure_models as w; w()"`` from a source
-    checkout rewrites them (under a minute of training on two cores).
+    checkout rewrites them (the ``jax`` extra; about two minutes of training on the loaded 2-core machine).
 
     Returns
     -------

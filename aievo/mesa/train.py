@@ -231,7 +231,7 @@ class LSAResult:
         params = {"layers": [{"attn": {k: np.asarray(self.params[k], dtype=np.float64)[None] for k in _LSA_KEYS}}]}
         return TrainedTransformer(_lsa_model(d, None), params)
 
-    def evaluation_tasks(self) -> tuple[np.ndarray, ...]:
+    def evaluation_tasks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The fixed evaluation set ``(X, y, xq, yq, w)`` that :func:`train_lsa` scored ``eval_loss`` on.
 
         Drawn again from the run's seed (the second of the three streams

@@ -105,6 +105,21 @@ def test_train_lsa_divergence_names_the_step_size(jax):
         train_lsa(d=2, N=3, lr=1e30, steps=3, eval_tasks=10, batch=4, clip_norm=None)
 
 
+def test_train_lsa_defaults_are_the_official_optimiser():
+    """Without JAX too: the defaults are official_setup("vonoswald2023a_regression")'s optimiser and init."""
+    import inspect
+
+    from aievo.mesa.nn import official_setup
+
+    setup = official_setup("vonoswald2023a_regression")
+    kw = {k: p.default for k, p in inspect.signature(train_lsa).parameters.items()}
+    o = setup.optim
+    assert (kw["lr"], kw["b1"], kw["b2"], kw["clip_norm"]) == (o.lr, o.b1, o.b2, o.clip)
+    assert o.clip_kind == "global_norm" and o.weight_decay == 0.0 and o.decay_steps is None and o.warmup_steps == 0
+    assert kw["init_std"] is None and setup.model.init == "variance_scaling"  # None = the official init
+    assert (kw["d"], kw["N"]) == (setup.task.d, setup.task.N)
+
+
 def test_lsa_argument_errors():
     with pytest.raises(InvalidParameterError, match="steps"):
         train_lsa(steps=-1)
