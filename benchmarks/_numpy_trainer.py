@@ -92,7 +92,7 @@ def lsa_loss_and_grad(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarra
 def train_lsa_numpy(*, d: int = 10, N: int = 10, steps: int = 5000, batch: int = 512, lr: float = 1e-3,
                     init_std: float = 0.002, eval_every: int = 100, eval_tasks: int = 10000,
                     rng: Any = 0) -> LSAResult:
-    """Train one LSA layer with the hand-written gradient and Adam, as ``aievo.mesa.train_lsa`` did before 0.2.
+    """Train one LSA layer with the hand-written gradient and Adam, as ``aievo.mesa.train_lsa`` did in aievo 0.1.
 
     Draws, in order from one generator: the initial weights, the evaluation set, then one
     batch per step (``x ~ U(-0.5, 0.5)``, ``w ~ N(0, I)``).

@@ -12,7 +12,7 @@ linear transformer (von Oswald et al. 2023b: constructed LDS tokens, D = 10,
 T = 50, batch 256) in JAX float32 (:mod:`aievo.mesa.nn`: jitted loss, gradient,
 element-wise clip and AdamW) against the retired numpy trainer kept in
 ``benchmarks/_numpy_trainer.py`` (hand-written backward pass and Adam, float64;
-the package trained with it before 0.2) on the same batch, in the same process.
+the package trained with it in aievo 0.1) on the same batch, in the same process.
 Its gradients are checked against central finite differences first (a row of
 its own). The absolute target is 0.15 s per step on the 2-core machine; the
 machine is shared, so the ratio is the robust number.

@@ -481,7 +481,7 @@ ICL_LSA_FILE = Path(__file__).resolve().parent / "checkpoints" / "regression" / 
 def _default_lsa() -> Any:
     """The shipped LSA of ``icl_lsa`` (d = N = 10, 3000 Adam steps, batch 512, seed 0).
 
-    It was trained before 0.2 by the numpy trainer that ``benchmarks/_numpy_trainer.py`` keeps
+    It was trained in aievo 0.1 by the numpy trainer that ``benchmarks/_numpy_trainer.py`` keeps
     (``write_icl_lsa`` rewrites it) and is frozen, so that the recorded regression benchmark
     (:func:`aievo.mesa.regression.figure_result`) stays reproducible.
     """

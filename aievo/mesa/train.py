@@ -295,13 +295,13 @@ def train_lsa(
     steps, batch : int
         Optimiser steps and tasks per step (a fresh batch every step).
     lr, b1, b2 : float
-        Adam hyper-parameters (official: 1e-3, 0.9, 0.98; ``b2`` was 0.999 before 0.2).
+        Adam hyper-parameters (official: 1e-3, 0.9, 0.98; ``b2`` was 0.999 in aievo 0.1).
     clip_norm : float or None
-        Global gradient-norm clip (official: 0.001, the default since 0.2; ``None``: no clipping).
+        Global gradient-norm clip (official: 0.001, the default; ``None``, no clipping, was the default in aievo 0.1).
     init_std : float or None
-        ``None`` (the default since 0.2): the official initialisation, a truncated normal
+        ``None`` (the default): the official initialisation, a truncated normal
         with std ``sqrt(0.002 / (d + 1))``. A float: Gaussian initial weights with this
-        standard deviation (0.002 before 0.2).
+        standard deviation (0.002 was the default in aievo 0.1).
     x_halfwidth, w_scale : float
         Task distribution: ``x ~ U(-h, h)``, ``w ~ N(0, w_scale^2 I)``.
     eval_every, eval_tasks : int
@@ -619,22 +619,22 @@ def train_linear_tf(
     steps, batch : int
         Optimiser steps and sequences per step (fresh data every step).
     lr, b1, b2 : float
-        Peak learning rate (official 3e-4; 1e-3 before 0.2) and Adam moments.
+        Peak learning rate (official 3e-4; 1e-3 in aievo 0.1) and Adam moments.
     clip_norm : float or None
         Global gradient-norm clip instead of the element-wise ``clip`` (default ``None``;
-        1.0 before 0.2). Give ``clip=None`` with it: the two do not combine.
+        1.0 in aievo 0.1). Give ``clip=None`` with it: the two do not combine.
     schedule : {"cosine", "constant"}
-        ``"cosine"`` (the default since 0.2): linear warm-up from 0 over ``warmup``
+        ``"cosine"`` (the default): linear warm-up from 0 over ``warmup``
         steps, then a cosine decay to ``end_lr`` at step ``decay_steps`` (the official
         warm-up cosine; ``decay_steps=None``: at the last step). ``"constant"``: ``lr``
-        throughout (the default before 0.2).
+        throughout (the default in aievo 0.1).
     warmup : int
         Warm-up steps (official 1000).
     act_clip : float or None
-        Clip every layer's output to ``[-act_clip, act_clip]`` (official and default since
-        0.2: 1.5; ``None``: no clipping).
+        Clip every layer's output to ``[-act_clip, act_clip]`` (official and default: 1.5;
+        ``None``, no clipping, was the default in aievo 0.1).
     init_std, lam_init : float
-        Initial weight scale (official 2e-4; 0.02 before 0.2) and initial ``lambda`` of mesa heads.
+        Initial weight scale (official 2e-4; 0.02 in aievo 0.1) and initial ``lambda`` of mesa heads.
     noise, kind : float, str
         LDS noise and kind, passed to :func:`aievo.mesa.tasks.sample_lds`.
     eval_every, eval_batch : int
