@@ -10,10 +10,12 @@ Peak memory is the tracemalloc peak of the timed call (numpy allocations).
 The training rows time one optimiser step of the official 2-layer, 4-head
 linear transformer (von Oswald et al. 2023b: constructed LDS tokens, D = 10,
 T = 50, batch 256) in JAX float32 (:mod:`aievo.mesa.nn`: jitted loss, gradient,
-element-wise clip and AdamW) against the numpy trainer of
-:mod:`aievo.mesa.train` (hand-written backward pass and Adam, float64) on the
-same batch, in the same process. The absolute target is 0.15 s per step on
-the 2-core machine; the machine is shared, so the ratio is the robust number.
+element-wise clip and AdamW) against the retired numpy trainer kept in
+``benchmarks/_numpy_trainer.py`` (hand-written backward pass and Adam, float64;
+the package trained with it in aievo 0.1) on the same batch, in the same process.
+Its gradients are checked against central finite differences first (a row of
+its own). The absolute target is 0.15 s per step on the 2-core machine; the
+machine is shared, so the ratio is the robust number.
 """
 
 from __future__ import annotations
@@ -70,8 +72,27 @@ def _peak_mib(fn):
     return peak / 2**20
 
 
+def _numpy_trainer():
+    """The retired numpy trainer beside this file (importable however the benchmark is run)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "_numpy_trainer" not in sys.modules:
+        path = Path(__file__).resolve().parent / "_numpy_trainer.py"
+        spec = importlib.util.spec_from_file_location("_numpy_trainer", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_numpy_trainer"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["_numpy_trainer"]
+
+
 def _numpy_step_seconds(tokens, targets, repeats):
-    from aievo.mesa.train import Adam, linear_tf_init, linear_tf_loss_and_grad
+    from aievo.mesa.train import linear_tf_init
+
+    nt = _numpy_trainer()
+    Adam, linear_tf_loss_and_grad = nt.Adam, nt.linear_tf_loss_and_grad
 
     layers = linear_tf_init(D=10, n_layers=2, n_heads=4, key_size=20, init_std=2e-4, rng=0)
     flat = {f"{i}.{k}": v for i, p in enumerate(layers) for k, v in p.items()}
@@ -125,11 +146,15 @@ def run_training(repeats: int = 10) -> list[dict]:
         import optax  # noqa: F401
     except ImportError:
         return [dict(name="JAX training step", skipped='needs the jax extra (pip install "aievo[jax]")')]
+    err = _numpy_trainer().self_check()
+    check = dict(name="numpy baseline: hand-written gradients vs central differences (max relative error)",
+                 value=err, ok=err < 1e-6)
     inputs, targets, _ = sample_lds(0, 256, D=10, T=50)
     np_s = _numpy_step_seconds(construct_full_tokens(inputs), targets, max(2, repeats // 3))
     jax_s = _jax_step_seconds(inputs, targets, repeats)
     name = "2-layer 4-head linear TF training step (B=256, T=50, D=10)"
     return [
+        check,
         dict(name=f"{name}: JAX float32 vs numpy trainer", seconds=jax_s, baseline="numpy",
              baseline_seconds=np_s, ratio=np_s / jax_s, target=STEP_TARGET_RATIO),
         dict(name=f"{name}: JAX float32 absolute", seconds=jax_s, target_seconds=STEP_TARGET_SECONDS,
@@ -179,7 +204,9 @@ def main() -> None:
     rows = run()
     for r in rows:
         if "max_abs_diff" not in r:
-            if "skipped" in r:
+            if "ok" in r:
+                print(f"{r['name']}: {r['value']:.1e} ({'OK' if r['ok'] else 'WRONG GRADIENT'})")
+            elif "skipped" in r:
                 print(f"{r['name']}: skipped, {r['skipped']}")
             elif "ratio" in r:
                 print(f"{r['name']}: {r['seconds'] * 1e3:.0f} ms vs {r['baseline_seconds'] * 1e3:.0f} ms, "

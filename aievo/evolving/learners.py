@@ -15,8 +15,8 @@ an algorithm the package already implements:
   by :func:`aievo.mesa.lsa_forward` (so on contexts of another length it takes
   the step ``eta N' / N``);
 * :class:`TrainedLSA`: a small trained transformer, one linear self-attention
-  layer trained by Adam (:func:`aievo.mesa.train_lsa`) on tasks of a given
-  input range;
+  layer trained by Adam (:func:`aievo.mesa.train_lsa`, which needs the ``jax``
+  extra) on tasks of a given input range;
 * :class:`Transformer`: a small transformer trained by the JAX layer
   (:func:`aievo.mesa.nn.train_transformer`), one of a shipped family of
   checkpoints (:mod:`aievo.evolving.transformers`) run in numpy;
@@ -194,7 +194,7 @@ def _trained_lsa(learner: "TrainedLSA", d: int) -> Any:
 class TrainedLSA:
     """A small trained transformer: one linear self-attention layer trained by Adam.
 
-    The layer is trained (:func:`aievo.mesa.train_lsa`, numpy) on in-context
+    The layer is trained (:func:`aievo.mesa.train_lsa`: JAX, the ``jax`` extra) on in-context
     regression tasks with inputs uniform on ``[-x_halfwidth, x_halfwidth]^d``
     and ``N`` context pairs, ``d`` being the dimension of the tasks it is first
     asked to predict; the trained weights are cached per process. A trained

@@ -132,7 +132,6 @@ from .regressors import get_icl_regressor as get_icl_regressor
 from .regressors import get_regressor as get_regressor
 from .regressors import icl_regressor_names as icl_regressor_names
 from .regressors import lsa_regressor as lsa_regressor
-from .train import Adam as Adam
 from .train import Alignment as Alignment
 from .train import GDReference as GDReference
 from .train import LinearTFResult as LinearTFResult
@@ -140,9 +139,7 @@ from .train import LSAResult as LSAResult
 from .train import alignment as alignment
 from .train import linear_tf_forward as linear_tf_forward
 from .train import linear_tf_init as linear_tf_init
-from .train import linear_tf_loss_and_grad as linear_tf_loss_and_grad
 from .train import lsa_init as lsa_init
-from .train import lsa_loss_and_grad as lsa_loss_and_grad
 from .train import lsa_predict as lsa_predict
 from .train import lsa_tokens as lsa_tokens
 from .train import train_linear_tf as train_linear_tf
@@ -204,7 +201,6 @@ __all__ += [
     "icl_regressor_names",
     "lsa_regressor",
     # train
-    "Adam",
     "Alignment",
     "GDReference",
     "LSAResult",
@@ -212,9 +208,7 @@ __all__ += [
     "alignment",
     "linear_tf_forward",
     "linear_tf_init",
-    "linear_tf_loss_and_grad",
     "lsa_init",
-    "lsa_loss_and_grad",
     "lsa_predict",
     "lsa_tokens",
     "train_linear_tf",

@@ -1,7 +1,6 @@
-"""Training linear self-attention models with Adam and hand-written gradients.
+"""Linear self-attention models as numpy weights, trained through the JAX layer.
 
-Two models are trained here, both in plain numpy (float64) with backward passes
-written out by hand (checked against central finite differences in the tests):
+Two models, each with an exact float64 numpy forward pass and a trainer:
 
 * :func:`train_lsa` -- one linear self-attention (LSA) layer on in-context
   linear regression (von Oswald et al. 2023a, docs/explanation/mesa-facts.md).
@@ -18,108 +17,73 @@ written out by hand (checked against central finite differences in the tests):
   prediction of ``s_{t+1}`` is the first ``D`` entries of the last layer's
   output. Heads can be *mesa heads*, which replace ``q_t`` by
   ``(sum_{t'<=t} k_{t'} k_{t'}^T + I / lambda)^{-1} q_t`` with a learned
-  ``lambda`` per head (solved afresh at every position, differentiated through
-  the solve).
+  ``lambda`` per head.
 
-Both trainers draw a fresh batch every step and use Adam (``b1 = 0.9``,
-``b2 = 0.999``, ``lr = 1e-3`` by default), optionally with global-norm gradient
-clipping. Loss conventions follow the official code: ``sum (yhat - y)^2 / (2B)``
-for regression and ``sum (pred - target)^2 / (2 B T)`` for sequences.
+Both trainers are thin wrappers of :func:`aievo.mesa.nn.train_transformer`
+(automatic differentiation and optax; the ``jax`` extra) with the official
+optimiser of each paper by default (:func:`aievo.mesa.nn.official_setup`), and
+return the trained weights as numpy arrays (:class:`LSAResult`,
+:class:`LinearTFResult`), whose forward passes (:func:`lsa_predict`,
+:func:`linear_tf_forward`) need no JAX. Loss conventions follow the official
+code: ``sum (yhat - y)^2 / (2B)`` for regression and
+``sum (pred - target)^2 / (2 B T)`` for sequences.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._blas import with_single_threaded_blas
 from ..errors import InvalidParameterError, NumericalRangeError, ShapeError, bad_argument
-from ._checks import as_rng, check_array, check_float, check_int
+from ._checks import as_rng, check_array, check_float, check_int, spawn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .nn.config import TransformerConfig
+    from .nn.result import TrainedTransformer
 
 __all__ = [
-    "Adam",
     "LSAResult",
     "LinearTFResult",
     "lsa_tokens",
     "lsa_init",
     "lsa_predict",
-    "lsa_loss_and_grad",
     "train_lsa",
     "linear_tf_init",
     "linear_tf_forward",
-    "linear_tf_loss_and_grad",
     "train_linear_tf",
     "alignment",
     "Alignment",
     "GDReference",
 ]
 
-
-# --------------------------------------------------------------------------- Adam
-class Adam:
-    """Adam on a dict of float64 arrays (updated in place).
-
-    Parameters
-    ----------
-    params : dict of str to ndarray
-        The parameters; their shapes fix the moment buffers.
-    lr : float
-        Step size (default ``1e-3``).
-    b1, b2 : float
-        Exponential decay rates of the first and second moments.
-    eps : float
-        Added to the root of the second moment.
-    clip_norm : float or None
-        If given, gradients are rescaled so their global L2 norm is at most
-        ``clip_norm`` before the moments are updated.
-    """
-
-    def __init__(
-        self,
-        params: dict[str, np.ndarray],
-        lr: float = 1e-3,
-        b1: float = 0.9,
-        b2: float = 0.999,
-        eps: float = 1e-8,
-        clip_norm: float | None = None,
-    ) -> None:
-        self.lr = check_float(lr, "lr", positive=True)
-        self.b1 = check_float(b1, "b1", low=0.0, high=1.0 - 1e-12)
-        self.b2 = check_float(b2, "b2", low=0.0, high=1.0 - 1e-12)
-        self.eps = check_float(eps, "eps", positive=True)
-        self.clip_norm = None if clip_norm is None else check_float(clip_norm, "clip_norm", positive=True)
-        self.m = {k: np.zeros_like(v) for k, v in params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in params.items()}
-        self.t = 0
-
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """Apply one Adam update to ``params`` in place."""
-        if self.clip_norm is not None:
-            norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
-            if norm > self.clip_norm:
-                grads = {k: g * (self.clip_norm / norm) for k, g in grads.items()}
-        self.t += 1
-        c1 = 1.0 - self.b1**self.t
-        c2 = 1.0 - self.b2**self.t
-        for k, g in grads.items():
-            m = self.m[k]
-            v = self.v[k]
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * g * g
-            params[k] -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+#: ``config["trainer"]`` of results made by :func:`train_lsa` and :func:`train_linear_tf`.
+TRAINER = "aievo.mesa.nn.train_transformer"
 
 
-def _check_adam_args(lr: Any, b1: Any, b2: Any, clip_norm: Any) -> None:
-    check_float(lr, "lr", positive=True)
-    check_float(b1, "b1", low=0.0, high=1.0 - 1e-12)
-    check_float(b2, "b2", low=0.0, high=1.0 - 1e-12)
-    if clip_norm is not None:
-        check_float(clip_norm, "clip_norm", positive=True)
+def _opt_positive(value: Any, name: str) -> float | None:
+    return None if value is None else check_float(value, name, positive=True)
+
+
+def _check_trained(model: TrainedTransformer, lr: float) -> None:
+    """A run that diverged (a non-finite loss or weight) stops with an error naming the step size."""
+    import jax
+
+    losses = np.concatenate([model.history["train_loss"], model.history["eval_loss"]])
+    finite_weights = all(np.all(np.isfinite(a)) for a in jax.tree_util.tree_leaves(model.params))
+    if np.all(np.isfinite(losses)) and finite_weights:
+        return
+    tl = model.history["train_loss"]
+    bad = np.flatnonzero(~np.isfinite(tl))
+    step = int(bad[0]) if bad.size else tl.size
+    loss = tl[step] if bad.size else "not finite"
+    raise NumericalRangeError(
+        f"lr={lr!r} is invalid: training diverged (the loss was {loss} at step {step}); "
+        "expected a smaller learning rate"
+    )
 
 
 # --------------------------------------------------------------------------- LSA on regression
@@ -200,48 +164,6 @@ def lsa_predict(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, xq:
     return -(c @ Wv.T) @ r
 
 
-def lsa_loss_and_grad(
-    params: dict[str, np.ndarray],
-    X: np.ndarray,
-    y: np.ndarray,
-    xq: np.ndarray,
-    yq: np.ndarray,
-) -> tuple[float, dict[str, np.ndarray]]:
-    """Loss ``sum_b (yhat_b - yq_b)^2 / (2B)`` of one LSA layer and its gradient.
-
-    Returns
-    -------
-    loss : float
-    grads : dict of str to ndarray
-        Gradients with respect to ``Wq, Wk, Wv, P``.
-    """
-    E, eq = lsa_tokens(X, y, xq)
-    _check_lsa_params(params, E.shape[-1])
-    yq = check_array(yq, "yq", 1)
-    B = E.shape[0]
-    if yq.shape != (B,):
-        raise bad_argument(ShapeError, "yq.shape", yq.shape, f"({B},)")
-    Wq, Wk, Wv, P = (params[k] for k in _LSA_KEYS)
-    r = P[-1]
-    a = Wv.T @ r  # yhat = -a^T C W_K^T W_Q e_q
-    z = eq @ Wq.T
-    kz = z @ Wk
-    Ckz = np.einsum("bni,bnj,bj->bi", E, E, kz)
-    Ca = np.einsum("bni,bnj,j->bi", E, E, a)
-    yhat = -Ckz @ a
-    res = yhat - yq
-    loss = float(res @ res / (2 * B))
-    g = res / B  # dL / dyhat
-    grads = {
-        "Wq": -np.einsum("b,bi,bj->ij", g, Ca @ Wk.T, eq),
-        "Wk": -np.einsum("b,bi,bj->ij", g, z, Ca),
-        "Wv": -np.outer(r, g @ Ckz),
-        "P": np.zeros_like(P),
-    }
-    grads["P"][-1] = -(g @ Ckz) @ Wv.T
-    return loss, grads
-
-
 @dataclass
 class LSAResult:
     """A trained one-layer LSA on in-context regression.
@@ -297,15 +219,45 @@ class LSAResult:
         Cu = np.einsum("bni,bnj,j->bi", E, E, self.u)
         return -(Cu @ self.M)[:, :d]
 
+    def as_transformer(self) -> TrainedTransformer:
+        """The layer as a :class:`aievo.mesa.nn.TrainedTransformer` (one linear head, ``token_format="regression"``).
 
-@with_single_threaded_blas
-def _check_finite_loss(loss: float, step: int, lr: float) -> None:
-    """Training that diverged (a NaN or infinite loss) stops with an error naming the step size."""
-    if not np.isfinite(loss):
-        raise NumericalRangeError(
-            f"lr={lr!r} is invalid: training diverged (the loss was {loss} at step {step}); "
-            "expected a smaller learning rate"
-        )
+        Its numpy forward (``predict(..., backend="numpy")``) equals :meth:`predict`; its
+        JAX forward is the model :func:`train_lsa` trained.
+        """
+        from .nn.result import TrainedTransformer
+
+        d = _check_lsa_params(self.params) - 1
+        params = {"layers": [{"attn": {k: np.asarray(self.params[k], dtype=np.float64)[None] for k in _LSA_KEYS}}]}
+        return TrainedTransformer(_lsa_model(d, None), params)
+
+    def evaluation_tasks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The fixed evaluation set ``(X, y, xq, yq, w)`` that :func:`train_lsa` scored ``eval_loss`` on.
+
+        Drawn again from the run's seed (the second of the three streams
+        :func:`aievo.mesa.nn.train_transformer` spawns); needs a result of
+        :func:`train_lsa` called with an integer ``rng``.
+        """
+        from .tasks import sample_regression_tasks
+
+        cfg = self.config
+        if cfg.get("trainer") != TRAINER or not isinstance(cfg.get("rng"), int):
+            raise bad_argument(InvalidParameterError, "config", {k: cfg.get(k) for k in ("trainer", "rng")},
+                               f"a result of train_lsa (trainer {TRAINER!r}) run with an integer rng")
+        g_eval = spawn(as_rng(cfg["rng"]), 3)[1]
+        return sample_regression_tasks(g_eval, cfg["eval_tasks"], cfg["d"], cfg["N"],
+                                       x_halfwidth=cfg["x_halfwidth"], w_scale=cfg["w_scale"])
+
+
+def _lsa_model(d: int, init_std: float | None) -> TransformerConfig:
+    """One linear head on regression tokens with ``key_size = d + 1`` (the shapes of :func:`lsa_init`)."""
+    from .nn.config import official_setup
+
+    model = official_setup("vonoswald2023a_regression").model
+    changes: dict[str, Any] = dict(data_dim=d, key_size=d + 1)
+    if init_std is not None:
+        changes.update(init="normal", init_scale=init_std)
+    return dataclasses.replace(model, **changes)
 
 
 def train_lsa(
@@ -316,9 +268,9 @@ def train_lsa(
     batch: int = 512,
     lr: float = 1e-3,
     b1: float = 0.9,
-    b2: float = 0.999,
-    clip_norm: float | None = None,
-    init_std: float = 0.002,
+    b2: float = 0.98,
+    clip_norm: float | None = 1e-3,
+    init_std: float | None = None,
     x_halfwidth: float = 0.5,
     w_scale: float = 1.0,
     eval_every: int = 100,
@@ -326,24 +278,34 @@ def train_lsa(
     rng: Any = 0,
     progress: bool | None = False,
 ) -> LSAResult:
-    """Train one LSA layer on in-context linear regression with Adam.
+    """Train one LSA layer on in-context linear regression (JAX, optax; the ``jax`` extra).
+
+    A wrapper of :func:`aievo.mesa.nn.train_transformer` (float32) on
+    :class:`aievo.mesa.nn.RegressionTask` with the official optimiser of von
+    Oswald et al. (2023a; :func:`aievo.mesa.nn.official_setup`
+    ``"vonoswald2023a_regression"``): Adam at a constant rate, ``b2 = 0.98``,
+    global-norm gradient clip 0.001, no weight decay, variance-scaling initial
+    weights. The official run is 50 000 steps at batch 2048; the defaults here
+    are smaller.
 
     Parameters
     ----------
     d, N : int
         Input dimension and number of context points (official: 10, 10).
     steps, batch : int
-        Adam steps and tasks per step (a fresh batch every step).
+        Optimiser steps and tasks per step (a fresh batch every step).
     lr, b1, b2 : float
-        Adam hyper-parameters.
+        Adam hyper-parameters (official: 1e-3, 0.9, 0.98; ``b2`` was 0.999 in aievo 0.1).
     clip_norm : float or None
-        Global gradient-norm clip (``None``: no clipping).
-    init_std : float
-        Standard deviation of the Gaussian initial weights.
+        Global gradient-norm clip (official: 0.001, the default; ``None``, no clipping, was the default in aievo 0.1).
+    init_std : float or None
+        ``None`` (the default): the official initialisation, a truncated normal
+        with std ``sqrt(0.002 / (d + 1))``. A float: Gaussian initial weights with this
+        standard deviation (0.002 was the default in aievo 0.1).
     x_halfwidth, w_scale : float
         Task distribution: ``x ~ U(-h, h)``, ``w ~ N(0, w_scale^2 I)``.
     eval_every, eval_tasks : int
-        The fixed evaluation set (drawn first from ``rng``) is scored every
+        A fixed evaluation set (:meth:`LSAResult.evaluation_tasks`) is scored every
         ``eval_every`` steps and at the end.
     rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
         Seed or generator for initial weights, evaluation set and batches.
@@ -353,6 +315,14 @@ def train_lsa(
     Returns
     -------
     LSAResult
+        Float64 copies of the trained (float32) weights; ``eval_loss`` is scored in float32.
+
+    Raises
+    ------
+    MissingExtraError
+        Without the ``jax`` extra.
+    NumericalRangeError
+        If training diverged (a non-finite loss or weight).
     """
     d = check_int(d, "d")
     N = check_int(N, "N")
@@ -360,38 +330,26 @@ def train_lsa(
     batch = check_int(batch, "batch")
     eval_every = check_int(eval_every, "eval_every")
     eval_tasks = check_int(eval_tasks, "eval_tasks")
-    _check_adam_args(lr, b1, b2, clip_norm)
-    from .._progress import progress as progress_bar
-    from .tasks import sample_regression_tasks
+    lr = check_float(lr, "lr", positive=True)
+    clip_norm = _opt_positive(clip_norm, "clip_norm")
+    init_std = _opt_positive(init_std, "init_std")
+    from .nn.config import OptimConfig, RegressionTask
+    from .nn.train import train_transformer
 
+    optim = OptimConfig(lr=lr, warmup_steps=0, decay_steps=None, weight_decay=0.0, b1=b1, b2=b2,
+                        clip=clip_norm, clip_kind="global_norm")
+    task = RegressionTask(d=d, N=N, x_halfwidth=x_halfwidth, w_scale=w_scale)
+    model = train_transformer(_lsa_model(d, init_std), task, steps, batch, rng, optim=optim, eval_every=eval_every,
+                              eval_sequences=eval_tasks, progress=progress)
+    _check_trained(model, lr)
+    attn = model.params["layers"][0]["attn"]
+    params = {k: np.asarray(attn[k][0], dtype=np.float64) for k in _LSA_KEYS}
     config = dict(d=d, N=N, steps=steps, batch=batch, lr=lr, b1=b1, b2=b2, clip_norm=clip_norm,
                   init_std=init_std, x_halfwidth=x_halfwidth, w_scale=w_scale, eval_every=eval_every,
-                  eval_tasks=eval_tasks, rng=rng if isinstance(rng, int) else None)
-    g = as_rng(rng)
-    params = lsa_init(d, g, init_std)
-    kw: dict[str, Any] = dict(d=d, N=N, x_halfwidth=x_halfwidth, w_scale=w_scale)
-    Xe, ye, xqe, yqe, _ = sample_regression_tasks(g, eval_tasks, **kw)
-    opt = Adam(params, lr=lr, b1=b1, b2=b2, clip_norm=clip_norm)
-    train_loss = np.empty(steps)
-    eval_steps: list[int] = []
-    eval_loss: list[float] = []
-    for step in progress_bar(range(steps), total=steps, desc="train_lsa", enabled=progress):
-        if step % eval_every == 0:
-            eval_steps.append(step)
-            eval_loss.append(_lsa_loss(params, Xe, ye, xqe, yqe))
-        X, y, xq, yq, _ = sample_regression_tasks(g, batch, **kw)
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
-            train_loss[step], grads = lsa_loss_and_grad(params, X, y, xq, yq)
-        _check_finite_loss(train_loss[step], step, lr)
-        opt.step(params, grads)
-    eval_steps.append(steps)
-    eval_loss.append(_lsa_loss(params, Xe, ye, xqe, yqe))
-    return LSAResult(params, train_loss, np.asarray(eval_steps), np.asarray(eval_loss), config)
+                  eval_tasks=eval_tasks, rng=model.meta["seed"], trainer=TRAINER)
+    h = model.history
+    return LSAResult(params, h["train_loss"], h["eval_step"], h["eval_loss"], config)
 
-
-def _lsa_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> float:
-    res = lsa_predict(params, X, y, xq) - yq
-    return float(res @ res / (2 * res.shape[0]))
 
 
 # --------------------------------------------------------------------------- linear TF on LDS tokens
@@ -486,51 +444,17 @@ def _check_layers(layers: Any, width: int) -> None:
                                    f"{H} positive values (one per head)")
 
 
-def _layer_forward(p: dict[str, np.ndarray], h: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+def _layer_forward(p: dict[str, np.ndarray], h: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Q = np.tensordot(h, p["Wq"], axes=([2], [2])).transpose(0, 2, 1, 3)  # [B, H, T, k]
     K = np.tensordot(h, p["Wk"], axes=([2], [2])).transpose(0, 2, 1, 3)
     V = np.tensordot(h, p["Wv"], axes=([2], [2])).transpose(0, 2, 1, 3)
-    cache: dict[str, Any] = {"h": h, "K": K, "V": V}
-    if "lam" in p:
+    if "lam" in p:  # mesa heads: q~_t = (sum_{t' <= t} k_t' k_t'^T + I / lam)^{-1} q_t
         ks = K.shape[-1]
         A = np.cumsum(K[..., :, None] * K[..., None, :], axis=2)
         A = A + (1.0 / p["lam"])[None, :, None, None, None] * np.eye(ks)
-        Qt = np.linalg.solve(A, Q[..., None])[..., 0]
-        cache["A"] = A
-    else:
-        Qt = Q
-    S = (Qt @ K.swapaxes(-1, -2)) * mask  # S[t, t'] = q_t . k_t' for t' <= t
-    O = S @ V
-    cache.update(Qt=Qt, S=S, O=O)
-    return h + np.tensordot(O, p["P"], axes=([1, 3], [0, 2])), cache
-
-
-def _layer_backward(p: dict[str, np.ndarray], cache: dict, dout: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
-    h, K, V, Qt, S, O = (cache[k] for k in ("h", "K", "V", "Qt", "S", "O"))
-    grads: dict[str, np.ndarray] = {}
-    dO = dout[:, None] @ p["P"][None]
-    grads["P"] = np.tensordot(dout, O, axes=([0, 1], [0, 2])).transpose(1, 0, 2)
-    dS = (dO @ V.swapaxes(-1, -2)) * mask
-    dV = S.swapaxes(-1, -2) @ dO
-    dQt = dS @ K
-    dK = dS.swapaxes(-1, -2) @ Qt
-    if "lam" in p:
-        A = cache["A"]
-        U = np.linalg.solve(A, dQt[..., None])[..., 0]  # A is symmetric
-        dQ = U
-        dA = -U[..., :, None] * Qt[..., None, :]
-        G = dA + dA.swapaxes(-1, -2)
-        Grev = np.flip(np.cumsum(np.flip(G, axis=2), axis=2), axis=2)  # sum over t >= t'
-        dK = dK + (Grev @ K[..., None])[..., 0]
-        tr = np.einsum("bhtii->h", dA)
-        grads["lam"] = -tr / p["lam"] ** 2
-    else:
-        dQ = dQt
-    dh = dout.copy()
-    for name, dX in (("Wq", dQ), ("Wk", dK), ("Wv", dV)):
-        grads[name] = np.tensordot(dX, h, axes=([0, 2], [0, 1]))
-        dh += np.tensordot(dX, p[name], axes=([1, 3], [0, 1]))
-    return dh, grads
+        Q = np.linalg.solve(A, Q[..., None])[..., 0]
+    S = (Q @ K.swapaxes(-1, -2)) * mask  # S[t, t'] = q_t . k_t' for t' <= t
+    return h + np.tensordot(S @ V, p["P"], axes=([1, 3], [0, 2]))
 
 
 def _tokens(inputs: np.ndarray) -> np.ndarray:
@@ -567,60 +491,13 @@ def linear_tf_forward(
     clip = _check_clip(act_clip)
     acts = [tokens]
     for p in layers:
-        h = _layer_forward(p, acts[-1], mask)[0]
+        h = _layer_forward(p, acts[-1], mask)
         acts.append(h if clip is None else np.clip(h, -clip, clip))
     return acts
 
 
 def _check_clip(act_clip: Any) -> float | None:
     return None if act_clip is None else check_float(act_clip, "act_clip", positive=True)
-
-
-def linear_tf_loss_and_grad(
-    layers: list[dict[str, np.ndarray]],
-    tokens: np.ndarray,
-    targets: np.ndarray,
-    *,
-    act_clip: float | None = None,
-) -> tuple[float, list[dict[str, np.ndarray]]]:
-    """Loss ``sum (pred - target)^2 / (2 B T)`` and its gradient for every layer's weights.
-
-    ``pred`` is the first ``D = targets.shape[-1]`` entries of the last layer's output.
-    ``act_clip`` as in :func:`linear_tf_forward` (clipped entries pass no gradient).
-
-    Returns
-    -------
-    loss : float
-    grads : list of dict
-        Same structure as ``layers``.
-    """
-    tokens = check_array(tokens, "tokens", 3, shape_text="an array of shape (B, T, E)")
-    targets = check_array(targets, "targets", 3, shape_text="an array of shape (B, T, D)")
-    B, T, E = tokens.shape
-    if targets.shape[:2] != (B, T) or targets.shape[2] > E:
-        raise bad_argument(ShapeError, "targets.shape", targets.shape, f"({B}, {T}, D) with D <= {E}")
-    _check_layers(layers, E)
-    D = targets.shape[-1]
-    clip = _check_clip(act_clip)
-    mask = np.tril(np.ones((T, T)))
-    h = tokens
-    caches = []
-    for p in layers:
-        h, c = _layer_forward(p, h, mask)
-        if clip is not None:
-            c["inside"] = np.abs(h) < clip
-            h = np.clip(h, -clip, clip)
-        caches.append(c)
-    res = h[..., :D] - targets
-    loss = float(np.sum(res * res) / (2 * B * T))
-    dh = np.zeros_like(h)
-    dh[..., :D] = res / (B * T)
-    grads: list[dict[str, np.ndarray]] = [{}] * len(layers)
-    for i in range(len(layers) - 1, -1, -1):
-        if clip is not None:
-            dh = dh * caches[i]["inside"]
-        dh, grads[i] = _layer_backward(layers[i], caches[i], dh, mask)
-    return loss, grads
 
 
 @dataclass
@@ -667,21 +544,30 @@ class LinearTFResult:
         """``sum (pred - target)^2 / (2 B T)``: the mean of :meth:`per_position_loss`."""
         return float(np.mean(self.per_position_loss(inputs, targets)))
 
+    def as_transformer(self) -> TrainedTransformer:
+        """The model as a :class:`aievo.mesa.nn.TrainedTransformer` (``token_format="lds_constructed"``).
 
-def _lr_at(step: int, steps: int, lr: float, schedule: str, warmup: int) -> float:
-    if schedule == "constant":
-        return lr
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    frac = (step - warmup) / max(steps - 1 - warmup, 1)
-    return lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * frac)))
+        Its numpy forward (``predict(..., backend="numpy")``) equals :meth:`predict`.
+        """
+        from .nn.result import TrainedTransformer
+
+        H, k, E = np.shape(self.layers[0]["Wq"])
+        config = _tf_model(self.D, len(self.layers), H, k, ["lam" in p for p in self.layers],
+                           self.config.get("act_clip"), 2e-4, 1.0)
+        params = {"layers": [{"attn": {key: np.asarray(v, dtype=np.float64) for key, v in p.items()}}
+                             for p in self.layers]}
+        return TrainedTransformer(config, params)
 
 
-def _flatten(layers: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {f"{i}.{k}": v for i, p in enumerate(layers) for k, v in p.items()}
+def _tf_model(D: int, n_layers: int, n_heads: int, key_size: int, mesa: Sequence[bool], act_clip: float | None,
+              init_std: float, lam_init: float) -> TransformerConfig:
+    from .nn.config import TransformerConfig
+
+    return TransformerConfig(attention=tuple("mesa" if m else "linear" for m in mesa), heads=n_heads,
+                             key_size=key_size, token_format="lds_constructed", data_dim=D, act_clip=act_clip,
+                             init="normal", init_scale=init_std, lam_init=lam_init)
 
 
-@with_single_threaded_blas
 def train_linear_tf(
     *,
     D: int = 10,
@@ -692,14 +578,14 @@ def train_linear_tf(
     mesa: bool | Sequence[bool] = False,
     steps: int = 1000,
     batch: int = 64,
-    lr: float = 1e-3,
+    lr: float = 3e-4,
     b1: float = 0.9,
     b2: float = 0.999,
-    clip_norm: float | None = 1.0,
-    schedule: str = "constant",
-    warmup: int = 0,
-    act_clip: float | None = None,
-    init_std: float = 0.02,
+    clip_norm: float | None = None,
+    schedule: str = "cosine",
+    warmup: int = 1000,
+    act_clip: float | None = 1.5,
+    init_std: float = 2e-4,
     lam_init: float = 1.0,
     noise: float = 0.01,
     kind: str = "orthogonal",
@@ -707,8 +593,20 @@ def train_linear_tf(
     eval_batch: int = 256,
     rng: Any = 0,
     progress: bool | None = False,
+    clip: float | None = 1.0,
+    weight_decay: float = 0.05,
+    decay_steps: int | None = 20000,
+    end_lr: float = 1e-5,
 ) -> LinearTFResult:
-    """Train a causal linear (or mesa) transformer to predict ``s_{t+1}`` on LDS sequences.
+    """Train a causal linear (or mesa) transformer to predict ``s_{t+1}`` on LDS sequences (the ``jax`` extra).
+
+    A wrapper of :func:`aievo.mesa.nn.train_transformer` (float32) on
+    :class:`aievo.mesa.nn.LDSTask` whose defaults are the official ones of von
+    Oswald et al. (2023b; :func:`aievo.mesa.nn.official_setup`
+    ``"vonoswald2023b_lds"``): initial weights ``N(0, (2e-4)^2)``, activation
+    clip 1.5, AdamW (weight decay 0.05) with element-wise gradient clip 1, a
+    linear warm-up from 0 to ``3e-4`` over 1000 steps then a cosine decay to
+    ``1e-5`` at step 20000. (The official run is 2500 steps at batch 256.)
 
     Parameters
     ----------
@@ -719,83 +617,100 @@ def train_linear_tf(
     mesa : bool or sequence of bool
         Use mesa heads (in every layer, or per layer).
     steps, batch : int
-        Adam steps and sequences per step (fresh data every step).
-    lr, b1, b2, clip_norm : float
-        Adam hyper-parameters and global gradient-norm clip (``None``: off).
-    schedule : {"constant", "cosine"}
-        Learning rate: constant ``lr``, or a linear warm-up over ``warmup`` steps
-        to ``lr`` followed by a cosine decay to ``lr / 100`` at the last step
-        (the official schedule is a warm-up cosine).
+        Optimiser steps and sequences per step (fresh data every step).
+    lr, b1, b2 : float
+        Peak learning rate (official 3e-4; 1e-3 in aievo 0.1) and Adam moments.
+    clip_norm : float or None
+        Global gradient-norm clip instead of the element-wise ``clip`` (default ``None``;
+        1.0 in aievo 0.1). Give ``clip=None`` with it: the two do not combine.
+    schedule : {"cosine", "constant"}
+        ``"cosine"`` (the default): linear warm-up from 0 over ``warmup``
+        steps, then a cosine decay to ``end_lr`` at step ``decay_steps`` (the official
+        warm-up cosine; ``decay_steps=None``: at the last step). ``"constant"``: ``lr``
+        throughout (the default in aievo 0.1).
     warmup : int
-        Warm-up steps (``schedule="cosine"`` only).
+        Warm-up steps (official 1000).
     act_clip : float or None
-        Clip every layer's output to ``[-act_clip, act_clip]`` (official: 1.5;
-        default ``None``: no clipping).
+        Clip every layer's output to ``[-act_clip, act_clip]`` (official and default: 1.5;
+        ``None``, no clipping, was the default in aievo 0.1).
     init_std, lam_init : float
-        Initial weight scale and initial ``lambda`` of mesa heads.
+        Initial weight scale (official 2e-4; 0.02 in aievo 0.1) and initial ``lambda`` of mesa heads.
     noise, kind : float, str
         LDS noise and kind, passed to :func:`aievo.mesa.tasks.sample_lds`.
     eval_every, eval_batch : int
-        A fixed evaluation batch (drawn first) is scored every ``eval_every`` steps.
+        A fixed evaluation batch is scored every ``eval_every`` steps and at the end.
     rng : None, int, SeedSequence or Generator (anything numpy.random.default_rng accepts)
     progress : bool or None
         Show a progress bar.
+    clip : float or None
+        Element-wise gradient clip (official: 1.0).
+    weight_decay : float
+        Decoupled (AdamW) weight decay (official: 0.05).
+    decay_steps : int or None
+        End of the cosine decay (official: 20000; ``schedule="cosine"`` only).
+    end_lr : float
+        Learning rate at the end of the cosine decay (official: 1e-5).
 
     Returns
     -------
     LinearTFResult
+        Float64 copies of the trained (float32) weights; losses scored in float32.
+
+    Raises
+    ------
+    MissingExtraError
+        Without the ``jax`` extra.
+    NumericalRangeError
+        If training diverged (a non-finite loss or weight).
     """
     steps = check_int(steps, "steps", minimum=0)
     batch = check_int(batch, "batch")
-    T = check_int(T, "T")
+    n_layers = check_int(n_layers, "n_layers")
     eval_every = check_int(eval_every, "eval_every")
     eval_batch = check_int(eval_batch, "eval_batch")
-    _check_adam_args(lr, b1, b2, clip_norm)
+    lr = check_float(lr, "lr", positive=True)
+    clip = _opt_positive(clip, "clip")
+    clip_norm = _opt_positive(clip_norm, "clip_norm")
+    if clip is not None and clip_norm is not None:
+        raise bad_argument(InvalidParameterError, "clip_norm", clip_norm,
+                           f"None when clip={clip!r} (one kind of clipping; pass clip=None for a global-norm clip)")
     if schedule not in ("constant", "cosine"):
         raise bad_argument(InvalidParameterError, "schedule", schedule, "'constant' or 'cosine'")
     warmup = check_int(warmup, "warmup", minimum=0)
-    from .._progress import progress as progress_bar
-    from .tasks import sample_lds
+    flags = _mesa_flags(mesa, n_layers)
+    from .nn.config import LDSTask, OptimConfig
+    from .nn.train import train_transformer
 
-    config = dict(D=D, T=T, n_layers=n_layers, n_heads=n_heads, key_size=key_size,
-                  mesa=list(_mesa_flags(mesa, check_int(n_layers, "n_layers"))), steps=steps, batch=batch,
-                  lr=lr, b1=b1, b2=b2, clip_norm=clip_norm, schedule=schedule, warmup=warmup, act_clip=_check_clip(act_clip),
-                  init_std=init_std,
-                  lam_init=lam_init, noise=noise,
-                  kind=kind, eval_every=eval_every, eval_batch=eval_batch,
-                  rng=rng if isinstance(rng, int) else None)
-    g = as_rng(rng)
-    layers = linear_tf_init(D, n_layers, n_heads, key_size, mesa=mesa, lam_init=lam_init, init_std=init_std, rng=g)
-    ev_in, ev_tg, _ = sample_lds(g, eval_batch, D=D, T=T, noise=noise, kind=kind)
-    ev_tok = _tokens(ev_in)
-    flat = _flatten(layers)
-    opt = Adam(flat, lr=lr, b1=b1, b2=b2, clip_norm=clip_norm)
-    train_loss = np.empty(steps)
-    eval_steps: list[int] = []
-    eval_loss: list[float] = []
+    if schedule == "constant":
+        sched: dict[str, Any] = dict(warmup_steps=0, decay_steps=None)
+    else:
+        sched = dict(warmup_steps=warmup, decay_steps=max(steps, warmup, 1) if decay_steps is None else decay_steps,
+                     init_lr=0.0, end_lr=end_lr)
+    optim = OptimConfig(lr=lr, b1=b1, b2=b2, weight_decay=weight_decay, clip=clip if clip_norm is None else clip_norm,
+                        clip_kind="elementwise" if clip_norm is None else "global_norm", **sched)
+    model_cfg = _tf_model(check_int(D, "D"), n_layers, check_int(n_heads, "n_heads"),
+                          check_int(key_size, "key_size"), flags, _check_clip(act_clip),
+                          check_float(init_std, "init_std", positive=True),
+                          check_float(lam_init, "lam_init", positive=True))
+    task = LDSTask(D=D, T=check_int(T, "T"), noise=noise, kind=kind)
+    model = train_transformer(model_cfg, task, steps, batch, rng, optim=optim, eval_every=eval_every,
+                              eval_sequences=eval_batch, progress=progress)
+    _check_trained(model, lr)
+    layers = [{k: np.asarray(v, dtype=np.float64) for k, v in layer["attn"].items()}
+              for layer in model.params["layers"]]
+    for p in layers:  # a mesa head's lambda must stay positive
+        if "lam" in p and np.any(p["lam"] <= 0):
+            raise InvalidParameterError(
+                f"lr={lr!r} is invalid: expected a step small enough that mesa lambdas stay positive "
+                f"(a lambda reached {p['lam'].min():.3g})")
+    config = dict(D=D, T=T, n_layers=n_layers, n_heads=n_heads, key_size=key_size, mesa=list(flags), steps=steps,
+                  batch=batch, lr=lr, b1=b1, b2=b2, clip_norm=clip_norm, clip=clip, weight_decay=weight_decay,
+                  schedule=schedule, warmup=warmup, decay_steps=decay_steps, end_lr=end_lr,
+                  act_clip=_check_clip(act_clip), init_std=init_std, lam_init=lam_init, noise=noise, kind=kind,
+                  eval_every=eval_every, eval_batch=eval_batch, rng=model.meta["seed"], trainer=TRAINER)
+    h = model.history
+    return LinearTFResult(layers, h["train_loss"], h["eval_step"], h["eval_loss"], config)
 
-    def evaluate() -> float:
-        pred = linear_tf_forward(layers, ev_tok, act_clip=act_clip)[-1][..., :D]
-        return float(np.sum((pred - ev_tg) ** 2) / (2 * eval_batch * T))
-
-    for step in progress_bar(range(steps), total=steps, desc="train_linear_tf", enabled=progress):
-        if step % eval_every == 0:
-            eval_steps.append(step)
-            eval_loss.append(evaluate())
-        opt.lr = _lr_at(step, steps, lr, schedule, warmup)
-        inputs, targets, _ = sample_lds(g, batch, D=D, T=T, noise=noise, kind=kind)
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported just below
-            train_loss[step], grads = linear_tf_loss_and_grad(layers, _tokens(inputs), targets, act_clip=act_clip)
-        _check_finite_loss(train_loss[step], step, lr)
-        opt.step(flat, _flatten(grads))
-        for p in layers:  # a mesa head's lambda must stay positive
-            if "lam" in p and np.any(p["lam"] <= 0):
-                raise InvalidParameterError(
-                    f"lr={lr!r} is invalid: expected a step small enough that mesa lambdas stay positive "
-                    f"(a lambda reached {p['lam'].min():.3g} at step {step})")
-    eval_steps.append(steps)
-    eval_loss.append(evaluate())
-    return LinearTFResult(layers, train_loss, np.asarray(eval_steps), np.asarray(eval_loss), config)
 
 
 # --------------------------------------------------------------------------- alignment with GD

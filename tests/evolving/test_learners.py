@@ -122,6 +122,7 @@ def test_learners_are_hashable_values():
 
 
 def test_trained_lsa_is_the_layer_train_lsa_trains(tasks):
+    pytest.importorskip("jax")  # the layer is trained through the JAX layer
     X, y, xq = tasks
     learner = TrainedLSA(0.8, N=12, steps=40, batch=16, lr=0.02, seed=3)
     ref = train_lsa(d=3, N=12, steps=40, batch=16, lr=0.02, x_halfwidth=0.8, eval_every=40, eval_tasks=100, rng=3)

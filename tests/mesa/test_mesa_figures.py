@@ -14,7 +14,6 @@ from aievo.figures import mesa as mf
 from aievo.mesa.attention import lsa_forward
 from aievo.mesa.baselines import gdpp_predict
 from aievo.mesa.tasks import concat_tokens, construct_full_tokens, sample_lds, sample_regression_tasks
-from aievo.mesa.train import lsa_init, train_lsa
 
 
 def _line(fig, gid):
@@ -48,27 +47,27 @@ def test_mesa_figures_registered():
 def test_mesa1_curves():
     fig = mf.mesa1_lsa_vs_gd(quick=True)
     assert isinstance(fig, Figure)
-    kw = mf.FIGURE_SIZES["lsa"][True]
-    g = np.random.default_rng(mf.SEED)
-    lsa_init(10, g, 0.002)
-    X, y, xq, yq, _ = sample_regression_tasks(g, kw["eval_tasks"])
+    res = mf.trained_lsa()  # the shipped layer (quick draws from it too)
+    X, y, xq, yq, _ = res.evaluation_tasks()
+    assert X.shape == (mf.FIGURE_SIZES["lsa"][False]["eval_tasks"], 10, 10)
+    # one GD step predicts eta * (linear in eta), so its loss is a quadratic in eta: three loop evaluations fix
+    # it, and its minimum over the official grid follows without running the loop 250 times
     grid = np.arange(0.001, 25, 0.1)
-    gd_best = min(_gd_loss_loop(X, y, xq, yq, e, 1) for e in grid)
+    coef = np.polyfit([0.0, 5.0, 10.0], [_gd_loss_loop(X, y, xq, yq, e, 1) for e in (0.0, 5.0, 10.0)], 2)
+    gd_best = float(np.min(np.polyval(coef, grid)))
     _, gd_line = _line(fig, "gd")
     assert gd_line[0] == pytest.approx(gd_best, rel=1e-10)
     _, zero = _line(fig, "zero")
     assert zero[0] == pytest.approx(np.mean(yq**2) / 2, rel=1e-12)
-    # the LSA curve: first point = loss of the initial weights, last = loss of the trained weights,
-    # both recomputed with the attention module's forward pass
+    # the LSA curve: its last point is the loss of the shipped weights on the evaluation set, recomputed
+    # with the attention module's forward pass (training scored it in float32: 1e-5 relative)
     steps, lsa = _line(fig, "lsa")
-    res = train_lsa(rng=mf.SEED, **kw)
+    kw = mf.FIGURE_SIZES["lsa"][False]
     assert list(steps) == list(range(0, kw["steps"] + 1, kw["eval_every"]))
     E = concat_tokens(X, y, xq)
     pred = -lsa_forward(E, [res.params], n_context=X.shape[1])[:, -1, -1]
-    assert lsa[-1] == pytest.approx(np.sum((pred - yq) ** 2) / (2 * yq.size), rel=1e-10)
-    init = lsa_init(10, np.random.default_rng(mf.SEED), 0.002)
-    pred0 = -lsa_forward(E, [init], n_context=X.shape[1])[:, -1, -1]
-    assert lsa[0] == pytest.approx(np.sum((pred0 - yq) ** 2) / (2 * yq.size), rel=1e-10)
+    assert lsa[-1] == pytest.approx(np.sum((pred - yq) ** 2) / (2 * yq.size), rel=1e-5)
+    assert lsa[0] == pytest.approx(zero[0], rel=0.01)  # tiny initial weights predict about 0
 
 
 def test_mesa2_curves():
@@ -169,7 +168,9 @@ def test_shipped_figure_models_have_the_full_size_recipe():
 
 @pytest.mark.slow
 def test_retraining_reproduces_the_shipped_figure_models():
-    """Seeded float64 training; BLAS thread counts may reorder sums, so final losses agree to 1e-6 relative."""
+    """Seeded float32 training through XLA: on one machine bit for bit; other CPUs and XLA builds may
+    fuse and order sums differently, which a few thousand Adam steps grow to ~1e-4, so 1e-3 relative."""
+    pytest.importorskip("jax")
     for shipped, fresh in ((mf.trained_lsa(), mf.trained_lsa(retrain=True)),
                            (mf.trained_linear_tf(), mf.trained_linear_tf(retrain=True))):
-        np.testing.assert_allclose(fresh.eval_loss[-1], shipped.eval_loss[-1], rtol=1e-6)
+        np.testing.assert_allclose(fresh.eval_loss[-1], shipped.eval_loss[-1], rtol=1e-3)

@@ -263,3 +263,19 @@ def test_baselines():
     r = random.Random(17)
     expected = [r.choice(list(y)) for _ in range(len(Xq))]
     assert R.get_regressor("random", random_state=17).fit(X, y).predict(Xq).tolist() == expected
+
+
+def test_icl_lsa_is_the_shipped_layer_the_recorded_benchmark_used():
+    """icl_lsa loads a shipped LSA (no training, no JAX): it reproduces the recorded result's per-seed MSEs.
+
+    Only the summation order of BLAS can differ from the recording machine: 1e-9 relative.
+    """
+    import json
+
+    from aievo.mesa import regression as RG
+
+    meta = json.loads(R.ICL_LSA_FILE.with_suffix(".json").read_text())
+    assert meta["config"]["steps"] == 3000 and "benchmarks/_numpy_trainer.py" in meta["recipe"]
+    rec = RG.figure_result()
+    now = RG.regression_benchmark("original2", ["icl_lsa"], seeds=range(2), protocol="consistent", progress=False)
+    np.testing.assert_allclose(now.metrics[0, :, 0], rec.metrics[rec.methods.index("icl_lsa"), :2, 0], rtol=1e-9)

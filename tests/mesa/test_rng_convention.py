@@ -41,10 +41,21 @@ DRAWS = {
     "lsa_init": lambda rng: train.lsa_init(3, rng),
     "linear_tf_init": lambda rng: train.linear_tf_init(2, 1, 1, 2, rng=rng),
     "sample_lsa_split": lambda rng: faithfulness.sample_lsa_split(rng, 3, 2, 4, law="laplace"),
-    "train_lsa": lambda rng: (lambda r: (r.params, r.train_loss, r.eval_loss))(
-        train.train_lsa(d=2, N=3, steps=3, batch=4, eval_every=1, eval_tasks=8, rng=rng)
-    ),
 }
+
+
+def test_train_lsa_int_generator_and_seedsequence_train_identically():
+    """train_lsa draws only from as_rng(rng) too (its three streams are spawned from it)."""
+    pytest.importorskip("jax")
+
+    def run(rng):
+        r = train.train_lsa(d=2, N=3, steps=3, batch=4, eval_every=1, eval_tasks=8, rng=rng)
+        return _flat((r.params, r.train_loss, r.eval_loss))
+
+    ref = run(7)
+    for rng in (np.random.default_rng(7), np.random.SeedSequence(7)):
+        for a, b in zip(run(rng), ref):
+            np.testing.assert_array_equal(a, b)
 
 
 def _flat(out):
