@@ -16,12 +16,12 @@ jax = pytest.importorskip("jax")
 
 
 @st.composite
-def cases(draw):
+def cases(draw, kinds=ATTENTION_KINDS):
     D = draw(st.integers(1, 3))
     depth = draw(st.integers(1, 2))
     proj = draw(st.booleans())
     config = TransformerConfig(
-        attention=tuple(draw(st.sampled_from(ATTENTION_KINDS)) for _ in range(depth)), heads=draw(st.integers(1, 2)),
+        attention=tuple(draw(st.sampled_from(kinds)) for _ in range(depth)), heads=draw(st.integers(1, 2)),
         key_size=draw(st.integers(1, 3)), token_format="lds_raw", data_dim=D,
         embed_dim=draw(st.integers(2, 5)) if proj else None, input_proj=proj, output_proj=proj,
         pos_encoding=draw(st.sampled_from(POS_ENCODINGS)), act_clip=draw(st.sampled_from((None, 0.9))),
@@ -32,9 +32,22 @@ def cases(draw):
     return config, task
 
 
-@settings(max_examples=6, deadline=None)  # eager JAX, 1-3 s per case
-@given(case=cases(), seed=st.integers(0, 2**16))
+# the layers' equality is test_reference's; here the sequence layout, read-out positions and prompt
+# matter, so the default run skips the mesa layer (eager JAX, slowest), which the slow test adds
+@settings(max_examples=4, deadline=None)
+@given(case=cases(("linear", "softmax")), seed=st.integers(0, 2**16))
 def test_fewshot_predictions_of_jax_equal_the_numpy_reference_in_float64(case, seed):
+    _check_against_jax(case, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None)
+@given(case=cases(), seed=st.integers(0, 2**16))
+def test_fewshot_predictions_of_jax_equal_the_numpy_reference_in_float64_many_cases(case, seed):
+    _check_against_jax(case, seed)
+
+
+def _check_against_jax(case, seed):
     from aievo.mesa.nn import model
 
     config, task = case
@@ -69,7 +82,7 @@ def test_gradient_in_the_prompt_matches_finite_differences_of_the_reference(x64)
     def ref_loss(p):
         return np.mean(np.sum((ref.fewshot_predict(params, config, task, X, Y, p) - Y) ** 2, axis=(0, 2)) / 8)
 
-    grad = jax.grad(lambda p: jax.numpy.mean(model.fewshot_loss(params, config, task, X, Y, p)))(prompt)
+    grad = jax.jit(jax.grad(lambda p: jax.numpy.mean(model.fewshot_loss(params, config, task, X, Y, p))))(prompt)
     h = 1e-6  # central differences in float64: truncation ~h^2, rounding ~1e-16/h, both far below 1e-6
     for key in ("eos", "prefix"):
         for idx in np.ndindex(prompt[key].shape):
