@@ -90,6 +90,8 @@ REGISTRY: dict[str, FigureSpec] = {
                    "2023b Fig 6: multi-layer softmax transformers: probes by layer and Prop 2"),
         FigureSpec("vonoswald2023b_fig7", "vonoswald2023b", "aievo.figures.vonoswald2023b:fig7_hybrid",
                    "2023b Fig 7: a softmax-mesa hybrid against softmax-only transformers"),
+        FigureSpec("vonoswald2023b_fig8", "vonoswald2023b", "aievo.figures.vonoswald2023b:fig8_few_shot",
+                   "2023b Fig 8: few-shot learning after LDS pretraining, with tuned EOS and prefix tokens"),
         FigureSpec("friedman2023_dyck", "friedman2023", "aievo.figures.friedman2023:friedman2023_dyck",
                    "Friedman et al. 2023 on Dyck: SVD, k-means and one-hot proxies in vs out of distribution"),
         FigureSpec("friedman2023_regression", "friedman2023",

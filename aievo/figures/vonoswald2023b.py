@@ -17,7 +17,9 @@ Group ``"vonoswald2023b"`` of :mod:`aievo.figures`, drawn from small shipped che
 * :func:`fig6_softmax_algorithms` -- Fig 6: multi-layer softmax transformers on raw LDS states:
   probes by layer, and their loss against the Proposition-2 optimizer with tuned steps;
 * :func:`fig7_hybrid` -- Fig 7: a softmax first layer followed by a mesa layer against
-  softmax-only transformers of depth 2, 3 and 6.
+  softmax-only transformers of depth 2, 3 and 6;
+* :func:`fig8_few_shot` -- Fig 8: few-shot regression by a frozen LDS-pretrained transformer,
+  without prompt, with a tuned EOS token and with a tuned prefix, one task and two in sequence.
 
 Drawing needs neither JAX nor training: the forward passes are numpy (the softmax layer here,
 the linear layers :func:`aievo.mesa.train.linear_tf_forward`). ``retrain=True`` trains the
@@ -72,6 +74,11 @@ __all__ = [
     "fig6_softmax_algorithms",
     "fig7_data",
     "fig7_hybrid",
+    "FIG8_SIZES",
+    "FIG8_EXAMPLES",
+    "FIG8_YMAX",
+    "fig8_data",
+    "fig8_few_shot",
 ]
 
 #: Fresh sequences drawn at draw time (full, quick): probes (half fit, half score), evaluation, tuning.
@@ -694,4 +701,78 @@ def fig7_hybrid(*, quick: bool = False, retrain: bool = False) -> "Figure":
     bx.legend(fontsize=8.5)
     panel_label(bx, "B")
     fig.suptitle("A softmax first layer followed by a mesa layer against softmax-only transformers")
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig 8
+#: Fig 8: sequences drawn at draw time (full, quick), examples of the single task and of the two tasks.
+FIG8_SIZES = {False: 1000, True: 200}
+#: Top of the loss axis (least squares over both tasks overshoots far above it after the switch).
+FIG8_YMAX = 2.9
+FIG8_EXAMPLES = dict(single=(18,), switch=(9, 9))
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Loss per in-context example of the LDS-pretrained model without prompt, with tuned EOS, with a tuned prefix.
+
+    Returns
+    -------
+    dict
+        ``single`` and ``switch``: dicts of :func:`~aievo.mesa.experiments.vonoswald2023b_fewshot.fewshot_curves`
+        (``none``, ``eos``, ``prefix``, ``lsq``, ``lsq_task``) for one task of 18 examples and for two
+        tasks of 9; ``switch_at`` (index of the first example of task 2), ``n_prefix``,
+        ``n_sequences``, ``tune_loss`` (the final tuning losses ``eos`` and ``prefix``).
+    """
+    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+
+    model = _raw_model(FEWSHOT_MODEL, retrain)
+    n = FIG8_SIZES[quick]
+    single = fewshot_curves(model, FIG8_EXAMPLES["single"], n, SEED + 20)
+    switch = fewshot_curves(model, FIG8_EXAMPLES["switch"], n, SEED + 21)
+    return dict(single=single, switch=switch, switch_at=FIG8_EXAMPLES["switch"][0],
+                n_prefix=int(np.shape(model.params["prompt"]["prefix"])[0]), n_sequences=n,
+                tune_loss={k: float(model.history[f"prompt_{k}_loss"][-50:].mean()) for k in ("eos", "prefix")})
+
+
+@styled
+def fig8_few_shot(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Fig 8: few-shot regression by a frozen LDS-pretrained transformer, with tuned EOS and prefix tokens."""
+    d = fig8_data(quick, retrain)
+    fig = new_figure(12.6, 4.6)
+    ax, bx = fig.subplots(1, 2, sharey=True)
+    labels = {"none": "no prompt", "eos": "tuned EOS token", "prefix": f"tuned prefix ({d['n_prefix']} tokens) + EOS",
+              "lsq": "least squares, all examples so far", "lsq_task": "least squares, current task only"}
+    styles: dict[str, dict[str, Any]] = {
+        "none": dict(color=COLORS[0], lw=1.8, ls="-", marker="o", ms=3.5),
+        "eos": dict(color=COLORS[1], lw=1.8, ls="-", marker="s", ms=3.5),
+        "prefix": dict(color=COLORS[2], lw=1.8, ls="-", marker="^", ms=3.5),
+        "lsq": dict(color="0.35", lw=1.6, ls=":"),
+        "lsq_task": dict(color="0.6", lw=1.4, ls="-."),
+    }
+    top = FIG8_YMAX
+    for panel, axis, key in (("A", ax, "single"), ("B", bx, "switch")):
+        curves = d[key]
+        i = np.arange(curves["none"].size)
+        keys = ("none", "eos", "prefix", "lsq") + (("lsq_task",) if key == "switch" else ())
+        for k in keys:
+            mean = f" ({curves[k].mean():.2f})" if k != "lsq_task" else ""
+            axis.plot(i, curves[k], gid=f"{panel}:{k}", label=labels[k] + mean, **styles[k])
+        peak = int(np.argmax(curves["lsq"]))
+        if curves["lsq"][peak] > top:  # least squares over both tasks overshoots after the switch
+            axis.annotate(f"peak {curves['lsq'][peak]:.1f}", (peak, top), xytext=(peak + 0.6, 0.93 * top),
+                          fontsize=8.5, color="0.35", va="top")
+        axis.set_ylim(0.0, top)
+        axis.set_xlabel("examples of the sequence seen before the query")
+        axis.set_xlim(-0.5, i[-1] + 0.5)
+        panel_label(axis, panel)
+    bx.axvline(d["switch_at"] - 0.5, color="0.2", lw=1.0, ls="--", gid="B:switch")
+    bx.text(d["switch_at"] - 0.2, 0.03, "task switch", transform=bx.get_xaxis_transform(), ha="left", fontsize=9)
+    ax.set_ylabel("loss at the query  (sum over dims / 2)")
+    ax.set_title("One task f(x) = W x, W orthogonal, D = 10")
+    bx.set_title(f"Two tasks in sequence ({d['switch_at']} + {d['switch_at']} examples)")
+    ax.legend(fontsize=8.5, loc="upper right", title="(mean over the examples)", title_fontsize=8.5)
+    bx.legend(fontsize=8, loc="upper left", framealpha=0.95)
+    fig.suptitle("Few-shot learning by a frozen transformer pretrained on LDS states (only the prompt vectors tuned)")
     return fig

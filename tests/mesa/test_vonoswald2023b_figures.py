@@ -26,7 +26,7 @@ from aievo.mesa.nn.shipped import CHECKPOINT_DIR, shipped_model
 from aievo.mesa.tasks import sample_lds
 
 NAMES = ("vonoswald2023b_fig2", "vonoswald2023b_fig3", "vonoswald2023b_fig4", "vonoswald2023b_fig5",
-         "vonoswald2023b_fig6", "vonoswald2023b_fig7")
+         "vonoswald2023b_fig6", "vonoswald2023b_fig7", "vonoswald2023b_fig8")
 
 
 def _r2(A_fit, y_fit, A_test, y_test):

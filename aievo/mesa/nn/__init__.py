@@ -19,6 +19,7 @@ from typing import Any
 from ._deps import MissingExtraError as MissingExtraError
 from .checkpoint import load_transformer as load_transformer
 from .config import OFFICIAL_SETUPS as OFFICIAL_SETUPS
+from .config import FewShotTask as FewShotTask
 from .config import InterleavedRegressionTask as InterleavedRegressionTask
 from .config import LDSTask as LDSTask
 from .config import OfficialSetup as OfficialSetup
@@ -35,6 +36,7 @@ __all__ = [
     "LDSTask",
     "RegressionTask",
     "InterleavedRegressionTask",
+    "FewShotTask",
     "OfficialSetup",
     "OFFICIAL_SETUPS",
     "official_setup",

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import InvalidParameterError, bad_argument
+from ...errors import InvalidParameterError, ShapeError, bad_argument
 from .._checks import check_float, check_int
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "LDSTask",
     "RegressionTask",
     "InterleavedRegressionTask",
+    "FewShotTask",
     "task_from_dict",
     "OfficialSetup",
     "official_setup",
@@ -547,3 +548,131 @@ def official_setup(name: str, **model_changes: Any) -> OfficialSetup:
     if name == "vonoswald2023a_regression" and "init_scale" not in model_changes:
         model = dataclasses.replace(model, init_scale=0.002 / model.n_layers)
     return dataclasses.replace(setup, model=model)
+
+
+@dataclass(frozen=True)
+class FewShotTask(_JSONConfig):
+    """Few-shot regression ``f(x) = W x`` fed as raw tokens to a model pretrained on LDS states (2023b Fig 8).
+
+    Every task (``len(n_examples)`` of them, one after the other in the same
+    sequence) draws a Haar-orthogonal ``W`` (``D x D``); its ``n`` examples are
+    ``x ~ U(-x_halfwidth, x_halfwidth)^D`` and ``f(x) = W x + noise * eps``.
+    The sequence is ``[prefix, x_1, f(x_1), (EOS,) x_2, f(x_2), (EOS,) ...]``
+    (:func:`aievo.mesa.nn.reference.fewshot_tokens`): ``n_prefix`` learned
+    prefix tokens, then the examples as raw tokens, each followed by a learned
+    end-of-sequence token when ``eos``. A model on ``token_format="lds_raw"``
+    predicts the next token everywhere; it is scored at the x-tokens
+    (:attr:`query_positions`), where the next token is ``f(x_i)``. The learned
+    vectors (the *prompt*) are a dict ``{"eos": (D,), "prefix": (n_prefix, D)}``
+    holding the keys this task needs (:meth:`check_prompt`). Official:
+    ``D = 10``, ``x ~ U(-1, 1)``, ``noise = 0.01``.
+
+    Parameters
+    ----------
+    D : int
+        Token (and ``x``) dimension.
+    n_examples : tuple of int
+        Examples of each task, in order (two entries: a task switch).
+    x_halfwidth : float
+        Half-width of the uniform inputs.
+    noise : float
+        Label noise standard deviation.
+    eos : bool
+        Follow every example by the learned EOS token.
+    n_prefix : int
+        Learned prefix tokens before the first example.
+    """
+
+    D: int = 10
+    n_examples: tuple[int, ...] = (10,)
+    x_halfwidth: float = 1.0
+    noise: float = 0.01
+    eos: bool = False
+    n_prefix: int = 0
+
+    _tuple_fields: ClassVar[tuple[str, ...]] = ("n_examples",)
+
+    def __post_init__(self) -> None:
+        check_int(self.D, "D")
+        n = self.n_examples
+        if isinstance(n, (int, np.integer)) or not isinstance(n, (tuple, list)) or not n:
+            raise bad_argument(InvalidParameterError, "n_examples", n, "a non-empty tuple of ints (examples per task)")
+        object.__setattr__(self, "n_examples", tuple(check_int(k, f"n_examples[{i}]") for i, k in enumerate(n)))
+        check_float(self.x_halfwidth, "x_halfwidth", positive=True)
+        check_float(self.noise, "noise", nonnegative=True)
+        _bool(self.eos, "eos")
+        check_int(self.n_prefix, "n_prefix", minimum=0)
+
+    @property
+    def data_dim(self) -> int:
+        """Token dimension ``D``."""
+        return self.D
+
+    @property
+    def n_total(self) -> int:
+        """Examples over all tasks."""
+        return sum(self.n_examples)
+
+    @property
+    def stride(self) -> int:
+        """Tokens per example: 3 with EOS, else 2."""
+        return 3 if self.eos else 2
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens in a sequence: ``n_prefix + stride * n_total``."""
+        return self.n_prefix + self.stride * self.n_total
+
+    @property
+    def query_positions(self) -> np.ndarray:
+        """Positions of the x-tokens (where ``f(x_i)`` is predicted), shape ``(n_total,)``."""
+        return self.n_prefix + self.stride * np.arange(self.n_total)
+
+    @property
+    def task_starts(self) -> np.ndarray:
+        """Index of the first example of every task, shape ``(len(n_examples),)``."""
+        return np.concatenate([[0], np.cumsum(self.n_examples)[:-1]]).astype(np.int64)
+
+    @property
+    def prompt_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the learned vectors the task needs: ``eos`` ``(D,)``, ``prefix`` ``(n_prefix, D)``."""
+        out: dict[str, tuple[int, ...]] = {}
+        if self.eos:
+            out["eos"] = (self.D,)
+        if self.n_prefix:
+            out["prefix"] = (self.n_prefix, self.D)
+        return out
+
+    def check_prompt(self, prompt: Any) -> None:
+        """Raise unless ``prompt`` is a dict with exactly the keys and shapes of :attr:`prompt_shapes`."""
+        want = self.prompt_shapes
+        if not isinstance(prompt, dict) or sorted(prompt) != sorted(want):
+            got = sorted(prompt) if isinstance(prompt, dict) else type(prompt).__name__
+            raise bad_argument(InvalidParameterError, "prompt", got,
+                               f"a dict with keys {sorted(want)} (eos={self.eos}, n_prefix={self.n_prefix})")
+        for key, shape in want.items():
+            if tuple(np.shape(prompt[key])) != shape:
+                raise bad_argument(ShapeError, f"prompt[{key!r}].shape", tuple(np.shape(prompt[key])), f"{shape}")
+
+    def init_prompt(self, rng: Any = 0) -> dict[str, np.ndarray]:
+        """Initial prompt vectors ``N(0, I)`` (as the official code), float64; ``eos`` drawn first."""
+        from .._checks import as_rng
+
+        g = as_rng(rng)
+        return {key: g.standard_normal(shape) for key, shape in self.prompt_shapes.items()}
+
+    def sample_raw(self, rng: Any, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)``, both ``(batch, n_total, D)`` float64: inputs and labels of every task in order."""
+        from .._checks import as_rng
+        from ..tasks import haar_orthogonal
+
+        batch = check_int(batch, "batch")
+        g = as_rng(rng)
+        X = g.uniform(-self.x_halfwidth, self.x_halfwidth, size=(batch, self.n_total, self.D))
+        Y = np.empty_like(X)
+        for start, n in zip(self.task_starts, self.n_examples):
+            W = haar_orthogonal(g, batch, self.D)
+            Y[:, start:start + n] = np.einsum("bij,bnj->bni", W, X[:, start:start + n])
+        if self.noise > 0:
+            Y = Y + self.noise * g.standard_normal(Y.shape)
+        return X, Y

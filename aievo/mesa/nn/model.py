@@ -44,6 +44,9 @@ __all__ = [
     "attention_mask",
     "readout",
     "compiled",
+    "fewshot_tokens",
+    "fewshot_predict",
+    "fewshot_loss",
 ]
 
 
@@ -166,3 +169,37 @@ def compiled(config: TransformerConfig, name: str) -> Any:
         raise bad_argument(InvalidParameterError, "name", name, f"one of {sorted(_FUNCTIONS)}")
     fn = _FUNCTIONS[name]
     return jax.jit(lambda params, *args: fn(params, config, *args))
+
+
+# --------------------------------------------------------------------------- few-shot sequences (2023b Fig 8)
+def fewshot_tokens(task: Any, X: Any, Y: Any, prompt: dict | None = None) -> jax.Array:
+    """:func:`aievo.mesa.nn.reference.fewshot_tokens` in JAX, differentiable in the prompt vectors."""
+    from .reference import check_fewshot_inputs
+
+    prompt = {} if prompt is None else prompt
+    check_fewshot_inputs(None, task, X, Y, prompt)
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    B, N, D = X.shape
+    parts = [X, Y] + ([jnp.broadcast_to(jnp.asarray(prompt["eos"], X.dtype), (B, N, D))] if task.eos else [])
+    body = jnp.stack(parts, axis=2).reshape(B, N * task.stride, D)
+    if task.n_prefix:
+        pre = jnp.broadcast_to(jnp.asarray(prompt["prefix"], X.dtype), (B, task.n_prefix, D))
+        body = jnp.concatenate([pre, body], axis=1)
+    return body
+
+
+def fewshot_predict(params: dict, config: TransformerConfig, task: Any, X: Any, Y: Any,
+                    prompt: dict | None = None) -> jax.Array:
+    """Predictions of ``f(x_i)`` at every x-token, ``(B, n_total, D)`` (the next-token prediction there)."""
+    from .reference import check_fewshot_inputs
+
+    prompt = {} if prompt is None else prompt
+    check_fewshot_inputs(config, task, X, Y, prompt)
+    return predict(params, config, fewshot_tokens(task, X, Y, prompt))[:, task.query_positions]
+
+
+def fewshot_loss(params: dict, config: TransformerConfig, task: Any, X: Any, Y: Any,
+                 prompt: dict | None = None) -> jax.Array:
+    """Loss per example ``sum_{batch, dim} (pred - f(x_i))^2 / (2B)``, shape ``(n_total,)``; its mean is the tuning loss."""
+    res = fewshot_predict(params, config, task, X, Y, prompt) - jnp.asarray(Y)
+    return jnp.sum(res * res, axis=(0, 2)) / (2 * res.shape[0])

@@ -61,6 +61,8 @@ __all__ = [
     "run",
     "predict",
     "activations",
+    "fewshot_tokens",
+    "fewshot_predict",
 ]
 
 #: ``qk_hook(layer, Q, K) -> (Q, K)``: replaces a layer's queries and keys ``(B, H, T, k)``.
@@ -282,3 +284,62 @@ def predict(params: dict, config: TransformerConfig, inputs: Any) -> np.ndarray:
 def activations(params: dict, config: TransformerConfig, inputs: Any) -> list[np.ndarray]:
     """``[embedded tokens, after layer 1, ..., after layer L]`` as :func:`aievo.mesa.nn.model.activations`."""
     return run(params, config, inputs).residual
+
+
+# --------------------------------------------------------------------------- few-shot sequences (2023b Fig 8)
+def check_fewshot_inputs(config: TransformerConfig | None, task: Any, X: Any, Y: Any, prompt: Any) -> None:
+    """Refuse a few-shot task, inputs or prompt that do not fit together (numpy and JAX alike)."""
+    from .config import FewShotTask
+
+    if not isinstance(task, FewShotTask):
+        raise bad_argument(InvalidParameterError, "task", task, "a FewShotTask")
+    if config is not None and (config.token_format != "lds_raw" or config.data_dim != task.D):
+        raise bad_argument(InvalidParameterError, "config", (config.token_format, config.data_dim),
+                           f"token_format 'lds_raw' with data_dim {task.D} (the task's D)")
+    want = (task.n_total, task.D)
+    for name, a in (("X", X), ("Y", Y)):
+        if len(np.shape(a)) != 3 or tuple(np.shape(a)[1:]) != want:
+            raise bad_argument(ShapeError, f"{name}.shape", tuple(np.shape(a)), f"(B, {want[0]}, {want[1]})")
+    if np.shape(X) != np.shape(Y):
+        raise bad_argument(ShapeError, "Y.shape", tuple(np.shape(Y)), f"{tuple(np.shape(X))} like X")
+    task.check_prompt(prompt)
+
+
+def fewshot_tokens(task: Any, X: Any, Y: Any, prompt: dict | None = None) -> np.ndarray:
+    """The sequence ``[prefix, x_1, f(x_1), (EOS,) x_2, ...]`` of a :class:`~aievo.mesa.nn.config.FewShotTask`.
+
+    Parameters
+    ----------
+    task : FewShotTask
+    X, Y : array, shape (B, n_total, D)
+        Inputs and labels (:meth:`FewShotTask.sample_raw`).
+    prompt : dict, optional
+        ``{"eos": (D,), "prefix": (n_prefix, D)}``, the keys the task needs
+        (``None``: a task with neither).
+
+    Returns
+    -------
+    ndarray, shape (B, task.seq_len, D), float64
+    """
+    prompt = {} if prompt is None else prompt
+    check_fewshot_inputs(None, task, X, Y, prompt)
+    X, Y = _f64(X), _f64(Y)
+    B, N, D = X.shape
+    parts = [X, Y] + ([np.broadcast_to(_f64(prompt["eos"]), (B, N, D))] if task.eos else [])
+    body = np.stack(parts, axis=2).reshape(B, N * task.stride, D)
+    if task.n_prefix:
+        body = np.concatenate([np.broadcast_to(_f64(prompt["prefix"]), (B, task.n_prefix, D)), body], axis=1)
+    return body
+
+
+def fewshot_predict(params: dict, config: TransformerConfig, task: Any, X: Any, Y: Any,
+                    prompt: dict | None = None) -> np.ndarray:
+    """Predictions of ``f(x_i)`` at every x-token, ``(B, n_total, D)``, in float64 numpy.
+
+    As :func:`aievo.mesa.nn.model.fewshot_predict`: the model (``token_format="lds_raw"``) reads
+    :func:`fewshot_tokens` and its next-token prediction at :attr:`FewShotTask.query_positions`
+    is the prediction of the label.
+    """
+    prompt = {} if prompt is None else prompt
+    check_fewshot_inputs(config, task, X, Y, prompt)
+    return predict(params, config, fewshot_tokens(task, X, Y, prompt))[:, task.query_positions]

@@ -54,6 +54,7 @@ def recipes() -> dict[str, Callable[[], TrainedTransformer]]:
 _RECIPE_MODULES: tuple[str, ...] = (
     "aievo.evolving.transformers",
     "aievo.mesa.experiments.vonoswald2023b",
+    "aievo.mesa.experiments.vonoswald2023b_fewshot",
     "aievo.mesa.experiments.friedman2023",
     "aievo.mesa.experiments.akyurek2022",
     "aievo.mesa.experiments.icl_regression_mech",
