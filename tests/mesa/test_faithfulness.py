@@ -266,22 +266,24 @@ def test_shipped_models_follow_the_official_setups_and_learned():
 
 
 def test_shipped_models_support_the_conclusions_of_the_docs():
-    """docs/regression.md: both compressed algorithms are faithful in distribution, the LSA's is one GD step.
+    """docs/regression.md: the compressed algorithms match the models in distribution, the LSA's is one GD step.
 
-    Measured at 20000 tasks / 512 sequences (docs): LSA compressed rel_diff 0.0ZZ, effective step 0.YYY;
-    TF compressed rel_diff 0.082 in distribution. Here fewer tasks and sequences: the Monte-Carlo
-    spread of rel_diff at 2000 tasks / 64 sequences is below 0.01, hence the margins.
+    Measured (docs): LSA compressed rel_diff 0.052 in distribution at 20000 tasks, effective step 0.604
+    (one GD step's best eta/N is about 0.60); TF compressed rel_diff 0.082 at 512 sequences, 0.092 +- 0.010
+    over eight draws of 512, 0.104 at 4096 (with the former N(0, 0.02^2) init: 0.19). The bounds leave
+    room for the Monte-Carlo spread at the smaller sizes used here (2000 tasks, 256 sequences) and
+    still fail for the large-init model.
     """
     from aievo.mesa.experiments.faithfulness import faithfulness_models
 
     lsa, tf = faithfulness_models()
     train = [F.Split("train", "input scale", 1.0, {"input_scale": 1.0})]
     r = F.lsa_faithfulness(lsa, ranks=(), splits=train, n_tasks=2000)
-    assert r.get("rel_diff", "compressed")[0] < 0.1
-    assert r.info["effective_step"] == pytest.approx(0.6, abs=0.05)  # the best eta/N of one GD step
+    assert r.get("rel_diff", "compressed")[0] < 0.08
+    assert r.info["effective_step"] == pytest.approx(0.6, abs=0.03)
     train = [F.Split("train", "input scale", 1.0, {"s1_halfwidth": 1.0})]
-    r = F.tf_faithfulness(tf, ranks=(), splits=train, n_seqs=64)
-    assert 0.05 < r.get("rel_diff", "compressed")[0] < 0.12
+    r = F.tf_faithfulness(tf, ranks=(), splits=train, n_seqs=256)
+    assert 0.06 < r.get("rel_diff", "compressed")[0] < 0.14
 
 
 @pytest.mark.slow
