@@ -306,3 +306,28 @@ def test_retraining_reproduces_the_shipped_faithfulness_models():
     rd = [F.tf_faithfulness(m, ranks=(), splits=train, n_seqs=256).get("rel_diff", "compressed")[0]
           for m in (shipped[1], fresh[1])]
     assert rd[1] == pytest.approx(rd[0], abs=0.01)
+
+
+def test_figure_draws_the_study_of_the_shipped_models():
+    """The registered figure plots what lsa_faithfulness / tf_faithfulness compute on the shipped models."""
+    import matplotlib.pyplot as plt
+
+    from aievo.figures import REGISTRY
+    from aievo.mesa.experiments.faithfulness import faithfulness_models
+
+    assert REGISTRY["faithfulness"].target == "aievo.figures.mesa:faithfulness_figure"
+    fig = REGISTRY["faithfulness"].function()(quick=True)
+    try:
+        lsa, tf = faithfulness_models()
+        expected = [F.lsa_faithfulness(lsa, splits=F.lsa_splits(True), n_tasks=2000),
+                    F.tf_faithfulness(tf, ranks=(5, 10), splits=F.tf_splits(True), n_seqs=32)]
+        for ax, res in zip((fig.axes[0], fig.axes[3]), expected):
+            idx = [j for j, s in enumerate(res.splits) if s.family == "input scale"]
+            (line,) = [ln for ln in ax.lines if ln.get_label() == "compressed"]
+            np.testing.assert_allclose(line.get_xdata(), [res.splits[j].value for j in idx])
+            # the figure draws exact agreement (0) at its floor 1e-3
+            np.testing.assert_allclose(line.get_ydata(), np.maximum(res.get("rel_diff", "compressed")[idx], 1e-3))
+        assert "5000 steps at batch 512" in fig.axes[0].get_title()
+        assert "2500 steps at batch 64" in fig.axes[3].get_title()
+    finally:
+        plt.close(fig)
