@@ -74,7 +74,7 @@ REGISTRY: dict[str, FigureSpec] = {
         FigureSpec("icl_regression_mechanism", "mesa",
                    "aievo.figures.regression:icl_regression_mechanism",
                    "A small transformer regressing Friedman #2-like data in context: read-out, probes, attention"),
-        FigureSpec("faithfulness", "mesa", "aievo.mesa.faithfulness:faithfulness_figure",
+        FigureSpec("faithfulness", "mesa", "aievo.figures.mesa:faithfulness_figure",
                    "Simplified proxies of trained mesa-optimizers in and out of distribution"),
         FigureSpec("vonoswald2023b_fig2", "vonoswald2023b", "aievo.figures.vonoswald2023b:fig2_token_binding",
                    "2023b Fig 2A: token binding by a softmax first layer"),

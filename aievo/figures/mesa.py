@@ -362,3 +362,118 @@ def mesa4_probes(*, quick: bool = False, retrain: bool = False) -> "Figure":
     panel_label(bx, "b")
     fig.suptitle("Linear probes on the trained 2-layer linear transformer")
     return fig
+
+
+# --------------------------------------------------------------------------- simplification faithfulness
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
+    from ..mesa.faithfulness import FaithfulnessResult
+
+__all__ += ["faithfulness_figure", "plot_faithfulness"]
+
+
+#: One colour and marker per proxy, the same in every row (the compressed algorithm in black).
+_PROXY_STYLES: dict[str, dict[str, Any]] = {
+    "rank-1": dict(color="C0", marker="o"), "rank-2": dict(color="C9", marker="o"),
+    "rank-5": dict(color="C1", marker="s"), "rank-9": dict(color="C2", marker="^"),
+    "rank-10": dict(color="C3", marker="v"), "rank-20": dict(color="C5", marker="v"),
+    "compressed": dict(color="k", marker="D"),
+}
+
+
+def _plot_faithfulness_row(res: "FaithfulnessResult", axes: Any, title: str) -> None:
+    """Disagreement and loss gap against input scale, and disagreement on the other shifts, of one result."""
+    from ..mesa.faithfulness import QUANTITIES
+
+    fam = [s.family for s in res.splits]
+    idx_a = [j for j, f in enumerate(fam) if f == "input scale"]
+    idx_o = [j for j, f in enumerate(fam) if f != "input scale"]
+    rd = res.get("rel_diff")
+    lg = res.get("loss_gap")
+    lm = res.values[0, :, QUANTITIES.index("loss_model")]
+    xa = [res.splits[j].value for j in idx_a]
+    styles = {p: _PROXY_STYLES.get(p, dict(color=f"C{i}", marker="P")) for i, p in enumerate(res.proxies)}
+    ax0, ax1, ax2 = axes
+    floor = 1e-3  # exact agreement (0) is drawn at the floor
+    for p in res.proxies:
+        ax0.plot(xa, np.maximum(rd[p][idx_a], floor), label=p, **styles[p])
+        ax1.plot(xa, lg[p][idx_a] / lm[idx_a], label=p, **styles[p])
+    ax0.set_yscale("log")
+    ax0.set_ylim(floor / 2, 2)
+    ax0.axhline(0.1, color="k", ls=":", lw=1)
+    ax0.text(xa[0], 0.115, "faithfulness threshold 0.1", fontsize=8)
+    ax0.set_xlabel("input scale (training: 1)")
+    ax0.set_ylabel(f"relative disagreement with model\n(0 drawn at {floor:g})")
+    ax0.set_title(f"{title}\ndisagreement vs input scale", fontsize=10)
+    ax1.axhline(0, color="k", lw=0.8)
+    ax1.set_yscale("symlog", linthresh=0.01)
+    ax1.set_xlabel("input scale (training: 1)")
+    ax1.set_ylabel("(loss proxy - loss model) / loss model")
+    ax1.set_title(f"{title}\nloss gap vs input scale", fontsize=10)
+    width = 0.8 / len(res.proxies)
+    for i, p in enumerate(res.proxies):
+        ax2.bar(np.arange(len(idx_o)) + (i - (len(res.proxies) - 1) / 2) * width,
+                np.maximum(rd[p][idx_o], floor), width=width, color=styles[p]["color"], label=p)
+    ax2.set_yscale("log")
+    ax2.set_ylim(floor / 2, 2)
+    ax2.axhline(0.1, color="k", ls=":", lw=1)
+    ax2.set_xticks(range(len(idx_o)), [res.splits[j].name for j in idx_o], rotation=30, ha="right", fontsize=8)
+    ax2.set_ylabel("relative disagreement with model")
+    ax2.set_title(f"{title}\ndisagreement under other shifts", fontsize=10)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    ax0.legend(fontsize=8, ncol=2)
+
+
+def faithfulness_figure(*, quick: bool = False, retrain: bool = False) -> "Figure":
+    """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
+
+    Draws, for the one-layer LSA and the two-layer, four-head linear transformer of
+    :func:`aievo.mesa.experiments.faithfulness.faithfulness_models` (shipped checkpoints trained with
+    the official defaults; trained afresh when ``retrain``, which needs the ``jax`` extra),
+    the relative disagreement and loss gap against input scale and the disagreement on the
+    other shifted splits (the transformer's rank-5 and rank-10 proxies and 256 sequences per
+split, against 512 in the tables of docs/regression.md). ``quick`` evaluates fewer splits
+and tasks.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from ..mesa import faithfulness as F
+    from ..mesa.experiments.faithfulness import faithfulness_models
+
+    lsa, tf = faithfulness_models(retrain=retrain)
+    res = [F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=2000 if quick else 20000),
+           # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
+           F.tf_faithfulness(tf, ranks=(5, 10), splits=F.tf_splits(quick), n_seqs=32 if quick else 256)]
+    return plot_faithfulness(res)
+
+
+def plot_faithfulness(results: "Sequence[FaithfulnessResult]") -> "Figure":
+    """One row per result: disagreement and loss gap against input scale, disagreement on other shifts.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from ..errors import InvalidParameterError, bad_argument
+
+    res = list(results)
+    if not res:
+        raise bad_argument(InvalidParameterError, "results", results, "at least one FaithfulnessResult")
+    fig, axes = plt.subplots(len(res), 3, figsize=(15, 4.3 * len(res)), layout="constrained", squeeze=False)
+    for r, row in zip(res, axes):
+        tc = r.info.get("train_config") or {}
+        label = "1-layer LSA (regression)" if r.model == "lsa" else "2-layer, 4-head linear TF (LDS)"
+        if "steps" in tc:
+            label += f", {tc['steps']} steps" + (f" at batch {tc['batch_size']}" if "batch_size" in tc else "")
+        _plot_faithfulness_row(r, row, label)
+    fig.suptitle("Are simplified proxies faithful to the trained mesa-optimizer? Official setups; "
+                 "in distribution = scale 1", fontsize=12)
+    return fig
+

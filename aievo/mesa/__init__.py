@@ -101,7 +101,6 @@ from .faithfulness import FaithfulnessResult as FaithfulnessResult
 from .faithfulness import load_faithfulness as load_faithfulness
 from .faithfulness import lsa_faithfulness as lsa_faithfulness
 from .faithfulness import lsa_proxies as lsa_proxies
-from .faithfulness import plot_faithfulness as plot_faithfulness
 from .faithfulness import tf_faithfulness as tf_faithfulness
 from .faithfulness import tf_proxies as tf_proxies
 from .probes import METRICS as METRICS
@@ -166,7 +165,6 @@ __all__ += [
     "load_faithfulness",
     "lsa_faithfulness",
     "lsa_proxies",
-    "plot_faithfulness",
     "tf_faithfulness",
     "tf_proxies",
     # probes

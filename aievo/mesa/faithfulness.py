@@ -14,26 +14,32 @@ weight scale or noise, other input laws / dynamics).  Per split and proxy this m
     the losses (``sum (yhat - y)^2 / (2 B)`` per prediction, the training convention) and
     ``loss_proxy - loss_model``.
 
-Two trained mesa-optimizers are covered:
+Two trained mesa-optimizers are covered, both transformers of :mod:`aievo.mesa.nn` (the
+study's models, trained with the official defaults and shipped as checkpoints, are in
+:mod:`aievo.mesa.experiments.faithfulness`):
 
-* a one-layer linear self-attention (LSA) layer on in-context linear regression
-  (:func:`aievo.mesa.train.train_lsa`).  Its prediction only depends on
-  ``u = (P W_V)[-1]`` and ``M = W_K^T W_Q``: ``yhat = -u^T (sum_i e_i e_i^T) M e_q``.  Proxies:
-  ``rank-r`` (``M`` replaced by its rank-``r`` SVD truncation) and ``compressed`` (the
-  block-scalar form: ``M_xx`` replaced by ``mean(diag M_xx) I``, every other block of ``M`` and
-  ``u_x`` set to zero -- exactly one gradient-descent step with step ``-u_y mean(diag M_xx)``).
-* a causal linear transformer on linear-dynamical-system sequences
-  (:func:`aievo.mesa.train.train_linear_tf`).  Proxies: ``rank-r`` (every head's
-  ``W_Q^T W_K`` and ``P W_V`` truncated to rank ``r``) and ``compressed`` (every ``D x D``
-  block replaced by its mean diagonal times the identity, :mod:`aievo.mesa.compressed`).
+* a one-layer linear self-attention (LSA) layer on in-context linear regression (the
+  official 2023a setup).  Its prediction only depends on ``u = (P W_V)[-1]`` and
+  ``M = W_K^T W_Q``: ``yhat = -u^T (sum_i e_i e_i^T) M e_q``.  Proxies: ``rank-r`` (``M``
+  replaced by its rank-``r`` SVD truncation) and ``compressed`` (the block-scalar form:
+  ``M_xx`` replaced by ``mean(diag M_xx) I``, every other block of ``M`` and ``u_x`` set to
+  zero -- exactly one gradient-descent step with step ``-u_y mean(diag M_xx)``).
+* a causal two-layer, four-head linear transformer on constructed linear-dynamical-system
+  tokens (the official 2023b setup).  Proxies: ``rank-r`` (every head's ``W_Q^T W_K`` and
+  ``P W_V`` truncated to rank ``r``) and ``compressed`` (every ``D x D`` block replaced by
+  its mean diagonal times the identity, :mod:`aievo.mesa.compressed`).
+
+The model and every proxy run through the float64 numpy forward pass
+(:mod:`aievo.mesa.nn.reference`) with the model's own configuration, its activation clip
+included, so evaluating needs no JAX; only retraining the models does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,14 +61,7 @@ __all__ = [
     "Split",
     "FaithfulnessResult",
     "agreement",
-    "faithfulness_figure",
-    "plot_faithfulness",
     "load_faithfulness",
-    "default_models",
-    "faithfulness_models",
-    "write_faithfulness_models",
-    "CHECKPOINTS",
-    "CHECKPOINT_DIR",
 ]
 
 
@@ -234,7 +233,64 @@ def _lowrank_factors(M: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     return U[..., :, :r] * root[..., None, :], root[..., :, None] * Vt[..., :r, :]
 
 
+# --------------------------------------------------------------------------- models as (config, params)
+
+
+def _config_params(model: Any, what: str) -> tuple[Any, dict]:
+    """``(config, params)`` of a :class:`~aievo.mesa.nn.TrainedTransformer` or of a ``(config, params)`` pair."""
+    from .nn.config import TransformerConfig
+
+    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], TransformerConfig):
+        config, params = model
+    else:
+        config, params = getattr(model, "config", None), getattr(model, "params", None)
+    if not isinstance(config, TransformerConfig) or not isinstance(params, dict):
+        raise bad_argument(InvalidParameterError, "model", model, f"a TrainedTransformer or (TransformerConfig, params) "
+                           f"of {what}")
+    plain = (not config.input_proj and not config.output_proj and not config.mlp_hidden and not config.layer_norm
+             and config.pos_encoding == "none" and not config.tied and set(config.attention) == {"linear"})
+    if not plain:
+        raise bad_argument(InvalidParameterError, "model.config", config,
+                           f"{what}: linear attention only, no projections, MLP, LayerNorm, positional encoding "
+                           "or weight tying")
+    return config, params
+
+
+def _train_info(model: Any) -> dict:
+    """Steps, batch size, seed and final evaluation loss of a trained model (empty for bare weights)."""
+    meta = getattr(model, "meta", None) or {}
+    history = getattr(model, "history", None) or {}
+    info = {k: meta[k] for k in ("steps", "batch_size", "seed") if k in meta}
+    if len(history.get("eval_loss", ())):
+        info["eval_loss"] = float(history["eval_loss"][-1])
+    return info
+
+
 # --------------------------------------------------------------------------- one-layer LSA
+
+
+def _lsa_config_params(model: Any) -> tuple[Any, dict]:
+    """A one-layer, one-head regression LSA as ``(config, params)``; bare weights get the unclipped config."""
+    from .nn.config import TransformerConfig
+
+    if isinstance(model, dict) and "layers" not in model:
+        try:
+            Wq, Wk, Wv, P = (np.asarray(model[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
+        except (KeyError, TypeError):
+            raise bad_argument(InvalidParameterError, "model", model,
+                               "a TrainedTransformer, (config, params) or a dict with Wq, Wk, Wv, P") from None
+        if Wq.ndim != 2 or Wq.shape[0] != Wq.shape[1] or any(a.shape != Wq.shape for a in (Wk, Wv, P)):
+            raise bad_argument(ShapeError, "model weight shapes", [a.shape for a in (Wq, Wk, Wv, P)],
+                               "four (d+1, d+1) matrices")
+        d = Wq.shape[0] - 1
+        config = TransformerConfig(attention=("linear",), heads=1, key_size=d + 1, token_format="regression",
+                                   data_dim=d, act_clip=None)
+        return config, {"layers": [{"attn": {"Wq": Wq[None], "Wk": Wk[None], "Wv": Wv[None], "P": P[None]}}]}
+    config, params = _config_params(model, "a one-layer LSA")
+    if config.token_format != "regression" or config.n_layers != 1 or config.heads_per_layer != (1,):
+        raise bad_argument(InvalidParameterError, "model.config", config,
+                           "a one-layer, one-head linear model with token_format='regression'")
+    return config, params
 
 
 def lsa_effective(model: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -242,20 +298,18 @@ def lsa_effective(model: Any) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    model : LSAResult or dict
-        A trained layer (:class:`aievo.mesa.train.LSAResult`) or its ``params`` dict
-        (``Wq, Wk, Wv, P``, each ``(d+1, d+1)``).
+    model : TrainedTransformer, (TransformerConfig, params) or dict
+        A trained one-layer, one-head linear model on regression tokens
+        (:mod:`aievo.mesa.nn`), or bare weights ``{"Wq", "Wk", "Wv", "P"}``, each ``(d+1, d+1)``.
     """
-    params = getattr(model, "params", model)
-    try:
-        Wq, Wk, Wv, P = (np.asarray(params[k], dtype=np.float64) for k in ("Wq", "Wk", "Wv", "P"))
-    except (KeyError, TypeError, IndexError):
-        raise bad_argument(InvalidParameterError, "model", model, "an LSAResult or a dict with Wq, Wk, Wv, P") from None
+    _, params = _lsa_config_params(model)
+    attn = params["layers"][0]["attn"]
+    Wq, Wk, Wv, P = (np.asarray(attn[k], dtype=np.float64)[0] for k in ("Wq", "Wk", "Wv", "P"))
     return (P @ Wv)[-1], Wk.T @ Wq
 
 
 def lsa_effective_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.ndarray, xq: np.ndarray) -> np.ndarray:
-    """``yhat = -u^T (sum_i e_i e_i^T) M e_q`` with ``e_i = (x_i, y_i)``, ``e_q = (x_q, 0)``.
+    """``yhat = -u^T (sum_i e_i e_i^T) M e_q`` with ``e_i = (x_i, y_i)``, ``e_q = (x_q, 0)`` (no activation clip).
 
     Parameters
     ----------
@@ -276,6 +330,19 @@ def lsa_effective_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.nda
     Eu = E @ u  # (B, N)
     EMq = np.einsum("bni,bi->bn", E, eq @ M.T)
     return -np.sum(Eu * EMq, axis=1)
+
+
+def _lsa_predict(u: np.ndarray, M: np.ndarray, X: np.ndarray, y: np.ndarray, xq: np.ndarray,
+                 act_clip: float | None) -> np.ndarray:
+    """The one-layer forward pass in closed form, with the model's activation clip.
+
+    The query token ``(x_q, 0)`` gains ``P W_V (sum_i e_i e_i^T) W_K^T W_Q e_q``; its last entry
+    (0 before the update) is clipped and negated, so the prediction is
+    ``clip(lsa_effective_predict, -act_clip, act_clip)`` (equal to :func:`aievo.mesa.nn.reference.predict`;
+    tested).
+    """
+    pred = lsa_effective_predict(u, M, X, y, xq)
+    return pred if act_clip is None else np.clip(pred, -act_clip, act_clip)
 
 
 @finite_result
@@ -369,10 +436,14 @@ def lsa_faithfulness(
 ) -> FaithfulnessResult:
     """Compare a trained one-layer LSA with its proxies on every split.
 
+    The model and every proxy run with the model's activation clip, if it has one (in the
+    closed form of :func:`lsa_effective_predict`, which equals the reference forward
+    :func:`aievo.mesa.nn.reference.predict` of the layer and is much faster).
+
     Parameters
     ----------
-    model : LSAResult or dict
-        The trained layer (see :func:`lsa_effective`).
+    model : TrainedTransformer, (TransformerConfig, params) or dict
+        The trained layer (see :func:`lsa_effective`); bare weights are run without a clip.
     ranks : sequence of int
         Ranks of the SVD truncations of ``M``.
     splits : sequence of Split, optional
@@ -386,31 +457,33 @@ def lsa_faithfulness(
     FaithfulnessResult
     """
     from ._checks import as_rng
+    from .nn.config import RegressionTask
 
-    u, M = lsa_effective(model)
+    config, params = _lsa_config_params(model)
+    u, M = lsa_effective((config, params))
     d = M.shape[0] - 1
-    N = int((getattr(model, "config", {}) or {}).get("N", 10))
+    task = getattr(model, "task", None)
+    N = task.N if isinstance(task, RegressionTask) else 10
     proxies = lsa_proxies(u, M, ranks)
+    clip = config.act_clip
     g = as_rng(rng)
     sp = list(lsa_splits() if splits is None else splits)
     vals = np.empty((len(proxies), len(sp), len(QUANTITIES)))
     for j, s in enumerate(sp):
         X, y, xq, yq = sample_lsa_split(g, int(n_tasks), d, N, **s.options)
-        base = lsa_effective_predict(u, M, X, y, xq)
+        base = _lsa_predict(u, M, X, y, xq, clip)
         for i, (uu, MM) in enumerate(proxies.values()):
-            a = agreement(base, lsa_effective_predict(uu, MM, X, y, xq), yq)
+            a = agreement(base, _lsa_predict(uu, MM, X, y, xq, clip), yq)
             vals[i, j] = [a[q] for q in QUANTITIES]
     sv = np.linalg.svd(M, compute_uv=False)
     info = {
-        "d": d, "N": N, "singular_values_M": sv,
+        "d": d, "N": N, "act_clip": config.act_clip, "singular_values_M": sv,
         "effective_step": float(-u[-1] * np.mean(np.diag(M)[:d])),
         "mean_abs_offdiag_Mxx": float(np.mean(np.abs(M[:d, :d] - np.diag(np.diag(M[:d, :d]))))),
         "mean_diag_Mxx": float(np.mean(np.diag(M)[:d])),
         "norm_u_x": float(np.linalg.norm(u[:d])), "u_y": float(u[-1]),
+        "train_config": _train_info(model),
     }
-    cfg = getattr(model, "config", None)
-    if cfg:
-        info["train_config"] = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, type(None)))}
     return FaithfulnessResult("lsa", list(proxies), sp, vals, info)
 
 
@@ -465,10 +538,16 @@ def tf_faithfulness(
 ) -> FaithfulnessResult:
     """Compare a trained causal linear transformer (LDS next-state prediction) with its proxies.
 
+    The model and every proxy run through :func:`aievo.mesa.nn.reference.predict` with the
+    model's configuration, its activation clip included (a proxy changes the weights, not
+    the architecture).
+
     Parameters
     ----------
-    model : LinearTFResult
-        From :func:`aievo.mesa.train.train_linear_tf` (linear heads).
+    model : TrainedTransformer or (TransformerConfig, params)
+        Linear attention on ``token_format="lds_constructed"`` (:mod:`aievo.mesa.nn`).
+        Sequences follow ``model.task`` (an :class:`~aievo.mesa.nn.LDSTask`; default the
+        official one with the model's ``data_dim``) changed by each split.
     ranks : sequence of int
         Ranks of the SVD truncations of each head's products.
     splits : sequence of Split, optional
@@ -483,199 +562,36 @@ def tf_faithfulness(
     """
     from ._checks import as_rng
     from .compressed import extract_compressed
-    from .tasks import construct_full_tokens, sample_lds
-    from .train import linear_tf_forward
+    from .nn.config import LDSTask
+    from .nn.reference import predict
+    from .tasks import sample_lds
 
-    layers = model.layers
-    D = int(layers[0]["Wq"].shape[-1]) // 4
-    cfg = getattr(model, "config", {}) or {}
-    T = int(cfg.get("T", 50))
+    config, params = _config_params(model, "a linear transformer on LDS tokens")
+    if config.token_format != "lds_constructed":
+        raise bad_argument(InvalidParameterError, "model.config.token_format", config.token_format,
+                           "'lds_constructed'")
+    D = config.data_dim
+    task = getattr(model, "task", None)
+    task = task if isinstance(task, LDSTask) else LDSTask(D=D)
+    layers = [layer["attn"] for layer in params["layers"]]
     proxies = tf_proxies(layers, D, ranks)
     g = as_rng(rng)
     sp = list(tf_splits() if splits is None else splits)
     vals = np.empty((len(proxies), len(sp), len(QUANTITIES)))
     for j, s in enumerate(sp):
-        opts = {"noise": float(cfg.get("noise", 0.01)), "kind": "orthogonal", **s.options}
-        inputs, targets, _ = sample_lds(g, int(n_seqs), D, T, **opts)
-        tok = construct_full_tokens(inputs)
-        base = linear_tf_forward(list(layers), tok)[-1][..., :D]
+        opts = {"noise": task.noise, "kind": task.kind, **s.options}
+        inputs, targets, _ = sample_lds(g, int(n_seqs), D, task.T, **opts)
+        base = predict(params, config, inputs)
         for i, prox in enumerate(proxies.values()):
-            pred = linear_tf_forward(prox, tok)[-1][..., :D]
-            a = agreement(base, pred, targets)
+            cfg = dataclasses.replace(config, key_size=int(prox[0]["Wq"].shape[1]))
+            a = agreement(base, predict({"layers": [{"attn": p} for p in prox]}, cfg, inputs), targets)
             vals[i, j] = [a[q] for q in QUANTITIES]
-    comp = extract_compressed(list(layers), D)
+    comp = extract_compressed(layers, D)
     info = {
-        "D": D, "T": T, "n_layers": len(layers), "n_heads": int(layers[0]["Wq"].shape[0]),
+        "D": D, "T": task.T, "n_layers": config.n_layers, "n_heads": int(layers[0]["Wq"].shape[0]),
+        "act_clip": config.act_clip,
         "qk_block_scalar_fraction": [c.qk_fraction for c in comp],
         "vp_block_scalar_fraction": [c.vp_fraction for c in comp],
+        "train_config": _train_info(model),
     }
-    if cfg:
-        info["train_config"] = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, type(None)))}
     return FaithfulnessResult("linear_tf", list(proxies), sp, vals, info)
-
-
-# --------------------------------------------------------------------------- figure
-
-
-def _plot_result(res: FaithfulnessResult, axes, title: str) -> None:
-    fam = [s.family for s in res.splits]
-    idx_a = [j for j, f in enumerate(fam) if f == "input scale"]
-    idx_o = [j for j, f in enumerate(fam) if f != "input scale"]
-    rd = res.get("rel_diff")
-    lg = res.get("loss_gap")
-    lm = res.values[0, :, QUANTITIES.index("loss_model")]
-    xa = [res.splits[j].value for j in idx_a]
-    styles = {p: dict(color=f"C{i}", marker="os^vDP*"[i % 7]) for i, p in enumerate(res.proxies)}
-    ax0, ax1, ax2 = axes
-    floor = 1e-3  # exact agreement (0) is drawn at the floor
-    for p in res.proxies:
-        ax0.plot(xa, np.maximum(rd[p][idx_a], floor), label=p, **styles[p])
-        ax1.plot(xa, lg[p][idx_a] / lm[idx_a], label=p, **styles[p])
-    ax0.set_yscale("log")
-    ax0.set_ylim(floor / 2, 2)
-    ax0.axhline(0.1, color="k", ls=":", lw=1)
-    ax0.text(xa[0], 0.115, "faithfulness threshold 0.1", fontsize=8)
-    ax0.set_xlabel("input scale (training: 1)")
-    ax0.set_ylabel(f"relative disagreement with model\n(0 drawn at {floor:g})")
-    ax0.set_title(f"{title}\ndisagreement vs input scale", fontsize=10)
-    ax1.axhline(0, color="k", lw=0.8)
-    ax1.set_yscale("symlog", linthresh=0.01)
-    ax1.set_xlabel("input scale (training: 1)")
-    ax1.set_ylabel("(loss proxy - loss model) / loss model")
-    ax1.set_title(f"{title}\nloss gap vs input scale", fontsize=10)
-    width = 0.8 / len(res.proxies)
-    for i, p in enumerate(res.proxies):
-        ax2.bar(np.arange(len(idx_o)) + (i - (len(res.proxies) - 1) / 2) * width,
-                np.maximum(rd[p][idx_o], floor), width=width, color=styles[p]["color"], label=p)
-    ax2.set_yscale("log")
-    ax2.set_ylim(floor / 2, 2)
-    ax2.axhline(0.1, color="k", ls=":", lw=1)
-    ax2.set_xticks(range(len(idx_o)), [res.splits[j].name for j in idx_o], rotation=30, ha="right", fontsize=8)
-    ax2.set_ylabel("relative disagreement with model")
-    ax2.set_title(f"{title}\ndisagreement under other shifts", fontsize=10)
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    ax0.legend(fontsize=8, ncol=2)
-
-
-def faithfulness_figure(*, quick: bool = False, retrain: bool = False):
-    """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
-
-    Draws, for the one-layer LSA and the two-layer, four-head linear transformer of
-    :func:`default_models` (loaded from the shipped checkpoints, see
-    :func:`faithfulness_models`; trained afresh when ``retrain``, about a minute and a half
-    on two cores), the relative disagreement and loss gap against input scale and the
-    disagreement on the other shifted splits. ``quick`` trains small models
-    (200 and 5 steps) and evaluates fewer tasks instead.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    lsa, tf = default_models(True) if quick else faithfulness_models(retrain=retrain)
-    res = [lsa_faithfulness(lsa, splits=lsa_splits(quick), n_tasks=2000 if quick else 20000)]
-    if tf is not None:
-        res.append(tf_faithfulness(tf, splits=tf_splits(quick), n_seqs=32 if quick else 512))
-    return plot_faithfulness(res)
-
-
-def plot_faithfulness(results: Sequence[FaithfulnessResult]):
-    """One row per result: disagreement and loss gap against input scale, disagreement on other shifts.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    res = list(results)
-    if not res:
-        raise bad_argument(InvalidParameterError, "results", results, "at least one FaithfulnessResult")
-    fig, axes = plt.subplots(len(res), 3, figsize=(15, 4.3 * len(res)), layout="constrained", squeeze=False)
-    for r, row in zip(res, axes):
-        steps = (r.info.get("train_config") or {}).get("steps")
-        label = "1-layer LSA (regression)" if r.model == "lsa" else "2-layer linear TF (LDS)"
-        _plot_result(r, row, label + (f", {steps} steps" if steps else ""))
-    fig.suptitle("Are simplified proxies faithful to the trained mesa-optimizer? (in distribution = scale 1)",
-                 fontsize=12)
-    return fig
-
-
-def default_models(quick: bool = False, with_tf: bool = True) -> tuple[Any, Any]:
-    """The trained models of the faithfulness study (deterministic seeds).
-
-    One-layer LSA: :func:`aievo.mesa.train.train_lsa` with ``d = N = 10``, batch 512,
-    5000 steps (200 steps of batch 256 when ``quick``), seed 0.  Linear transformer:
-    :func:`aievo.mesa.train.train_linear_tf` with 2 layers, 4 heads, key size 20, batch 64,
-    600 steps (5 when ``quick``), seed 0.
-    """
-    from .train import train_linear_tf, train_lsa
-
-    lsa = train_lsa(d=10, N=10, steps=200 if quick else 5000, batch=256 if quick else 512, rng=0, eval_tasks=2000)
-    tf = None
-    if with_tf:
-        tf = train_linear_tf(steps=5 if quick else 600, batch=64, rng=0, eval_batch=64)
-    return lsa, tf
-
-
-# --------------------------------------------------------------------------- shipped models
-
-#: File stems, in :data:`CHECKPOINT_DIR`, of the two trained models of :func:`default_models`
-#: (written by :func:`write_faithfulness_models`).
-CHECKPOINTS = {"lsa": "lsa", "linear_tf": "linear_tf"}
-#: Where the faithfulness models are shipped: beside the transformer checkpoints of
-#: :mod:`aievo.mesa.nn.shipped`, in a folder of their own (numpy models, another format).
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "faithfulness"
-_KIND = "faithfulness_model"
-
-
-def write_faithfulness_models(directory: Any = None) -> list[Any]:
-    """Train the models of :func:`default_models` and save them as the shipped checkpoints.
-
-    Run ``python -c "from aievo.mesa.faithfulness import write_faithfulness_models as w; w()"``
-    from a source checkout to rewrite the shipped files (about a minute and a half on two
-    cores). Each model is written by :func:`aievo.io.save_result` (arrays and JSON with
-    provenance, no pickle) with its training configuration and final evaluation loss.
-
-    Parameters
-    ----------
-    directory : path-like, optional
-        Default :data:`CHECKPOINT_DIR`.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The ``.npz`` files written.
-    """
-    from ._trained_files import save_trained
-
-    folder = Path(CHECKPOINT_DIR if directory is None else directory)
-    return [
-        save_trained(model, folder / CHECKPOINTS[name], "aievo.mesa.faithfulness.default_models(quick=False)",
-                     _KIND)
-        for name, model in zip(CHECKPOINTS, default_models(False))
-    ]
-
-
-def faithfulness_models(*, retrain: bool = False, directory: Any = None) -> tuple[Any, Any]:
-    """The trained LSA and linear transformer of the faithfulness figure.
-
-    Parameters
-    ----------
-    retrain : bool, default False
-        Train them afresh with :func:`default_models` (the recipe of the shipped files)
-        instead of loading the checkpoints shipped with the package.
-    directory : path-like, optional
-        Where the checkpoints are (default :data:`CHECKPOINT_DIR`).
-
-    Returns
-    -------
-    (LSAResult, LinearTFResult)
-    """
-    if retrain:
-        return default_models(False)
-    from ._trained_files import load_trained
-
-    folder = Path(CHECKPOINT_DIR if directory is None else directory)
-    return (load_trained(folder / CHECKPOINTS["lsa"], _KIND),
-            load_trained(folder / CHECKPOINTS["linear_tf"], _KIND))

@@ -59,6 +59,7 @@ _RECIPE_MODULES: tuple[str, ...] = (
     "aievo.mesa.experiments.akyurek2022",
     "aievo.mesa.experiments.icl_regression_mech",
     "aievo.mesa.experiments.vonoswald2023a",
+    "aievo.mesa.experiments.faithfulness",
 )
 
 
