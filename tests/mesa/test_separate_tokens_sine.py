@@ -57,7 +57,7 @@ def test_separate_format_config():
         _separate(attention=("mesa",))  # mesa layers are causal
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(d=st.integers(1, 4), N=st.integers(1, 6), pos=st.integers(1, 4), eta=st.floats(0.1, 5.0),
        seed=st.integers(0, 2**16))
 def test_copy_layer_then_gd_layer_is_one_gd_step(d, N, pos, eta, seed):

@@ -184,7 +184,7 @@ def separate_or_sine_configs(draw):
                              input_mlp=draw(st.integers(1, 8)), **common)
 
 
-@settings(max_examples=3, deadline=None)  # eager JAX: seconds per config on the loaded machine; more in the slow test
+@settings(max_examples=2, deadline=None)  # eager JAX: seconds per config on the loaded machine; more in the slow test
 @given(config=separate_or_sine_configs(), seed=st.integers(0, 2**16), N=st.integers(1, 5))
 def test_separate_tokens_and_input_mlp_reference_equals_jax_in_float64(config, seed, N):
     _check_separate_or_sine(config, seed, N)
