@@ -479,7 +479,7 @@ def fig_sine(*, quick: bool = False, retrain: bool = False) -> Figure:
     """Sine regression with an input MLP: losses against GD on raw and on learned features, and fitted curves."""
     d = sine_data(quick, retrain)
     fig = new_figure(14.0, 5.6)
-    left, right = fig.subfigures(1, 2, width_ratios=[1.05, 1.6])
+    left, right = np.asarray(fig.subfigures(1, 2, width_ratios=[1.05, 1.6]), dtype=object)
     ax = left.subplots()
     rows = [("zero", "zero predictor", "0.6"), ("line", "least-squares line (per task)", COLORS[5]),
             ("gd_raw", "1 GD step on raw $x$", COLORS[1]),
