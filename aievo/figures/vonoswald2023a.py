@@ -9,7 +9,12 @@ trained on the official task (``d = N = 10``, ``x ~ U(-0.5, 0.5)``, ``w ~ N(0, I
 * :func:`fig_depth` -- trained linear self-attention of depth 1 to 3, untied and weight-tied,
   against ``K`` steps of GD and ``K`` layers of GD++ with tuned step sizes;
 * :func:`fig_ood` -- the trained one-layer LSA against one GD step outside the training
-  distribution, over the official input-scale and weight-scale grids.
+  distribution, over the official input-scale and weight-scale grids;
+* :func:`fig_separate_tokens` -- tokens ``x_1, y_1, x_2, ..., x_q`` (separate x and y tokens):
+  a softmax first layer binds each pair and an LSA second layer then matches one GD step, while
+  one LSA layer alone cannot;
+* :func:`fig_sine` -- sine regression with an input MLP before one LSA layer, against GD on raw
+  inputs, a fitted line and GD on the model's own learned features.
 
 Drawing needs neither JAX nor training: the forward pass is numpy
 (:func:`regression_forward`, the reference forward of :mod:`aievo.mesa.nn.reference`). ``retrain=True`` trains the models from their recipes instead
@@ -44,6 +49,12 @@ __all__ = [
     "fig_heads",
     "fig_depth",
     "fig_ood",
+    "separate_data",
+    "fig_separate_tokens",
+    "SINE_EXAMPLES",
+    "SINE_GRID",
+    "sine_data",
+    "fig_sine",
 ]
 
 #: Tasks drawn at draw time (full, quick): held-out evaluation, GD++ tuning, per OOD grid point.
@@ -275,4 +286,235 @@ def fig_ood(*, quick: bool = False, retrain: bool = False) -> Figure:
     panel_label(ax, "a")
     panel_label(bx, "b")
     fig.suptitle("Out of distribution, the trained layer keeps behaving like one GD step")
+    return fig
+
+
+# --------------------------------------------------------------------------- separate tokens, sine regression
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def separate_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Separate x/y tokens: held-out losses, the first layer's attention and binding probes.
+
+    Losses on ``eval`` held-out tasks of the three separate-token models (softmax + LSA; two LSA
+    layers; one LSA layer), the one-layer LSA on tokens ``(x_i, y_i)`` (``vonoswald2023a_lsa1``), one GD step at
+    the grid-best ``eta`` on the same tasks and the zero predictor. The 2-layer model's first
+    layer: its attention weights averaged over ``attn`` tasks, the mean weight a token gives
+    itself, the token after it and the token before it, and the probes of
+    :func:`copy_probe` (fitted on ``fit`` tasks, scored on the ``eval`` tasks' first ``attn``).
+
+    Returns
+    -------
+    dict
+        ``loss`` (dict by model key ``"softmax+lsa"``, ``"lsa+lsa"``, ``"lsa"``, ``"lsa_xy"``), ``gd``, ``eta``,
+        ``zero``, ``n``; ``curves`` (key -> ``(eval_step, eval_loss)``); ``attention`` ``(T, T)``;
+        ``self``, ``next``, ``prev`` (mean weights over the context tokens); ``probe_x`` and
+        ``probe_y`` (R² per layer 0..2: ``y_i`` from the x-token, ``x_i`` from the y-token).
+    """
+    from ..mesa.baselines import regression_loss, scan_eta
+    from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, SEPARATE_MODELS, SEPARATE_SETUP, copy_probe
+    from ..mesa.nn.reference import predict, run
+
+    sz = SIZES[quick]
+    task = SEPARATE_SETUP["task"]
+    tokens, yq = _tasks(task, sz["eval"], SEED)
+    ftok, _ = _tasks(task, sz["fit"], SEED + 1)
+    models = {"softmax+lsa": _model(SEPARATE_MODELS[("softmax", "linear")], retrain),
+              "lsa+lsa": _model(SEPARATE_MODELS[("linear", "linear")], retrain),
+              "lsa": _model(SEPARATE_MODELS[("linear",)], retrain)}
+    out: dict[str, Any] = dict(n=sz["eval"], loss={}, curves={})
+    for key, m in models.items():
+        out["loss"][key] = regression_loss(predict(m.params, m.config, tokens)[:, 0, 0], yq)
+        out["curves"][key] = (np.asarray(m.history["eval_step"]), np.asarray(m.history["eval_loss"]))
+    lsa = _model(DEPTH_MODELS[1], retrain)
+    out["loss"]["lsa_xy"] = regression_loss(regression_forward(lsa.params, lsa.config, tokens), yq)
+    out["eta"], out["gd"], _ = scan_eta(*_split(tokens, yq))
+    out["zero"] = regression_loss(np.zeros_like(yq), yq)
+    m = models["softmax+lsa"]
+    n_attn = sz["fit"]
+    A = run(m.params, m.config, tokens[:n_attn], attention=True).attention[0].mean(axis=(0, 1))
+    out["attention"] = A
+    ctx = A.shape[0] - 1  # the 2N context tokens (the query reads, is not read)
+    idx = np.arange(ctx)
+    out["self"] = float(A[idx, idx].mean())
+    out["next"] = float(A[idx[:-1], idx[:-1] + 1].mean())
+    out["prev"] = float(A[idx[1:], idx[1:] - 1].mean())
+    ev = tokens[:n_attn]
+    out["probe_x"] = np.array([copy_probe(m.params, m.config, ftok, ev, L, "x") for L in range(m.config.n_layers + 1)])
+    out["probe_y"] = np.array([copy_probe(m.params, m.config, ftok, ev, L, "y") for L in range(m.config.n_layers + 1)])
+    return out
+
+
+@styled
+def fig_separate_tokens(*, quick: bool = False, retrain: bool = False) -> Figure:
+    """Separate x/y tokens: a softmax first layer binds each pair, then one LSA layer matches one GD step."""
+    d = separate_data(quick, retrain)
+    fig = new_figure(15.0, 4.5)
+    ax, bx, cx = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[1.25, 1.0, 0.8]))
+    names = {"softmax+lsa": ("softmax layer + LSA layer", COLORS[0]), "lsa+lsa": ("two LSA layers", COLORS[4]),
+             "lsa": ("one LSA layer", COLORS[3])}
+    for key, (label, color) in names.items():
+        step, loss = d["curves"][key]
+        ax.plot(step, loss, color=color, label=f"{label} ({d['loss'][key]:.3f})", gid=f"curve:{key}")
+    ax.axhline(d["gd"], color=COLORS[1], ls="--", label=f"1 GD step ({d['gd']:.3f})", gid="gd")
+    ax.axhline(d["loss"]["lsa_xy"], color=COLORS[2], ls=":", lw=2,
+               label=f"one LSA layer on tokens $(x_i, y_i)$ ({d['loss']['lsa_xy']:.3f})", gid="lsa_xy")
+    ax.axhline(d["zero"], color="0.6", lw=1.2, label=f"zero predictor ({d['zero']:.3f})", gid="zero")
+    ax.set_ylim(0.9 * min(d["gd"], d["loss"]["lsa_xy"]), 1.5 * d["zero"])
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss (evaluation set; legend: held-out)")
+    ax.set_title("Tokens $x_1, y_1, x_2, \\ldots, x_q$: loss")
+    ax.legend(loc="upper right", fontsize=8.5, ncol=2)
+    panel_label(ax, "a")
+    A = d["attention"]
+    T = A.shape[0]
+    im = bx.imshow(A, cmap="Blues", vmin=0, vmax=max(A.max(), 1e-12), gid="attention")
+    ticks = np.arange(0, T, 4)
+    labels = [f"$x_{{{t // 2 + 1}}}$" if t % 2 == 0 else f"$y_{{{t // 2 + 1}}}$" for t in ticks[:-1]]
+    bx.set_xticks(ticks, [*labels, "$x_q$"] if ticks[-1] == T - 1 else [*labels, ""])
+    bx.set_yticks(ticks, [*labels, "$x_q$"] if ticks[-1] == T - 1 else [*labels, ""])
+    bx.grid(False)
+    bx.set_xlabel("key token")
+    bx.set_ylabel("query token")
+    bx.set_title("Layer 1 (softmax): mean attention")
+    fig.colorbar(im, ax=bx, shrink=0.85)
+    bx.text(0.98, 0.02, f"self {d['self']:.2f}\nnext {d['next']:.2f}\nprevious {d['prev']:.2f}",
+            transform=bx.transAxes, ha="right", va="bottom", fontsize=8.5,
+            bbox=dict(boxstyle="round", fc="white", ec="0.7"))
+    panel_label(bx, "b")
+    layers = np.arange(len(d["probe_x"]))
+    w = 0.38
+    cx.bar(layers - w / 2, d["probe_x"], w, color=COLORS[0], label="$y_i$ from the $x_i$ token", gid="probe_x")
+    cx.bar(layers + w / 2, d["probe_y"], w, color=COLORS[4], label="$x_i$ from the $y_i$ token", gid="probe_y")
+    for xs, vals in ((layers - w / 2, d["probe_x"]), (layers + w / 2, d["probe_y"])):
+        for xv, v in zip(xs, vals):
+            cx.text(xv, max(v, 0.0) + 0.015, f"{v:.2f}" if abs(v) >= 0.005 else "0.00", ha="center", va="bottom",
+                    fontsize=8)
+    cx.set_xticks(layers, ["embedded", "after layer 1", "after layer 2"][: len(layers)])
+    cx.set_ylim(-0.05, 1.08)
+    cx.set_ylabel("held-out $R^2$ of a linear probe")
+    cx.set_title("Which token holds the pair")
+    cx.legend(loc="center left", fontsize=8.5)
+    panel_label(cx, "c")
+    fig.suptitle("Separate x and y tokens: the softmax layer copies each $y_i$ into the $x_i$ token, "
+                 "the LSA layer then does one GD step")
+    return fig
+
+
+#: Tasks whose fitted curves :func:`fig_sine` draws, and the query grid.
+SINE_EXAMPLES = 4
+SINE_GRID = np.linspace(-5.0, 5.0, 201)
+
+
+@functools.lru_cache(maxsize=4)
+@with_single_threaded_blas
+def sine_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
+    """Sine regression: the trained model against GD on raw ``x``, a fitted line and GD on its own features.
+
+    The model's features are :func:`sine_features` (embedding + input MLP of the token ``(x, 0)``).
+    Step sizes are tuned in closed form (:func:`best_step`) on ``fit`` separate tasks; losses on
+    ``eval`` held-out tasks. "GD with the model's metric" replaces the dot product of the features
+    by ``phi_i^T W_K^T W_Q phi_q``, the model's own query-key form.
+
+    Returns
+    -------
+    dict
+        ``loss`` (dict: ``model``, ``gd_features``, ``gd_metric``, ``gd_raw``, ``line``, ``zero``),
+        ``eta`` (dict: ``gd_features``, ``gd_metric``, ``gd_raw``), ``n``, ``curve``
+        ``(eval_step, eval_loss)``, ``feature_sv`` (singular values of the centred features over
+        the grid, normalised by the largest); ``examples``: ``x``, ``y`` (contexts), ``amp``,
+        ``phase``, ``grid``, and on the grid ``model``, ``gd_features``, ``line`` ``(SINE_EXAMPLES, G)``.
+    """
+    from ..mesa.baselines import regression_loss
+    from ..mesa.experiments.vonoswald2023a import (
+        SINE_MODEL,
+        SINE_SETUP,
+        best_step,
+        gd_on_features,
+        line_fit,
+        sine_features,
+    )
+    from ..mesa.nn.reference import predict
+
+    sz = SIZES[quick]
+    task = SINE_SETUP["task"]
+    m = _model(SINE_MODEL, retrain)
+    ev = task.sample_raw(np.random.default_rng(SEED), sz["eval"])
+    fit = task.sample_raw(np.random.default_rng(SEED + 1), sz["fit"])
+    tokens, _ = task.sample(np.random.default_rng(SEED), sz["eval"])
+    yq = ev["yq"]
+    A = m.params["layers"][0]["attn"]
+    metric = np.asarray(A["Wk"][0], np.float64).T @ np.asarray(A["Wq"][0], np.float64)
+
+    def unit_steps(r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        pc, pq = sine_features(m.params, m.config, r["x"]), sine_features(m.params, m.config, r["xq"])
+        return {"gd_features": gd_on_features(pc, r["y"], pq), "gd_metric": gd_on_features(pc @ metric, r["y"], pq),
+                "gd_raw": np.mean(r["y"] * r["x"], axis=1) * r["xq"]}
+
+    a_ev, a_fit = unit_steps(ev), unit_steps(fit)
+    eta = {k: best_step(a_fit[k], fit["yq"]) for k in a_fit}
+    loss = {"model": regression_loss(predict(m.params, m.config, tokens)[:, 0, 0], yq)}
+    loss.update({k: regression_loss(eta[k] * a_ev[k], yq) for k in a_ev})
+    loss["line"] = regression_loss(line_fit(ev["x"], ev["y"], ev["xq"]), yq)
+    loss["zero"] = regression_loss(np.zeros_like(yq), yq)
+    k = SINE_EXAMPLES
+    G = len(SINE_GRID)
+    grid_tokens = np.zeros((k, G, task.N + 1, 2))
+    grid_tokens[:, :, :-1, 0] = ev["x"][:k, None, :]
+    grid_tokens[:, :, :-1, 1] = ev["y"][:k, None, :]
+    grid_tokens[:, :, -1, 0] = SINE_GRID
+    model_curve = predict(m.params, m.config, grid_tokens.reshape(k * G, task.N + 1, 2))[:, 0, 0].reshape(k, G)
+    pc = sine_features(m.params, m.config, ev["x"][:k])
+    pg = np.broadcast_to(sine_features(m.params, m.config, SINE_GRID), (k, G, pc.shape[-1]))
+    feats = sine_features(m.params, m.config, SINE_GRID)
+    sv = np.linalg.svd(feats - feats.mean(axis=0), compute_uv=False)
+    examples = dict(x=ev["x"][:k], y=ev["y"][:k], amp=ev["amp"][:k], phase=ev["phase"][:k], grid=SINE_GRID,
+                    model=model_curve, gd_features=eta["gd_features"] * gd_on_features(pc, ev["y"][:k], pg),
+                    line=line_fit(ev["x"][:k], ev["y"][:k], np.broadcast_to(SINE_GRID, (k, G))))
+    return dict(loss=loss, eta=eta, n=sz["eval"], examples=examples, feature_sv=sv / sv[0],
+                curve=(np.asarray(m.history["eval_step"]), np.asarray(m.history["eval_loss"])))
+
+
+@styled
+def fig_sine(*, quick: bool = False, retrain: bool = False) -> Figure:
+    """Sine regression with an input MLP: losses against GD on raw and on learned features, and fitted curves."""
+    d = sine_data(quick, retrain)
+    fig = new_figure(14.0, 5.6)
+    left, right = np.asarray(fig.subfigures(1, 2, width_ratios=[1.05, 1.6]), dtype=object)
+    ax = left.subplots()
+    rows = [("zero", "zero predictor", "0.6"), ("line", "least-squares line (per task)", COLORS[5]),
+            ("gd_raw", "1 GD step on raw $x$", COLORS[1]),
+            ("gd_features", "1 GD step on the model's features", COLORS[4]),
+            ("gd_metric", "1 GD step on the features,\nmetric $W_K^T W_Q$ of the model", COLORS[3]),
+            ("model", "trained: input MLP + LSA layer", COLORS[0])]
+    vals = [d["loss"][k] for k, _, _ in rows]
+    ypos = np.arange(len(rows))
+    ax.barh(ypos, vals, color=[c for _, _, c in rows], gid="losses")
+    for yv, v in zip(ypos, vals):
+        ax.text(v * 1.08, yv, f"{v:.4f}", va="center", fontsize=8.5)
+    ax.set_yticks(ypos, [lab for _, lab, _ in rows], fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlim(0.5 * min(vals), 3.0 * max(vals))
+    ax.set_xlabel(f"held-out loss ({d['n']} tasks, log scale)")
+    ax.set_title("Losses")
+    ax.grid(axis="y", visible=False)
+    panel_label(ax, "a")
+    ex = d["examples"]
+    g = ex["grid"]
+    axes = right.subplots(2, 2, sharex=True, sharey=True)
+    for i, a in enumerate(axes.flat[: SINE_EXAMPLES]):
+        a.plot(g, ex["amp"][i] * np.sin(g + ex["phase"][i]), color="0.3", lw=1.2, label="true sine")
+        a.plot(g, ex["line"][i], color=COLORS[5], lw=1.2, ls=":", label="least-squares line")
+        a.plot(g, ex["gd_features"][i], color=COLORS[4], lw=1.4, ls="--", label="1 GD step on the features")
+        a.plot(g, ex["model"][i], color=COLORS[0], lw=1.8, label="trained model", gid=f"model:{i}")
+        a.plot(ex["x"][i], ex["y"][i], "o", color="k", ms=4, label="context", gid=f"context:{i}")
+        a.set_ylim(-0.65, 0.65)
+        a.set_title(f"task {i + 1}: amplitude {ex['amp'][i]:.2f}", fontsize=10)
+    for a in axes[-1]:
+        a.set_xlabel("$x$ (query)")
+    for a in axes[:, 0]:
+        a.set_ylabel("$y$")
+    panel_label(axes[0, 0], "b")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    right.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8.5)
+    fig.suptitle("Sine regression: an input MLP learns features, one LSA layer regresses on them in context")
     return fig

@@ -25,6 +25,7 @@ from .config import LDSTask as LDSTask
 from .config import OfficialSetup as OfficialSetup
 from .config import OptimConfig as OptimConfig
 from .config import RegressionTask as RegressionTask
+from .config import SineRegressionTask as SineRegressionTask
 from .config import TransformerConfig as TransformerConfig
 from .config import official_setup as official_setup
 from .result import TrainedTransformer as TrainedTransformer
@@ -37,6 +38,7 @@ __all__ = [
     "RegressionTask",
     "InterleavedRegressionTask",
     "FewShotTask",
+    "SineRegressionTask",
     "OfficialSetup",
     "OFFICIAL_SETUPS",
     "official_setup",

@@ -33,6 +33,7 @@ __all__ = [
     "RegressionTask",
     "InterleavedRegressionTask",
     "FewShotTask",
+    "SineRegressionTask",
     "task_from_dict",
     "OfficialSetup",
     "official_setup",
@@ -42,9 +43,10 @@ __all__ = [
 #: Attention kinds a layer may have.
 ATTENTION_KINDS = ("linear", "softmax", "mesa")
 #: Token formats: how a task's inputs become tokens and how predictions are read out.
-TOKEN_FORMATS = ("regression", "lds_constructed", "lds_raw", "interleaved")
-#: Positional encodings: none, added to the embedded tokens, or added to the keys' and queries' inputs only.
-POS_ENCODINGS = ("none", "input", "kq")
+TOKEN_FORMATS = ("regression", "lds_constructed", "lds_raw", "interleaved", "regression_separate")
+#: Positional encodings: none, added to the embedded tokens, added to the keys' and queries' inputs only,
+#: or concatenated to the embedded tokens as ``pos_dim`` extra columns.
+POS_ENCODINGS = ("none", "input", "kq", "concat")
 #: Weight initialisations: Gaussian with std ``init_scale``, or Haiku's variance scaling with scale ``init_scale``.
 INIT_KINDS = ("normal", "variance_scaling")
 
@@ -139,6 +141,12 @@ class TransformerConfig(_JSONConfig):
         :func:`aievo.mesa.interleave_tokens`), causal attention, the prediction
         of ``y_i`` is read at the x-token of pair ``i`` from its first entry
         (the label slot) or by ``output_proj`` (Akyürek et al. 2022).
+        ``"regression_separate"``: the regression task with ``x`` and ``y`` in
+        separate tokens, ``(x_1, 0), (0, y_1), (x_2, 0), ..., (x_N, 0), (0, y_N),
+        (x_q, 0)`` (``2 N + 1`` tokens of width ``d + 1``, built from the
+        ``(B, N + 1, d + 1)`` inputs of ``"regression"``); keys and values come
+        from the ``2 N`` context tokens, the prediction is minus the query's
+        label slot (the "classic" tokens of von Oswald et al. 2023a).
     data_dim : int
         ``D`` (LDS state dimension) or ``d`` (regression input dimension).
     embed_dim : int or None
@@ -152,12 +160,20 @@ class TransformerConfig(_JSONConfig):
         width).
     mlp_hidden : int
         Hidden width of a GELU MLP after every attention (0: no MLP).
+    input_mlp : int
+        Hidden width of a residual GELU MLP (with biases) on the embedded
+        tokens before the first layer, ``h <- h + MLP(h)`` (0: none; von Oswald
+        et al. 2023a use one, hidden width ``4 * embed_dim``, for sine regression).
     layer_norm : bool
         Pre-LayerNorm (learned scale and offset) before attention and MLP.
     pos_encoding : str
         ``"none"``, ``"input"`` (sinusoidal encodings added to the embedded
-        tokens) or ``"kq"`` (added to the input of the key and query maps of
-        every layer only; values and the residual stream do not see them).
+        tokens), ``"kq"`` (added to the input of the key and query maps of
+        every layer only; values and the residual stream do not see them) or
+        ``"concat"`` (``pos_dim`` sinusoidal columns appended to the embedded
+        tokens: the stream is ``pos_dim`` wider, fixed-slot readouts ignore them).
+    pos_dim : int
+        Columns of ``"concat"`` encodings (must be positive exactly with ``"concat"``).
     act_clip : float or None
         Clip every block's output to ``[-act_clip, act_clip]`` (official 2023b: 1.5).
     init : str
@@ -187,6 +203,8 @@ class TransformerConfig(_JSONConfig):
     mlp_hidden: int = 0
     layer_norm: bool = False
     pos_encoding: str = "none"
+    pos_dim: int = 0
+    input_mlp: int = 0
     act_clip: float | None = 1.5
     init: str = "normal"
     init_scale: float = 2e-4
@@ -220,6 +238,11 @@ class TransformerConfig(_JSONConfig):
         check_int(self.mlp_hidden, "mlp_hidden", minimum=0)
         _bool(self.layer_norm, "layer_norm")
         _choice(self.pos_encoding, "pos_encoding", POS_ENCODINGS)
+        check_int(self.pos_dim, "pos_dim", minimum=0)
+        if (self.pos_dim > 0) != (self.pos_encoding == "concat"):
+            raise bad_argument(InvalidParameterError, "pos_dim", self.pos_dim,
+                               f"a positive int exactly when pos_encoding='concat' (it is {self.pos_encoding!r})")
+        check_int(self.input_mlp, "input_mlp", minimum=0)
         _opt_float(self.act_clip, "act_clip", positive=True)
         _choice(self.init, "init", INIT_KINDS)
         check_float(self.init_scale, "init_scale", positive=True)
@@ -258,22 +281,28 @@ class TransformerConfig(_JSONConfig):
     def token_width(self) -> int:
         """Width of an input token."""
         D = self.data_dim
-        return {"regression": D + 1, "interleaved": D + 1, "lds_constructed": 4 * D, "lds_raw": D}[self.token_format]
+        return {"regression": D + 1, "interleaved": D + 1, "lds_constructed": 4 * D, "lds_raw": D,
+                "regression_separate": D + 1}[self.token_format]
+
+    @property
+    def embedded_width(self) -> int:
+        """Width of the embedded tokens (``embed_dim`` or the token width), before ``"concat"`` encodings."""
+        return self.token_width if self.embed_dim is None else self.embed_dim
 
     @property
     def width(self) -> int:
-        """Width of the residual stream (``embed_dim`` or the token width)."""
-        return self.token_width if self.embed_dim is None else self.embed_dim
+        """Width of the residual stream: :attr:`embedded_width` plus ``pos_dim``."""
+        return self.embedded_width + self.pos_dim
 
     @property
     def output_dim(self) -> int:
         """Entries predicted per position: ``D`` for LDS formats, 1 for regression formats."""
-        return 1 if self.token_format in ("regression", "interleaved") else self.data_dim
+        return 1 if self.token_format in ("regression", "interleaved", "regression_separate") else self.data_dim
 
     @property
     def causal(self) -> bool:
-        """Whether attention is causal (LDS and interleaved formats) rather than context-masked (regression)."""
-        return self.token_format != "regression"
+        """Whether attention is causal (LDS and interleaved formats) rather than context-masked (regression formats)."""
+        return self.token_format not in ("regression", "regression_separate")
 
 
 @dataclass(frozen=True)
@@ -463,12 +492,70 @@ class InterleavedRegressionTask(_JSONConfig):
         return interleave_tokens(X, y), y[:, :, None]
 
 
-_TASKS: dict[str, type[LDSTask] | type[RegressionTask] | type[InterleavedRegressionTask]] = {
+@dataclass(frozen=True)
+class SineRegressionTask(_JSONConfig):
+    """In-context regression of sine waves (the non-linear task of von Oswald et al. 2023a).
+
+    Every task draws an amplitude ``a ~ U(amp_low, amp_high)``, a phase
+    ``phi ~ U(0, phase_high)`` and inputs ``x ~ U(-x_halfwidth, x_halfwidth)``;
+    labels are ``y = a sin(x + phi)``, without noise. A batch is ``(tokens,
+    targets)`` in the layout of :class:`RegressionTask` with ``d = 1``: tokens
+    ``(x_i, y_i)`` and a query ``(x_q, 0)``, shape ``(B, N + 1, 2)``, and the
+    query labels ``(B, 1, 1)``. Paper: ``N = 10``, ``a ~ U(0.1, 0.5)``,
+    ``phi ~ U(0, pi)``, ``x ~ U(-5, 5)``. (The official sampler draws ``a``
+    and ``phi`` from the same random key, so there they are one uniform number
+    rescaled twice; here they are independent, as the paper describes them.)
+    """
+
+    N: int = 10
+    amp_low: float = 0.1
+    amp_high: float = 0.5
+    phase_high: float = float(np.pi)
+    x_halfwidth: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_int(self.N, "N")
+        check_float(self.amp_low, "amp_low", nonnegative=True)
+        check_float(self.amp_high, "amp_high", low=self.amp_low)
+        check_float(self.phase_high, "phase_high", nonnegative=True)
+        check_float(self.x_halfwidth, "x_halfwidth", positive=True)
+
+    @property
+    def data_dim(self) -> int:
+        """Input dimension: 1."""
+        return 1
+
+    def sample_raw(self, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+        """One batch of tasks as arrays (float64).
+
+        Returns
+        -------
+        dict
+            ``x`` and ``y`` ``(batch, N)`` (context), ``xq`` and ``yq`` ``(batch,)``
+            (query), ``amp`` and ``phase`` ``(batch,)``.
+        """
+        check_int(batch, "batch")
+        amp = rng.uniform(self.amp_low, self.amp_high, size=batch)
+        phase = rng.uniform(0.0, self.phase_high, size=batch)
+        x = rng.uniform(-self.x_halfwidth, self.x_halfwidth, size=(batch, self.N + 1))
+        y = amp[:, None] * np.sin(x + phase[:, None])
+        return dict(x=x[:, :-1], y=y[:, :-1], xq=x[:, -1], yq=y[:, -1], amp=amp, phase=phase)
+
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(tokens, targets)`` of shapes ``(batch, N + 1, 2)`` and ``(batch, 1, 1)``."""
+        from ..tasks import concat_tokens
+
+        r = self.sample_raw(rng, batch)
+        return concat_tokens(r["x"][..., None], r["y"], r["xq"][:, None]), r["yq"][:, None, None]
+
+
+_TASKS: dict[str, type[LDSTask] | type[RegressionTask] | type[InterleavedRegressionTask] | type[SineRegressionTask]] = {
     "LDSTask": LDSTask, "RegressionTask": RegressionTask, "InterleavedRegressionTask": InterleavedRegressionTask,
+    "SineRegressionTask": SineRegressionTask,
 }
 
 
-def task_from_dict(data: dict[str, Any]) -> LDSTask | RegressionTask | InterleavedRegressionTask:
+def task_from_dict(data: dict[str, Any]) -> LDSTask | RegressionTask | InterleavedRegressionTask | SineRegressionTask:
     """Rebuild a task from ``{"type": name, **fields}``."""
     data = dict(data)
     kind = data.pop("type", None)

@@ -2,7 +2,7 @@
 
 Parameters are a plain pytree of arrays (:mod:`aievo.mesa.nn.params`)::
 
-    {"embed": (E, F)?, "readout": (out, E)?,
+    {"embed": (E0, F)?, "input_mlp": {"W1", "b1", "W2", "b2"}?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
 
 (with ``config.tied`` the list holds one layer, applied ``n_layers`` times),
@@ -58,12 +58,20 @@ def tokens(config: TransformerConfig, inputs: Any) -> jax.Array:
     (for regression, the ``(B, N + 1, d + 1)`` tokens of
     :class:`~aievo.mesa.nn.config.RegressionTask`; for interleaved, the
     ``(B, 2 N, d + 1)`` tokens of :class:`~aievo.mesa.nn.config.InterleavedRegressionTask`).
+    ``regression_separate`` splits the ``(B, N + 1, d + 1)`` regression tokens into
+    ``(x_1, 0), (0, y_1), ..., (x_q, 0)`` (:func:`aievo.mesa.nn.reference.separate_tokens`).
     """
     x = jnp.asarray(inputs)
     check_input_shape(config, x.shape)
     if config.token_format == "lds_constructed":
         prev = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         return jnp.concatenate([jnp.zeros_like(x), x, x, prev], axis=-1)
+    if config.token_format == "regression_separate":
+        B, n, F = x.shape
+        ctx = x[:, :-1]
+        xs = ctx.at[..., -1].set(0.0)
+        ys = jnp.zeros_like(ctx).at[..., -1].set(ctx[..., -1])
+        return jnp.concatenate([jnp.stack([xs, ys], axis=2).reshape(B, 2 * (n - 1), F), x[:, -1:]], axis=1)
     return x
 
 
@@ -90,7 +98,13 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
     dtype = x.dtype
     T = x.shape[1]
     h = jnp.einsum("ef,btf->bte", params["embed"], x) if "embed" in params else x
-    pe = jnp.asarray(sinusoidal_encoding(T, config.width), dtype=dtype) if config.pos_encoding != "none" else None
+    if "input_mlp" in params:
+        h = h + mlp(params["input_mlp"], h)
+    if config.pos_encoding == "concat":
+        cols = jnp.asarray(sinusoidal_encoding(T, config.pos_dim), dtype=dtype)
+        h = jnp.concatenate([h, jnp.broadcast_to(cols, h.shape[:2] + (config.pos_dim,))], axis=-1)
+    pe = (jnp.asarray(sinusoidal_encoding(T, config.width), dtype=dtype)
+          if config.pos_encoding in ("input", "kq") else None)
     if config.pos_encoding == "input" and pe is not None:
         h = h + pe
     kq = pe if config.pos_encoding == "kq" else None
@@ -115,20 +129,21 @@ def forward(params: dict, config: TransformerConfig, inputs: Any, *, return_all:
 def readout(params: dict, config: TransformerConfig, h: jax.Array) -> jax.Array:
     """Predictions ``(B, P, out)`` from the last activations ``h``.
 
-    LDS formats predict at every position (``P = T``); regression at the query
-    only (``P = 1``, ``out = 1``); interleaved at every x-token (even
-    positions, ``P = T / 2``, ``out = 1``), from the label slot (entry 0).
+    LDS formats predict at every position (``P = T``); regression formats at
+    the query only (``P = 1``, ``out = 1``, minus its label slot); interleaved
+    at every x-token (even positions, ``P = T / 2``, ``out = 1``), from the
+    label slot (entry 0). Fixed slots never read ``"concat"`` positional columns.
     """
     if config.token_format == "interleaved":
         xs = h[:, 0::2, :]
         if "readout" in params:
             return jnp.einsum("oe,bte->bto", params["readout"], xs)
         return xs[..., :1]
-    if config.token_format == "regression":
+    if config.token_format in ("regression", "regression_separate"):
         last = h[:, -1:, :]
         if "readout" in params:
             return jnp.einsum("oe,bte->bto", params["readout"], last)
-        return -last[..., -1:]
+        return -last[..., config.embedded_width - 1: config.embedded_width]
     if "readout" in params:
         return jnp.einsum("oe,bte->bto", params["readout"], h)
     return h[..., : config.output_dim]

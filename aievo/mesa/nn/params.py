@@ -2,10 +2,12 @@
 
 Parameters are a plain pytree of arrays::
 
-    {"embed": (E, F)?, "readout": (out, E)?,
+    {"embed": (E0, F)?, "input_mlp": {"W1", "b1", "W2", "b2"}?, "readout": (out, E)?,
      "layers": [{"attn": {"Wq", "Wk", "Wv", "P", "lam"?}, "ln1"?, "mlp"?, "ln2"?}, ...]}
 
-(with ``config.tied`` the list holds one layer, applied ``n_layers`` times).
+(with ``config.tied`` the list holds one layer, applied ``n_layers`` times;
+``E0`` is the embedded width and ``E`` the stream width, ``E0`` plus any
+``"concat"`` positional columns).
 
 :func:`init_params` draws them (float64, reproducible), :func:`params_from_lsa`
 builds them from the weights of the numpy reference layers, and
@@ -62,7 +64,11 @@ def init_params(config: TransformerConfig, rng: Any = 0) -> dict:
     E, F, k = config.width, config.token_width, config.key_size
     params: dict[str, Any] = {}
     if config.input_proj:
-        params["embed"] = _draw(g, config, (E, F), F)
+        params["embed"] = _draw(g, config, (config.embedded_width, F), F)
+    if config.input_mlp:
+        E0, m = config.embedded_width, config.input_mlp
+        params["input_mlp"] = {"W1": _draw(g, config, (m, E0), E0), "b1": np.zeros(m),
+                               "W2": _draw(g, config, (E0, m), m), "b2": np.zeros(E0)}
     layers = []
     n = config.n_param_layers
     for kind, H in zip(config.attention[:n], config.heads_per_layer[:n]):
@@ -129,7 +135,8 @@ def check_params(params: Any, config: TransformerConfig) -> None:
     if len(params["layers"]) != config.n_param_layers:
         raise bad_argument(ShapeError, "len(params['layers'])", len(params["layers"]),
                            f"{config.n_param_layers} (config.attention, tied={config.tied})")
-    for name, flag in (("embed", config.input_proj), ("readout", config.output_proj)):
+    for name, flag in (("embed", config.input_proj), ("readout", config.output_proj),
+                       ("input_mlp", config.input_mlp > 0)):
         if (name in params) != flag:
             raise bad_argument(InvalidParameterError, f"params[{name!r}]",
                                "present" if name in params else "absent", f"{'present' if flag else 'absent'} "

@@ -51,6 +51,7 @@ __all__ = [
     "QKHook",
     "WeightsHook",
     "tokens",
+    "separate_tokens",
     "attention_mask",
     "sinusoidal_encoding",
     "gelu",
@@ -101,7 +102,8 @@ def check_input_shape(config: TransformerConfig, shape: tuple[int, ...]) -> None
     """Refuse task inputs whose shape is not ``(B, T, width)`` for ``config``'s token format (numpy and JAX alike)."""
     if len(shape) != 3:
         raise bad_argument(ShapeError, "inputs.shape", shape, "(B, T, width)")
-    want = config.token_width if config.token_format in ("regression", "interleaved") else config.data_dim
+    want = config.token_width if config.token_format in ("regression", "interleaved", "regression_separate") \
+        else config.data_dim
     if shape[-1] != want:
         raise bad_argument(ShapeError, "inputs.shape", shape,
                            f"(B, T, {want}) for token_format={config.token_format!r}, data_dim={config.data_dim}")
@@ -114,7 +116,35 @@ def tokens(config: TransformerConfig, inputs: Any) -> np.ndarray:
     if config.token_format == "lds_constructed":
         prev = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         return np.concatenate([np.zeros_like(x), x, x, prev], axis=-1)
+    if config.token_format == "regression_separate":
+        return separate_tokens(x)
     return x
+
+
+def separate_tokens(inputs: Any) -> np.ndarray:
+    """Tokens ``(x_1, 0), (0, y_1), ..., (x_N, 0), (0, y_N), (x_q, y_q)`` from regression tokens ``(x_i, y_i)``.
+
+    Parameters
+    ----------
+    inputs : array, shape (B, N + 1, d + 1)
+        Context tokens ``(x_i, y_i)`` and the query last (as made by
+        :func:`aievo.mesa.concat_tokens`; its label slot is kept as it is).
+
+    Returns
+    -------
+    ndarray, shape (B, 2 N + 1, d + 1)
+        The x-token of pair ``i`` at position ``2 i``, its y-token at ``2 i + 1``,
+        the query last (float64).
+    """
+    x = _f64(inputs)
+    if x.ndim != 3:
+        raise bad_argument(ShapeError, "inputs.shape", x.shape, "(B, N + 1, d + 1)")
+    B, n, F = x.shape
+    ctx = x[:, :-1]
+    xs = np.concatenate([ctx[..., :-1], np.zeros_like(ctx[..., -1:])], axis=-1)
+    ys = np.concatenate([np.zeros_like(ctx[..., :-1]), ctx[..., -1:]], axis=-1)
+    pairs = np.stack([xs, ys], axis=2).reshape(B, 2 * (n - 1), F)
+    return np.concatenate([pairs, x[:, -1:]], axis=1)
 
 
 def attention_mask(config: TransformerConfig, T: int) -> np.ndarray:
@@ -211,13 +241,14 @@ def readout(params: dict, config: TransformerConfig, h: np.ndarray) -> np.ndarra
     """Predictions ``(B, P, out)`` from the last activations, as :func:`aievo.mesa.nn.model.readout`."""
     if config.token_format == "interleaved":
         h = h[:, 0::2, :]
-    elif config.token_format == "regression":
+    elif config.token_format in ("regression", "regression_separate"):
         h = h[:, -1:, :]
     if "readout" in params:
         return h @ _f64(params["readout"]).T
+    h = h[..., : config.embedded_width]  # fixed slots: not the "concat" positional columns
     if config.token_format == "interleaved":
         return h[..., :1]
-    if config.token_format == "regression":
+    if config.token_format in ("regression", "regression_separate"):
         return -h[..., -1:]
     return h[..., : config.output_dim]
 
@@ -249,7 +280,13 @@ def run(params: dict, config: TransformerConfig, inputs: Any, *, attention: bool
     x = tokens(config, inputs)
     T = x.shape[1]
     h = x @ _f64(params["embed"]).T if "embed" in params else x
-    pe = sinusoidal_encoding(T, config.width) if config.pos_encoding != "none" else None
+    if "input_mlp" in params:
+        m = params["input_mlp"]
+        h = h + (gelu(h @ _f64(m["W1"]).T + _f64(m["b1"])) @ _f64(m["W2"]).T + _f64(m["b2"]))
+    if config.pos_encoding == "concat":
+        h = np.concatenate([h, np.broadcast_to(sinusoidal_encoding(T, config.pos_dim), h.shape[:2] + (config.pos_dim,))],
+                           axis=-1)
+    pe = sinusoidal_encoding(T, config.width) if config.pos_encoding in ("input", "kq") else None
     if config.pos_encoding == "input" and pe is not None:
         h = h + pe
     kq = pe if config.pos_encoding == "kq" else None

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidParameterError, bad_argument
-from .config import InterleavedRegressionTask, LDSTask, OptimConfig, RegressionTask, TransformerConfig
+from .config import (
+    InterleavedRegressionTask,
+    LDSTask,
+    OptimConfig,
+    RegressionTask,
+    SineRegressionTask,
+    TransformerConfig,
+)
 
 __all__ = ["TrainedTransformer", "BACKENDS", "resolve_backend"]
 
@@ -40,7 +47,7 @@ class TrainedTransformer:
     config: TransformerConfig
     params: dict
     history: dict[str, np.ndarray] = field(default_factory=dict)
-    task: LDSTask | RegressionTask | InterleavedRegressionTask | None = None
+    task: LDSTask | RegressionTask | InterleavedRegressionTask | SineRegressionTask | None = None
     optim: OptimConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -26,6 +26,7 @@ from .config import (
     LDSTask,
     OptimConfig,
     RegressionTask,
+    SineRegressionTask,
     TransformerConfig,
 )
 from .result import TrainedTransformer
@@ -40,7 +41,7 @@ __all__ = ["train_transformer", "evaluate", "make_optimizer", "default_optim"]
 _DTYPES = ("float32", "float64")
 
 
-def default_optim(task: LDSTask | RegressionTask | InterleavedRegressionTask) -> OptimConfig:
+def default_optim(task: LDSTask | RegressionTask | InterleavedRegressionTask | SineRegressionTask) -> OptimConfig:
     """The official optimiser for a task: 2023b's for LDS tasks, 2023a's for regression."""
     name = "vonoswald2023b_lds" if isinstance(task, LDSTask) else "vonoswald2023a_regression"
     return OFFICIAL_SETUPS[name].optim
@@ -70,17 +71,18 @@ def _check_pair(config: Any, task: Any) -> None:
         raise bad_argument(InvalidParameterError, "config", config, "a TransformerConfig")
     if isinstance(task, LDSTask):
         ok = config.token_format in ("lds_constructed", "lds_raw")
-    elif isinstance(task, RegressionTask):
-        ok = config.token_format == "regression"
+    elif isinstance(task, (RegressionTask, SineRegressionTask)):
+        ok = config.token_format in ("regression", "regression_separate")
     elif isinstance(task, InterleavedRegressionTask):
         ok = config.token_format == "interleaved"
     else:
         raise bad_argument(InvalidParameterError, "task", task,
-                           "an LDSTask, a RegressionTask or an InterleavedRegressionTask")
+                           "an LDSTask, a RegressionTask, a SineRegressionTask or an InterleavedRegressionTask")
     if not ok:
         raise bad_argument(InvalidParameterError, "config.token_format", config.token_format,
                            f"a format for {type(task).__name__} ('lds_constructed'/'lds_raw' for LDS tasks, "
-                           "'regression' for regression tasks, 'interleaved' for interleaved regression tasks)")
+                           "'regression'/'regression_separate' for (sine) regression tasks, 'interleaved' for "
+                           "interleaved regression tasks)")
     if config.data_dim != task.data_dim:
         raise bad_argument(InvalidParameterError, "config.data_dim", config.data_dim,
                            f"{task.data_dim}, the data dimension of the task")
@@ -94,7 +96,7 @@ def _precision(dtype: str) -> Any:
 
 def train_transformer(
     config: TransformerConfig,
-    task: LDSTask | RegressionTask | InterleavedRegressionTask,
+    task: LDSTask | RegressionTask | InterleavedRegressionTask | SineRegressionTask,
     steps: int,
     batch_size: int,
     rng: Any = 0,
@@ -221,7 +223,7 @@ def _train(config, task, steps, batch_size, optim, eval_every, eval_sequences, d
 
 def evaluate(
     model: TrainedTransformer | tuple[TransformerConfig, dict],
-    task: LDSTask | RegressionTask | InterleavedRegressionTask,
+    task: LDSTask | RegressionTask | InterleavedRegressionTask | SineRegressionTask,
     n_sequences: int,
     rng: Any = 0,
     *,

@@ -18,35 +18,42 @@ jax = pytest.importorskip("jax")
 @st.composite
 def configs(draw):
     fmt = draw(st.sampled_from(TOKEN_FORMATS))
-    kinds = ATTENTION_KINDS if fmt != "regression" else ("linear", "softmax")
+    kinds = ATTENTION_KINDS if fmt not in ("regression", "regression_separate") else ("linear", "softmax")
     depth = draw(st.integers(1, 3))
     attention = tuple(draw(st.sampled_from(kinds)) for _ in range(depth))
     heads = draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * depth)))
     d = draw(st.integers(1, 3))
     proj = draw(st.booleans())
-    token_width = {"regression": d + 1, "interleaved": d + 1, "lds_constructed": 4 * d, "lds_raw": d}[fmt]
+    token_width = {"regression": d + 1, "interleaved": d + 1, "lds_constructed": 4 * d, "lds_raw": d,
+                   "regression_separate": d + 1}[fmt]
     embed = draw(st.integers(2, 6)) if proj else None
     out_dim = d if fmt.startswith("lds") else 1
-    width = token_width if embed is None else embed
+    pos = draw(st.sampled_from(POS_ENCODINGS))
+    pos_dim = draw(st.integers(1, 3)) if pos == "concat" else 0
+    width = (token_width if embed is None else embed) + pos_dim
     tied = len(set(attention)) == 1 and isinstance(heads, int) and draw(st.booleans())
     return TransformerConfig(
         attention=attention, heads=heads, tied=tied, key_size=draw(st.integers(1, 4)), token_format=fmt, data_dim=d,
         embed_dim=embed, input_proj=proj, output_proj=proj or width < out_dim or draw(st.booleans()),
         mlp_hidden=draw(st.sampled_from((0, 3))), layer_norm=draw(st.booleans()),
-        pos_encoding=draw(st.sampled_from(POS_ENCODINGS)), act_clip=draw(st.sampled_from((None, 0.7))),
+        pos_encoding=pos, pos_dim=pos_dim, input_mlp=draw(st.sampled_from((0, 4))),
+        act_clip=draw(st.sampled_from((None, 0.7))),
         init="normal", init_scale=0.7, lam_init=draw(st.sampled_from((0.3, 1.0, 3.0))),
     )
 
 
 def _inputs(config, B, T, g):
-    if config.token_format == "regression":
-        return ref.tokens(config, g.standard_normal((B, T, config.token_width)))
+    if config.token_format in ("regression", "regression_separate"):
+        return g.standard_normal((B, T, config.token_width))
     width = config.token_width if config.token_format == "interleaved" else config.data_dim
     return g.standard_normal((B, 2 * T if config.token_format == "interleaved" else T, width))
 
 
 def _perturbed(params, g):
     """Initial parameters with LayerNorm scales/offsets and MLP biases moved off 1 and 0, so they matter."""
+    if "input_mlp" in params:
+        m = params["input_mlp"]
+        m["b1"], m["b2"] = 0.3 * g.standard_normal(m["b1"].shape), 0.3 * g.standard_normal(m["b2"].shape)
     for layer in params["layers"]:
         for key in ("ln1", "ln2"):
             if key in layer:
@@ -88,8 +95,9 @@ def _check_against_jax(config, seed, T):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(trace.predictions, pred, rtol=1e-10, atol=1e-12)
     assert trace.predictions.dtype == np.float64
-    assert [w.shape for w in trace.attention] == [(3, H, x.shape[1], x.shape[1]) for H in config.heads_per_layer]
-    mask = ref.attention_mask(config, x.shape[1])
+    T_tok = acts[0].shape[1]  # separate tokens: 2 N + 1 from N + 1 inputs
+    assert [w.shape for w in trace.attention] == [(3, H, T_tok, T_tok) for H in config.heads_per_layer]
+    mask = ref.attention_mask(config, T_tok)
     for w, kind in zip(trace.attention, config.attention):
         assert np.all(w[..., ~mask] == 0)
         if kind == "softmax":
@@ -156,3 +164,41 @@ def test_trained_transformer_backends():
     assert len(model.activations(x, backend="numpy")) == 2
     with pytest.raises(InvalidParameterError, match="backend"):
         model.predict(x, backend="torch")
+
+
+@st.composite
+def separate_or_sine_configs(draw):
+    """The two 2023a setups with their new parts: separate x/y tokens with concatenated position
+    columns, and an embedding with an input MLP; random sizes, attention kinds and options."""
+    d = draw(st.integers(1, 3))
+    depth = draw(st.integers(1, 2))
+    common = dict(attention=tuple(draw(st.sampled_from(("linear", "softmax"))) for _ in range(depth)),
+                  heads=draw(st.integers(1, 2)), key_size=draw(st.integers(1, 4)), init="normal", init_scale=0.7,
+                  act_clip=draw(st.sampled_from((None, 0.7))), mlp_hidden=draw(st.sampled_from((0, 3))),
+                  layer_norm=draw(st.booleans()))
+    if draw(st.booleans()):
+        return TransformerConfig(token_format="regression_separate", data_dim=d, pos_encoding="concat",
+                                 pos_dim=draw(st.integers(1, 4)), **common)
+    E = draw(st.integers(2, 6))
+    return TransformerConfig(token_format="regression", data_dim=d, embed_dim=E, input_proj=True,
+                             input_mlp=draw(st.integers(1, 8)), **common)
+
+
+@settings(max_examples=2, deadline=None)  # eager JAX: seconds per config on the loaded machine; more in the slow test
+@given(config=separate_or_sine_configs(), seed=st.integers(0, 2**16), N=st.integers(1, 5))
+def test_separate_tokens_and_input_mlp_reference_equals_jax_in_float64(config, seed, N):
+    _check_separate_or_sine(config, seed, N)
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(config=separate_or_sine_configs(), seed=st.integers(0, 2**16), N=st.integers(1, 5))
+def test_separate_tokens_and_input_mlp_reference_equals_jax_in_float64_many_configs(config, seed, N):
+    _check_separate_or_sine(config, seed, N)
+
+
+def _check_separate_or_sine(config, seed, N):
+    _check_against_jax(config, seed, N + 1)
+    x = np.random.default_rng(seed).standard_normal((2, N + 1, config.token_width))
+    assert ref.run(init_params(config, seed), config, x).residual[0].shape == (
+        2, 2 * N + 1 if config.token_format == "regression_separate" else N + 1, config.width)
