@@ -125,6 +125,12 @@ def test_feature_lsq_on_the_states_is_inclusive_sequence_least_squares():
     x, _, _ = sample_lds(4, 5, D=3, T=12)
     np.testing.assert_allclose(feature_lsq_predict(x, x, 0.01), lsq_sequence_predict(x, 0.01, inclusive=True),
                                rtol=1e-10, atol=1e-12)
+    # several penalties share the sums over pairs: the same as one call per penalty
+    many = feature_lsq_predict(x, x, (0.01, 1.0))
+    np.testing.assert_allclose(many[1], feature_lsq_predict(x, x, 1.0), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(many[0], feature_lsq_predict(x, x, 0.01), rtol=1e-12, atol=1e-14)
+    with pytest.raises(InvalidParameterError, match="lam"):
+        feature_lsq_predict(x, x, (0.1, -1.0))
     with pytest.raises(ShapeError, match="values.shape"):
         feature_lsq_predict(x, x[:, :-1])
     with pytest.raises(InvalidParameterError, match="lam"):

@@ -332,7 +332,7 @@ def train_fig7_model(family: str, arch: str) -> Any:
                              su["seed"], optim=binding_optim(su["steps"]))
 
 
-def feature_lsq_predict(features: np.ndarray, values: np.ndarray, lam: float = 1e-3) -> np.ndarray:
+def feature_lsq_predict(features: np.ndarray, values: np.ndarray, lam: Any = 1e-3) -> np.ndarray:
     """Ridge least squares of the next value on features, refitted at every position on every pair seen so far.
 
     At position ``t`` fit ``W_t = argmin sum_{1<=i<=t} |v_i - W f_{i-1}|^2 + lam |W|^2`` on the
@@ -348,24 +348,27 @@ def feature_lsq_predict(features: np.ndarray, values: np.ndarray, lam: float = 1
         ``f_t``, computable from what is seen up to position ``t``.
     values : ndarray, shape (B, T, D)
         ``v_t``, the observation at ``t``.
-    lam : float
-        Ridge penalty, ``> 0``.
+    lam : float or sequence of float
+        Ridge penalty (each ``> 0``). A sequence gives one prediction per penalty, sharing the
+        sums over pairs.
 
     Returns
     -------
-    ndarray, shape (B, T, D)
+    ndarray, shape (B, T, D), or (len(lam), B, T, D) for a sequence of penalties
     """
     Fm = check_array(features, "features", 3, shape_text="an array of shape (B, T, F)")
     V = check_array(values, "values", 3, shape_text="an array of shape (B, T, D)")
     if V.shape[:2] != Fm.shape[:2]:
         raise bad_argument(ShapeError, "values.shape", V.shape, f"(B, T, D) with (B, T) = {Fm.shape[:2]}")
-    lam = check_float(lam, "lam", positive=True)
+    lams = [check_float(v, "lam", positive=True) for v in np.atleast_1d(np.asarray(lam, dtype=object))]
     K = np.zeros_like(Fm)
     K[:, 1:] = Fm[:, :-1]
-    H = np.cumsum(np.einsum("bti,btj->btij", K, K), axis=1) + lam * np.eye(Fm.shape[2])
+    H = np.cumsum(np.einsum("bti,btj->btij", K, K), axis=1)
     G = np.cumsum(np.einsum("bti,btj->btij", V, K), axis=1)
-    z = np.linalg.solve(H, Fm[..., None])[..., 0]
-    return np.einsum("btij,btj->bti", G, z)
+    eye = np.eye(Fm.shape[2])
+    out = np.stack([np.einsum("btij,btj->bti", G, np.linalg.solve(H + v * eye, Fm[..., None])[..., 0])
+                    for v in lams])
+    return out if np.ndim(lam) else out[0]
 
 
 def delay_embed(O: np.ndarray, lags: int) -> np.ndarray:
