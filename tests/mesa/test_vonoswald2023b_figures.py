@@ -333,9 +333,11 @@ def test_fig7_plots_both_models_and_least_squares_on_three_task_families():
         assert line(fig, f"{fam}:lsq_informed")[1][t] == pytest.approx(ref, rel=1e-8)
         # they see more than the raw observations: not worse on average
         assert f["lsq_informed"].mean() <= f["lsq"].mean() * 1.05
-    # the finding on the fully observed task at our scale: two layers with a mesa layer beat four softmax layers
-    # (0.089 against 0.136 on 1000 sequences; the margin on the other families is 3-10%, too small for quick sizes)
-    assert d["full"]["models"]["hybrid"].mean() < 0.8 * d["full"]["models"]["softmax4"].mean()
+    # the finding on the linear tasks at our scale: two layers with a mesa layer beat four softmax layers
+    # (0.089 against 0.136 and 0.766 against 1.057 on 1000 sequences; on the nonlinear task the margin, 10%,
+    # is too small to assert at quick sizes)
+    for fam in ("full", "partial"):
+        assert d[fam]["models"]["hybrid"].mean() < 0.8 * d[fam]["models"]["softmax4"].mean()
 
 
 def _ridge(Fm, V, lam, t):
