@@ -89,7 +89,7 @@ REGISTRY: dict[str, FigureSpec] = {
                    "aievo.figures.vonoswald2023b:fig6_softmax_algorithms",
                    "2023b Fig 6: multi-layer softmax transformers: probes by layer and Prop 2"),
         FigureSpec("vonoswald2023b_fig7", "vonoswald2023b", "aievo.figures.vonoswald2023b:fig7_hybrid",
-                   "2023b Fig 7: a softmax-mesa hybrid against softmax-only transformers"),
+                   "2023b Fig 7: softmax-mesa hybrids against 4-layer softmax TFs on three task families"),
         FigureSpec("vonoswald2023b_fig8", "vonoswald2023b", "aievo.figures.vonoswald2023b:fig8_few_shot",
                    "2023b Fig 8: few-shot learning after LDS pretraining, with tuned EOS and prefix tokens"),
         FigureSpec("friedman2023_dyck", "friedman2023", "aievo.figures.friedman2023:friedman2023_dyck",

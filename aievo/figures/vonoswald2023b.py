@@ -16,13 +16,15 @@ Group ``"vonoswald2023b"`` of :mod:`aievo.figures`, drawn from small shipped che
   preconditioned state by layer;
 * :func:`fig6_softmax_algorithms` -- Fig 6: multi-layer softmax transformers on raw LDS states:
   probes by layer, and their loss against the Proposition-2 optimizer with tuned steps;
-* :func:`fig7_hybrid` -- Fig 7: a softmax first layer followed by a mesa layer against
-  softmax-only transformers of depth 2, 3 and 6;
+* :func:`fig7_hybrid` -- Fig 7: a softmax first layer followed by a mesa layer against a
+  4-layer softmax-only transformer on three task families (fully observed, partially observed
+  and nonlinear dynamics).
 * :func:`fig8_few_shot` -- Fig 8: few-shot regression by a frozen LDS-pretrained transformer,
   without prompt, with a tuned EOS token and with a tuned prefix, one task and two in sequence.
 
-Drawing needs neither JAX nor training: the forward passes are numpy (the softmax layer here,
-the linear layers :func:`aievo.mesa.train.linear_tf_forward`). ``retrain=True`` trains the
+Drawing needs neither JAX nor training: the forward passes are numpy (the float64 reference
+forward :mod:`aievo.mesa.nn.reference`, through the helpers of
+:mod:`aievo.mesa.experiments.vonoswald2023b`). ``retrain=True`` trains the
 models from their recipes instead (needs the ``jax`` extra). The data behind each figure come
 from ``fig*_data`` functions (cached per process), and plotted artists carry a ``gid`` so tests
 can read the data back.
@@ -72,6 +74,9 @@ __all__ = [
     "fig5_linearisation",
     "fig6_data",
     "fig6_softmax_algorithms",
+    "FIG7_LAMS",
+    "FIG7_LAGS",
+    "FIG7_TITLES",
     "fig7_data",
     "fig7_hybrid",
     "FIG8_SIZES",
@@ -299,32 +304,72 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     return out
 
 
+#: Ridge penalties and delay lengths over which the least-squares baselines of Fig 7 are tuned.
+FIG7_LAMS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+FIG7_LAGS = (1, 2, 3, 4, 6)
+#: Titles of the Fig 7 panels, by task family.
+FIG7_TITLES = {"full": "Fully observed linear", "partial": "Partially observed linear",
+               "nonlinear": "Fully observed nonlinear"}
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def fig7_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
-    """Per-position losses of the softmax-mesa hybrid and of the softmax-only models on raw LDS states.
+    """Per-position losses of the softmax-mesa hybrid and the 4-layer softmax transformer on three task families.
+
+    Per family (:data:`aievo.mesa.experiments.vonoswald2023b.FIG7_TASKS`): ``eval`` fresh
+    sequences score every predictor and ``fit`` others tune the least-squares baselines
+    (ridge penalty from :data:`FIG7_LAMS`, delay length from :data:`FIG7_LAGS`).
 
     Returns
     -------
     dict
-        ``models``: dict of a label (layer kinds joined by ``+``) to its per-position loss, in
-        order of depth; ``layers``: dict of the same labels to the number of layers; ``lsq``
-        (``lambda = 1e-3``), ``gd`` (one tuned GD step), ``eval_inputs``, ``eval_targets``.
+        ``families`` (tuple of names) and, per family, a dict with ``models`` (architecture ->
+        per-position loss ``(T,)``), ``zero`` (the zero predictor's), ``lsq`` (ridge least squares of the next observation on the
+        current one, over the pairs seen so far, tuned ``lam``), ``lsq_informed`` and
+        ``informed`` (a label: least squares on delay embeddings of the observations with tuned
+        length for the partially observed family, on the true features
+        :func:`~aievo.mesa.experiments.vonoswald2023b.nonlinear_features` for the nonlinear one;
+        absent for the fully observed family), ``lam``, ``lags`` and ``lam_informed`` (the tuned values),
+        ``eval_inputs``, ``eval_targets``.
     """
-    from ..mesa.baselines import lsq_sequence_predict, scan_eta_sequence, sequence_loss
-    from ..mesa.experiments.vonoswald2023b import HYBRID_MODELS, SOFTMAX_MODELS
+    from ..mesa.baselines import sequence_loss
+    from ..mesa.experiments.vonoswald2023b import (
+        FIG7_ARCHS,
+        FIG7_MODELS,
+        FIG7_TASKS,
+        delay_embed,
+        feature_lsq_predict,
+        nonlinear_features,
+    )
 
-    names = {("softmax",) * L: n for L, n in SOFTMAX_MODELS.items()} | dict(HYBRID_MODELS)
-    models = {kinds: _raw_model(n, retrain) for kinds, n in sorted(names.items(), key=lambda kv: len(kv[0]))}
-    task = _lds_task(next(iter(models.values())))
     sz = SIZES[quick]
-    x, y = task.sample(np.random.default_rng(SEED + 12), sz["eval"])
-    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 13), sz["fit"])
-    eta = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))[0]
-    losses = {"+".join(k): sequence_loss(raw_predict(m, x)[0], y) for k, m in models.items()}
-    return dict(models=losses, layers={"+".join(k): len(k) for k in models},
-                lsq=sequence_loss(lsq_sequence_predict(x, 1e-3), y), gd=sequence_loss(prop2_predict(x, (), eta), y),
-                eval_inputs=x, eval_targets=y)
+
+    def tuned(make: Any, lags: tuple[int, ...], fx: np.ndarray, fy: np.ndarray) -> tuple[int, float]:
+        # the delay length (if any) and ridge penalty that predict best on separate sequences
+        errs = [[sequence_loss(p, fy).mean() for p in feature_lsq_predict(make(fx, k), fx, FIG7_LAMS)] for k in lags]
+        i, j = np.unravel_index(int(np.argmin(errs)), (len(lags), len(FIG7_LAMS)))
+        return lags[i], FIG7_LAMS[j]
+
+    out: dict[str, Any] = dict(families=tuple(FIG7_TASKS))
+    for i, (family, task) in enumerate(FIG7_TASKS.items()):
+        x, y = task.sample(np.random.default_rng(SEED + 20 + 2 * i), sz["eval"])
+        fx, fy = task.sample(np.random.default_rng(SEED + 21 + 2 * i), sz["fit"])
+        d: dict[str, Any] = dict(eval_inputs=x, eval_targets=y, models={}, zero=sequence_loss(np.zeros_like(y), y))
+        for arch in FIG7_ARCHS:
+            d["models"][arch] = sequence_loss(raw_predict(_raw_model(FIG7_MODELS[family, arch], retrain), x)[0], y)
+        _, lam = tuned(lambda o, k: o, (1,), fx, fy)
+        d["lsq"], d["lam"] = sequence_loss(feature_lsq_predict(x, x, lam), y), lam
+        if family == "partial":
+            lags, lam_i = tuned(delay_embed, FIG7_LAGS, fx, fy)
+            d["lsq_informed"] = sequence_loss(feature_lsq_predict(delay_embed(x, lags), x, lam_i), y)
+            d.update(informed=f"least squares on the last {lags} observations", lags=lags, lam_informed=lam_i)
+        elif family == "nonlinear":
+            _, lam_i = tuned(lambda o, k: nonlinear_features(o), (1,), fx, fy)
+            d["lsq_informed"] = sequence_loss(feature_lsq_predict(nonlinear_features(x), x, lam_i), y)
+            d.update(informed="least squares on the true features", lam_informed=lam_i)
+        out[family] = d
+    return out
 
 
 # --------------------------------------------------------------------------- Fig 5A
@@ -666,41 +711,38 @@ def fig6_softmax_algorithms(*, quick: bool = False, retrain: bool = False) -> "F
 
 @styled
 def fig7_hybrid(*, quick: bool = False, retrain: bool = False) -> "Figure":
-    """Fig 7: a softmax-mesa hybrid against softmax-only transformers on raw LDS states."""
+    """Fig 7: a softmax-mesa hybrid against a 4-layer softmax transformer on three task families."""
+    from ..mesa.experiments.vonoswald2023b import FIG7_TASKS
+
     d = fig7_data(quick, retrain)
-    T = d["lsq"].size
-    t = np.arange(T)
-    fig = new_figure(12.6, 4.6)
-    ax, bx = fig.subplots(1, 2)
-    labels = list(d["models"])
-    colors = {k: COLORS[i % len(COLORS)] for i, k in enumerate(labels)}
-
-    def short(k: str) -> str:
-        kinds = k.split("+")
-        return f"{len(kinds)} x softmax" if set(kinds) == {"softmax"} else " + ".join(kinds)
-
-    for k in labels:
-        mesa = "mesa" in k
-        ax.plot(t, d["models"][k], color=colors[k], lw=2.4 if mesa else 1.6, ls="-" if mesa else "--",
-                label=f"{short(k)} ({d['models'][k].mean():.3f})", gid=f"A:{k}")
-    ax.plot(t, d["gd"], color="0.6", ls="-.", label=f"one GD step ({d['gd'].mean():.3f})", gid="A:gd")
-    ax.plot(t, d["lsq"], color="0.45", ls=":", label=f"least squares ({d['lsq'].mean():.3f})", gid="A:lsq")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-4, 30.0)
-    ax.set_xlabel("position t")
-    ax.set_ylabel("loss at t")
-    ax.set_title("Per position (legend: mean over t)")
-    ax.legend(fontsize=8, loc="upper right", ncol=2)
-    panel_label(ax, "A")
-    xs = np.arange(len(labels))
-    bx.bar(xs, [d["models"][k].mean() for k in labels], color=[colors[k] for k in labels], gid="B:models")
-    bx.axhline(d["lsq"].mean(), color="0.45", ls=":", label="least squares", gid="B:lsq")
-    bx.set_xticks(xs, [short(k) for k in labels])
-    bx.set_ylabel("mean loss over t")
-    bx.set_title("Mean loss by architecture")
-    bx.legend(fontsize=8.5)
-    panel_label(bx, "B")
-    fig.suptitle("A softmax first layer followed by a mesa layer against softmax-only transformers")
+    fams = d["families"]
+    fig = new_figure(5.0 * len(fams), 4.6)
+    axes = np.atleast_1d(fig.subplots(1, len(fams), sharey=True))
+    styles = {"hybrid": ("softmax + mesa (2 layers)", COLORS[0], "-", 2.4),
+              "softmax4": ("softmax only (4 layers)", COLORS[1], "--", 1.8)}
+    for j, (ax, fam) in enumerate(zip(axes, fams)):
+        f = d[fam]
+        t = np.arange(f["lsq"].size)
+        for arch, loss in f["models"].items():
+            label, c, ls, lw = styles[arch]
+            ax.plot(t, loss, color=c, ls=ls, lw=lw, label=f"{label}: {loss.mean():.3f}", gid=f"{fam}:{arch}")
+        ax.plot(t, f["lsq"], color="0.45", ls=":", lw=1.6, label=f"least squares: {f['lsq'].mean():.3f}",
+                gid=f"{fam}:lsq")
+        if "lsq_informed" in f:
+            ax.plot(t, f["lsq_informed"], color="0.25", ls="-.", lw=1.4,
+                    label=f"{f['informed']}: {f['lsq_informed'].mean():.3f}", gid=f"{fam}:lsq_informed")
+        task = FIG7_TASKS[fam]
+        sub = (f"D = {task.D}" if task.obs_dim is None
+               else f"{task.obs_dim} noisy observations of D = {task.D}")
+        ax.set_title(f"{FIG7_TITLES[fam]}\n({sub})", fontsize=11)
+        ax.set_yscale("log")
+        ax.set_xlabel("position t")
+        if j == 0:
+            ax.set_ylabel("loss at t")
+        ax.set_ylim(1e-6, 5.0)  # room below the curves for the legend
+        ax.legend(fontsize=8, loc="lower left", title="mean over t", title_fontsize=8)
+        panel_label(ax, chr(ord("A") + j))
+    fig.suptitle("A softmax layer followed by a mesa layer against a deeper softmax-only transformer")
     return fig
 
 

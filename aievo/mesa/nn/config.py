@@ -381,12 +381,43 @@ class LDSTask(_JSONConfig):
     A batch is ``(inputs, targets)`` from :func:`aievo.mesa.sample_lds`:
     states ``s_1..s_T`` and ``s_2..s_{T+1}``, each ``(B, T, D)``. Official:
     ``D = 10``, ``T = 50``, ``noise = 0.01``, Haar-orthogonal dynamics.
+
+    With ``obs_dim`` set the sequences are partially observed (the official
+    partially observed generator): the model sees ``o_t = C s_t + obs_noise * xi_t``
+    with one ``C`` per sequence, entries ``0.5 * N(0, 1)``, shape ``(obs_dim, D)``,
+    and ``xi_t ~ N(0, I)`` drawn once per time step, so that ``targets[:, t]`` is
+    the same observation as ``inputs[:, t + 1]`` (:func:`aievo.mesa.observe` on
+    the whole trajectory ``s_1..s_{T+1}``). Inputs and targets are then
+    ``(B, T, obs_dim)``. The official setting is ``D = 15``, ``obs_dim = 5``,
+    ``obs_noise = 0.01``.
+
+    Parameters
+    ----------
+    D : int
+        State dimension.
+    T : int
+        Sequence length.
+    noise : float
+        Process-noise standard deviation.
+    kind : str
+        Dynamics, one of :data:`aievo.mesa.LDS_KINDS`.
+    obs_dim : int or None
+        Observation dimension (``None``: the states themselves are observed).
+    obs_noise : float
+        Observation-noise standard deviation (needs ``obs_dim``).
+    min_eig, max_eig : float
+        Eigenvalue range of ``kind="contracting"`` (official 0.3 and 0.9; one
+        eigenvalue equals ``max_eig``, so the spectral radius is ``max_eig``).
     """
 
     D: int = 10
     T: int = 50
     noise: float = 0.01
     kind: str = "orthogonal"
+    obs_dim: int | None = None
+    obs_noise: float = 0.0
+    min_eig: float = 0.3
+    max_eig: float = 0.9
 
     def __post_init__(self) -> None:
         from ..tasks import LDS_KINDS
@@ -395,18 +426,36 @@ class LDSTask(_JSONConfig):
         check_int(self.T, "T")
         check_float(self.noise, "noise", nonnegative=True)
         _choice(self.kind, "kind", LDS_KINDS)
+        if self.obs_dim is not None:
+            check_int(self.obs_dim, "obs_dim")
+        if check_float(self.obs_noise, "obs_noise", nonnegative=True) > 0 and self.obs_dim is None:
+            raise bad_argument(InvalidParameterError, "obs_noise", self.obs_noise,
+                               "0 when obs_dim is None (observation noise needs partial observations)")
+        check_float(self.min_eig, "min_eig", nonnegative=True)
+        if check_float(self.max_eig, "max_eig") < self.min_eig:
+            raise bad_argument(InvalidParameterError, "max_eig", self.max_eig, f"a number >= min_eig={self.min_eig}")
 
     @property
     def data_dim(self) -> int:
-        """State dimension ``D``."""
-        return self.D
+        """Dimension of what the model sees: ``obs_dim`` if set, else ``D``."""
+        return self.D if self.obs_dim is None else self.obs_dim
 
-    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(inputs, targets)``, both ``(batch, T, D)`` float64."""
+    def sample_states(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden states ``s_1..s_{T+1}`` as ``(batch, T + 1, D)`` and the dynamics ``(batch, D, D)`` (float64)."""
         from ..tasks import sample_lds
 
-        inputs, targets, _ = sample_lds(rng, batch, D=self.D, T=self.T, noise=self.noise, kind=self.kind)
-        return inputs, targets
+        inputs, targets, W = sample_lds(rng, batch, D=self.D, T=self.T, noise=self.noise, kind=self.kind,
+                                        min_eig=self.min_eig, max_eig=self.max_eig)
+        return np.concatenate([inputs, targets[:, -1:]], axis=1), W
+
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(inputs, targets)``, both ``(batch, T, data_dim)`` float64."""
+        from ..tasks import observe
+
+        S, _ = self.sample_states(rng, batch)
+        if self.obs_dim is not None:
+            S, _ = observe(S, self.obs_dim, rng=rng, obs_noise=self.obs_noise)
+        return S[:, :-1].copy(), S[:, 1:].copy()
 
 
 @dataclass(frozen=True)
