@@ -171,15 +171,19 @@ def real_array(
     cls: type[AievoError] = InvalidParameterError,
     what: str = "an array of real numbers",
     allow_bool: bool = False,
+    copy: bool = True,
 ) -> np.ndarray:
-    """A float64 copy of ``value``; complex and string arrays (and boolean ones, unless allowed) are refused."""
+    """A float64 copy of ``value``; complex and string arrays (and boolean ones, unless allowed) are refused.
+
+    With ``copy=False`` a float64 array is returned as it is (for a caller that only reads it).
+    """
     arr = _as_array(value, name, cls, what)
     kinds = "iufb" if allow_bool else "iuf"
     if arr.dtype.kind not in kinds and not (arr.size == 0 and arr.dtype.kind in "iufbUS"):
         raise bad_argument(cls, name, value, what)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{name} has shape {arr.shape}: expected a {ndim}-D array ({what})")
-    out = np.array(arr, dtype=np.float64)
+    out = np.array(arr, dtype=np.float64) if copy else np.asarray(arr, dtype=np.float64)
     if finite and not np.all(np.isfinite(out)):
         bad = np.flatnonzero(~np.isfinite(out.ravel()))
         i = np.unravel_index(int(bad[0]), out.shape)
