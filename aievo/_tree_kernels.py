@@ -40,6 +40,7 @@ __all__ = [
     "random_parents",
     "random_split",
     "chain_arrays",
+    "unfold_arrays",
 ]
 
 
@@ -379,3 +380,37 @@ def chain_arrays(n):
         prob[i] = 1.0
     prob[0] = 0.0
     return parent, dep, prob
+
+
+@njit(cache=True, nogil=True)
+def unfold_arrays(indptr, indices, data, fitness, root, depth, n, parent):
+    """Parent, type, depth, design probability and fitness of a type graph unfolded ``depth`` levels.
+
+    The nodes are numbered breadth first, the children of a node in the order of
+    its type's row of the CSR kernel; ``n`` (the size, counted beforehand) and
+    the dtype of the empty ``parent`` template fix the arrays' length and index dtype.
+    """
+    par = np.empty(n, dtype=parent.dtype)
+    typ = np.empty(n, dtype=parent.dtype)
+    dep = np.empty(n, dtype=parent.dtype)
+    prob = np.empty(n, dtype=np.float64)
+    f = np.empty(n, dtype=np.float64)
+    par[0] = -1
+    typ[0] = root
+    dep[0] = 0
+    prob[0] = 0.0
+    f[0] = fitness[root]
+    nxt = 1
+    for i in range(n):
+        if dep[i] == depth:
+            break  # breadth first: every later node is a leaf too
+        a = typ[i]
+        for e in range(indptr[a], indptr[a + 1]):
+            b = indices[e]
+            par[nxt] = i
+            typ[nxt] = b
+            dep[nxt] = dep[i] + 1
+            prob[nxt] = data[e]
+            f[nxt] = fitness[b]
+            nxt += 1
+    return par, typ, dep, prob, f

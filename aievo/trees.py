@@ -296,31 +296,32 @@ def unfold(g: DesignGraph, depth: int, *, root: int | None = None, max_nodes: in
             InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
         )
     T = g.T
-    types = [np.array([r], dtype=np.int64)]
-    parents = [np.array([-1], dtype=np.int64)]
-    probs = [np.array([0.0])]
+    outdeg = np.diff(T.indptr)
+    counts = np.zeros(g.n, dtype=np.int64)  # programs of each type on the current level
+    counts[r] = 1
     total = 1
-    offset = 0
     for _ in range(depth):
-        level = types[-1]
-        counts = np.diff(T.indptr)[level]
-        size = int(counts.sum())
+        size = int(counts @ outdeg)
         total += size
         if total > max_nodes:
             raise bad_argument(
                 InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
             )
         check_tree_fits(total, "depth", depth)
-        starts = np.repeat(T.indptr[level], counts)
-        within = np.arange(size) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = starts + within
-        parents.append(offset + np.repeat(np.arange(level.size), counts))
-        types.append(T.indices[e].astype(np.int64))
-        probs.append(T.data[e])
-        offset += level.size
-    typ = np.concatenate(types)
-    par = np.concatenate(parents)
-    d = np.concatenate([np.full(a.size, i) for i, a in enumerate(types)])
+        # the next level has, of type b, one program per edge a -> b from each program of type a
+        counts = np.bincount(T.indices, weights=np.repeat(counts, outdeg), minlength=g.n).astype(np.int64)
+    from ._tree_kernels import unfold_arrays
+
+    par, typ, d, prob, f = unfold_arrays(
+        T.indptr, T.indices, T.data, g.fitness, np.int64(r), np.int64(depth), np.int64(total),
+        np.empty(0, dtype=index_dtype(total)),
+    )
+    for a in (par, typ, d, f):
+        a.flags.writeable = False
     attrs = {k: v[typ] for k, v in g.attrs.items() if k != "type"}
+    for v in attrs.values():
+        v.flags.writeable = False
     attrs.update(type=typ, depth=d)
-    return DesignGraph.tree(par, g.fitness[typ], np.concatenate(probs), attrs=attrs)
+    # each program's designs are its type's row of T, which sums to 1 (checked when g was built);
+    # the leaves reproduce themselves
+    return DesignGraph._from_tree(par, d, f, prob, np.empty(0), None, attrs, rows_checked=True, root=0)
