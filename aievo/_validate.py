@@ -13,9 +13,10 @@ silently converted:
   ``ComplexWarning``;
 * sizes are computed with Python integers or logarithms, never by building the
   number ``k ** (depth + 1)``, so an absurd request fails at once;
-* the memory a tree of ``n`` programs needs is predicted from one constant
-  (:data:`BYTES_PER_TREE_PROGRAM`) and compared with the memory available,
-  for :func:`aievo.kary_tree` and its relatives as well as for scenario files.
+* the memory a tree of ``n`` programs needs is predicted from one constant per
+  kind of graph (:data:`BYTES_PER_PROGRAM`, :data:`BYTES_PER_TREE_PROGRAM` for
+  trees) and compared with the memory available, for :func:`aievo.kary_tree`
+  and its relatives as well as for scenario files.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from .errors import AievoError, InvalidParameterError, ShapeError, bad_argument
 
 __all__ = [
+    "BYTES_PER_PROGRAM",
     "BYTES_PER_TREE_PROGRAM",
     "MAX_INDEX_PROGRAMS",
     "available_memory",
@@ -45,10 +47,19 @@ __all__ = [
 ]
 
 #: Bytes one program of an explicit tree costs from construction to the end of
-#: :func:`aievo.simulate` (parent, fitness, kernel, depths, the run's schedule and
-#: temporaries). Measured peak ~220-240 bytes per program for ``binary_pm_tree``
-#: and ``random_tree``; rounded up.
-BYTES_PER_TREE_PROGRAM = 256
+#: :func:`aievo.simulate` for as many generations as its depth (int32 parent and
+#: depths, fitness, design probabilities, the run's gather arrays, schedule and
+#: shares). Measured peak (``python benchmarks/run.py --only construction``,
+#: 2026-12-07): 78 bytes per program for ``binary_pm_tree``, ``kary_tree`` and
+#: ``unfold``, 82-89 for ``random_tree``, 118 for ``chain`` (its depth is its
+#: size); 96 is within 25 % of each.
+BYTES_PER_TREE_PROGRAM = 96
+
+#: The same prediction for every kind of explicit graph the guard checks: the
+#: trees above, and graphs stored as a CSR kernel (measured the same way:
+#: ``lattice`` 171 bytes per program, :func:`aievo.traits.deception_grid` 334,
+#: the scenario files' ``trait_grid``, with a label per program, 251).
+BYTES_PER_PROGRAM = {"tree": BYTES_PER_TREE_PROGRAM, "lattice": 176, "deception_grid": 336, "trait_grid": 256}
 
 #: An explicit graph has at most this many programs (indices must fit in int32
 #: for the compact tree kernels; beyond that aievo.lazy is the tool).
@@ -285,11 +296,11 @@ def _human(n_bytes: float) -> str:
 
 
 def check_tree_fits(n: int | None, name: str, value: Any, *, cls: type[AievoError] = InvalidParameterError,
-                    log2_n: float | None = None) -> int:
-    """Refuse a tree of ``n`` programs whose predicted memory exceeds what is available.
+                    log2_n: float | None = None, kind: str = "tree") -> int:
+    """Refuse a tree (or graph) of ``n`` programs whose predicted memory exceeds what is available.
 
     ``n = None`` means "more than 2**62" (``log2_n`` then says how many). The rule
-    is the same for the API and for scenario files: ``n * BYTES_PER_TREE_PROGRAM``
+    is the same for the API and for scenario files: ``n * BYTES_PER_PROGRAM[kind]``
     bytes must fit in :func:`available_memory`, and ``n <= MAX_INDEX_PROGRAMS``.
     The message points to :mod:`aievo.lazy`, which simulates trees of any size.
     """
@@ -300,13 +311,14 @@ def check_tree_fits(n: int | None, name: str, value: Any, *, cls: type[AievoErro
     if n is None:
         size = f"about 2^{log2_n:.4g} programs" if log2_n is not None else "more than 2^62 programs"
         raise bad_argument(cls, name, value, f"a tree that fits in memory (this one has {size}); {hint}")
-    need = n * BYTES_PER_TREE_PROGRAM
+    per_program = BYTES_PER_PROGRAM[kind]
+    need = n * per_program
     avail = available_memory()
     if n > MAX_INDEX_PROGRAMS or need > avail:
         raise bad_argument(
             cls, name, value,
             f"a tree that fits in memory: this one has {n if n < 10**18 else f'about 10^{len(str(n)) - 1}'} "
             f"programs and needs about {_human(need)} "
-            f"({BYTES_PER_TREE_PROGRAM} bytes per program), {_human(avail)} are available; {hint}",
+            f"({per_program} bytes per program), {_human(avail)} are available; {hint}",
         )
     return n

@@ -244,7 +244,7 @@ def lattice(n: int, fitness: Any, mutation_rate: float, *, start: int | None = N
     start : int, optional
         The starting genotype (``root``); default the middle one.
     """
-    n = check_tree_fits(_int_arg("n", n, 1), "n", n)
+    n = check_tree_fits(_int_arg("n", n, 1), "n", n, kind="lattice")
     mu = check_real(mutation_rate, "mutation_rate", lo=0.0, hi=1.0)
     if start is not None:
         start = check_int(start, "start", 0, n - 1)
