@@ -12,12 +12,13 @@ see :func:`aievo.graph.index_dtype`), probabilities and fitness in ``float64``.
 leaves reproduce themselves (``T(v, v) = 1`` on a program without children, 0
 elsewhere), and saves 8 bytes per program.
 
-Every kernel writes each of its results once into an array allocated with
-``np.empty`` (no temporary of the tree's size that outlives the call), and
-output index arrays take the dtype of the input ``parent``: a tree of ``n``
-programs stores 4 bytes per index, not 8. Each distinct numpy allocation call
-(``np.zeros``, ``np.full``, ``.copy()``, each dtype) is compiled separately, a
-noticeable part of a cold start, so only ``np.empty`` is used.
+Each public function here is a plain Python wrapper that allocates the arrays
+of the tree's size with ``np.empty`` and hands them to a ``_fill`` kernel that
+writes each entry once. numpy asks the kernel for transparent huge pages on
+large arrays and numba's own allocator does not: filling a numpy-allocated
+array of 200 MB takes about a sixth of the time of allocating it inside the
+kernel, which is mostly page faults. Output index arrays take the dtype of
+``parent``: a tree of ``n`` programs stores 4 bytes per index, not 8.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "has_child",
+    "internal_mask",
     "tree_depths_kernel",
     "tree_row_sums_check",
     "tree_csr",
     "tree_parts",
     "tree_gather",
     "tree_nnz",
-    "pm_fitness",
     "kary_arrays",
+    "pm_fitness",
     "random_parents",
     "random_split",
     "chain_arrays",
@@ -44,16 +45,22 @@ __all__ = [
 ]
 
 
+# ---------------------------------------------------------------------------- helpers
 @njit(cache=True, nogil=True)
-def has_child(parent):
-    """Whether each program designs another one (``parent`` has it as an entry)."""
-    n = parent.shape[0]
-    out = np.empty(n, dtype=np.bool_)
+def _has_child_fill(parent, out):
     out[:] = False
-    for w in range(n):
+    for w in range(parent.shape[0]):
         p = parent[w]
         if p >= 0:
             out[p] = True
+
+
+def internal_mask(parent: np.ndarray, diag: np.ndarray) -> np.ndarray:
+    """Whether each program designs another one, when an empty ``diag`` needs it; else an empty mask."""
+    if diag.shape[0] != 0:
+        return np.empty(0, dtype=np.bool_)
+    out = np.empty(parent.shape[0], dtype=np.bool_)
+    _has_child_fill(parent, out)
     return out
 
 
@@ -65,17 +72,10 @@ def _diag_at(diag, internal, v):
     return diag[v]
 
 
+# ---------------------------------------------------------------------------- depths
 @njit(cache=True, nogil=True)
-def _internal(parent, diag):
-    """``has_child(parent)`` when ``diag`` is empty (the leaf rule needs it), else an empty mask."""
-    if diag.shape[0] == 0:
-        return has_child(parent)
-    return np.empty(0, dtype=np.bool_)
-
-
-@njit(cache=True, nogil=True)
-def tree_depths_kernel(parent):
-    """Depth of every node of a parent array (in the dtype of ``parent``); ``-1`` on or below a cycle.
+def _depths_fill(parent, depth):
+    """Depth of every node into ``depth``; ``-1`` on or below a cycle.
 
     ``parent[i] < 0`` marks roots. When every parent comes before its children
     (all the generators' trees) one pass suffices; otherwise children are
@@ -83,7 +83,6 @@ def tree_depths_kernel(parent):
     is O(n) whatever the order.
     """
     n = parent.shape[0]
-    depth = np.empty(n, dtype=parent.dtype)
     ordered = True
     for i in range(n):
         p = parent[i]
@@ -95,7 +94,7 @@ def tree_depths_kernel(parent):
             ordered = False
             break
     if ordered:
-        return depth
+        return
     counts = np.empty(n + 1, dtype=parent.dtype)
     counts[:] = 0
     for i in range(n):
@@ -130,19 +129,19 @@ def tree_depths_kernel(parent):
             depth[w] = depth[v] + 1
             queue[tail] = w
             tail += 1
+
+
+def tree_depths_kernel(parent: np.ndarray) -> np.ndarray:
+    """Depth of every node of a parent array, in the dtype of ``parent``; ``-1`` on or below a cycle."""
+    depth = np.empty(parent.shape[0], dtype=parent.dtype)
+    _depths_fill(parent, depth)
     return depth
 
 
+# ---------------------------------------------------------------------------- row sums
 @njit(cache=True, nogil=True)
-def tree_row_sums_check(parent, prob, diag, tol):
-    """The worst row of a tree's kernel: ``(row, its sum, rows off by more than tol)``.
-
-    Row ``v`` sums the ``prob[w]`` of its children (in ascending ``w``, as
-    ``np.bincount`` does) plus ``diag[v]``.
-    """
+def _row_sums_worst(parent, prob, diag, internal, tol, sums):
     n = parent.shape[0]
-    internal = _internal(parent, diag)
-    sums = np.empty(n, dtype=np.float64)
     sums[:] = 0.0
     for w in range(n):
         p = parent[w]
@@ -163,15 +162,21 @@ def tree_row_sums_check(parent, prob, diag, tol):
     return worst, sums[worst], n_bad
 
 
-@njit(cache=True, nogil=True)
-def tree_csr(parent, prob, diag):
-    """CSR arrays (``int64`` indices) of a tree's kernel: row ``v`` holds its children (ascending), then ``v``.
+def tree_row_sums_check(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray, tol: float) -> tuple[int, float, int]:
+    """The worst row of a tree's kernel: ``(row, its sum, rows off by more than tol)``.
 
-    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
+    Row ``v`` sums the ``prob[w]`` of its children (in ascending ``w``, as
+    ``np.bincount`` does) plus ``T(v, v)``.
     """
+    sums = np.empty(parent.shape[0], dtype=np.float64)
+    worst, total, n_bad = _row_sums_worst(parent, prob, diag, internal_mask(parent, diag), np.float64(tol), sums)
+    return int(worst), float(total), int(n_bad)
+
+
+# ---------------------------------------------------------------------------- CSR kernel
+@njit(cache=True, nogil=True)
+def _csr_count(parent, prob, diag, internal, indptr):
     n = parent.shape[0]
-    internal = _internal(parent, diag)
-    indptr = np.empty(n + 1, dtype=np.int64)
     indptr[:] = 0
     for w in range(n):
         p = parent[w]
@@ -181,10 +186,11 @@ def tree_csr(parent, prob, diag):
             indptr[w + 1] += 1
     for v in range(n):
         indptr[v + 1] += indptr[v]
-    nnz = indptr[n]
-    indices = np.empty(nnz, dtype=np.int64)
-    data = np.empty(nnz, dtype=np.float64)
-    fill = np.empty(n, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
+    n = parent.shape[0]
     for v in range(n):
         fill[v] = indptr[v]
     for w in range(n):  # ascending w: children land in ascending order
@@ -205,40 +211,65 @@ def tree_csr(parent, prob, diag):
             indices[k] = v
             data[k] = dv
             fill[v] += 1
+
+
+def tree_csr(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (``int64`` indices) of a tree's kernel: row ``v`` holds its children (ascending), then ``v``.
+
+    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
+    """
+    n = parent.shape[0]
+    internal = internal_mask(parent, diag)
+    indptr = np.empty(n + 1, dtype=np.int64)
+    _csr_count(parent, prob, diag, internal, indptr)
+    nnz = int(indptr[n])
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    _csr_fill(parent, prob, diag, internal, indptr, indices, data, np.empty(n, dtype=np.int64))
     return indptr, indices, data
 
 
 @njit(cache=True, nogil=True)
-def tree_parts(indptr, indices, data, n):
-    """``prob`` and ``diag`` of a tree given as a CSR kernel whose off-diagonal entries are parent -> child."""
-    prob = np.empty(n, dtype=np.float64)
-    diag = np.empty(n, dtype=np.float64)
+def _parts_fill(indptr, indices, data, prob, diag):
     prob[:] = 0.0
     diag[:] = 0.0
-    for v in range(n):
+    for v in range(prob.shape[0]):
         for k in range(indptr[v], indptr[v + 1]):
             w = indices[k]
             if w == v:
                 diag[v] = data[k]
             else:
                 prob[w] = data[k]
+
+
+def tree_parts(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``prob`` and ``diag`` of a tree given as a CSR kernel whose off-diagonal entries are parent -> child."""
+    prob = np.empty(n, dtype=np.float64)
+    diag = np.empty(n, dtype=np.float64)
+    _parts_fill(indptr, indices, data, prob, diag)
     return prob, diag
 
 
 @njit(cache=True, nogil=True)
-def tree_gather(parent, prob, diag, fs, tree_min):
-    """What the tree engine gathers: ``(parent with the root its own, c, d, self_loop, fast_ok)``.
+def _nnz(parent, prob, diag, internal):
+    nnz = 0
+    for w in range(parent.shape[0]):
+        if parent[w] >= 0 and prob[w] != 0.0:
+            nnz += 1
+        if _diag_at(diag, internal, w) != 0.0:
+            nnz += 1
+    return nnz
 
-    ``c[w] = fs[parent[w]] * T(parent[w], w)`` and ``d[v] = fs[v] * T(v, v)``
-    over the non-zero entries of the kernel (0 elsewhere); ``fast_ok`` is False
-    when one of those products with a non-zero ``fs`` falls below ``tree_min``.
-    """
+
+def tree_nnz(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray) -> int:
+    """Non-zero entries of a tree's kernel: designs with ``prob != 0`` plus non-zero self-loops."""
+    return int(_nnz(parent, prob, diag, internal_mask(parent, diag)))
+
+
+# ---------------------------------------------------------------------------- what the engine gathers
+@njit(cache=True, nogil=True)
+def _gather_fill(parent, prob, diag, internal, fs, tree_min, gpar, c, d, self_loop):
     n = parent.shape[0]
-    internal = _internal(parent, diag)
-    gpar = np.empty(n, dtype=parent.dtype)
-    c = np.empty(n, dtype=np.float64)
-    d = np.empty(n, dtype=np.float64)
-    self_loop = np.empty(n, dtype=np.bool_)
     ok = True
     for w in range(n):
         p = parent[w]
@@ -264,41 +295,34 @@ def tree_gather(parent, prob, diag, fs, tree_min):
         else:
             d[w] = 0.0
             self_loop[w] = False
-    return gpar, c, d, self_loop, ok
+    return ok
 
 
-@njit(cache=True, nogil=True)
-def tree_nnz(parent, prob, diag):
-    """Non-zero entries of a tree's kernel: designs with ``prob != 0`` plus non-zero self-loops."""
-    n = parent.shape[0]
-    internal = _internal(parent, diag)
-    nnz = 0
-    for w in range(n):
-        if parent[w] >= 0 and prob[w] != 0.0:
-            nnz += 1
-        if _diag_at(diag, internal, w) != 0.0:
-            nnz += 1
-    return nnz
+def tree_gather(
+    parent: np.ndarray, prob: np.ndarray, diag: np.ndarray, fs: np.ndarray, tree_min: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """What the tree engine gathers: ``(parent with the root its own, c, d, self_loop, fast_ok)``.
 
-
-@njit(cache=True, nogil=True)
-def kary_arrays(k, depth, p):
-    """Parent, child index, depth (``int32``) and design probability of a complete ``k``-ary tree.
-
-    Nodes in breadth-first order (the children of ``i`` are ``k*i + 1 .. k*i + k``),
-    filled level by level in one pass: ``prob[i] = p[child index of i]`` (0 at the
-    root); the leaves reproduce themselves (the empty-``diag`` rule).
-    The caller has checked that the tree has fewer than ``2**31 - 1`` programs.
+    ``c[w] = fs[parent[w]] * T(parent[w], w)`` and ``d[v] = fs[v] * T(v, v)``
+    over the non-zero entries of the kernel (0 elsewhere); ``fast_ok`` is False
+    when one of those products with a non-zero ``fs`` falls below ``tree_min``.
     """
-    n = 1
-    level = 1
-    for _ in range(depth):
-        level *= k
-        n += level
-    parent = np.empty(n, dtype=np.int32)
-    child = np.empty(n, dtype=np.int32)
-    dep = np.empty(n, dtype=np.int32)
-    prob = np.empty(n, dtype=np.float64)
+    n = parent.shape[0]
+    gpar = np.empty(n, dtype=parent.dtype)
+    c = np.empty(n, dtype=np.float64)
+    d = np.empty(n, dtype=np.float64)
+    self_loop = np.empty(n, dtype=np.bool_)
+    ok = _gather_fill(parent, prob, diag, internal_mask(parent, diag), fs, np.float64(tree_min), gpar, c, d, self_loop)
+    return gpar, c, d, self_loop, bool(ok)
+
+
+# ---------------------------------------------------------------------------- generators
+def _kary_size(k: int, depth: int) -> int:
+    return depth + 1 if k == 1 else (k ** (depth + 1) - 1) // (k - 1)
+
+
+@njit(cache=True, nogil=True)
+def _kary_fill(k, depth, p, parent, child, dep, prob):
     parent[0] = -1
     child[0] = 0
     dep[0] = 0
@@ -316,18 +340,45 @@ def kary_arrays(k, depth, p):
                 i += 1
         first += size
         size *= k
+
+
+def kary_arrays(k: int, depth: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parent, child index, depth (``int32``) and design probability of a complete ``k``-ary tree.
+
+    Nodes in breadth-first order (the children of ``i`` are ``k*i + 1 .. k*i + k``),
+    filled level by level in one pass: ``prob[i] = p[child index of i]`` (0 at the
+    root); the leaves reproduce themselves (the empty-``diag`` rule).
+    The caller has checked that the tree has fewer than ``2**31 - 1`` programs.
+    """
+    n = _kary_size(int(k), int(depth))
+    parent, child, dep = (np.empty(n, dtype=np.int32) for _ in range(3))
+    prob = np.empty(n, dtype=np.float64)
+    _kary_fill(np.int64(k), np.int64(depth), p, parent, child, dep, prob)
     return parent, child, dep, prob
 
 
 @njit(cache=True, nogil=True)
-def pm_fitness(parent, child, depth, root_fitness):
-    """Fitness on the binary +/- tree: ``f[i] = f[parent[i]] -/+ 2**-depth[i]`` for child index 0 / 1."""
-    n = parent.shape[0]
-    f = np.empty(n, dtype=np.float64)
+def _pm_fill(depth, root_fitness, f):
     f[0] = root_fitness
-    for i in range(1, n):
-        step = math.ldexp(1.0, -depth[i])
-        f[i] = f[parent[i]] + (step if child[i] == 1 else -step)
+    i = 1
+    first = 0
+    size = 1
+    step = 1.0
+    for _ in range(depth):
+        step *= 0.5  # 2**-d, exactly
+        for a in range(size):
+            pf = f[first + a]
+            f[i] = pf + -step  # child index 0
+            f[i + 1] = pf + step  # child index 1
+            i += 2
+        first += size
+        size *= 2
+
+
+def pm_fitness(depth: int, root_fitness: float) -> np.ndarray:
+    """Fitness on the binary +/- tree: ``f(child) = f(parent) + (-1 or +1) * 2**-d`` for child index 0 or 1."""
+    f = np.empty(_kary_size(2, int(depth)), dtype=np.float64)
+    _pm_fill(np.int64(depth), np.float64(root_fitness), f)
     return f
 
 
@@ -340,7 +391,21 @@ def random_parents(parent, u, start):
 
 
 @njit(cache=True, nogil=True)
-def random_split(parent, w, self_prob):
+def _split_fill(parent, w, self_prob, totals, diag):
+    n = parent.shape[0]
+    totals[:] = 0.0
+    diag[:] = 1.0
+    for i in range(1, n):
+        p = parent[i]
+        totals[p] += w[i]
+        if diag.shape[0] != 0:
+            diag[p] = self_prob
+    w[0] = 0.0
+    for i in range(1, n):
+        w[i] = w[i] / totals[parent[i]] * (1.0 - self_prob)
+
+
+def random_split(parent: np.ndarray, w: np.ndarray, self_prob: float) -> np.ndarray:
     """A random recursive tree's probabilities, written over the weights ``w``, and its self-loops.
 
     A program's children share ``1 - self_prob`` in proportion to their
@@ -350,58 +415,40 @@ def random_split(parent, w, self_prob):
     ``prob`` on return.
     """
     n = parent.shape[0]
-    totals = np.empty(n, dtype=np.float64)
-    totals[:] = 0.0
     diag = np.empty(n if self_prob != 0.0 else 0, dtype=np.float64)
-    diag[:] = 1.0
-    for i in range(1, n):
-        p = parent[i]
-        totals[p] += w[i]
-        if self_prob != 0.0:
-            diag[p] = self_prob
-    w[0] = 0.0
-    for i in range(1, n):
-        w[i] = w[i] / totals[parent[i]] * (1.0 - self_prob)
+    _split_fill(parent, w, np.float64(self_prob), np.empty(n, dtype=np.float64), diag)
     return diag
 
 
 @njit(cache=True, nogil=True)
-def chain_arrays(n):
-    """Parent and depth (``int32``) and design probability of the chain ``0 -> 1 -> ... -> n-1``.
-
-    The last program is a leaf and reproduces itself (the empty-``diag`` rule).
-    """
-    parent = np.empty(n, dtype=np.int32)
-    dep = np.empty(n, dtype=np.int32)
-    prob = np.empty(n, dtype=np.float64)
-    for i in range(n):
+def _chain_fill(parent, dep, prob):
+    for i in range(parent.shape[0]):
         parent[i] = i - 1
         dep[i] = i
         prob[i] = 1.0
     prob[0] = 0.0
+
+
+def chain_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parent and depth (``int32``) and design probability of the chain ``0 -> 1 -> ... -> n-1``.
+
+    The last program is a leaf and reproduces itself (the empty-``diag`` rule).
+    """
+    parent, dep = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    prob = np.empty(n, dtype=np.float64)
+    _chain_fill(parent, dep, prob)
     return parent, dep, prob
 
 
 @njit(cache=True, nogil=True)
-def unfold_arrays(indptr, indices, data, fitness, root, depth, n, parent):
-    """Parent, type, depth, design probability and fitness of a type graph unfolded ``depth`` levels.
-
-    The nodes are numbered breadth first, the children of a node in the order of
-    its type's row of the CSR kernel; ``n`` (the size, counted beforehand) and
-    the dtype of the empty ``parent`` template fix the arrays' length and index dtype.
-    """
-    par = np.empty(n, dtype=parent.dtype)
-    typ = np.empty(n, dtype=parent.dtype)
-    dep = np.empty(n, dtype=parent.dtype)
-    prob = np.empty(n, dtype=np.float64)
-    f = np.empty(n, dtype=np.float64)
+def _unfold_fill(indptr, indices, data, fitness, root, depth, par, typ, dep, prob, f):
     par[0] = -1
     typ[0] = root
     dep[0] = 0
     prob[0] = 0.0
     f[0] = fitness[root]
     nxt = 1
-    for i in range(n):
+    for i in range(par.shape[0]):
         if dep[i] == depth:
             break  # breadth first: every later node is a leaf too
         a = typ[i]
@@ -413,4 +460,18 @@ def unfold_arrays(indptr, indices, data, fitness, root, depth, n, parent):
             prob[nxt] = data[e]
             f[nxt] = fitness[b]
             nxt += 1
+
+
+def unfold_arrays(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fitness: np.ndarray, root: int, depth: int,
+    n: int, index: np.dtype,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parent, type, depth (in dtype ``index``), design probability and fitness of a type graph unfolded.
+
+    The nodes are numbered breadth first, the children of a node in the order of
+    its type's row of the CSR kernel; ``n`` is the size, counted beforehand.
+    """
+    par, typ, dep = (np.empty(n, dtype=index) for _ in range(3))
+    prob, f = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
+    _unfold_fill(indptr, indices, data, fitness, np.int64(root), np.int64(depth), par, typ, dep, prob, f)
     return par, typ, dep, prob, f

@@ -203,7 +203,7 @@ class DesignGraph:
             if par.size != n:
                 raise ShapeError(f"parent has length {par.size}: expected {n} to match len(fitness)")
             _check_parent_matches_kernel(par, M, root_i)
-            prob, diag = tree_parts(M.indptr, M.indices, M.data, np.int64(n))
+            prob, diag = tree_parts(M.indptr, M.indices, M.data, n)
             self._parent, self._prob, self._diag = par, _readonly(prob), _readonly(diag)
             self._cache["depth"] = _readonly(depth)
 
@@ -238,7 +238,7 @@ class DesignGraph:
             return int(T.nnz)
         from ._tree_kernels import tree_nnz
 
-        return int(tree_nnz(self._parent, self._prob, self._diag))
+        return tree_nnz(self._parent, self._prob, self._diag)
 
     @property
     def n(self) -> int:
@@ -407,10 +407,7 @@ class DesignGraph:
 
         if self._parent is None or self._prob is None or self._diag is None:
             raise InvalidParameterError("_tree_gather() needs a tree: this DesignGraph has no parent array")
-        gpar, c, d, self_loop, ok = tree_gather(
-            self._parent, self._prob, self._diag, np.ascontiguousarray(fs, dtype=np.float64), np.float64(tree_min)
-        )
-        return gpar, c, d, self_loop, bool(ok)
+        return tree_gather(self._parent, self._prob, self._diag, np.ascontiguousarray(fs, dtype=np.float64), tree_min)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -541,7 +538,7 @@ class DesignGraph:
         if not rows_checked:
             from ._tree_kernels import tree_row_sums_check
 
-            worst, total, n_bad = tree_row_sums_check(par, prob, diag, np.float64(ROW_SUM_TOL))
+            worst, total, n_bad = tree_row_sums_check(par, prob, diag, ROW_SUM_TOL)
             if n_bad:
                 raise InvalidKernelError(
                     f"T row {worst} sums to {float(total)!r}: expected every row to sum to 1 "

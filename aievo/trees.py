@@ -65,7 +65,7 @@ def chain(fitness: Any) -> DesignGraph:
     f = _check_fitness_values(f)
     from ._tree_kernels import chain_arrays
 
-    parent, depth, prob = chain_arrays(np.int64(n))
+    parent, depth, prob = chain_arrays(n)
     for a in (parent, depth, f):
         a.flags.writeable = False
     # every row but the last designs its successor with probability 1; the last keeps it all
@@ -123,7 +123,7 @@ def kary_tree(
         )
     from ._tree_kernels import kary_arrays
 
-    parent, j, d_arr, probs = kary_arrays(np.int64(k), np.int64(depth), np.ascontiguousarray(p))
+    parent, j, d_arr, probs = kary_arrays(k, depth, np.ascontiguousarray(p))
     for a in (parent, j):
         a.flags.writeable = False
     f = np.empty(n)
@@ -169,8 +169,8 @@ def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
     from ._tree_kernels import kary_arrays, pm_fitness
 
     # kary_tree(2, depth, rule) with the rule f(child) = f(parent) -/+ 2**-d, in one pass
-    parent, j, d_arr, probs = kary_arrays(np.int64(2), np.int64(depth), np.full(2, 0.5))
-    g = _kary_graph(parent, j, d_arr, probs, pm_fitness(parent, j, d_arr, np.float64(rf)))
+    parent, j, d_arr, probs = kary_arrays(2, depth, np.full(2, 0.5))
+    g = _kary_graph(parent, j, d_arr, probs, pm_fitness(depth, rf))
     plus = np.zeros(n, dtype=bool)
     plus[2 ** np.arange(depth + 1) * 2 - 2] = True  # 0, 2, 6, 14, ...: i -> 2i + 2
     return g.with_attrs(plus=plus)
@@ -221,7 +221,7 @@ def random_tree(
         raise ShapeError(f"fitness has length {f.size}: expected {n} to match len(parent)")
     f = _check_fitness_values(f)
     prob = gen.exponential(size=n)
-    diag = random_split(parent, prob, np.float64(self_prob))
+    diag = random_split(parent, prob, self_prob)
     depth = tree_depths(parent)  # one pass: parent[i] < i
     f.flags.writeable = False
     # the rows sum to 1 up to rounding: checked in _from_tree
@@ -312,10 +312,7 @@ def unfold(g: DesignGraph, depth: int, *, root: int | None = None, max_nodes: in
         counts = np.bincount(T.indices, weights=np.repeat(counts, outdeg), minlength=g.n).astype(np.int64)
     from ._tree_kernels import unfold_arrays
 
-    par, typ, d, prob, f = unfold_arrays(
-        T.indptr, T.indices, T.data, g.fitness, np.int64(r), np.int64(depth), np.int64(total),
-        np.empty(0, dtype=index_dtype(total)),
-    )
+    par, typ, d, prob, f = unfold_arrays(T.indptr, T.indices, T.data, g.fitness, r, depth, total, index_dtype(total))
     for a in (par, typ, d, f):
         a.flags.writeable = False
     attrs = {k: v[typ] for k, v in g.attrs.items() if k != "type"}
