@@ -50,10 +50,10 @@ __all__ = [
 #: :func:`aievo.simulate` for as many generations as its depth (int32 parent and
 #: depths, fitness, design probabilities, the run's gather arrays, schedule and
 #: shares). Measured peak (``python benchmarks/run.py --only construction``,
-#: 2026-12-07): 78 bytes per program for ``binary_pm_tree``, ``kary_tree`` and
-#: ``unfold``, 82-89 for ``random_tree``, 118 for ``chain`` (its depth is its
-#: size); 96 is within 25 % of each.
-BYTES_PER_TREE_PROGRAM = 96
+#: 2026-12-07): 77-79 bytes per program for ``binary_pm_tree``, ``kary_tree`` and
+#: ``unfold``, 81-89 for ``random_tree``, 117 for ``chain`` (its depth is its
+#: size, and a run keeps a few numbers per generation); 92 is within 22 % of each.
+BYTES_PER_TREE_PROGRAM = 92
 
 #: The same prediction for every kind of explicit graph the guard checks: the
 #: trees above, and graphs stored as a CSR kernel (measured the same way:
