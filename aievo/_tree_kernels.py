@@ -175,7 +175,7 @@ def tree_row_sums_check(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray, 
 
 # ---------------------------------------------------------------------------- CSR kernel
 @njit(cache=True, nogil=True)
-def _csr_count(parent, prob, diag, internal, indptr):
+def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
     n = parent.shape[0]
     indptr[:] = 0
     for w in range(n):
@@ -186,12 +186,6 @@ def _csr_count(parent, prob, diag, internal, indptr):
             indptr[w + 1] += 1
     for v in range(n):
         indptr[v + 1] += indptr[v]
-
-
-@njit(cache=True, nogil=True)
-def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
-    n = parent.shape[0]
-    for v in range(n):
         fill[v] = indptr[v]
     for w in range(n):  # ascending w: children land in ascending order
         p = parent[w]
@@ -213,57 +207,39 @@ def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
             fill[v] += 1
 
 
+def tree_nnz(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray, internal: np.ndarray | None = None) -> int:
+    """Non-zero entries of a tree's kernel: designs with ``prob != 0`` (``prob`` is 0 at the root) and self-loops."""
+    if diag.shape[0] != 0:
+        return int(np.count_nonzero(prob)) + int(np.count_nonzero(diag))
+    if internal is None:
+        internal = internal_mask(parent, diag)
+    return int(np.count_nonzero(prob)) + parent.shape[0] - int(np.count_nonzero(internal))
+
+
 def tree_csr(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR arrays (``int64`` indices) of a tree's kernel: row ``v`` holds its children (ascending), then ``v``.
 
-    ``prob[w] = T(parent[w], w)``; ``diag[v] = T(v, v)``; zero entries are left out.
+    ``prob[w] = T(parent[w], w)`` (0 at the root); ``diag[v] = T(v, v)``; zero entries are left out.
     """
     n = parent.shape[0]
     internal = internal_mask(parent, diag)
+    nnz = tree_nnz(parent, prob, diag, internal)
     indptr = np.empty(n + 1, dtype=np.int64)
-    _csr_count(parent, prob, diag, internal, indptr)
-    nnz = int(indptr[n])
     indices = np.empty(nnz, dtype=np.int64)
     data = np.empty(nnz, dtype=np.float64)
     _csr_fill(parent, prob, diag, internal, indptr, indices, data, np.empty(n, dtype=np.int64))
     return indptr, indices, data
 
 
-@njit(cache=True, nogil=True)
-def _parts_fill(indptr, indices, data, prob, diag):
-    prob[:] = 0.0
-    diag[:] = 0.0
-    for v in range(prob.shape[0]):
-        for k in range(indptr[v], indptr[v + 1]):
-            w = indices[k]
-            if w == v:
-                diag[v] = data[k]
-            else:
-                prob[w] = data[k]
-
-
 def tree_parts(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``prob`` and ``diag`` of a tree given as a CSR kernel whose off-diagonal entries are parent -> child."""
-    prob = np.empty(n, dtype=np.float64)
-    diag = np.empty(n, dtype=np.float64)
-    _parts_fill(indptr, indices, data, prob, diag)
+    rows = np.repeat(np.arange(n, dtype=indices.dtype), np.diff(indptr))
+    loop = rows == indices
+    prob = np.zeros(n)
+    diag = np.zeros(n)
+    prob[indices[~loop]] = data[~loop]
+    diag[indices[loop]] = data[loop]
     return prob, diag
-
-
-@njit(cache=True, nogil=True)
-def _nnz(parent, prob, diag, internal):
-    nnz = 0
-    for w in range(parent.shape[0]):
-        if parent[w] >= 0 and prob[w] != 0.0:
-            nnz += 1
-        if _diag_at(diag, internal, w) != 0.0:
-            nnz += 1
-    return nnz
-
-
-def tree_nnz(parent: np.ndarray, prob: np.ndarray, diag: np.ndarray) -> int:
-    """Non-zero entries of a tree's kernel: designs with ``prob != 0`` plus non-zero self-loops."""
-    return int(_nnz(parent, prob, diag, internal_mask(parent, diag)))
 
 
 # ---------------------------------------------------------------------------- what the engine gathers
@@ -420,24 +396,14 @@ def random_split(parent: np.ndarray, w: np.ndarray, self_prob: float) -> np.ndar
     return diag
 
 
-@njit(cache=True, nogil=True)
-def _chain_fill(parent, dep, prob):
-    for i in range(parent.shape[0]):
-        parent[i] = i - 1
-        dep[i] = i
-        prob[i] = 1.0
-    prob[0] = 0.0
-
-
 def chain_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parent and depth (``int32``) and design probability of the chain ``0 -> 1 -> ... -> n-1``.
 
     The last program is a leaf and reproduces itself (the empty-``diag`` rule).
     """
-    parent, dep = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
-    prob = np.empty(n, dtype=np.float64)
-    _chain_fill(parent, dep, prob)
-    return parent, dep, prob
+    prob = np.ones(n)
+    prob[0] = 0.0
+    return np.arange(-1, n - 1, dtype=np.int32), np.arange(n, dtype=np.int32), prob
 
 
 @njit(cache=True, nogil=True)
