@@ -111,7 +111,7 @@ def test_absurd_sizes_fail_at_once(call):
 
 
 def test_one_memory_rule_for_api_and_toml_naming_aievo_lazy(monkeypatch):
-    monkeypatch.setattr(V, "available_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(V, "available_memory", lambda: 10**8 * V.BYTES_PER_TREE_PROGRAM)  # 1e8 programs
     with pytest.raises(InvalidParameterError, match=r"134217727 programs.*aievo\.lazy"):
         ae.binary_pm_tree(26)
     with pytest.raises(ScenarioError, match=r"graph\.depth.*134217727 programs.*aievo\.lazy"):
