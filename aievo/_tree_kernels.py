@@ -45,6 +45,12 @@ __all__ = [
 ]
 
 
+#: Trees of at most this many programs get the mask of internal programs and the
+#: engine's gather coefficients from numpy: on a cold start that is faster
+#: than compiling their kernels, and the products (so the bits) are the same.
+NUMPY_MAX = 1 << 14
+
+
 # ---------------------------------------------------------------------------- helpers
 @njit(cache=True, nogil=True)
 def _has_child_fill(parent, out):
@@ -56,20 +62,37 @@ def _has_child_fill(parent, out):
 
 
 def internal_mask(parent: np.ndarray, diag: np.ndarray) -> np.ndarray:
-    """Whether each program designs another one, when an empty ``diag`` needs it; else an empty mask."""
+    """Whether each program designs another one, when an empty ``diag`` needs it; else an empty mask.
+
+    The kernels read ``T(v, v)`` as ``diag[v]``, or, for an empty ``diag``, as 0
+    where this mask is set and 1 elsewhere (on the leaves).
+    """
     if diag.shape[0] != 0:
         return np.empty(0, dtype=np.bool_)
-    out = np.empty(parent.shape[0], dtype=np.bool_)
+    n = parent.shape[0]
+    if n <= NUMPY_MAX:
+        out = np.zeros(n, dtype=np.bool_)
+        out[parent[parent >= 0]] = True
+        return out
+    out = np.empty(n, dtype=np.bool_)
     _has_child_fill(parent, out)
     return out
 
 
-@njit(cache=True, nogil=True)
-def _diag_at(diag, internal, v):
-    """``T(v, v)``: ``diag[v]``, or for an empty ``diag`` 1 on a leaf and 0 elsewhere."""
-    if diag.shape[0] == 0:
-        return 0.0 if internal[v] else 1.0
-    return diag[v]
+def _gather_numpy(
+    parent: np.ndarray, prob: np.ndarray, diag: np.ndarray, fs: np.ndarray, tree_min: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """:func:`tree_gather` in numpy (the same products, so the same bits) for a small tree."""
+    child = parent >= 0
+    gpar = np.where(child, parent, np.arange(parent.shape[0], dtype=parent.dtype))
+    full = diag if diag.shape[0] else np.where(internal_mask(parent, diag), 0.0, 1.0)
+    c = np.zeros(parent.shape[0])
+    c[child] = fs[parent[child]] * prob[child]
+    d = fs * full
+    self_loop = full != 0.0
+    real = child & (prob != 0.0) & (fs[gpar] != 0.0)
+    ok = bool(np.all(c[real] >= tree_min)) and bool(np.all(d[self_loop & (fs != 0.0)] >= tree_min))
+    return gpar, c, d, self_loop, ok
 
 
 # ---------------------------------------------------------------------------- depths
@@ -151,7 +174,7 @@ def _row_sums_worst(parent, prob, diag, internal, tol, sums):
     worst_err = -1.0
     n_bad = 0
     for v in range(n):
-        s = sums[v] + _diag_at(diag, internal, v)
+        s = sums[v] + (diag[v] if diag.shape[0] else (0.0 if internal[v] else 1.0))
         sums[v] = s
         err = abs(s - 1.0)
         if err > worst_err:
@@ -182,7 +205,7 @@ def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
         p = parent[w]
         if p >= 0 and prob[w] != 0.0:
             indptr[p + 1] += 1
-        if _diag_at(diag, internal, w) != 0.0:
+        if (diag[w] if diag.shape[0] else (0.0 if internal[w] else 1.0)) != 0.0:
             indptr[w + 1] += 1
     for v in range(n):
         indptr[v + 1] += indptr[v]
@@ -195,7 +218,7 @@ def _csr_fill(parent, prob, diag, internal, indptr, indices, data, fill):
             fill[p] += 1
     # the self-loop goes where it belongs in ascending order
     for v in range(n):
-        dv = _diag_at(diag, internal, v)
+        dv = diag[v] if diag.shape[0] else (0.0 if internal[v] else 1.0)
         if dv != 0.0:
             k = fill[v]
             while k > indptr[v] and indices[k - 1] > v:
@@ -261,7 +284,7 @@ def _gather_fill(parent, prob, diag, internal, fs, tree_min, gpar, c, d, self_lo
                     ok = False
             else:
                 c[w] = 0.0
-        dw = _diag_at(diag, internal, w)
+        dw = diag[w] if diag.shape[0] else (0.0 if internal[w] else 1.0)
         if dw != 0.0:
             x = fs[w] * dw
             d[w] = x
@@ -284,6 +307,8 @@ def tree_gather(
     when one of those products with a non-zero ``fs`` falls below ``tree_min``.
     """
     n = parent.shape[0]
+    if n <= NUMPY_MAX:
+        return _gather_numpy(parent, prob, diag, fs, tree_min)
     gpar = np.empty(n, dtype=parent.dtype)
     c = np.empty(n, dtype=np.float64)
     d = np.empty(n, dtype=np.float64)

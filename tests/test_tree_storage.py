@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aievo as ae
+import aievo._tree_kernels as kernels
 import aievo.trees as trees_mod
 from aievo.graph import index_dtype
 from aievo.testing import strategies
@@ -156,16 +157,27 @@ def test_a_tree_built_from_its_parent_array_equals_one_built_from_its_kernel(g):
     np.testing.assert_array_equal(h.T.toarray(), g.T.toarray())
     assert h.nnz == g.nnz == g.T.nnz
     fs = g.fitness / 4.0
-    for graph in (g, h):
-        for got, want in zip(graph._tree_gather(fs, 2.0**-100), _gather_reference(graph, fs)):
-            np.testing.assert_array_equal(got, want)
+    for numpy_max in (kernels.NUMPY_MAX, 0):  # small trees take numpy, large ones the kernels: same bits
+        old, kernels.NUMPY_MAX = kernels.NUMPY_MAX, numpy_max
+        try:
+            for graph in (g, h):
+                for got, want in zip(graph._tree_gather(fs, 2.0**-100), _gather_reference(graph, fs)):
+                    np.testing.assert_array_equal(got, want)
+                indptr, indices, data = kernels.tree_csr(graph.parent, graph._prob, graph._diag)
+                np.testing.assert_array_equal(indptr, graph.T.indptr)
+                np.testing.assert_array_equal(indices, graph.T.indices)
+                np.testing.assert_array_equal(data, graph.T.data)
+        finally:
+            kernels.NUMPY_MAX = old
     for x, y in zip(ae.simulate(g, 6).shares, ae.simulate(h, 6).shares):
         assert x == y
 
 
+@pytest.mark.parametrize("numpy_max", [1 << 14, 0])
 @pytest.mark.parametrize("p, fast", [(1e-40, False), (1e-20, True)])
-def test_the_gather_refuses_the_fast_path_below_its_threshold(p, fast):
+def test_the_gather_refuses_the_fast_path_below_its_threshold(p, fast, numpy_max, monkeypatch):
     """A product fitness x probability below 2**-100 sends the run to the exact kernels."""
+    monkeypatch.setattr(kernels, "NUMPY_MAX", numpy_max)
     g = ae.DesignGraph.tree([-1, 0, 0], [1.0, 1.0, 1.0], [0.0, p, 1.0 - p])
     assert g._tree_gather(g.fitness, 2.0**-100)[-1] is fast
     assert _gather_reference(g, g.fitness)[-1] is fast
