@@ -224,7 +224,7 @@ class DesignGraph:
         if T is None:
             from ._tree_kernels import tree_csr
 
-            indptr, indices, data = tree_csr(self._parent, self._prob, self._diag)
+            indptr, indices, data = tree_csr(*self._tree_arrays())
             n = self.n
             T = sp.csr_array((_readonly(data), _readonly(indices), _readonly(indptr)), shape=(n, n), copy=False)
             self._kernel[0] = T
@@ -238,7 +238,13 @@ class DesignGraph:
             return int(T.nnz)
         from ._tree_kernels import tree_nnz
 
-        return tree_nnz(self._parent, self._prob, self._diag)
+        return tree_nnz(*self._tree_arrays())
+
+    def _tree_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(parent, prob, diag)`` of a tree (a graph without a stored CSR kernel is one)."""
+        if self._parent is None or self._prob is None or self._diag is None:
+            raise InvalidParameterError("this DesignGraph is not a tree: it has no parent array")
+        return self._parent, self._prob, self._diag
 
     @property
     def n(self) -> int:
@@ -405,9 +411,7 @@ class DesignGraph:
         """
         from ._tree_kernels import tree_gather
 
-        if self._parent is None or self._prob is None or self._diag is None:
-            raise InvalidParameterError("_tree_gather() needs a tree: this DesignGraph has no parent array")
-        return tree_gather(self._parent, self._prob, self._diag, np.ascontiguousarray(fs, dtype=np.float64), tree_min)
+        return tree_gather(*self._tree_arrays(), np.ascontiguousarray(fs, dtype=np.float64), tree_min)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
