@@ -3,11 +3,13 @@
 Every generator returns a :class:`~aievo.graph.DesignGraph` whose nodes are in
 breadth-first order (the root first) with ``attrs["depth"]`` for trees.
 
-The tree generators write their arrays once, in numba kernels
-(:mod:`aievo._tree_kernels`), with ``int32`` node indices, and leave the CSR
-kernel to be built on first access: building a tree costs about 32-37 bytes
-per program (parent, depth, fitness, the probability of each design and of
-each self-loop), plus what a ``fitness`` callable allocates.
+The tree generators write their arrays once (numba kernels of
+:mod:`aievo._tree_kernels` filling arrays numpy allocated), with ``int32``
+node indices, and leave the CSR kernel to be built on first access: a tree
+keeps its parent, depth, fitness and the probability of each design (and of
+each self-loop, when a program other than a leaf has one). Building one peaks
+at 24-40 bytes per program (``python benchmarks/run.py --only construction``),
+plus what a ``fitness`` callable allocates.
 """
 
 from __future__ import annotations
