@@ -13,9 +13,10 @@ silently converted:
   ``ComplexWarning``;
 * sizes are computed with Python integers or logarithms, never by building the
   number ``k ** (depth + 1)``, so an absurd request fails at once;
-* the memory a tree of ``n`` programs needs is predicted from one constant
-  (:data:`BYTES_PER_TREE_PROGRAM`) and compared with the memory available,
-  for :func:`aievo.kary_tree` and its relatives as well as for scenario files.
+* the memory a tree of ``n`` programs needs is predicted from one constant per
+  kind of graph (:data:`BYTES_PER_PROGRAM`, :data:`BYTES_PER_TREE_PROGRAM` for
+  trees) and compared with the memory available, for :func:`aievo.kary_tree`
+  and its relatives as well as for scenario files.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from .errors import AievoError, InvalidParameterError, ShapeError, bad_argument
 
 __all__ = [
+    "BYTES_PER_PROGRAM",
     "BYTES_PER_TREE_PROGRAM",
     "MAX_INDEX_PROGRAMS",
     "available_memory",
@@ -45,10 +47,19 @@ __all__ = [
 ]
 
 #: Bytes one program of an explicit tree costs from construction to the end of
-#: :func:`aievo.simulate` (parent, fitness, kernel, depths, the run's schedule and
-#: temporaries). Measured peak ~220-240 bytes per program for ``binary_pm_tree``
-#: and ``random_tree``; rounded up.
-BYTES_PER_TREE_PROGRAM = 256
+#: :func:`aievo.simulate` for as many generations as its depth (int32 parent and
+#: depths, fitness, design probabilities, the run's gather arrays, schedule and
+#: shares). Measured peak (``python benchmarks/run.py --only construction``,
+#: 2026-12-07): 77-79 bytes per program for ``binary_pm_tree``, ``kary_tree`` and
+#: ``unfold``, 81-89 for ``random_tree``, 117 for ``chain`` (its depth is its
+#: size, and a run keeps a few numbers per generation); 92 is within 22 % of each.
+BYTES_PER_TREE_PROGRAM = 92
+
+#: The same prediction for every kind of explicit graph the guard checks: the
+#: trees above, and graphs stored as a CSR kernel (measured the same way:
+#: ``lattice`` 171 bytes per program, :func:`aievo.traits.deception_grid` 334,
+#: the scenario files' ``trait_grid``, with a label per program, 251).
+BYTES_PER_PROGRAM = {"tree": BYTES_PER_TREE_PROGRAM, "lattice": 176, "deception_grid": 336, "trait_grid": 256}
 
 #: An explicit graph has at most this many programs (indices must fit in int32
 #: for the compact tree kernels; beyond that aievo.lazy is the tool).
@@ -171,15 +182,19 @@ def real_array(
     cls: type[AievoError] = InvalidParameterError,
     what: str = "an array of real numbers",
     allow_bool: bool = False,
+    copy: bool = True,
 ) -> np.ndarray:
-    """A float64 copy of ``value``; complex and string arrays (and boolean ones, unless allowed) are refused."""
+    """A float64 copy of ``value``; complex and string arrays (and boolean ones, unless allowed) are refused.
+
+    With ``copy=False`` a float64 array is returned as it is (for a caller that only reads it).
+    """
     arr = _as_array(value, name, cls, what)
     kinds = "iufb" if allow_bool else "iuf"
     if arr.dtype.kind not in kinds and not (arr.size == 0 and arr.dtype.kind in "iufbUS"):
         raise bad_argument(cls, name, value, what)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{name} has shape {arr.shape}: expected a {ndim}-D array ({what})")
-    out = np.array(arr, dtype=np.float64)
+    out = np.array(arr, dtype=np.float64) if copy else np.asarray(arr, dtype=np.float64)
     if finite and not np.all(np.isfinite(out)):
         bad = np.flatnonzero(~np.isfinite(out.ravel()))
         i = np.unravel_index(int(bad[0]), out.shape)
@@ -281,11 +296,11 @@ def _human(n_bytes: float) -> str:
 
 
 def check_tree_fits(n: int | None, name: str, value: Any, *, cls: type[AievoError] = InvalidParameterError,
-                    log2_n: float | None = None) -> int:
-    """Refuse a tree of ``n`` programs whose predicted memory exceeds what is available.
+                    log2_n: float | None = None, kind: str = "tree") -> int:
+    """Refuse a tree (or graph) of ``n`` programs whose predicted memory exceeds what is available.
 
     ``n = None`` means "more than 2**62" (``log2_n`` then says how many). The rule
-    is the same for the API and for scenario files: ``n * BYTES_PER_TREE_PROGRAM``
+    is the same for the API and for scenario files: ``n * BYTES_PER_PROGRAM[kind]``
     bytes must fit in :func:`available_memory`, and ``n <= MAX_INDEX_PROGRAMS``.
     The message points to :mod:`aievo.lazy`, which simulates trees of any size.
     """
@@ -296,13 +311,14 @@ def check_tree_fits(n: int | None, name: str, value: Any, *, cls: type[AievoErro
     if n is None:
         size = f"about 2^{log2_n:.4g} programs" if log2_n is not None else "more than 2^62 programs"
         raise bad_argument(cls, name, value, f"a tree that fits in memory (this one has {size}); {hint}")
-    need = n * BYTES_PER_TREE_PROGRAM
+    per_program = BYTES_PER_PROGRAM[kind]
+    need = n * per_program
     avail = available_memory()
     if n > MAX_INDEX_PROGRAMS or need > avail:
         raise bad_argument(
             cls, name, value,
             f"a tree that fits in memory: this one has {n if n < 10**18 else f'about 10^{len(str(n)) - 1}'} "
             f"programs and needs about {_human(need)} "
-            f"({BYTES_PER_TREE_PROGRAM} bytes per program), {_human(avail)} are available; {hint}",
+            f"({per_program} bytes per program), {_human(avail)} are available; {hint}",
         )
     return n

@@ -358,28 +358,14 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     if "tree_plan" not in cache:
         from ._kernels import TREE_MIN, tree_schedule
 
-        T = g.T
         f, _, fast_ok = _scaled_fitness(g)
-        rows = np.repeat(np.arange(g.n, dtype=np.int64), np.diff(T.indptr))
-        cols = T.indices
-        loop = rows == cols
-        c = np.zeros(g.n)
-        d = np.zeros(g.n)
-        c[cols[~loop]] = f[rows[~loop]] * T.data[~loop]
-        d[cols[loop]] = f[rows[loop]] * T.data[loop]
-        self_loop = np.zeros(g.n, dtype=np.bool_)
-        self_loop[cols[loop]] = True
-        prod = f[rows] * T.data
-        real = (f[rows] != 0.0) & (T.data != 0.0)
-        fast_ok = fast_ok and bool(not real.any() or prod[real].min() >= TREE_MIN)
+        # from the tree's own arrays, without its CSR kernel; the root "designs itself" with c = 0
+        gpar, c, d, self_loop, gather_ok = g._tree_gather(f, TREE_MIN)
+        fast_ok = fast_ok and gather_ok
         depth = g.depths()
-        par = g.parent
-        assert par is not None  # a tree
-        idx = np.arange(g.n)
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
         cache["tree_plan"] = {
-            # the root "designs itself" with c = 0; 4-byte indices move less memory
-            "parent": np.where(par < 0, idx, par).astype(index_type),
+            "parent": gpar,  # int32 below 2**31 - 1 programs: 4-byte indices move less memory
             "c": c,
             "d": d,
             "fast_ok": fast_ok,
@@ -507,7 +493,6 @@ def _run_deterministic(
     """
     from ._kernels import _CHUNKS, PARALLEL_MIN, _outputs, row_minima, run_deterministic, run_exact, run_tree
 
-    T = g.T
     fs, fexp, fast_ok = _scaled_fitness(g)
     if not fast_ok:
         mean_f, log_n, zm, snaps = _outputs(np.int64(G), Z.shape[0], times.size, g.n)
@@ -524,6 +509,7 @@ def _run_deterministic(
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
+        T = g.T
         if "row_minima" not in g._cache:
             g._cache["row_minima"] = row_minima(T.indptr, T.data)
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_deterministic(
@@ -533,6 +519,7 @@ def _run_deterministic(
     if stopped < 0:
         return mean_f, log_n, zm, snaps, x, None, -1
     # a share or product left the range the fast kernels carry exactly: continue from x_t
+    T = g.T
     x, log_x, ext = run_exact(
         T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness), np.ascontiguousarray(x),
         np.int64(stopped), Z, times, mean_f, log_n, zm, snaps, acc, comp,
@@ -664,8 +651,6 @@ def simulate(
             f"for {len(names)} recorded series and {times.size} snapshots)",
         )
     Z = np.ascontiguousarray(np.array([*tv.values(), *sv.values()]).reshape(len(names), g.n))
-    T = g.T
-    args = (T.indptr, T.indices, T.data, np.ascontiguousarray(g.fitness))
     params: dict[str, Any] = {
         "generations": G,
         "graph": g.summary(),
@@ -696,8 +681,9 @@ def simulate(
         params["population"] = int(population)
         params["seed"] = int(rng) if isinstance(rng, (int, np.integer)) else (None if rng is None else type(rng).__name__)
         fs, fexp, _ = _scaled_fitness(g)
+        T = g.T
         mean_f, log_n, zm, snaps, x, ext = run_finite_population(
-            *args[:3], fs, fexp, x0, G, Z, times, int(population), generator
+            T.indptr, T.indices, T.data, fs, fexp, x0, G, Z, times, int(population), generator
         )
         log_x = None
     ext = int(ext)

@@ -34,10 +34,20 @@ from .errors import (
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-__all__ = ["DesignGraph", "ROW_SUM_TOL"]
+__all__ = ["DesignGraph", "ROW_SUM_TOL", "index_dtype"]
 
 #: Absolute tolerance on the row sums of the design kernel.
 ROW_SUM_TOL = 1e-9
+
+
+def index_dtype(n: int) -> np.dtype:
+    """The dtype of a tree's node indices (parent, depths): ``int32`` below ``2**31 - 1`` programs, else ``int64``.
+
+    Every explicit tree aievo builds fits in ``int32`` (:data:`aievo._validate.MAX_INDEX_PROGRAMS`),
+    so its indices take 4 bytes per program; a larger parent array given to
+    :meth:`DesignGraph.tree` keeps 8-byte indices.
+    """
+    return np.dtype(np.int32) if n <= 2**31 - 2 else np.dtype(np.int64)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -119,7 +129,10 @@ class DesignGraph:
     fitness : ndarray, shape (n,)
         Fitness of each program (read-only).
     T : scipy.sparse.csr_array, shape (n, n)
-        Design kernel; rows sum to one (read-only arrays).
+        Design kernel; rows sum to one (read-only arrays). A tree keeps only
+        its parent array and the probabilities on its edges and self-loops
+        (the engine's tree kernels need nothing else); its CSR kernel is built
+        on first access and then shared by the graphs derived from it.
     n : int
         Number of programs.
     root : int
@@ -129,10 +142,11 @@ class DesignGraph:
     attrs : dict of str to ndarray
         Per-node attributes (read-only arrays of length ``n``).
     parent : ndarray or None
-        For trees, the designer of each program (``-1`` for the root).
+        For trees, the designer of each program (``-1`` for the root), in
+        :func:`index_dtype` (``int32`` for every tree below ``2**31 - 1`` programs).
     """
 
-    __slots__ = ("_fitness", "_T", "_root", "_labels", "_attrs", "_parent", "_cache")
+    __slots__ = ("_fitness", "_kernel", "_root", "_labels", "_attrs", "_parent", "_prob", "_diag", "_cache")
 
     def __init__(
         self,
@@ -176,18 +190,22 @@ class DesignGraph:
             if len(labels) != n:
                 raise ShapeError(f"labels has length {len(labels)}: expected {n}")
         self._fitness = _readonly(f)
-        self._T = M
+        self._kernel: list[sp.csr_array | None] = [M]
         self._root = root_i
         self._labels = labels
         self._attrs = _check_attrs(attrs, n)
+        self._cache: dict[str | tuple[str, int], Any] = {}
+        self._parent = self._prob = self._diag = None
         if parent is not None:
-            par, _ = _check_parent(parent)
+            from ._tree_kernels import tree_parts
+
+            par, depth = _check_parent(parent)
             if par.size != n:
                 raise ShapeError(f"parent has length {par.size}: expected {n} to match len(fitness)")
             _check_parent_matches_kernel(par, M, root_i)
-            parent = _readonly(par)
-        self._parent = parent
-        self._cache: dict[str | tuple[str, int], Any] = {}
+            prob, diag = tree_parts(M.indptr, M.indices, M.data, n)
+            self._parent, self._prob, self._diag = par, _readonly(prob), _readonly(diag)
+            self._cache["depth"] = _readonly(depth)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -197,8 +215,36 @@ class DesignGraph:
 
     @property
     def T(self) -> sp.csr_array:
-        """The design kernel as a CSR array (rows sum to one; read-only arrays)."""
-        return self._T
+        """The design kernel as a CSR array (rows sum to one; read-only ``int64`` / ``float64`` arrays).
+
+        A tree built by :meth:`tree` or a generator of :mod:`aievo.trees` builds
+        it here on first access (about 20 bytes per program).
+        """
+        T = self._kernel[0]
+        if T is None:
+            from ._tree_kernels import tree_csr
+
+            indptr, indices, data = tree_csr(*self._tree_arrays())
+            n = self.n
+            T = sp.csr_array((_readonly(data), _readonly(indices), _readonly(indptr)), shape=(n, n), copy=False)
+            self._kernel[0] = T
+        return T
+
+    @property
+    def nnz(self) -> int:
+        """Number of non-zero entries of the design kernel (designs ``v -> w`` and self-loops)."""
+        T = self._kernel[0]
+        if T is not None:
+            return int(T.nnz)
+        from ._tree_kernels import tree_nnz
+
+        return tree_nnz(*self._tree_arrays())
+
+    def _tree_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(parent, prob, diag)`` of a tree (a graph without a stored CSR kernel is one)."""
+        if self._parent is None or self._prob is None or self._diag is None:
+            raise InvalidParameterError("this DesignGraph is not a tree: it has no parent array")
+        return self._parent, self._prob, self._diag
 
     @property
     def n(self) -> int:
@@ -231,7 +277,7 @@ class DesignGraph:
         return self._parent is not None
 
     def depths(self) -> np.ndarray:
-        """For trees, the depth of every program (the root has depth 0)."""
+        """For trees, the depth of every program (the root has depth 0), in :func:`index_dtype`."""
         if self._parent is None:
             raise InvalidParameterError("depths() needs a tree: this DesignGraph has no parent array")
         if "depth" not in self._cache:
@@ -252,7 +298,7 @@ class DesignGraph:
 
     def summary(self) -> dict[str, Any]:
         """Size and shape of the graph as JSON data (recorded in the parameters of results made from it)."""
-        return {"n": self.n, "edges": int(self._T.nnz), "root": self._root, "is_tree": self.is_tree}
+        return {"n": self.n, "edges": self.nnz, "root": self._root, "is_tree": self.is_tree}
 
     #: graphs with at most this many programs print as code that rebuilds them
     REPR_REBUILD_MAX_N = 12
@@ -268,7 +314,7 @@ class DesignGraph:
         """
         if self.n <= self.REPR_REBUILD_MAX_N:
             fitness = ", ".join(repr(float(v)) for v in self._fitness)
-            dense = self._T.toarray()
+            dense = self.T.toarray()
             rows = ", ".join("[" + ", ".join(repr(float(v)) for v in row) + "]" for row in dense)
             code = f"DesignGraph([{fitness}], [{rows}], root={self._root}"
             if self._parent is not None:
@@ -289,7 +335,7 @@ class DesignGraph:
     def __str__(self) -> str:
         kind = "tree" if self.is_tree else "graph"
         return (
-            f"DesignGraph({kind}, n={self.n}, edges={self._T.nnz}, root={self._root}, "
+            f"DesignGraph({kind}, n={self.n}, edges={self.nnz}, root={self._root}, "
             f"fitness in [{self._fitness.min():.4g}, {self._fitness.max():.4g}]"
             + (f", attrs={sorted(self._attrs)}" if self._attrs else "")
             + ")"
@@ -298,17 +344,20 @@ class DesignGraph:
     # ------------------------------------------------------------------ derived
     def mean_matrix(self) -> sp.csr_array:
         """The mean matrix ``M = diag(f) T`` (abundances evolve as ``n_{t+1} = n_t M``)."""
-        return sp.csr_array(sp.diags_array(self._fitness) @ self._T)
+        return sp.csr_array(sp.diags_array(self._fitness) @ self.T)
 
     def reachable(self, source: int | None = None) -> np.ndarray:
         """Boolean mask of the programs reachable from ``source`` (default: the root)."""
         key = ("reach", self._root if source is None else int(source))
         if key not in self._cache:
-            from scipy.sparse.csgraph import breadth_first_order
+            if self._parent is not None and key[1] == self._root:  # every program of a tree descends from its root
+                mask = np.ones(self.n, dtype=bool)
+            else:
+                from scipy.sparse.csgraph import breadth_first_order
 
-            order = breadth_first_order(self._T, key[1], directed=True, return_predecessors=False)
-            mask = np.zeros(self.n, dtype=bool)
-            mask[order] = True
+                order = breadth_first_order(self.T, key[1], directed=True, return_predecessors=False)
+                mask = np.zeros(self.n, dtype=bool)
+                mask[order] = True
             self._cache[key] = _readonly(mask)
         return self._cache[key]
 
@@ -324,22 +373,45 @@ class DesignGraph:
         return self._sibling(self._fitness, _check_attrs(attrs, self.n, self._attrs))
 
     def _sibling(self, fitness: np.ndarray, attrs: dict[str, np.ndarray]) -> "DesignGraph":
-        """This graph's (validated, read-only) kernel, parent array and depths with checked fitness and attrs."""
-        g = DesignGraph._trusted(fitness, self._T, self._root, self._labels, attrs, self._parent)
+        """This graph's (validated, read-only) kernel, parent array and depths with checked fitness and attrs.
+
+        The two graphs share one kernel: built once, whichever of them asks first.
+        """
+        g = DesignGraph._trusted(fitness, self._kernel, self._root, self._labels, attrs, self._parent,
+                                 self._prob, self._diag)
         if "depth" in self._cache:
             g._cache["depth"] = self._cache["depth"]
         return g
 
     @classmethod
     def _trusted(
-        cls, fitness: np.ndarray, T: sp.csr_array, root: int, labels: list[Any] | None,
-        attrs: dict[str, np.ndarray], parent: np.ndarray | None,
+        cls, fitness: np.ndarray, kernel: list[sp.csr_array | None], root: int, labels: list[Any] | None,
+        attrs: dict[str, np.ndarray], parent: np.ndarray | None, prob: np.ndarray | None = None,
+        diag: np.ndarray | None = None,
     ) -> "DesignGraph":
-        """A graph from parts that are already validated and read-only (no check, no copy)."""
+        """A graph from parts that are already validated and read-only (no check, no copy).
+
+        ``kernel`` is a one-element list holding the CSR kernel, or ``None`` for
+        a tree whose kernel is built from ``parent``, ``prob`` and ``diag`` on
+        first access (the list is shared, so siblings build it once).
+        """
         g = cls.__new__(cls)
-        g._fitness, g._T, g._root, g._labels, g._attrs, g._parent = fitness, T, root, labels, attrs, parent
+        g._fitness, g._kernel, g._root, g._labels, g._attrs = fitness, kernel, root, labels, attrs
+        g._parent, g._prob, g._diag = parent, prob, diag
         g._cache = {}
         return g
+
+    def _tree_gather(self, fs: np.ndarray, tree_min: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """What the engine's tree kernels gather, from the tree's own arrays (no CSR kernel needed).
+
+        Returns ``(parent, c, d, self_loop, fast_ok)``: ``parent`` with the root
+        as its own parent, ``c[w] = fs[parent[w]] T(parent[w], w)``,
+        ``d[v] = fs[v] T(v, v)``, where the kernel has a self-loop, and whether
+        every non-zero product is at least ``tree_min``.
+        """
+        from ._tree_kernels import tree_gather
+
+        return tree_gather(*self._tree_arrays(), np.ascontiguousarray(fs, dtype=np.float64), tree_min)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -445,7 +517,9 @@ class DesignGraph:
             labels = list(labels)
             if len(labels) != n:
                 raise ShapeError(f"labels has length {len(labels)}: expected {n}")
-        diag = np.where(leaf, 1.0, sp_)
+        # leaves reproduce themselves; without other self-loops that is the empty-diag rule
+        diag = np.where(leaf, 1.0, sp_) if sp_[~leaf].any() else np.empty(0)
+        p[par < 0] = 0.0  # the root's entry is ignored
         return cls._from_tree(par, depth, _readonly(f), p, diag, labels, _check_attrs(attrs, n))
 
     @classmethod
@@ -456,23 +530,27 @@ class DesignGraph:
     ) -> "DesignGraph":
         """A tree from a validated read-only parent array and its depths, read-only fitness and attrs.
 
-        ``prob`` (``T(parent[w], w)``) and ``diag`` (``T(v, v)``) must be probabilities;
-        the rows they make are checked to sum to 1 here unless ``rows_checked`` (a
-        generator that checked them already, in closed form); ``root`` may be given
-        when the caller knows it. The kernel is built
-        from ``par``, so the two agree by construction and nothing is copied again.
+        ``par`` and ``depth`` are in :func:`index_dtype`; ``prob`` (``T(parent[w], w)``,
+        0 at the root) and ``diag`` (``T(v, v)``, or empty when only the leaves
+        reproduce themselves, see :mod:`aievo._tree_kernels`) must be probabilities; the rows
+        they make are checked to sum to 1 here unless ``rows_checked`` (a generator
+        that checked them already, in closed form); ``root`` may be given when the
+        caller knows it. The graph keeps these arrays as they are (read-only, no
+        copy); its CSR kernel is built from them on first access, so the two agree
+        by construction.
         """
-        from ._tree_kernels import tree_csr
-
-        n = par.size
         if not rows_checked:
-            child = par >= 0
-            _check_row_sums(np.bincount(par[child], weights=prob[child], minlength=n) + diag)
-        indptr, indices, data = tree_csr(par, _readonly(prob.view()), _readonly(diag.view()))
-        T = sp.csr_array((_readonly(data), _readonly(indices), _readonly(indptr)), shape=(n, n), copy=False)
+            from ._tree_kernels import tree_row_sums_check
+
+            worst, total, n_bad = tree_row_sums_check(par, prob, diag, ROW_SUM_TOL)
+            if n_bad:
+                raise InvalidKernelError(
+                    f"T row {worst} sums to {float(total)!r}: expected every row to sum to 1 "
+                    f"within {ROW_SUM_TOL:g} ({n_bad} row{'s' if n_bad > 1 else ''} off; worst shown)"
+                )
         if root is None:
             root = int(np.argmin(par))  # the only -1
-        g = cls._trusted(fitness, T, root, labels, attrs, par)
+        g = cls._trusted(fitness, [None], root, labels, attrs, par, _readonly(prob), _readonly(diag))
         g._cache["depth"] = _readonly(depth)  # computed by the validation already
         return g
 
@@ -560,7 +638,7 @@ class DesignGraph:
         for i, lab in enumerate(labels):
             data = {k: v[i].item() for k, v in scalar_attrs.items()}
             G.add_node(lab, fitness=float(self._fitness[i]), **data)
-        T = self._T
+        T = self.T
         for v in range(self.n):
             for k in range(T.indptr[v], T.indptr[v + 1]):
                 G.add_edge(labels[v], labels[int(T.indices[k])], p=float(T.data[k]))
@@ -576,10 +654,10 @@ def _literal(value: Any) -> bool:
 
 
 def _literal_array(a: np.ndarray) -> bool:
-    """Whether ``np.array(eval(repr(a.tolist())))`` gives back ``a``, dtype included."""
+    """Whether ``np.array(eval(repr(a.tolist())))`` gives back the values of ``a`` (integers as ``int64``)."""
     if a.dtype == np.float64:
         return bool(np.all(np.isfinite(a)))
-    return a.dtype in (np.dtype(bool), np.dtype(np.int64)) or a.dtype.kind == "U"
+    return a.dtype in (np.dtype(bool), np.dtype(np.int32), np.dtype(np.int64)) or a.dtype.kind == "U"
 
 
 def _probs(values: Any, n: int, name: str) -> np.ndarray:
@@ -616,7 +694,7 @@ def _check_parent_matches_kernel(par: np.ndarray, T: sp.csr_array, root: int) ->
 
 
 def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The validated parent array (int64) and the depth of every node."""
+    """The validated read-only parent array and the depth of every node, both in :func:`index_dtype`."""
     if isinstance(parent, (str, bytes)) or parent is None:
         raise bad_argument(InvalidTreeError, "parent", parent, "a 1-D array of integer indices")
     try:
@@ -631,18 +709,18 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
         raw = raw.astype(np.int64)
     if raw.dtype.kind not in "iu" or (raw.dtype == np.uint64 and raw.max() > np.iinfo(np.int64).max):
         raise bad_argument(InvalidTreeError, "parent", parent, "integer indices")
-    par = _readonly(raw.astype(np.int64))
-    n = par.size
-    roots = np.flatnonzero(par == -1)
+    wide = raw if raw.dtype == np.int64 else raw.astype(np.int64)
+    n = wide.size
+    roots = np.flatnonzero(wide == -1)
     if roots.size != 1:
         raise InvalidTreeError(
             f"parent has {roots.size} roots (entries equal to -1) at {roots[:10].tolist()}: expected exactly one"
         )
-    out = (par < -1) | (par >= n)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise InvalidTreeError(f"parent[{i}]={int(par[i])} is out of range: expected -1 or an index in [0, {n})")
-    selfp = np.flatnonzero(par == np.arange(n))
+    if wide.min() < -1 or wide.max() >= n:
+        i = int(np.flatnonzero((wide < -1) | (wide >= n))[0])
+        raise InvalidTreeError(f"parent[{i}]={int(wide[i])} is out of range: expected -1 or an index in [0, {n})")
+    par = _readonly(wide.astype(index_dtype(n)))  # always a copy: the graph owns its parent array
+    selfp = np.flatnonzero(par == np.arange(n, dtype=par.dtype))
     if selfp.size:
         raise InvalidTreeError(f"parent[{int(selfp[0])}]={int(selfp[0])}: a program cannot be its own designer")
     depth = tree_depths(par)
@@ -655,19 +733,21 @@ def _check_parent(parent: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tree_depths(parent: np.ndarray) -> np.ndarray:
-    """Depth of every node of a parent array (``-1`` for nodes on or below a cycle)."""
+    """Depth of every node of a parent array in :func:`index_dtype` (``-1`` for nodes on or below a cycle)."""
     from ._tree_kernels import tree_depths_kernel
 
-    return tree_depths_kernel(_readonly_int64(parent))
+    return tree_depths_kernel(_readonly_index(parent))
 
 
-def _readonly_int64(a: Any) -> np.ndarray:
-    """A read-only contiguous ``int64`` view (or copy) of ``a``.
+def _readonly_index(a: Any) -> np.ndarray:
+    """A read-only contiguous view (or copy) of ``a`` in :func:`index_dtype`.
 
-    The tree kernels always receive read-only arrays, so numba compiles one
-    specialisation of each (a writable and a read-only array are two types).
+    The tree kernels always receive read-only arrays of one index dtype, so
+    numba compiles one specialisation of each (a writable and a read-only
+    array, or an ``int32`` and an ``int64`` one, are two types).
     """
-    out = np.ascontiguousarray(a, dtype=np.int64)
+    a = np.asarray(a)
+    out = np.ascontiguousarray(a, dtype=index_dtype(a.size))
     if out.flags.writeable:
         out = out.view()
         out.flags.writeable = False

@@ -505,7 +505,7 @@ def _trait_grid(t: _Table) -> "DesignGraph":
         or not (0 <= start[0] <= C and 0 <= start[1] <= D)
     ):
         raise ScenarioError(f"{t.key('start')} = {_short(start)}: expected [c, d] with 0 <= c <= {C}, 0 <= d <= {D}")
-    check_tree_fits((C + 1) * (D + 1), "graph.C", C, cls=ScenarioError)
+    check_tree_fits((C + 1) * (D + 1), "graph.C", C, cls=ScenarioError, kind="trait_grid")
     import scipy.sparse as sp
 
     c = np.repeat(np.arange(C + 1), D + 1)
@@ -564,7 +564,7 @@ def _build_graph(t: _Table, has_fitness_table: bool) -> "DesignGraph":
         return _wrap("graph", lambda: trees.random_tree(n, seed, fitness=fit, self_prob=self_prob))
     if kind == "lattice":
         n = t.int("n", lo=1)
-        check_tree_fits(n, "graph.n", n, cls=ScenarioError)
+        check_tree_fits(n, "graph.n", n, cls=ScenarioError, kind="lattice")
         mu = t.float("mutation_rate", check=(lambda x: 0 <= x <= 1, "a probability in [0, 1]"))
         f = _lattice_fitness(t, n)
         start = t.int("start", None, lo=0)

@@ -161,7 +161,7 @@ def deception_grid(
     (8, [1.0, 2.0, 2.0, 3.0], [[0.0, 0.4, 0.4, 0.0]])
     """
     C, D = check_int(C, "C", 0), check_int(D, "D", 0)
-    check_tree_fits(2 * (C + 1) * (D + 1), "C" if C >= D else "D", C if C >= D else D)
+    check_tree_fits(2 * (C + 1) * (D + 1), "C" if C >= D else "D", C if C >= D else D, kind="deception_grid")
     if fitness == "human":
         warnings.warn(
             'deception_grid(fitness="human") is deprecated: use fitness="human_judged" (the scenario files\' '

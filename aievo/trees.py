@@ -2,6 +2,14 @@
 
 Every generator returns a :class:`~aievo.graph.DesignGraph` whose nodes are in
 breadth-first order (the root first) with ``attrs["depth"]`` for trees.
+
+The tree generators write their arrays once (numba kernels of
+:mod:`aievo._tree_kernels` filling arrays numpy allocated), with ``int32``
+node indices, and leave the CSR kernel to be built on first access: a tree
+keeps its parent, depth, fitness and the probability of each design (and of
+each self-loop, when a program other than a leaf has one). Building one peaks
+at 24-40 bytes per program (``python benchmarks/run.py --only construction``),
+plus what a ``fitness`` callable allocates.
 """
 
 from __future__ import annotations
@@ -21,9 +29,13 @@ from .errors import (
     ShapeError,
     bad_argument,
 )
-from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness_values, _probs, tree_depths
+from .graph import ROW_SUM_TOL, DesignGraph, _check_fitness_values, _probs, index_dtype, tree_depths
 
 __all__ = ["chain", "kary_tree", "binary_pm_tree", "random_tree", "lattice", "type_graph", "unfold"]
+
+
+#: :func:`random_tree` draws its parents this many at a time (the same stream as one draw of all).
+_DRAW_CHUNK = 1 << 16
 
 
 def _int_arg(name: str, value: Any, lo: int) -> int:
@@ -51,9 +63,17 @@ def chain(fitness: Any) -> DesignGraph:
     f = real_array(fitness, "fitness", finite=False, cls=InvalidFitnessError, what="a 1-D array of real numbers")
     if f.ndim != 1 or f.size == 0:
         raise ShapeError(f"fitness has shape {f.shape}: expected a non-empty 1-D array")
-    n = f.size
-    parent = np.arange(-1, n - 1)
-    return DesignGraph.tree(parent, f, np.ones(n), attrs={"depth": np.arange(n)})
+    n = check_tree_fits(f.size, "fitness", f"an array of {f.size} programs")
+    f = _check_fitness_values(f)
+    from ._tree_kernels import chain_arrays
+
+    parent, depth, prob = chain_arrays(n)
+    for a in (parent, depth, f):
+        a.flags.writeable = False
+    # every row but the last designs its successor with probability 1; the last keeps it all
+    return DesignGraph._from_tree(
+        parent, depth, f, prob, np.empty(0), None, {"depth": depth}, rows_checked=True, root=0
+    )
 
 
 def kary_tree(
@@ -105,25 +125,34 @@ def kary_tree(
         )
     from ._tree_kernels import kary_arrays
 
-    parent, j, d_arr, probs, diag = kary_arrays(np.int64(k), np.int64(depth), np.ascontiguousarray(p))
+    parent, j, d_arr, probs = kary_arrays(k, depth, np.ascontiguousarray(p))
+    for a in (parent, j):
+        a.flags.writeable = False
     f = np.empty(n)
     f[0] = rf
     lo = 1
     for d in range(1, depth + 1):
         hi = lo + k**d
-        vals = real_array(
-            fitness_rule(f[parent[lo:hi]], j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
-            cls=InvalidFitnessError, what="an array of real fitness values",
+        pf = np.repeat(f[lo - k ** (d - 1):lo], k)  # = f[parent[lo:hi]]: the children of i are k*i+1 .. k*i+k
+        vals = real_array(  # not copied: it is written into f at once
+            fitness_rule(pf, j[lo:hi], d), f"fitness_rule(..., d={d})", finite=False,
+            cls=InvalidFitnessError, what="an array of real fitness values", copy=False,
         )
         if vals.shape != (hi - lo,):
             raise ShapeError(f"fitness_rule returned shape {vals.shape} at depth {d}: expected ({hi - lo},)")
         f[lo:hi] = vals
+        del pf, vals
         lo = hi
+    return _kary_graph(parent, j, d_arr, probs, f)
+
+
+def _kary_graph(parent: np.ndarray, j: np.ndarray, depth: np.ndarray, probs: np.ndarray, f: np.ndarray) -> DesignGraph:
+    """The k-ary tree of :func:`kary_arrays` with fitness ``f`` (checked here); its rows sum to 1 (checked)."""
     f = _check_fitness_values(f)
-    for a in (parent, f, d_arr, j):
+    for a in (parent, f, depth, j):
         a.flags.writeable = False
     return DesignGraph._from_tree(
-        parent, d_arr, f, probs, diag, None, {"depth": d_arr, "child_index": j}, rows_checked=True, root=0
+        parent, depth, f, probs, np.empty(0), None, {"depth": depth, "child_index": j}, rows_checked=True, root=0
     )
 
 
@@ -136,18 +165,16 @@ def binary_pm_tree(depth: int, root_fitness: float = 1.0) -> DesignGraph:
     attained. ``attrs["plus"]`` marks the nodes of that ray.
     """
 
-    def rule(pf: np.ndarray, j: np.ndarray, d: int) -> np.ndarray:
-        return pf + np.where(j == 1, 1.0, -1.0) * 2.0 ** (-d)
-
     depth = _int_arg("depth", depth, 0)
-    check_tree_fits(kary_size(2, depth), "depth", depth, log2_n=kary_log2(2, depth))
-    g = kary_tree(2, depth, rule, root_fitness=root_fitness)
-    n = g.n
+    n = check_tree_fits(kary_size(2, depth), "depth", depth, log2_n=kary_log2(2, depth))
+    rf = check_real(root_fitness, "root_fitness", lo=0.0, cls=InvalidFitnessError)
+    from ._tree_kernels import kary_arrays, pm_fitness
+
+    # kary_tree(2, depth, rule) with the rule f(child) = f(parent) -/+ 2**-d, in one pass
+    parent, j, d_arr, probs = kary_arrays(2, depth, np.full(2, 0.5))
+    g = _kary_graph(parent, j, d_arr, probs, pm_fitness(depth, rf))
     plus = np.zeros(n, dtype=bool)
-    i = 0
-    while i < n:
-        plus[i] = True
-        i = 2 * i + 2
+    plus[2 ** np.arange(depth + 1) * 2 - 2] = True  # 0, 2, 6, 14, ...: i -> 2i + 2
     return g.with_attrs(plus=plus)
 
 
@@ -180,20 +207,27 @@ def random_tree(
     gen = check_rng(rng)
     if fitness is not None:
         _callable("fitness", fitness, "a callable fitness(rng, n) -> array of n fitness values")
-    parent = np.full(n, -1, dtype=np.int64)
-    if n > 1:
-        parent[1:] = np.floor(gen.random(n - 1) * np.arange(1, n)).astype(np.int64)
+    from ._tree_kernels import random_parents, random_split
+
+    parent = np.empty(n, dtype=index_dtype(n))
+    parent[0] = -1
+    for lo in range(1, n, _DRAW_CHUNK):  # the same draws as gen.random(n - 1), a chunk at a time
+        random_parents(parent, gen.random(min(_DRAW_CHUNK, n - lo)), np.int64(lo))
+    parent.flags.writeable = False
     f = gen.uniform(0.0, 2.0, n) if fitness is None else real_array(
         fitness(gen, n), "fitness(rng, n)", finite=False, cls=InvalidFitnessError, what="an array of real fitness values"
     )
-    w = gen.exponential(size=n)
-    w[0] = 0.0
-    totals = np.bincount(parent[1:], weights=w[1:], minlength=n)
-    prob = np.zeros(n)
-    prob[1:] = w[1:] / totals[parent[1:]] * (1.0 - self_prob)
-    has_children = np.bincount(parent[1:], minlength=n) > 0
-    sp_ = np.where(has_children, self_prob, 1.0)
-    return DesignGraph.tree(parent, f, prob, self_prob=sp_, attrs={"depth": tree_depths(parent)})
+    if f.ndim != 1:
+        raise ShapeError(f"fitness has shape {f.shape}: expected a 1-D array")
+    if f.size != n:
+        raise ShapeError(f"fitness has length {f.size}: expected {n} to match len(parent)")
+    f = _check_fitness_values(f)
+    prob = gen.exponential(size=n)
+    diag = random_split(parent, prob, self_prob)
+    depth = tree_depths(parent)  # one pass: parent[i] < i
+    f.flags.writeable = False
+    # the rows sum to 1 up to rounding: checked in _from_tree
+    return DesignGraph._from_tree(parent, depth, f, prob, diag, None, {"depth": depth}, root=0)
 
 
 def lattice(n: int, fitness: Any, mutation_rate: float, *, start: int | None = None) -> DesignGraph:
@@ -212,7 +246,7 @@ def lattice(n: int, fitness: Any, mutation_rate: float, *, start: int | None = N
     start : int, optional
         The starting genotype (``root``); default the middle one.
     """
-    n = check_tree_fits(_int_arg("n", n, 1), "n", n)
+    n = check_tree_fits(_int_arg("n", n, 1), "n", n, kind="lattice")
     mu = check_real(mutation_rate, "mutation_rate", lo=0.0, hi=1.0)
     if start is not None:
         start = check_int(start, "start", 0, n - 1)
@@ -264,31 +298,29 @@ def unfold(g: DesignGraph, depth: int, *, root: int | None = None, max_nodes: in
             InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
         )
     T = g.T
-    types = [np.array([r], dtype=np.int64)]
-    parents = [np.array([-1], dtype=np.int64)]
-    probs = [np.array([0.0])]
+    outdeg = np.diff(T.indptr)
+    counts = np.zeros(g.n, dtype=np.int64)  # programs of each type on the current level
+    counts[r] = 1
     total = 1
-    offset = 0
     for _ in range(depth):
-        level = types[-1]
-        counts = np.diff(T.indptr)[level]
-        size = int(counts.sum())
+        size = int(counts @ outdeg)
         total += size
         if total > max_nodes:
             raise bad_argument(
                 InvalidParameterError, "depth", depth, f"an unfolding of at most max_nodes={max_nodes} programs"
             )
         check_tree_fits(total, "depth", depth)
-        starts = np.repeat(T.indptr[level], counts)
-        within = np.arange(size) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = starts + within
-        parents.append(offset + np.repeat(np.arange(level.size), counts))
-        types.append(T.indices[e].astype(np.int64))
-        probs.append(T.data[e])
-        offset += level.size
-    typ = np.concatenate(types)
-    par = np.concatenate(parents)
-    d = np.concatenate([np.full(a.size, i) for i, a in enumerate(types)])
+        # the next level has, of type b, one program per edge a -> b from each program of type a
+        counts = np.bincount(T.indices, weights=np.repeat(counts, outdeg), minlength=g.n).astype(np.int64)
+    from ._tree_kernels import unfold_arrays
+
+    par, typ, d, prob, f = unfold_arrays(T.indptr, T.indices, T.data, g.fitness, r, depth, total, index_dtype(total))
+    for a in (par, typ, d, f):
+        a.flags.writeable = False
     attrs = {k: v[typ] for k, v in g.attrs.items() if k != "type"}
+    for v in attrs.values():
+        v.flags.writeable = False
     attrs.update(type=typ, depth=d)
-    return DesignGraph.tree(par, g.fitness[typ], np.concatenate(probs), attrs=attrs)
+    # each program's designs are its type's row of T, which sums to 1 (checked when g was built);
+    # the leaves reproduce themselves
+    return DesignGraph._from_tree(par, d, f, prob, np.empty(0), None, attrs, rows_checked=True, root=0)

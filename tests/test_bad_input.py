@@ -111,7 +111,7 @@ def test_absurd_sizes_fail_at_once(call):
 
 
 def test_one_memory_rule_for_api_and_toml_naming_aievo_lazy(monkeypatch):
-    monkeypatch.setattr(V, "available_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(V, "available_memory", lambda: 10**8 * V.BYTES_PER_TREE_PROGRAM)  # 1e8 programs
     with pytest.raises(InvalidParameterError, match=r"134217727 programs.*aievo\.lazy"):
         ae.binary_pm_tree(26)
     with pytest.raises(ScenarioError, match=r"graph\.depth.*134217727 programs.*aievo\.lazy"):
@@ -120,7 +120,7 @@ def test_one_memory_rule_for_api_and_toml_naming_aievo_lazy(monkeypatch):
         ae.load_scenario({"scenario": {"generations": 1},
                           "graph": {"kind": "kary_tree", "k": 3, "depth": 100_000_000,
                                     "fitness": {"rule": "constant", "value": 1.0}}})
-    monkeypatch.setattr(V, "available_memory", lambda: 2**20)  # 1 MiB: 4096 programs of 256 bytes
+    monkeypatch.setattr(V, "available_memory", lambda: 4096 * V.BYTES_PER_TREE_PROGRAM)  # 4096 programs
     assert ae.binary_pm_tree(10).n == 2047
     with pytest.raises(InvalidParameterError, match="fits in memory"):
         ae.binary_pm_tree(12)
