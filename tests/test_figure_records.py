@@ -1,0 +1,90 @@
+"""Figure intermediates recorded with the package (:mod:`aievo.figures._recorded`).
+
+The recorded arrays must be what the current code computes from the shipped checkpoints: one
+model per record is recomputed here (float64 numpy, same seeds; only BLAS summation order can
+differ between machines, hence ``rtol=1e-8``), every model in the slow test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aievo.errors import InvalidParameterError
+from aievo.figures import _recorded as R
+from aievo.figures import akyurek2022 as FA
+from aievo.io import load_result
+from aievo.mesa.experiments import akyurek2022 as A
+
+#: float64 on both sides, same seeds and code: only summation order (BLAS, threads) may differ
+RTOL, ATOL = 1e-8, 1e-12
+
+
+def _file(name: str) -> tuple[dict, dict]:
+    return load_result(R.RECORDED_DIR / f"{name}.npz", R.KIND)
+
+
+@pytest.mark.parametrize("name", sorted(R.RECORDS))
+def test_every_record_file_matches_the_shipped_checkpoints(name):
+    """A stale file would be skipped silently at draw time (slow again): its fingerprint must be current."""
+    module, func = R.RECORDS[name].split(":")
+    rec = getattr(__import__(module, fromlist=[func]), func)()
+    _, meta = _file(name)
+    assert meta["fingerprint"] == R.fingerprint(rec)
+    assert meta["record"] == name and meta["checkpoints"] == list(rec.checkpoints)
+
+
+def test_recorded_transition_equals_a_fresh_comparison_of_the_smallest_model():
+    arrays, meta = _file("akyurek2022_transition")
+    c, a = A.NOISES.index(0.0), FA._ARCHS.index((A.DEPTHS[0], A.WIDTHS[0]))
+    model = A.load_grid()[(A.DEPTHS[0], A.WIDTHS[0], 0.0)]
+    ref = A.learner_reference(A.task_for(0.0), meta["params"]["n_prompts"], rng=meta["params"]["rng"])
+    comp = A.compare_learners(model, ref, backend="numpy")
+    for i, learner in enumerate(A.LEARNERS):
+        np.testing.assert_allclose(arrays["spd"][c, a, i], comp.spd[learner], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(arrays["ilwd"][c, a, i], comp.ilwd[learner], rtol=RTOL, atol=ATOL)
+
+
+def test_recorded_probes_equal_fresh_probes_of_the_smallest_model():
+    arrays, meta = _file("akyurek2022_probes")
+    p = meta["params"]
+    model = A.load_grid()[(A.DEPTHS[0], A.WIDTHS[0], 1.0)]
+    res = A.probe_layers(model, p["n_train"], p["n_test"], rng=p["rng"], backend="numpy")
+    want = np.array([res[key] for key in p["targets"]])
+    np.testing.assert_allclose(arrays[f"L{A.DEPTHS[0]}W{A.WIDTHS[0]}_s1"], want, rtol=RTOL, atol=ATOL)
+
+
+def test_load_or_compute_uses_the_file_only_while_the_fingerprint_matches():
+    rec = FA.probes_record()
+
+    def fail():
+        raise AssertionError("computed although the recorded file matches")
+
+    recorded = R.load_or_compute(R.Record(rec.name, rec.checkpoints, rec.params, fail))
+    assert set(recorded) == set(_file(rec.name)[0])
+    sentinel = {"x": np.arange(3.0)}
+    # other parameters, another checkpoint list, or recompute=True: computed afresh
+    for other in (R.Record(rec.name, rec.checkpoints, {**rec.params, "n_train": 999}, lambda: sentinel),
+                  R.Record(rec.name, rec.checkpoints[:-1], rec.params, lambda: sentinel)):
+        assert R.fingerprint(other) != R.fingerprint(rec)
+        assert R.load_or_compute(other).keys() == {"x"}
+    assert R.load_or_compute(R.Record(rec.name, rec.checkpoints, rec.params, lambda: sentinel),
+                             recompute=True).keys() == {"x"}
+
+
+def test_unknown_record_and_checkpoint_are_refused():
+    with pytest.raises(InvalidParameterError, match="name="):
+        R.record("no-such-record")
+    with pytest.raises(InvalidParameterError, match="checkpoint="):
+        R.fingerprint(R.Record("x", ("no-such-checkpoint",), {}, dict))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(R.RECORDS))
+def test_recomputing_a_record_reproduces_the_shipped_file(name, tmp_path):
+    path = R.record(name, tmp_path)
+    fresh, _ = load_result(path, R.KIND)
+    shipped, _ = _file(name)
+    assert fresh.keys() == shipped.keys()
+    for key in shipped:
+        np.testing.assert_allclose(fresh[key], shipped[key], rtol=RTOL, atol=ATOL, err_msg=key)
