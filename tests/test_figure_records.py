@@ -54,6 +54,21 @@ def test_recorded_probes_equal_fresh_probes_of_the_smallest_model():
     np.testing.assert_allclose(arrays[f"L{A.DEPTHS[0]}W{A.WIDTHS[0]}_s1"], want, rtol=RTOL, atol=ATOL)
 
 
+def test_recorded_gdpp_steps_equal_a_fresh_tuning_at_depth_one():
+    from aievo.figures import vonoswald2023a as F
+    from aievo.mesa.baselines import scan_eta
+    from aievo.mesa.experiments.vonoswald2023a import SHIPPED_SETUP, tune_gdpp
+
+    arrays, meta = _file("vonoswald2023a_depth_gdpp")
+    fit = F._split(*F._tasks(SHIPPED_SETUP["task"], meta["params"]["n_fit"], meta["params"]["seed"]))
+    eta, _, _ = scan_eta(*fit, K=1)
+    etas, gammas, _ = tune_gdpp(*fit, K=1, eta0=eta)
+    # Nelder-Mead from the same start on the same losses: rounding of the losses could move a
+    # simplex step, so the steps are compared to the tuning's own xatol (1e-4)
+    np.testing.assert_allclose(arrays["etas_K1"], etas, atol=1e-4)
+    np.testing.assert_allclose(arrays["gammas_K1"], gammas, atol=1e-4)
+
+
 def test_load_or_compute_uses_the_file_only_while_the_fingerprint_matches():
     rec = FA.probes_record()
 

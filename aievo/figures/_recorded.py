@@ -44,6 +44,7 @@ KIND = "figure_record"
 RECORDS: dict[str, str] = {
     "akyurek2022_transition": "aievo.figures.akyurek2022:transition_record",
     "akyurek2022_probes": "aievo.figures.akyurek2022:probes_record",
+    "vonoswald2023a_depth_gdpp": "aievo.figures.vonoswald2023a:depth_gdpp_record",
 }
 
 
