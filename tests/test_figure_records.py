@@ -69,6 +69,35 @@ def test_recorded_gdpp_steps_equal_a_fresh_tuning_at_depth_one():
     np.testing.assert_allclose(arrays["gammas_K1"], gammas, atol=1e-4)
 
 
+def test_recorded_prop2_steps_equal_a_fresh_tuning_of_two_layers():
+    from aievo.figures import vonoswald2023b as F
+    from aievo.mesa.experiments.vonoswald2023b import tune_prop2
+
+    arrays, meta = _file("vonoswald2023b_fig6_prop2")
+    models = F._softmax_models(False)
+    task = F._lds_task(models[max(models)])
+    assert meta["params"]["task"] == repr(task)
+    fit_x, fit_y = task.sample(np.random.default_rng(meta["params"]["seed"]), meta["params"]["n_fit"])
+    g, e = tune_prop2(fit_x, fit_y, 2, arrays["gammas_K1"])
+    # the same Nelder-Mead on the same losses: compared to its xatol (1e-6), and eta closely
+    np.testing.assert_allclose(arrays["gammas_K2"], g, atol=1e-6)
+    np.testing.assert_allclose(arrays["eta_K2"], e, rtol=1e-6)
+
+
+def test_recorded_mesa2_steps_equal_a_fresh_tuning_of_one_step():
+    from aievo.figures import mesa as F
+    from aievo.mesa.baselines import scan_eta
+    from aievo.mesa.tasks import sample_regression_tasks
+
+    arrays, meta = _file("mesa2_steps")
+    tasks = sample_regression_tasks(meta["params"]["seed"], meta["params"]["tasks"])
+    eta = scan_eta(*tasks[:4], grid=np.array(meta["params"]["eta_grid"]), K=1)[0]
+    e_pp, g_pp = F._gdpp_tune(tasks, 1, eta)
+    assert arrays["gd_eta"][0] == eta  # a grid point: equal or wrong
+    # Nelder-Mead with xatol 1e-3 in (eta, gamma N^2): compared to that tolerance
+    np.testing.assert_allclose([arrays["gdpp_eta"][0], arrays["gdpp_gamma"][0] * 100], [e_pp, g_pp * 100], atol=1e-3)
+
+
 def test_load_or_compute_uses_the_file_only_while_the_fingerprint_matches():
     rec = FA.probes_record()
 

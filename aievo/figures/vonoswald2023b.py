@@ -49,6 +49,7 @@ from ..mesa.experiments.vonoswald2023b import (
     swap_layers,
     tune_prop2,
 )
+from ._recorded import Record, load_or_compute
 from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,6 +172,48 @@ def _tf_acts(model: "TrainedTransformer", inputs: np.ndarray) -> list[np.ndarray
     return model.activations(inputs, backend="numpy")
 
 
+def prop2_record(name: str, checkpoints: tuple[str, ...], task: "LDSTask", seed: int, n_fit: int,
+                 Ks: list[int]) -> Record:
+    """Proposition-2 steps tuned on fresh sequences, as a :class:`~aievo.figures._recorded.Record`.
+
+    :func:`~aievo.mesa.experiments.vonoswald2023b.tune_prop2` with ``K`` layers for each ``K`` of
+    ``Ks`` in turn, each started from the steps of ``K - 1`` layers when those were tuned, on
+    ``n_fit`` sequences of ``task`` drawn with ``seed``: arrays ``gammas_K{K}`` and ``eta_K{K}``.
+    ``checkpoints`` are the models the task was read from.
+    """
+    params = {"task": repr(task), "seed": seed, "n_fit": n_fit, "K": [int(K) for K in Ks]}
+
+    def compute() -> dict[str, np.ndarray]:
+        fit_x, fit_y = task.sample(np.random.default_rng(seed), n_fit)
+        out: dict[str, np.ndarray] = {}
+        for K in params["K"]:
+            g, e = tune_prop2(fit_x, fit_y, K, out.get(f"gammas_K{K - 1}", ()))
+            out[f"gammas_K{K}"], out[f"eta_K{K}"] = g, np.array(e)
+        return out
+
+    return Record(name, checkpoints, params, compute)
+
+
+def fig4_prop2_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The Proposition-2 steps of :func:`fig4_data` (a :func:`prop2_record`; ``retrain`` retrains the models)."""
+    from ..mesa.experiments.vonoswald2023b import LINEAR_MODELS
+
+    models = _linear_models(retrain)
+    return prop2_record("vonoswald2023b_fig4_prop2", tuple(LINEAR_MODELS[L] for L in sorted(models)),
+                        _lds_task(models[min(models)]), SEED + 3, SIZES[quick]["fit"], sorted(models))
+
+
+def fig6_prop2_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The Proposition-2 steps of :func:`fig6_data` (a :func:`prop2_record`; ``retrain`` retrains the models)."""
+    from ..mesa.experiments.vonoswald2023b import SOFTMAX_MODELS
+
+    models = _softmax_models(retrain)
+    depths = sorted(models)
+    return prop2_record("vonoswald2023b_fig6_prop2", tuple(SOFTMAX_MODELS[L] for L in depths),
+                        _lds_task(models[depths[-1]]), SEED + 7, SIZES[quick]["fit"],
+                        list(range(1, min(depths[-1], PROP2_MAX_K) + 1)))
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
@@ -205,6 +248,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     fit_x, fit_y = task.sample(np.random.default_rng(SEED + 3), sz["fit"])
     x, y = task.sample(np.random.default_rng(SEED + 4), sz["eval"])
     eta, _, _ = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))
+    prop2 = load_or_compute(fig4_prop2_record(quick, retrain), recompute=quick or retrain)
     out: dict[str, Any] = dict(depths=np.array(depths), eta=eta, eval_inputs=x, eval_targets=y,
                                tf={}, compressed={}, prop2={}, gammas={}, etas={})
     out["gd"] = sequence_loss(prop2_predict(x, (), eta), y)
@@ -217,7 +261,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         comp = compressed_layers(extract_compressed(layers, D), D)
         pred = linear_tf_forward(comp, construct_full_tokens(x), act_clip=m.config.act_clip)[-1][..., :D]
         out["compressed"][L] = sequence_loss(pred, y)
-        g, e = tune_prop2(fit_x, fit_y, L, out["gammas"].get(L - 1, ()))
+        g, e = prop2[f"gammas_K{L}"], float(prop2[f"eta_K{L}"])
         out["gammas"][L], out["etas"][L] = g, e
         out["prop2"][L] = sequence_loss(prop2_predict(x, g, e), y)
     deep = models[depths[-1]]
@@ -274,7 +318,7 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     depths = sorted(models)
     task = _lds_task(models[depths[-1]])
     sz = SIZES[quick]
-    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 7), sz["fit"])
+    prop2 = load_or_compute(fig6_prop2_record(quick, retrain), recompute=quick or retrain)
     x, y = task.sample(np.random.default_rng(SEED + 8), sz["eval"])
     out: dict[str, Any] = dict(depths=np.array(depths), eval_inputs=x, eval_targets=y, tf={}, prop2={}, gammas={},
                                etas={})
@@ -283,7 +327,7 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     for L in depths:
         out["tf"][L] = sequence_loss(raw_predict(models[L], x)[0], y)
     for K in range(1, min(depths[-1], PROP2_MAX_K) + 1):
-        g, e = tune_prop2(fit_x, fit_y, K, out["gammas"].get(K - 1, ()))
+        g, e = prop2[f"gammas_K{K}"], float(prop2[f"eta_K{K}"])
         out["gammas"][K], out["etas"][K] = g, e
         out["prop2"][K] = sequence_loss(prop2_predict(x, g, e), y)
     n = sz["probe_linear"] // 2
