@@ -98,6 +98,18 @@ def test_recorded_mesa2_steps_equal_a_fresh_tuning_of_one_step():
     np.testing.assert_allclose([arrays["gdpp_eta"][0], arrays["gdpp_gamma"][0] * 100], [e_pp, g_pp * 100], atol=1e-3)
 
 
+def test_recorded_faithfulness_of_the_lsa_equals_a_fresh_evaluation():
+    from aievo.mesa import faithfulness as F
+    from aievo.mesa.experiments.faithfulness import faithfulness_models
+
+    arrays, meta = _file("faithfulness")
+    lsa, _ = faithfulness_models()
+    res = F.lsa_faithfulness(lsa, splits=F.lsa_splits(False), n_tasks=meta["params"]["lsa_n_tasks"])
+    assert [sp.name for sp in res.splits] == meta["params"]["lsa_splits"]
+    assert list(arrays["lsa_proxies"]) == res.proxies
+    np.testing.assert_allclose(arrays["lsa_values"], res.values, rtol=RTOL, atol=ATOL)
+
+
 def test_load_or_compute_uses_the_file_only_while_the_fingerprint_matches():
     rec = FA.probes_record()
 

@@ -44,6 +44,7 @@ KIND = "figure_record"
 RECORDS: dict[str, str] = {
     "akyurek2022_transition": "aievo.figures.akyurek2022:transition_record",
     "akyurek2022_probes": "aievo.figures.akyurek2022:probes_record",
+    "faithfulness": "aievo.figures.mesa:faithfulness_record",
     "mesa2_steps": "aievo.figures.mesa:mesa2_record",
     "vonoswald2023a_depth_gdpp": "aievo.figures.vonoswald2023a:depth_gdpp_record",
     "vonoswald2023b_fig4_prop2": "aievo.figures.vonoswald2023b:fig4_prop2_record",

@@ -402,7 +402,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..mesa.faithfulness import FaithfulnessResult
 
-__all__ += ["faithfulness_figure", "plot_faithfulness"]
+__all__ += ["faithfulness_figure", "faithfulness_record", "plot_faithfulness"]
 
 
 #: One colour and marker per proxy, the same in every row (the compressed algorithm in black).
@@ -458,6 +458,32 @@ def _plot_faithfulness_row(res: "FaithfulnessResult", axes: Any, title: str) -> 
     ax0.legend(fontsize=8, ncol=2)
 
 
+def faithfulness_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The agreement values :func:`faithfulness_figure` draws, as a :class:`~aievo.figures._recorded.Record`.
+
+    Arrays ``lsa_values`` and ``tf_values`` (``FaithfulnessResult.values``) and the proxy names
+    ``lsa_proxies``, ``tf_proxies`` of :func:`aievo.mesa.faithfulness.lsa_faithfulness` (20000 tasks
+    per split; 2000 when ``quick``) and :func:`~aievo.mesa.faithfulness.tf_faithfulness` (ranks 5
+    and 10, 256 sequences per split; 32 when ``quick``), default seeds, on the shipped checkpoints.
+    """
+    from ..mesa import faithfulness as F
+    from ..mesa.experiments.faithfulness import FAITHFULNESS_SETUPS, faithfulness_models
+
+    params = {"lsa_n_tasks": 2000 if quick else 20000, "tf_n_seqs": 32 if quick else 256, "tf_ranks": [5, 10],
+              "lsa_splits": [sp.name for sp in F.lsa_splits(quick)], "tf_splits": [sp.name for sp in F.tf_splits(quick)]}
+
+    def compute() -> dict[str, np.ndarray]:
+        lsa, tf = faithfulness_models(retrain=retrain)
+        a = F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=params["lsa_n_tasks"])
+        # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
+        b = F.tf_faithfulness(tf, ranks=tuple(params["tf_ranks"]), splits=F.tf_splits(quick), n_seqs=params["tf_n_seqs"])
+        return {"lsa_values": a.values, "lsa_proxies": np.array(a.proxies), "tf_values": b.values,
+                "tf_proxies": np.array(b.proxies)}
+
+    return Record("faithfulness", tuple(FAITHFULNESS_SETUPS[w]["checkpoint"] for w in ("lsa", "linear_tf")), params,
+                  compute)
+
+
 def faithfulness_figure(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
 
@@ -467,7 +493,8 @@ def faithfulness_figure(*, quick: bool = False, retrain: bool = False) -> "Figur
     the relative disagreement and loss gap against input scale and the disagreement on the
     other shifted splits (the transformer's rank-5 and rank-10 proxies and 256 sequences per
 split, against 512 in the tables of docs/regression.md). ``quick`` evaluates fewer splits
-and tasks.
+and tasks. The values come from the result recorded with the package while the shipped
+checkpoints are unchanged (:func:`faithfulness_record`); ``quick`` or ``retrain`` computes them.
 
     Returns
     -------
@@ -476,10 +503,12 @@ and tasks.
     from ..mesa import faithfulness as F
     from ..mesa.experiments.faithfulness import faithfulness_models
 
-    lsa, tf = faithfulness_models(retrain=retrain)
-    res = [F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=2000 if quick else 20000),
-           # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
-           F.tf_faithfulness(tf, ranks=(5, 10), splits=F.tf_splits(quick), n_seqs=32 if quick else 256)]
+    data = load_or_compute(faithfulness_record(quick, retrain), recompute=quick or retrain)
+    lsa, tf = faithfulness_models(retrain=retrain)  # cached: the training summaries of the labels
+    res = [F.FaithfulnessResult(name, [str(p) for p in data[f"{key}_proxies"]], splits, data[f"{key}_values"],
+                                {"train_config": F._train_info(model)})
+           for name, key, model, splits in (("lsa", "lsa", lsa, F.lsa_splits(quick)),
+                                            ("linear_tf", "tf", tf, F.tf_splits(quick)))]
     return plot_faithfulness(res)
 
 
