@@ -110,6 +110,19 @@ def test_recorded_faithfulness_of_the_lsa_equals_a_fresh_evaluation():
     np.testing.assert_allclose(arrays["lsa_values"], res.values, rtol=RTOL, atol=ATOL)
 
 
+def test_recorded_fewshot_curves_of_one_task_equal_fresh_ones():
+    from aievo.figures import vonoswald2023b as F
+    from aievo.mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+
+    arrays, meta = _file("vonoswald2023b_fig8")
+    p = meta["params"]
+    fresh = fewshot_curves(F._raw_model(FEWSHOT_MODEL, False), tuple(p["examples"]["single"]), p["n_sequences"],
+                           p["seeds"]["single"])
+    assert {k for k in arrays if k.startswith("single_")} == {f"single_{k}" for k in fresh}
+    for k, v in fresh.items():
+        np.testing.assert_allclose(arrays[f"single_{k}"], v, rtol=RTOL, atol=ATOL, err_msg=k)
+
+
 def test_load_or_compute_uses_the_file_only_while_the_fingerprint_matches():
     rec = FA.probes_record()
 

@@ -49,6 +49,7 @@ RECORDS: dict[str, str] = {
     "vonoswald2023a_depth_gdpp": "aievo.figures.vonoswald2023a:depth_gdpp_record",
     "vonoswald2023b_fig4_prop2": "aievo.figures.vonoswald2023b:fig4_prop2_record",
     "vonoswald2023b_fig6_prop2": "aievo.figures.vonoswald2023b:fig6_prop2_record",
+    "vonoswald2023b_fig8": "aievo.figures.vonoswald2023b:fig8_record",
 }
 
 

@@ -63,6 +63,8 @@ __all__ = [
     "fig2_data",
     "fig3_data",
     "fig4_data",
+    "fig4_prop2_record",
+    "prop2_record",
     "fig2_token_binding",
     "fig3_attention_maps",
     "fig4_linear_algorithms",
@@ -71,6 +73,7 @@ __all__ = [
     "fig5a_data",
     "fig5_linearisation",
     "fig6_data",
+    "fig6_prop2_record",
     "fig6_softmax_algorithms",
     "fig7_data",
     "fig7_hybrid",
@@ -78,6 +81,7 @@ __all__ = [
     "FIG8_EXAMPLES",
     "FIG8_YMAX",
     "fig8_data",
+    "fig8_record",
     "fig8_few_shot",
 ]
 
@@ -772,6 +776,27 @@ FIG8_YMAX = 2.9
 FIG8_EXAMPLES = dict(single=(18,), switch=(9, 9))
 
 
+def fig8_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The curves of :func:`fig8_data`, as a :class:`~aievo.figures._recorded.Record`.
+
+    :func:`~aievo.mesa.experiments.vonoswald2023b_fewshot.fewshot_curves` of the shipped few-shot
+    model on :data:`FIG8_SIZES` sequences, one task (seed ``SEED + 20``) and two tasks in sequence
+    (seed ``SEED + 21``): arrays ``single_{curve}`` and ``switch_{curve}``.
+    """
+    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+
+    params = {"n_sequences": FIG8_SIZES[quick], "examples": {k: list(v) for k, v in FIG8_EXAMPLES.items()},
+              "seeds": {"single": SEED + 20, "switch": SEED + 21}}
+
+    def compute() -> dict[str, np.ndarray]:
+        model = _raw_model(FEWSHOT_MODEL, retrain)
+        return {f"{run}_{k}": v for run in ("single", "switch")
+                for k, v in fewshot_curves(model, FIG8_EXAMPLES[run], params["n_sequences"],
+                                           params["seeds"][run]).items()}
+
+    return Record("vonoswald2023b_fig8", (FEWSHOT_MODEL,), params, compute)
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
@@ -785,12 +810,13 @@ def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         tasks of 9; ``switch_at`` (index of the first example of task 2), ``n_prefix``,
         ``n_sequences``, ``tune_loss`` (the final tuning losses ``eos`` and ``prefix``).
     """
-    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL
 
     model = _raw_model(FEWSHOT_MODEL, retrain)
     n = FIG8_SIZES[quick]
-    single = fewshot_curves(model, FIG8_EXAMPLES["single"], n, SEED + 20)
-    switch = fewshot_curves(model, FIG8_EXAMPLES["switch"], n, SEED + 21)
+    data = load_or_compute(fig8_record(quick, retrain), recompute=quick or retrain)
+    single, switch = ({k[len(run) + 1:]: v for k, v in data.items() if k.startswith(run + "_")}
+                      for run in ("single", "switch"))
     return dict(single=single, switch=switch, switch_at=FIG8_EXAMPLES["switch"][0],
                 n_prefix=int(np.shape(model.params["prompt"]["prefix"])[0]), n_sequences=n,
                 tune_loss={k: float(model.history[f"prompt_{k}_loss"][-50:].mean()) for k in ("eos", "prefix")})
