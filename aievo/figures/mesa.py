@@ -458,13 +458,14 @@ def _plot_faithfulness_row(res: "FaithfulnessResult", axes: Any, title: str) -> 
     ax0.legend(fontsize=8, ncol=2)
 
 
-def faithfulness_record(quick: bool = False, retrain: bool = False) -> Record:
+def faithfulness_record(quick: bool = False, retrain: bool = False, models: "tuple[Any, Any] | None" = None) -> Record:
     """The agreement values :func:`faithfulness_figure` draws, as a :class:`~aievo.figures._recorded.Record`.
 
     Arrays ``lsa_values`` and ``tf_values`` (``FaithfulnessResult.values``) and the proxy names
     ``lsa_proxies``, ``tf_proxies`` of :func:`aievo.mesa.faithfulness.lsa_faithfulness` (20000 tasks
     per split; 2000 when ``quick``) and :func:`~aievo.mesa.faithfulness.tf_faithfulness` (ranks 5
-    and 10, 256 sequences per split; 32 when ``quick``), default seeds, on the shipped checkpoints.
+    and 10, 256 sequences per split; 32 when ``quick``), default seeds, on the shipped checkpoints
+    (on ``models``, the LSA and the transformer, when given: the figure's own, trained once when ``retrain``).
     """
     from ..mesa import faithfulness as F
     from ..mesa.experiments.faithfulness import FAITHFULNESS_SETUPS, faithfulness_models
@@ -473,7 +474,7 @@ def faithfulness_record(quick: bool = False, retrain: bool = False) -> Record:
               "lsa_splits": [sp.name for sp in F.lsa_splits(quick)], "tf_splits": [sp.name for sp in F.tf_splits(quick)]}
 
     def compute() -> dict[str, np.ndarray]:
-        lsa, tf = faithfulness_models(retrain=retrain)
+        lsa, tf = faithfulness_models(retrain=retrain) if models is None else models
         a = F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=params["lsa_n_tasks"])
         # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
         b = F.tf_faithfulness(tf, ranks=tuple(params["tf_ranks"]), splits=F.tf_splits(quick), n_seqs=params["tf_n_seqs"])
@@ -503,8 +504,8 @@ checkpoints are unchanged (:func:`faithfulness_record`); ``quick`` or ``retrain`
     from ..mesa import faithfulness as F
     from ..mesa.experiments.faithfulness import faithfulness_models
 
-    data = load_or_compute(faithfulness_record(quick, retrain), recompute=quick or retrain)
-    lsa, tf = faithfulness_models(retrain=retrain)  # cached: the training summaries of the labels
+    lsa, tf = faithfulness_models(retrain=retrain)
+    data = load_or_compute(faithfulness_record(quick, retrain, (lsa, tf)), recompute=quick or retrain)
     res = [F.FaithfulnessResult(name, [str(p) for p in data[f"{key}_proxies"]], splits, data[f"{key}_values"],
                                 {"train_config": F._train_info(model)})
            for name, key, model, splits in (("lsa", "lsa", lsa, F.lsa_splits(quick)),

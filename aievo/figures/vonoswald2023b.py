@@ -435,8 +435,9 @@ KERNEL_SETUP: dict[str, Any] = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), 
 def _kernel_errors(X: np.ndarray, y: np.ndarray, N: int, betas: np.ndarray) -> np.ndarray:
     """Squared errors ``(len(betas), B)`` of softmax kernel regression of ``y[:, N]`` from the first ``N`` pairs.
 
-    The arithmetic of :func:`~aievo.mesa.experiments.vonoswald2023b.softmax_kernel_predict`, with the scores ``x_q . x_i`` computed once for every ``beta`` instead of
-    once per call (whose checks also copy ``X`` every time): equal to the calls bit for bit.
+    The arithmetic of :func:`~aievo.mesa.experiments.vonoswald2023b.softmax_kernel_predict`, with
+    the scores ``x_q . x_i`` computed once for every ``beta`` instead of once per call (whose
+    checks also copy ``X`` every time): equal to the calls bit for bit.
     """
     scores = np.einsum("bnd,bd->bn", np.ascontiguousarray(X[:, :N]), np.ascontiguousarray(X[:, N]))
     root, yc = math.sqrt(X.shape[2]), y[:, :N]
