@@ -7,7 +7,7 @@ depth, width and noise, and what linear probes decode from its layers (data:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def transition_record(quick: bool = False, retrain: bool = False) -> Record:
     :func:`~aievo.mesa.experiments.akyurek2022.compare_learners` of every model against every
     learner on ``n_prompts`` prompts (128; 16 when ``quick``) drawn with seed 7, numpy backend.
     """
-    params = {"n_prompts": 16 if quick else 128, "rng": 7, "noises": list(NOISES), "archs": _ARCHS,
+    params: dict[str, Any] = {"n_prompts": 16 if quick else 128, "rng": 7, "noises": list(NOISES), "archs": _ARCHS,
               "learners": list(LEARNERS), "N": N, "backend": "numpy"}
 
     def compute() -> dict[str, np.ndarray]:
@@ -144,7 +144,7 @@ def probes_record(quick: bool = False, retrain: bool = False) -> Record:
     from ..mesa.nn.params import init_params
 
     n_train, n_test = (300, 200) if quick else (1000, 500)
-    params = {"n_train": n_train, "n_test": n_test, "rng": 3, "control_init_seed": 0, "noises": list(NOISES),
+    params: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "rng": 3, "control_init_seed": 0, "noises": list(NOISES),
               "depths": list(DEPTHS), "widths": list(WIDTHS), "targets": list(_TARGETS), "backend": "numpy"}
 
     def compute() -> dict[str, np.ndarray]:

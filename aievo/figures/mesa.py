@@ -214,7 +214,7 @@ def mesa2_record(quick: bool = False) -> Record:
     from ..mesa.tasks import sample_regression_tasks
 
     kw = FIGURE_SIZES["steps"][quick]
-    params = {"seed": SEED + 2, **kw, "eta_grid": _STEPS_ETA_GRID.tolist()}
+    params: dict[str, Any] = {"seed": SEED + 2, **kw, "eta_grid": _STEPS_ETA_GRID.tolist()}
 
     def compute() -> dict[str, np.ndarray]:
         tasks = sample_regression_tasks(params["seed"], kw["tasks"])
@@ -470,7 +470,7 @@ def faithfulness_record(quick: bool = False, retrain: bool = False, models: "tup
     from ..mesa import faithfulness as F
     from ..mesa.experiments.faithfulness import FAITHFULNESS_SETUPS, faithfulness_models
 
-    params = {"lsa_n_tasks": 2000 if quick else 20000, "tf_n_seqs": 32 if quick else 256, "tf_ranks": [5, 10],
+    params: dict[str, Any] = {"lsa_n_tasks": 2000 if quick else 20000, "tf_n_seqs": 32 if quick else 256, "tf_ranks": [5, 10],
               "lsa_splits": [sp.name for sp in F.lsa_splits(quick)], "tf_splits": [sp.name for sp in F.tf_splits(quick)]}
 
     def compute() -> dict[str, np.ndarray]:

@@ -131,7 +131,7 @@ def depth_gdpp_record(quick: bool = False) -> Record:
     from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP
 
     Ks = sorted(DEPTH_MODELS)
-    params = {"task": repr(SHIPPED_SETUP["task"]), "n_fit": SIZES[quick]["fit"], "seed": SEED + 1, "K": Ks}
+    params: dict[str, Any] = {"task": repr(SHIPPED_SETUP["task"]), "n_fit": SIZES[quick]["fit"], "seed": SEED + 1, "K": Ks}
 
     def compute() -> dict[str, np.ndarray]:
         fit = _split(*_tasks(SHIPPED_SETUP["task"], params["n_fit"], params["seed"]))

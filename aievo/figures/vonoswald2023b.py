@@ -184,7 +184,7 @@ def prop2_record(name: str, checkpoints: tuple[str, ...], task: "LDSTask", seed:
     ``n_fit`` sequences of ``task`` drawn with ``seed``: arrays ``gammas_K{K}`` and ``eta_K{K}``.
     ``checkpoints`` are the models the task was read from.
     """
-    params = {"task": repr(task), "seed": seed, "n_fit": n_fit, "K": [int(K) for K in Ks]}
+    params: dict[str, Any] = {"task": repr(task), "seed": seed, "n_fit": n_fit, "K": [int(K) for K in Ks]}
 
     def compute() -> dict[str, np.ndarray]:
         fit_x, fit_y = task.sample(np.random.default_rng(seed), n_fit)
@@ -786,7 +786,7 @@ def fig8_record(quick: bool = False, retrain: bool = False) -> Record:
     """
     from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
 
-    params = {"n_sequences": FIG8_SIZES[quick], "examples": {k: list(v) for k, v in FIG8_EXAMPLES.items()},
+    params: dict[str, Any] = {"n_sequences": FIG8_SIZES[quick], "examples": {k: list(v) for k, v in FIG8_EXAMPLES.items()},
               "seeds": {"single": SEED + 20, "switch": SEED + 21}}
 
     def compute() -> dict[str, np.ndarray]:
