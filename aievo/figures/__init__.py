@@ -12,9 +12,10 @@ paper in a group named after it (``"vonoswald2023a"``, ``"vonoswald2023b"``,
 Every figure function takes one keyword, ``quick`` (smaller sizes, for tests),
 and returns a :class:`matplotlib.figure.Figure`. Figures drawn from shipped
 trained checkpoints (:mod:`aievo.mesa.nn.shipped`) or from results recorded with
-the package (``regress``) also take ``retrain`` (train the models, or recompute
-the result, from scratch instead of loading them); :func:`make` passes it only
-to those.
+the package (``regress``; the deterministic intermediates of
+:mod:`aievo.figures._recorded`) also take ``retrain`` (train the models, or
+recompute the result, from scratch instead of loading them); :func:`make` passes
+it only to those.
 """
 
 from __future__ import annotations

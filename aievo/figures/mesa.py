@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._recorded import Record, load_or_compute
 from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "mesa1_lsa_vs_gd",
     "mesa2_steps",
+    "mesa2_record",
     "mesa3_positions",
     "mesa4_probes",
     "trained_linear_tf",
@@ -196,27 +198,56 @@ def _gdpp_tune(tasks: tuple, K: int, eta0: float, n_fit: int = 1000) -> tuple[fl
     return float(best.x[0]), float(best.x[1]) / N**2
 
 
+#: Learning rates scanned for K-step GD in :func:`mesa2_steps`.
+_STEPS_ETA_GRID = np.arange(0.5, 25, 0.25)
+
+
+def mesa2_record(quick: bool = False) -> Record:
+    """The step sizes :func:`mesa2_steps` tunes, as a :class:`~aievo.figures._recorded.Record`.
+
+    For each ``K``: the grid-best GD step ``gd_eta`` (:func:`aievo.mesa.baselines.scan_eta` on
+    :data:`_STEPS_ETA_GRID`) and GD++'s shared ``(eta, gamma)`` (:func:`_gdpp_tune`, Nelder--Mead
+    from it), on the figure's tasks (seed ``SEED + 2``): arrays ``gd_eta``, ``gdpp_eta``,
+    ``gdpp_gamma`` of shape ``(K_max,)``. No checkpoint is read.
+    """
+    from ..mesa.baselines import scan_eta
+    from ..mesa.tasks import sample_regression_tasks
+
+    kw = FIGURE_SIZES["steps"][quick]
+    params: dict[str, Any] = {"seed": SEED + 2, **kw, "eta_grid": _STEPS_ETA_GRID.tolist()}
+
+    def compute() -> dict[str, np.ndarray]:
+        tasks = sample_regression_tasks(params["seed"], kw["tasks"])
+        out: dict[str, list[float]] = {"gd_eta": [], "gdpp_eta": [], "gdpp_gamma": []}
+        for K in range(1, kw["K_max"] + 1):
+            eta = scan_eta(*tasks[:4], grid=_STEPS_ETA_GRID, K=K)[0]
+            e_pp, g_pp = _gdpp_tune(tasks, K, eta)
+            for key, v in zip(out, (eta, e_pp, g_pp)):
+                out[key].append(v)
+        return {k: np.array(v) for k, v in out.items()}
+
+    return Record("mesa2_steps", (), params, compute)
+
+
 @styled
-def mesa2_steps(*, quick: bool = False) -> "Figure":
+def mesa2_steps(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Loss of K steps of GD (best eta per K), GD++ (tuned shared eta, gamma) and least squares.
 
-    All on the same regression tasks (d = N = 10, x ~ U(-0.5, 0.5)).
+    All on the same regression tasks (d = N = 10, x ~ U(-0.5, 0.5)). The tuned step sizes
+    come from the result recorded with the package (:func:`mesa2_record`); ``quick`` or
+    ``retrain`` tunes them afresh (a few seconds).
     """
-    from ..mesa.baselines import gdpp_predict, ols_minnorm, regression_loss, ridge_predict, scan_eta
+    from ..mesa.baselines import gd_steps, gdpp_predict, ols_minnorm, regression_loss, ridge_predict
     from ..mesa.tasks import sample_regression_tasks
 
     kw = FIGURE_SIZES["steps"][quick]
     tasks = sample_regression_tasks(SEED + 2, kw["tasks"])
     X, y, xq, yq, _ = tasks
     Ks = np.arange(1, kw["K_max"] + 1)
-    grid = np.arange(0.5, 25, 0.25)
-    gd, gd_eta, gdpp = [], [], []
-    for K in Ks:
-        eta, loss, _ = scan_eta(X, y, xq, yq, grid=grid, K=int(K))
-        gd.append(loss)
-        gd_eta.append(eta)
-        e_pp, g_pp = _gdpp_tune(tasks, int(K), eta)
-        gdpp.append(regression_loss(gdpp_predict(X, y, xq, e_pp, g_pp, K=int(K)), yq))
+    steps = load_or_compute(mesa2_record(quick), recompute=quick or retrain)
+    gd = [regression_loss(gd_steps(X, y, xq, float(steps["gd_eta"][K - 1]), int(K)), yq) for K in Ks]
+    gdpp = [regression_loss(gdpp_predict(X, y, xq, float(steps["gdpp_eta"][K - 1]), float(steps["gdpp_gamma"][K - 1]),
+                                         K=int(K)), yq) for K in Ks]
     ridge = regression_loss(ridge_predict(X, y, xq, 1e-3), yq)
     ols = regression_loss(ols_minnorm(X, y, xq), yq)
     zero = regression_loss(np.zeros_like(yq), yq)
@@ -371,7 +402,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..mesa.faithfulness import FaithfulnessResult
 
-__all__ += ["faithfulness_figure", "plot_faithfulness"]
+__all__ += ["faithfulness_figure", "faithfulness_record", "plot_faithfulness"]
 
 
 #: One colour and marker per proxy, the same in every row (the compressed algorithm in black).
@@ -427,6 +458,33 @@ def _plot_faithfulness_row(res: "FaithfulnessResult", axes: Any, title: str) -> 
     ax0.legend(fontsize=8, ncol=2)
 
 
+def faithfulness_record(quick: bool = False, retrain: bool = False, models: "tuple[Any, Any] | None" = None) -> Record:
+    """The agreement values :func:`faithfulness_figure` draws, as a :class:`~aievo.figures._recorded.Record`.
+
+    Arrays ``lsa_values`` and ``tf_values`` (``FaithfulnessResult.values``) and the proxy names
+    ``lsa_proxies``, ``tf_proxies`` of :func:`aievo.mesa.faithfulness.lsa_faithfulness` (20000 tasks
+    per split; 2000 when ``quick``) and :func:`~aievo.mesa.faithfulness.tf_faithfulness` (ranks 5
+    and 10, 256 sequences per split; 32 when ``quick``), default seeds, on the shipped checkpoints
+    (on ``models``, the LSA and the transformer, when given: the figure's own, trained once when ``retrain``).
+    """
+    from ..mesa import faithfulness as F
+    from ..mesa.experiments.faithfulness import FAITHFULNESS_SETUPS, faithfulness_models
+
+    params: dict[str, Any] = {"lsa_n_tasks": 2000 if quick else 20000, "tf_n_seqs": 32 if quick else 256, "tf_ranks": [5, 10],
+              "lsa_splits": [sp.name for sp in F.lsa_splits(quick)], "tf_splits": [sp.name for sp in F.tf_splits(quick)]}
+
+    def compute() -> dict[str, np.ndarray]:
+        lsa, tf = faithfulness_models(retrain=retrain) if models is None else models
+        a = F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=params["lsa_n_tasks"])
+        # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
+        b = F.tf_faithfulness(tf, ranks=tuple(params["tf_ranks"]), splits=F.tf_splits(quick), n_seqs=params["tf_n_seqs"])
+        return {"lsa_values": a.values, "lsa_proxies": np.array(a.proxies), "tf_values": b.values,
+                "tf_proxies": np.array(b.proxies)}
+
+    return Record("faithfulness", tuple(FAITHFULNESS_SETUPS[w]["checkpoint"] for w in ("lsa", "linear_tf")), params,
+                  compute)
+
+
 def faithfulness_figure(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Disagreement and loss gap of simplified proxies of two trained mesa-optimizers.
 
@@ -436,7 +494,8 @@ def faithfulness_figure(*, quick: bool = False, retrain: bool = False) -> "Figur
     the relative disagreement and loss gap against input scale and the disagreement on the
     other shifted splits (the transformer's rank-5 and rank-10 proxies and 256 sequences per
 split, against 512 in the tables of docs/regression.md). ``quick`` evaluates fewer splits
-and tasks.
+and tasks. The values come from the result recorded with the package while the shipped
+checkpoints are unchanged (:func:`faithfulness_record`); ``quick`` or ``retrain`` computes them.
 
     Returns
     -------
@@ -446,9 +505,11 @@ and tasks.
     from ..mesa.experiments.faithfulness import faithfulness_models
 
     lsa, tf = faithfulness_models(retrain=retrain)
-    res = [F.lsa_faithfulness(lsa, splits=F.lsa_splits(quick), n_tasks=2000 if quick else 20000),
-           # ranks 5 and 10 (rank 20 is the model itself at key size 20); 256 sequences keep it within seconds
-           F.tf_faithfulness(tf, ranks=(5, 10), splits=F.tf_splits(quick), n_seqs=32 if quick else 256)]
+    data = load_or_compute(faithfulness_record(quick, retrain, (lsa, tf)), recompute=quick or retrain)
+    res = [F.FaithfulnessResult(name, [str(p) for p in data[f"{key}_proxies"]], splits, data[f"{key}_values"],
+                                {"train_config": F._train_info(model)})
+           for name, key, model, splits in (("lsa", "lsa", lsa, F.lsa_splits(quick)),
+                                            ("linear_tf", "tf", tf, F.tf_splits(quick)))]
     return plot_faithfulness(res)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._blas import with_single_threaded_blas
 from ..mesa.experiments.vonoswald2023a import regression_forward, tune_gdpp
+from ._recorded import Record, load_or_compute
 from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +46,7 @@ __all__ = [
     "WEIGHT_SCALES",
     "heads_data",
     "depth_data",
+    "depth_gdpp_record",
     "ood_data",
     "fig_heads",
     "fig_depth",
@@ -117,14 +119,39 @@ def heads_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     return out
 
 
+def depth_gdpp_record(quick: bool = False) -> Record:
+    """GD++'s tuned per-layer steps in :func:`depth_data`, as a :class:`~aievo.figures._recorded.Record`.
+
+    For each depth ``K`` of the trained models: the grid-best GD step (:func:`aievo.mesa.baselines.scan_eta`)
+    and, from it, :func:`~aievo.mesa.experiments.vonoswald2023a.tune_gdpp` (Nelder--Mead, deterministic)
+    on the ``fit`` tasks of seed ``SEED + 1``: arrays ``etas_K{K}`` and ``gammas_K{K}``. No checkpoint is
+    read, so the fingerprint is that of the parameters.
+    """
+    from ..mesa.baselines import scan_eta
+    from ..mesa.experiments.vonoswald2023a import DEPTH_MODELS, SHIPPED_SETUP
+
+    Ks = sorted(DEPTH_MODELS)
+    params: dict[str, Any] = {"task": repr(SHIPPED_SETUP["task"]), "n_fit": SIZES[quick]["fit"], "seed": SEED + 1, "K": Ks}
+
+    def compute() -> dict[str, np.ndarray]:
+        fit = _split(*_tasks(SHIPPED_SETUP["task"], params["n_fit"], params["seed"]))
+        out = {}
+        for K in Ks:
+            eta, _, _ = scan_eta(*fit, K=K)
+            out[f"etas_K{K}"], out[f"gammas_K{K}"], _ = tune_gdpp(*fit, K=K, eta0=eta)
+        return out
+
+    return Record("vonoswald2023a_depth_gdpp", (), params, compute)
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def depth_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     """Held-out losses against depth ``K``: trained LSA (untied, tied), K-step GD, K-layer GD++.
 
     GD's ``eta`` is the grid-best on the official grid and GD++'s per-layer ``(eta_k, gamma_k)``
-    are tuned (:func:`tune_gdpp`) on ``fit`` separate tasks; all losses are on the same
-    ``eval`` held-out tasks.
+    are tuned (:func:`tune_gdpp`) on ``fit`` separate tasks (recorded with the package:
+    :func:`depth_gdpp_record`); all losses are on the same ``eval`` held-out tasks.
 
     Returns
     -------
@@ -141,6 +168,7 @@ def depth_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     ftok, fyq = _tasks(SHIPPED_SETUP["task"], sz["fit"], SEED + 1)
     ev, fit = _split(tokens, yq), _split(ftok, fyq)
     Ks = np.array(sorted(DEPTH_MODELS))
+    gdpp = load_or_compute(depth_gdpp_record(quick), recompute=quick)
     out: dict[str, Any] = dict(K=Ks, n=sz["eval"], lsa=[], gd=[], gdpp=[], gd_eta=[], gdpp_etas=[], gdpp_gammas=[])
     for K in Ks:
         m = _model(DEPTH_MODELS[int(K)], retrain)
@@ -148,7 +176,7 @@ def depth_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         eta, _, _ = scan_eta(*fit, K=int(K))
         out["gd_eta"].append(eta)
         out["gd"].append(regression_loss(gd_steps(*ev[:3], eta, int(K)), yq))
-        etas, gammas, _ = tune_gdpp(*fit, K=int(K), eta0=eta)
+        etas, gammas = gdpp[f"etas_K{K}"], gdpp[f"gammas_K{K}"]
         out["gdpp_etas"].append(etas)
         out["gdpp_gammas"].append(gammas)
         out["gdpp"].append(regression_loss(gdpp_predict(*ev[:3], etas, gammas), yq))

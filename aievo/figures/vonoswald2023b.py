@@ -47,10 +47,10 @@ from ..mesa.experiments.vonoswald2023b import (
     prop2_predict,
     raw_predict,
     softmax_first_layer,
-    softmax_kernel_predict,
     swap_layers,
     tune_prop2,
 )
+from ._recorded import Record, load_or_compute
 from ._style import COLORS, new_figure, panel_label, styled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +65,8 @@ __all__ = [
     "fig2_data",
     "fig3_data",
     "fig4_data",
+    "fig4_prop2_record",
+    "prop2_record",
     "fig2_token_binding",
     "fig3_attention_maps",
     "fig4_linear_algorithms",
@@ -73,6 +75,7 @@ __all__ = [
     "fig5a_data",
     "fig5_linearisation",
     "fig6_data",
+    "fig6_prop2_record",
     "fig6_softmax_algorithms",
     "FIG7_LAMS",
     "FIG7_LAGS",
@@ -83,6 +86,7 @@ __all__ = [
     "FIG8_EXAMPLES",
     "FIG8_YMAX",
     "fig8_data",
+    "fig8_record",
     "fig8_few_shot",
 ]
 
@@ -176,6 +180,48 @@ def _tf_acts(model: "TrainedTransformer", inputs: np.ndarray) -> list[np.ndarray
     return model.activations(inputs, backend="numpy")
 
 
+def prop2_record(name: str, checkpoints: tuple[str, ...], task: "LDSTask", seed: int, n_fit: int,
+                 Ks: list[int]) -> Record:
+    """Proposition-2 steps tuned on fresh sequences, as a :class:`~aievo.figures._recorded.Record`.
+
+    :func:`~aievo.mesa.experiments.vonoswald2023b.tune_prop2` with ``K`` layers for each ``K`` of
+    ``Ks`` in turn, each started from the steps of ``K - 1`` layers when those were tuned, on
+    ``n_fit`` sequences of ``task`` drawn with ``seed``: arrays ``gammas_K{K}`` and ``eta_K{K}``.
+    ``checkpoints`` are the models the task was read from.
+    """
+    params: dict[str, Any] = {"task": repr(task), "seed": seed, "n_fit": n_fit, "K": [int(K) for K in Ks]}
+
+    def compute() -> dict[str, np.ndarray]:
+        fit_x, fit_y = task.sample(np.random.default_rng(seed), n_fit)
+        out: dict[str, np.ndarray] = {}
+        for K in params["K"]:
+            g, e = tune_prop2(fit_x, fit_y, K, out.get(f"gammas_K{K - 1}", ()))
+            out[f"gammas_K{K}"], out[f"eta_K{K}"] = g, np.array(e)
+        return out
+
+    return Record(name, checkpoints, params, compute)
+
+
+def fig4_prop2_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The Proposition-2 steps of :func:`fig4_data` (a :func:`prop2_record`; ``retrain`` retrains the models)."""
+    from ..mesa.experiments.vonoswald2023b import LINEAR_MODELS
+
+    models = _linear_models(retrain)
+    return prop2_record("vonoswald2023b_fig4_prop2", tuple(LINEAR_MODELS[L] for L in sorted(models)),
+                        _lds_task(models[min(models)]), SEED + 3, SIZES[quick]["fit"], sorted(models))
+
+
+def fig6_prop2_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The Proposition-2 steps of :func:`fig6_data` (a :func:`prop2_record`; ``retrain`` retrains the models)."""
+    from ..mesa.experiments.vonoswald2023b import SOFTMAX_MODELS
+
+    models = _softmax_models(retrain)
+    depths = sorted(models)
+    return prop2_record("vonoswald2023b_fig6_prop2", tuple(SOFTMAX_MODELS[L] for L in depths),
+                        _lds_task(models[depths[-1]]), SEED + 7, SIZES[quick]["fit"],
+                        list(range(1, min(depths[-1], PROP2_MAX_K) + 1)))
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
@@ -210,6 +256,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     fit_x, fit_y = task.sample(np.random.default_rng(SEED + 3), sz["fit"])
     x, y = task.sample(np.random.default_rng(SEED + 4), sz["eval"])
     eta, _, _ = scan_eta_sequence(fit_x, fit_y, np.arange(0.001, 0.3, 0.001))
+    prop2 = load_or_compute(fig4_prop2_record(quick, retrain), recompute=quick or retrain)
     out: dict[str, Any] = dict(depths=np.array(depths), eta=eta, eval_inputs=x, eval_targets=y,
                                tf={}, compressed={}, prop2={}, gammas={}, etas={})
     out["gd"] = sequence_loss(prop2_predict(x, (), eta), y)
@@ -222,7 +269,7 @@ def fig4_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         comp = compressed_layers(extract_compressed(layers, D), D)
         pred = linear_tf_forward(comp, construct_full_tokens(x), act_clip=m.config.act_clip)[-1][..., :D]
         out["compressed"][L] = sequence_loss(pred, y)
-        g, e = tune_prop2(fit_x, fit_y, L, out["gammas"].get(L - 1, ()))
+        g, e = prop2[f"gammas_K{L}"], float(prop2[f"eta_K{L}"])
         out["gammas"][L], out["etas"][L] = g, e
         out["prop2"][L] = sequence_loss(prop2_predict(x, g, e), y)
     deep = models[depths[-1]]
@@ -279,7 +326,7 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     depths = sorted(models)
     task = _lds_task(models[depths[-1]])
     sz = SIZES[quick]
-    fit_x, fit_y = task.sample(np.random.default_rng(SEED + 7), sz["fit"])
+    prop2 = load_or_compute(fig6_prop2_record(quick, retrain), recompute=quick or retrain)
     x, y = task.sample(np.random.default_rng(SEED + 8), sz["eval"])
     out: dict[str, Any] = dict(depths=np.array(depths), eval_inputs=x, eval_targets=y, tf={}, prop2={}, gammas={},
                                etas={})
@@ -288,7 +335,7 @@ def fig6_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
     for L in depths:
         out["tf"][L] = sequence_loss(raw_predict(models[L], x)[0], y)
     for K in range(1, min(depths[-1], PROP2_MAX_K) + 1):
-        g, e = tune_prop2(fit_x, fit_y, K, out["gammas"].get(K - 1, ()))
+        g, e = prop2[f"gammas_K{K}"], float(prop2[f"eta_K{K}"])
         out["gammas"][K], out["etas"][K] = g, e
         out["prop2"][K] = sequence_loss(prop2_predict(x, g, e), y)
     n = sz["probe_linear"] // 2
@@ -430,6 +477,24 @@ def fig5a_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 KERNEL_SETUP: dict[str, Any] = dict(N=64, noise=0.1, dims=(1, 2, 4, 8, 16, 32), betas=np.geomspace(0.1, 100.0, 61))
 
 
+def _kernel_errors(X: np.ndarray, y: np.ndarray, N: int, betas: np.ndarray) -> np.ndarray:
+    """Squared errors ``(len(betas), B)`` of softmax kernel regression of ``y[:, N]`` from the first ``N`` pairs.
+
+    The arithmetic of :func:`~aievo.mesa.experiments.vonoswald2023b.softmax_kernel_predict`, with
+    the scores ``x_q . x_i`` computed once for every ``beta`` instead of once per call (whose
+    checks also copy ``X`` every time): equal to the calls bit for bit.
+    """
+    scores = np.einsum("bnd,bd->bn", np.ascontiguousarray(X[:, :N]), np.ascontiguousarray(X[:, N]))
+    root, yc = math.sqrt(X.shape[2]), y[:, :N]
+    errs = np.empty((len(betas), X.shape[0]))
+    for i, b in enumerate(betas):
+        logits = float(b) * scores / root
+        logits -= logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        errs[i] = (np.sum(w * yc, axis=1) / np.sum(w, axis=1) - y[:, N]) ** 2
+    return errs
+
+
 @functools.lru_cache(maxsize=2)
 @with_single_threaded_blas
 def fig5_data(quick: bool = False) -> dict[str, Any]:
@@ -452,7 +517,7 @@ def fig5_data(quick: bool = False) -> dict[str, Any]:
         X = g.standard_normal((B, N + 1, d))
         w = g.standard_normal((B, d))
         y = np.einsum("bnd,bd->bn", X, w) / math.sqrt(d) + noise * g.standard_normal((B, N + 1))
-        errs = np.stack([(softmax_kernel_predict(X[:, :N], y[:, :N], X[:, N], b) - y[:, N]) ** 2 for b in betas])
+        errs = _kernel_errors(X, y, N, betas)
         i = int(np.argmin(errs.mean(axis=1)))
         out["kernel"].append(float(errs[i].mean()))
         out["kernel_se"].append(float(errs[i].std(ddof=1) / math.sqrt(B)))
@@ -754,6 +819,27 @@ FIG8_YMAX = 2.9
 FIG8_EXAMPLES = dict(single=(18,), switch=(9, 9))
 
 
+def fig8_record(quick: bool = False, retrain: bool = False) -> Record:
+    """The curves of :func:`fig8_data`, as a :class:`~aievo.figures._recorded.Record`.
+
+    :func:`~aievo.mesa.experiments.vonoswald2023b_fewshot.fewshot_curves` of the shipped few-shot
+    model on :data:`FIG8_SIZES` sequences, one task (seed ``SEED + 20``) and two tasks in sequence
+    (seed ``SEED + 21``): arrays ``single_{curve}`` and ``switch_{curve}``.
+    """
+    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+
+    params: dict[str, Any] = {"n_sequences": FIG8_SIZES[quick], "examples": {k: list(v) for k, v in FIG8_EXAMPLES.items()},
+              "seeds": {"single": SEED + 20, "switch": SEED + 21}}
+
+    def compute() -> dict[str, np.ndarray]:
+        model = _raw_model(FEWSHOT_MODEL, retrain)
+        return {f"{run}_{k}": v for run in ("single", "switch")
+                for k, v in fewshot_curves(model, FIG8_EXAMPLES[run], params["n_sequences"],
+                                           params["seeds"][run]).items()}
+
+    return Record("vonoswald2023b_fig8", (FEWSHOT_MODEL,), params, compute)
+
+
 @functools.lru_cache(maxsize=4)
 @with_single_threaded_blas
 def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
@@ -767,12 +853,13 @@ def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
         tasks of 9; ``switch_at`` (index of the first example of task 2), ``n_prefix``,
         ``n_sequences``, ``tune_loss`` (the final tuning losses ``eos`` and ``prefix``).
     """
-    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL, fewshot_curves
+    from ..mesa.experiments.vonoswald2023b_fewshot import FEWSHOT_MODEL
 
     model = _raw_model(FEWSHOT_MODEL, retrain)
     n = FIG8_SIZES[quick]
-    single = fewshot_curves(model, FIG8_EXAMPLES["single"], n, SEED + 20)
-    switch = fewshot_curves(model, FIG8_EXAMPLES["switch"], n, SEED + 21)
+    data = load_or_compute(fig8_record(quick, retrain), recompute=quick or retrain)
+    single, switch = ({k[len(run) + 1:]: v for k, v in data.items() if k.startswith(run + "_")}
+                      for run in ("single", "switch"))
     return dict(single=single, switch=switch, switch_at=FIG8_EXAMPLES["switch"][0],
                 n_prefix=int(np.shape(model.params["prompt"]["prefix"])[0]), n_sequences=n,
                 tune_loss={k: float(model.history[f"prompt_{k}_loss"][-50:].mean()) for k in ("eos", "prefix")})
