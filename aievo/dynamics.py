@@ -32,6 +32,11 @@ __all__ = ["simulate", "Trajectory"]
 
 #: The frontier sweep gives way to the full sweep above this fraction of active programs.
 FULL_SWEEP_FRACTION = 0.25
+#: The frontier sweep on a tree carries absorbing programs by group when there are at most this
+#: many groups (distinct pairs of fitness and self-loop weight) ...
+ABSORBING_GROUPS_MAX = 256
+#: ... and the group table (one entry per group and entry time) has at most this many entries.
+ABSORBING_TABLE_MAX = 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,10 +358,15 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     ``c`` and ``d`` use the scaled fitness of :func:`_scaled_fitness`;
     ``fast_ok`` is False when one of their non-zero entries falls below
     :data:`aievo._kernels.TREE_MIN` (the general kernels run instead).
+    ``loop_bounds`` are the index ranges that hold self-loops (the full sweep
+    reads ``d`` and the program's own share only there), ``schedule`` the
+    frontier's orders (:func:`aievo._kernels.tree_schedule`) and ``groups``
+    the absorbing programs' groups with their fitness and ``d`` (empty when
+    there are too many groups to carry them in closed form).
     """
     cache = g._cache
     if "tree_plan" not in cache:
-        from ._kernels import TREE_MIN, tree_schedule
+        from ._kernels import TREE_MIN, absorbing_groups, tree_schedule
 
         T = g.T
         f, _, fast_ok = _scaled_fitness(g)
@@ -377,28 +387,46 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         assert par is not None  # a tree
         idx = np.arange(g.n)
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
+        # one compiled specialisation of the schedule whatever index width the graph stores
+        par64 = par.astype(np.int64, copy=False)
+        depth64 = depth.astype(np.int64, copy=False)
+        may_absorb = d > 0.0
+        sched = tree_schedule(par64, depth64, self_loop, may_absorb, True)
+        abs_order = sched[4]
+        group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
+                                               np.int64(ABSORBING_GROUPS_MAX))
+        if count < 0 or count * (sched[1].size - 1) > ABSORBING_TABLE_MAX:
+            # too many groups to carry them in closed form: the frontier sweeps them
+            sched = tree_schedule(par64, depth64, self_loop, may_absorb, False)
+            abs_order, group, count = sched[4], np.zeros(0, dtype=np.int32), 0
+        members = abs_order[first[:count]]
+        # runs of programs with self-loops, in index order (one range when there are too many runs)
+        edges = np.flatnonzero(np.diff(self_loop.astype(np.int8)))
+        bounds = np.concatenate([[0] if self_loop[0] else [], edges + 1, [g.n] if self_loop[-1] else []])
+        if bounds.size > 2 * max(8, g.n // 4096):
+            bounds = np.array([0, g.n])
         cache["tree_plan"] = {
             # the root "designs itself" with c = 0; 4-byte indices move less memory
             "parent": np.where(par < 0, idx, par).astype(index_type),
             "c": c,
             "d": d,
             "fast_ok": fast_ok,
-            "schedule": tuple(
-                a.astype(index_type) if i % 2 == 0 else a
-                for i, a in enumerate(tree_schedule(g.parent, depth, self_loop))
-            ),
+            "schedule": tuple(a.astype(index_type) if i % 2 == 0 else a for i, a in enumerate(sched)),
+            "groups": (group, np.ascontiguousarray(f[members]), np.ascontiguousarray(d[members])),
+            "loop_bounds": bounds.astype(np.int64),
         }
     return cache["tree_plan"]
 
 
 def _frontier_work(plan: dict[str, Any], G: int) -> int:
     """Programs the frontier sweep would visit over ``G`` generations."""
-    _, trans_ptr, _, pers_ptr = plan["schedule"]
+    _, trans_ptr, _, pers_ptr, _, abs_ptr = plan["schedule"]
     dmax = trans_ptr.size - 2
     t = np.arange(G)
     nxt = np.minimum(t + 1, dmax + 1)
     level = np.where(t + 1 <= dmax, trans_ptr[np.minimum(t + 2, dmax + 1)] - trans_ptr[nxt], 0)
-    return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum())
+    # absorbing programs are visited once, when they receive their mass
+    return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum() + abs_ptr[min(G, dmax) + 1])
 
 
 def _ndim(value: Any) -> int:
@@ -517,10 +545,13 @@ def _run_deterministic(
         if method == "auto":
             method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
         parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None  # None: small trees compile no parallel code
-        trans_order, trans_ptr, pers_order, pers_ptr = plan["schedule"]
+        # numpy maps large zeroed buffers lazily and in huge pages: far fewer page faults than
+        # an allocation inside the kernel
+        ya, yb = np.zeros(g.n), np.zeros(g.n)
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_tree(
             plan["parent"], plan["c"], plan["d"], fs, np.int64(fexp), np.int64(g.root), np.int64(G),
-            Z, times, method == "frontier", trans_order, trans_ptr, pers_order, pers_ptr, parts,
+            Z, times, method == "frontier", *plan["schedule"], *plan["groups"], plan["loop_bounds"], parts,
+            ya, yb,
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
