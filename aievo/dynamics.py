@@ -388,8 +388,8 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         idx = np.arange(g.n)
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
         # one compiled specialisation of the schedule whatever index width the graph stores
-        par64 = par.astype(np.int64, copy=False)
-        depth64 = depth.astype(np.int64, copy=False)
+        par64 = np.array(par, dtype=np.int64)  # writable copies: a read-only array is another type
+        depth64 = np.array(depth, dtype=np.int64)
         may_absorb = d > 0.0
         sched = tree_schedule(par64, depth64, self_loop, may_absorb, True)
         abs_order = sched[4]
