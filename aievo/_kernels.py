@@ -562,45 +562,51 @@ def tree_schedule(parent, depth, self_loop, may_absorb, split_absorbing):
         w = order[a]
         p = parent[w]
         pers[w] = self_loop[w] or (p >= 0 and pers[p])
-    # kind: 0 transient, 1 persistent, 2 absorbing
-    kind = np.empty(n, dtype=np.int8)
-    for w in range(n):
-        kind[w] = 1 if pers[w] else 0
+    # (bool and int64 arrays only: another dtype or shape would compile another specialisation)
+    absorbing = np.empty(n, dtype=np.bool_)
+    absorbing[:] = split_absorbing
     if split_absorbing:
-        leaf = np.empty(n, dtype=np.bool_)
-        leaf[:] = True
-        for w in range(n):
+        for w in range(n):  # a leaf has no children
             if parent[w] >= 0:
-                leaf[parent[w]] = False
+                absorbing[parent[w]] = False
         for w in range(n):
             p = parent[w]
-            if self_loop[w] and leaf[w] and p >= 0 and not pers[p] and may_absorb[w]:
-                kind[w] = 2
-    counts = np.empty((3, dmax + 2), dtype=np.int64)
-    counts[:] = 0
+            absorbing[w] = absorbing[w] and self_loop[w] and p >= 0 and not pers[p] and may_absorb[w]
+    tcount = np.empty(dmax + 2, dtype=np.int64)
+    tcount[:] = 0
+    pcount = np.empty(dmax + 2, dtype=np.int64)
+    pcount[:] = 0
+    acount = np.empty(dmax + 2, dtype=np.int64)
+    acount[:] = 0
     for w in range(n):
-        counts[kind[w], depth[w] + 1] += 1
+        if absorbing[w]:
+            acount[depth[w] + 1] += 1
+        elif pers[w]:
+            pcount[depth[w] + 1] += 1
+        else:
+            tcount[depth[w] + 1] += 1
     for d in range(dmax + 1):
-        for kk in range(3):
-            counts[kk, d + 1] += counts[kk, d]
-    trans_order = np.empty(counts[0, dmax + 1], dtype=np.int64)
-    pers_order = np.empty(counts[1, dmax + 1], dtype=np.int64)
-    abs_order = np.empty(counts[2, dmax + 1], dtype=np.int64)
+        tcount[d + 1] += tcount[d]
+        pcount[d + 1] += pcount[d]
+        acount[d + 1] += acount[d]
+    trans_order = np.empty(tcount[dmax + 1], dtype=np.int64)
+    pers_order = np.empty(pcount[dmax + 1], dtype=np.int64)
+    abs_order = np.empty(acount[dmax + 1], dtype=np.int64)
     ti = 0
     pi = 0
     ai = 0
     for a in range(n):  # `order` is sorted by depth, so all three lists are too
         w = order[a]
-        if kind[w] == 0:
-            trans_order[ti] = w
-            ti += 1
-        elif kind[w] == 1:
+        if absorbing[w]:
+            abs_order[ai] = w
+            ai += 1
+        elif pers[w]:
             pers_order[pi] = w
             pi += 1
         else:
-            abs_order[ai] = w
-            ai += 1
-    return (trans_order, counts[0].copy(), pers_order, counts[1].copy(), abs_order, counts[2].copy())
+            trans_order[ti] = w
+            ti += 1
+    return trans_order, tcount, pers_order, pcount, abs_order, acount
 
 
 @njit(cache=True, nogil=True)
@@ -649,12 +655,8 @@ def absorbing_groups(fbits, dbits, order, cap):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, full, n, gf, B, Cz):
-    """Mean fitness and trait sums of x = y * s (over the active programs unless ``full``).
-
-    Outside ``full`` the absorbing programs enter through their groups: mass
-    ``B`` and trait sums ``Cz`` (already in units of shares), group fitness ``gf``.
-    """
+def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, full, n):
+    """Mean fitness and trait sums of x = y * s (over the active programs unless ``full``)."""
     k = Z.shape[0]
     for j in range(k):
         zsum[j] = 0.0
@@ -682,10 +684,6 @@ def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_p
         F += xw * f[w]
         for j in range(k):
             zsum[j] += xw * Z[j, w]
-    for g in range(gf.shape[0]):
-        F += B[g] * gf[g]
-        for j in range(k):
-            zsum[j] += Cz[g, j]
     return F
 
 
@@ -700,24 +698,18 @@ def _gather_serial(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s):
     F = 0.0
     umin = np.inf
     # smallest non-zero u, without a branch (a product of non-zero factors is
-    # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan)
-    if with_d:
-        for a in range(lo, hi):
-            w = order[a] if use_order else a
-            u = y[w] * d[w] + y[parent[w]] * c[w]
-            umin = min(umin, u if u > 0.0 else np.inf)
-            v = u * s
-            yn[w] = v
-            F += v
-    else:
-        # no self-loop in the range (d = 0): neither d nor the program's own share is read
-        for a in range(lo, hi):
-            w = order[a] if use_order else a
-            u = y[parent[w]] * c[w]
-            umin = min(umin, u if u > 0.0 else np.inf)
-            v = u * s
-            yn[w] = v
-            F += v
+    # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan).
+    # Without self-loops in the range (d = 0) neither d nor the program's own
+    # share is read (a loop-invariant test: the compiler moves it out of the loop).
+    for a in range(lo, hi):
+        w = order[a] if use_order else a
+        u = y[parent[w]] * c[w]
+        if with_d:
+            u = y[w] * d[w] + u
+        umin = min(umin, u if u > 0.0 else np.inf)
+        v = u * s
+        yn[w] = v
+        F += v
     return -1.0 if umin < TINY else F
 
 
@@ -774,7 +766,100 @@ def _gather_overload(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, p
     return _gather_on_one_core if isinstance(parts, types.NoneType) else _gather_on_all_cores
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
+def _group_state(ng, k, n_tab):
+    """Zeroed state of ``ng`` absorbing groups (see :func:`run_tree`).
+
+    Mass ``B``, trait sums ``Cz`` and smallest share ``mn`` (in shares), this
+    generation's entries ``ent``, ``ent_z``, ``ent_mn``, the product of the
+    factors ``gd s`` as mantissa and binary exponent (an integer held exactly
+    in a float64) now (``am``, ``ae``) and at each entry time (``Am``,
+    ``Ae``), and ``s_t`` at each entry time (``sv``). Only float64 arrays, made
+    by ``np.empty`` and filled: every other dtype or constructor would compile
+    another specialisation on a cold start.
+    """
+    B = np.empty(ng, dtype=np.float64)
+    B[:] = 0.0
+    Cz = np.empty((ng, k), dtype=np.float64)
+    Cz[:] = 0.0
+    mn = np.empty(ng, dtype=np.float64)
+    mn[:] = np.inf
+    ent = np.empty(ng, dtype=np.float64)
+    ent[:] = 0.0
+    ent_z = np.empty((ng, k), dtype=np.float64)
+    ent_z[:] = 0.0
+    ent_mn = np.empty(ng, dtype=np.float64)
+    ent_mn[:] = np.inf
+    am = np.empty(ng, dtype=np.float64)
+    am[:] = 1.0
+    ae = np.empty(ng, dtype=np.float64)
+    ae[:] = 0.0
+    Am = np.empty((n_tab, ng), dtype=np.float64)
+    Am[:] = 1.0
+    Ae = np.empty((n_tab, ng), dtype=np.float64)
+    Ae[:] = 0.0
+    sv = np.empty(n_tab, dtype=np.float64)
+    sv[:] = 1.0
+    return B, Cz, mn, ent, ent_z, ent_mn, am, ae, Am, Ae, sv
+
+
+@njit(cache=True, nogil=True)
+def _enter_absorbing(abs_order, lo, hi, abs_group, parent, c, Z, y, yn, s, ent, ent_mn, ent_z):
+    """Absorbing programs ``abs_order[lo:hi]`` receive their mass (their own share is still 0).
+
+    Writes ``yn[w] = (x M)(w)``, adds it to its group's entries ``ent`` (with
+    the smallest in ``ent_mn`` and trait sums in ``ent_z``) and returns the
+    sum, or ``-1`` when a non-zero product fell below :data:`TINY`.
+    """
+    k = Z.shape[0]
+    F = 0.0
+    umin = np.inf
+    for a in range(lo, hi):
+        w = abs_order[a]
+        u = y[parent[w]] * c[w]
+        umin = min(umin, u if u > 0.0 else np.inf)
+        v = u * s
+        yn[w] = v
+        g = abs_group[a]
+        ent[g] += v
+        if v > 0.0:
+            ent_mn[g] = min(ent_mn[g], v)
+        for j in range(k):
+            ent_z[g, j] += v * Z[j, w]
+        F += v
+    return -1.0 if umin < TINY else F
+
+
+@njit(cache=True, nogil=True)
+def _advance_groups(t1, s, gd, B, Cz, mn, ent, ent_mn, ent_z, am, ae, Am, Ae, sv):
+    """Carry the absorbing groups to generation ``t1`` (``s = 1 / F_{t1 - 1}``), in place.
+
+    Each group's mass, trait sums and smallest share are multiplied by
+    ``gd s`` and take in this generation's entries; the product of the
+    factors is kept as mantissa ``am`` and exponent ``ae`` and, for the
+    entry times ``t1 < len(sv)``, recorded in ``Am``, ``Ae`` with ``s`` in ``sv``.
+    """
+    k = Cz.shape[1]
+    n_tab = sv.shape[0]
+    for g in range(B.shape[0]):  # no groups in a full sweep
+        B[g] = (B[g] * gd[g] + ent[g]) * s
+        mn[g] = min(mn[g] * gd[g], ent_mn[g]) * s  # gd > 0: no 0 * inf
+        for j in range(k):
+            Cz[g, j] = (Cz[g, j] * gd[g] + ent_z[g, j]) * s
+            ent_z[g, j] = 0.0
+        ent[g] = 0.0
+        ent_mn[g] = np.inf
+        mg, eg = math.frexp(am[g] * (gd[g] * s))
+        am[g] = mg
+        ae[g] += float(eg)
+        if t1 < n_tab:
+            Am[t1, g] = mg
+            Ae[t1, g] = ae[g]
+    if t1 < n_tab:
+        sv[t1] = s
+
+
+@njit(cache=True, nogil=True)
 def _absorbed_shares(out, t, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae):
     """Write into ``out`` the shares at time ``t`` of the absorbing programs that hold mass by then.
 
@@ -792,24 +877,17 @@ def _absorbed_shares(out, t, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am
         if hi == lo:
             continue
         for g in range(ng):
-            fac[g] = sv[t_w] * math.ldexp(am[g] / Am[t_w, g], ae[g] - Ae[t_w, g])
+            fac[g] = sv[t_w] * math.ldexp(am[g] / Am[t_w, g], int(ae[g] - Ae[t_w, g]))
         src = ya if t_w % 2 == 0 else yb
-        if ng == 1:
-            f0 = fac[0]
-            for a in range(lo, hi):
-                w = abs_order[a]
-                out[w] = src[w] * f0
-        else:
-            for a in range(lo, hi):
-                w = abs_order[a]
-                out[w] = src[w] * fac[abs_group[a]]
+        for a in range(lo, hi):
+            w = abs_order[a]
+            out[w] = src[w] * fac[abs_group[a]]
 
 
 @njit(cache=True, nogil=True)
 def run_tree(
     parent, c, d, f, fexp, root, generations, Z, snap_times, frontier,
-    trans_order, trans_ptr, pers_order, pers_ptr, abs_order, abs_ptr, abs_group, gf, gd,
-    loop_bounds, parts, ya, yb,
+    trans_order, trans_ptr, pers_order, pers_ptr, absorb, segments, parts, ya, yb,
 ):
     """The deterministic dynamics on a tree, by gathering from each program's designer.
 
@@ -821,18 +899,21 @@ def run_tree(
     non-zero ``f``, ``c`` and ``d`` must be at least :data:`TINY`. Writes are
     sequential and reads nearly so in breadth-first order.
 
-    The full sweep visits every program in index order, in the ranges of
-    ``loop_bounds`` (``[lo0, hi0, lo1, hi1, ...]``, the ranges that hold
-    self-loops) with the formula above and elsewhere without reading ``d``
-    or the program's own share. With ``frontier`` only the transient
+    The full sweep visits every program in index order, in the ranges
+    ``segments[r]:segments[r + 1]``: those with odd ``r`` hold the self-loops
+    and use the formula above, the others have none and are swept without
+    reading ``d`` or the program's own share. With ``frontier`` only the transient
     programs of the next level and the persistent programs of depth
-    ``<= t + 1`` are updated at step ``t`` (see :func:`tree_schedule`);
-    the absorbing programs (``abs_order`` by depth, ``abs_ptr``) are written
-    once, when they receive their mass, and then carried by group
+    ``<= t + 1`` are updated at step ``t`` (see :func:`tree_schedule`).
+    ``absorb`` is None or ``(abs_order, abs_ptr, abs_group, gf, gd)``: then
+    the frontier writes the absorbing programs (``abs_order`` by depth,
+    ``abs_ptr``) once, when they receive their mass, and carries them by group
     (``abs_group``; group fitness ``gf`` and factor ``gd = f T(w, w)``): a
     group's mass is multiplied by ``gd / F_t`` each generation, and each
     program's share is formed from its entry value only when shares are
-    recorded or returned.
+    recorded or returned. With None (the type picks the code at compile
+    time, like ``parts``) the frontier sweeps them with the other persistent
+    programs and the closed form is not compiled.
 
     ``parts`` is ``None`` (gather on one core: pass it for trees of fewer than
     :data:`PARALLEL_MIN` programs, so that they never compile the parallel
@@ -862,35 +943,27 @@ def run_tree(
     no = n < 0
     acc = 0.0
     comp = 0.0
-    # absorbing groups (frontier only): mass B, trait sums Cz and smallest share mn, in shares
-    ng = gf.shape[0] if frontier else 0
-    B = np.zeros(ng, dtype=np.float64)
-    Cz = np.zeros((ng, k), dtype=np.float64)
-    mn = np.empty(ng, dtype=np.float64)
-    mn[:] = np.inf
-    ent = np.zeros(ng, dtype=np.float64)
-    ent_z = np.zeros((ng, k), dtype=np.float64)
-    ent_mn = np.empty(ng, dtype=np.float64)
-    ent_mn[:] = np.inf
-    # prod over generations of gd * s as mantissa and exponent: now (am, ae), at each entry time (Am, Ae)
-    am = np.ones(ng, dtype=np.float64)
-    ae = np.zeros(ng, dtype=np.int64)
-    n_tab = min(G, dmax) + 1 if ng > 0 else 0
-    Am = np.ones((n_tab, ng), dtype=np.float64)
-    Ae = np.zeros((n_tab, ng), dtype=np.int64)
-    sv = np.ones(n_tab, dtype=np.float64)  # s_t: x_t = y * s_t
+    if absorb is not None:  # pruned at compile time when absorb is None
+        abs_order, abs_ptr, abs_group, gf, gd = absorb
+        ng = gf.shape[0] if frontier else 0
+        n_tab = min(G, dmax) + 1 if ng > 0 else 0
+        B, Cz, mn, ent, ent_z, ent_mn, am, ae, Am, Ae, sv = _group_state(ng, k, n_tab)
     for t in range(G + 1):
         y = ya if t % 2 == 0 else yb
         yn = yb if t % 2 == 0 else ya
         if k > 0 or t == G:
-            F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr,
-                             not frontier, n, gf[:ng], B, Cz)
+            F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, not frontier, n)
+            if absorb is not None:
+                for g in range(ng):
+                    F += B[g] * gf[g]
+                    for j in range(k):
+                        zsum[j] += Cz[g, j]
             for j in range(k):
                 zmeans[j, t] = zsum[j]
         while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
             for w in range(n):
                 snaps[snap_i, w] = y[w] * s
-            if ng > 0:
+            if absorb is not None and ng > 0:
                 _absorbed_shares(snaps[snap_i], t, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae)
             snap_i += 1
         if t == G:
@@ -902,13 +975,14 @@ def run_tree(
         # y_next = (x_t M); it sums to F_t
         F = 0.0
         if frontier:
-            lost = False
-            for g in range(ng):
-                # the product the sweep would form for the group's smallest share: y(w) d >= TINY
-                lost = lost or mn[g] * gd[g] < TINY * s
-                F += B[g] * gd[g]
-            if lost:
-                F = -1.0
+            if absorb is not None:
+                lost = False
+                for g in range(ng):
+                    # the product the sweep would form for the group's smallest share: y(w) d >= TINY
+                    lost = lost or mn[g] * gd[g] < TINY * s
+                    F += B[g] * gd[g]
+                if lost:
+                    F = -1.0
             if t - 1 >= 0 and t - 1 <= dmax:
                 for a in range(trans_ptr[t - 1], trans_ptr[t]):
                     yn[trans_order[a]] = 0.0
@@ -920,40 +994,16 @@ def run_tree(
                 hi = pers_ptr[min(t + 1, dmax) + 1]
                 Fp = _gather(pers_order, first, hi, yes, yes, parent, c, d, y, yn, s, parts)
                 F = -1.0 if Fp < 0.0 else F + Fp
-            if F >= 0.0 and ng > 0 and t + 1 <= dmax:
-                # absorbing programs receiving their mass (their own share is still 0)
-                umin = np.inf
-                for a in range(abs_ptr[t + 1], abs_ptr[t + 2]):
-                    w = abs_order[a]
-                    u = y[parent[w]] * c[w]
-                    umin = min(umin, u if u > 0.0 else np.inf)
-                    v = u * s
-                    yn[w] = v
-                    g = abs_group[a]
-                    ent[g] += v
-                    if v > 0.0:
-                        ent_mn[g] = min(ent_mn[g], v)
-                    for j in range(k):
-                        ent_z[g, j] += v * Z[j, w]
-                    F += v
-                if umin < TINY:
-                    F = -1.0
+            if absorb is not None and F >= 0.0 and ng > 0 and t + 1 <= dmax:
+                Fa = _enter_absorbing(abs_order, abs_ptr[t + 1], abs_ptr[t + 2], abs_group, parent, c, Z, y, yn,
+                                      s, ent, ent_mn, ent_z)
+                F = -1.0 if Fa < 0.0 else F + Fa
         else:
-            F = 0.0
-            pos = first
-            for r in range(loop_bounds.shape[0] // 2):
-                lo = loop_bounds[2 * r]
-                hi = loop_bounds[2 * r + 1]
-                if F >= 0.0 and lo > pos:
-                    Fr = _gather(trans_order, pos, lo, no, no, parent, c, d, y, yn, s, parts)
+            for r in range(segments.shape[0] - 1):
+                if F >= 0.0 and segments[r + 1] > segments[r]:
+                    Fr = _gather(trans_order, segments[r], segments[r + 1], no, r % 2 == 1, parent, c, d, y, yn,
+                                 s, parts)
                     F = -1.0 if Fr < 0.0 else F + Fr
-                if F >= 0.0:
-                    Fr = _gather(trans_order, lo, hi, no, yes, parent, c, d, y, yn, s, parts)
-                    F = -1.0 if Fr < 0.0 else F + Fr
-                pos = hi
-            if F >= 0.0 and pos < n:
-                Fr = _gather(trans_order, pos, n, no, no, parent, c, d, y, yn, s, parts)
-                F = -1.0 if Fr < 0.0 else F + Fr
         if F < TINY:
             # a lost product, extinction or tiny mean fitness: run_exact continues from x_t
             stopped = t
@@ -962,22 +1012,8 @@ def run_tree(
         acc, comp = _neumaier(acc, comp, log_scaled(F, fexp))
         log_n[t + 1] = acc + comp
         s = 1.0 / F
-        for g in range(ng):
-            B[g] = (B[g] * gd[g] + ent[g]) * s
-            mn[g] = min(mn[g] * gd[g], ent_mn[g]) * s  # gd > 0: no 0 * inf
-            for j in range(k):
-                Cz[g, j] = (Cz[g, j] * gd[g] + ent_z[g, j]) * s
-                ent_z[g, j] = 0.0
-            ent[g] = 0.0
-            ent_mn[g] = np.inf
-            mg, eg = math.frexp(am[g] * (gd[g] * s))
-            am[g] = mg
-            ae[g] += eg
-            if t + 1 < n_tab:
-                Am[t + 1, g] = mg
-                Ae[t + 1, g] = ae[g]
-        if t + 1 < n_tab:
-            sv[t + 1] = s
+        if absorb is not None:
+            _advance_groups(t + 1, s, gd, B, Cz, mn, ent, ent_mn, ent_z, am, ae, Am, Ae, sv)
     t_end = stopped if stopped >= 0 else G
     x_final = ya if t_end % 2 == 0 else yb  # scaled in place: no new array of n shares
     if frontier:
@@ -991,6 +1027,6 @@ def run_tree(
     else:
         for w in range(n):
             x_final[w] *= s
-    if ng > 0:
+    if absorb is not None and ng > 0:
         _absorbed_shares(x_final, t_end, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae)
     return mean_f, log_n, zmeans, snaps, x_final, stopped, acc, comp

@@ -35,8 +35,11 @@ FULL_SWEEP_FRACTION = 0.25
 #: The frontier sweep on a tree carries absorbing programs by group when there are at most this
 #: many groups (distinct pairs of fitness and self-loop weight) ...
 ABSORBING_GROUPS_MAX = 256
-#: ... and the group table (one entry per group and entry time) has at most this many entries.
+#: ... and the group table (one entry per group and entry time) has at most this many entries ...
 ABSORBING_TABLE_MAX = 2**20
+#: ... and the tree has at least this many programs (smaller trees sweep them: a cold start then
+#: compiles no closed form).
+ABSORBING_MIN_PROGRAMS = 200_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,11 +361,13 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     ``c`` and ``d`` use the scaled fitness of :func:`_scaled_fitness`;
     ``fast_ok`` is False when one of their non-zero entries falls below
     :data:`aievo._kernels.TREE_MIN` (the general kernels run instead).
-    ``loop_bounds`` are the index ranges that hold self-loops (the full sweep
-    reads ``d`` and the program's own share only there), ``schedule`` the
+    ``segments`` split the index range into runs alternately without and
+    with self-loops (the full sweep reads ``d`` and the program's own share
+    only in the latter), ``schedule`` the
     frontier's orders (:func:`aievo._kernels.tree_schedule`) and ``groups``
-    the absorbing programs' groups with their fitness and ``d`` (empty when
-    there are too many groups to carry them in closed form).
+    the absorbing programs' groups with their fitness and ``d`` (none when
+    the tree is small or there are too many groups to carry them in closed
+    form: the frontier then sweeps them).
     """
     cache = g._cache
     if "tree_plan" not in cache:
@@ -391,20 +396,24 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         par64 = np.array(par, dtype=np.int64)  # writable copies: a read-only array is another type
         depth64 = np.array(depth, dtype=np.int64)
         may_absorb = d > 0.0
-        sched = tree_schedule(par64, depth64, self_loop, may_absorb, True)
+        split = g.n >= ABSORBING_MIN_PROGRAMS
+        sched = tree_schedule(par64, depth64, self_loop, may_absorb, split)
         abs_order = sched[4]
-        group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
-                                               np.int64(ABSORBING_GROUPS_MAX))
-        if count < 0 or count * (sched[1].size - 1) > ABSORBING_TABLE_MAX:
-            # too many groups to carry them in closed form: the frontier sweeps them
-            sched = tree_schedule(par64, depth64, self_loop, may_absorb, False)
-            abs_order, group, count = sched[4], np.zeros(0, dtype=np.int32), 0
-        members = abs_order[first[:count]]
-        # runs of programs with self-loops, in index order (one range when there are too many runs)
-        edges = np.flatnonzero(np.diff(self_loop.astype(np.int8)))
-        bounds = np.concatenate([[0] if self_loop[0] else [], edges + 1, [g.n] if self_loop[-1] else []])
-        if bounds.size > 2 * max(8, g.n // 4096):
-            bounds = np.array([0, g.n])
+        group, members = np.zeros(0, dtype=np.int32), abs_order
+        if split:
+            group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
+                                                   np.int64(ABSORBING_GROUPS_MAX))
+            members = abs_order[first[:max(count, 0)]]
+            if count < 0 or count * (sched[1].size - 1) > ABSORBING_TABLE_MAX:
+                # too many groups to carry them in closed form: the frontier sweeps them
+                sched = tree_schedule(par64, depth64, self_loop, may_absorb, False)
+                group, members = np.zeros(0, dtype=np.int32), sched[4]
+        # segments of the index range, alternately without and with self-loops (the first may be
+        # empty); one segment "with" when there are too many
+        edges = np.flatnonzero(np.diff(self_loop.astype(np.int8))) + 1
+        segments = np.concatenate([[0, 0] if self_loop[0] else [0], edges, [g.n]]).astype(np.int64)
+        if segments.size > max(16, g.n // 2048):
+            segments = np.array([0, 0, g.n], dtype=np.int64)
         cache["tree_plan"] = {
             # the root "designs itself" with c = 0; 4-byte indices move less memory
             "parent": np.where(par < 0, idx, par).astype(index_type),
@@ -413,7 +422,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
             "fast_ok": fast_ok,
             "schedule": tuple(a.astype(index_type) if i % 2 == 0 else a for i, a in enumerate(sched)),
             "groups": (group, np.ascontiguousarray(f[members]), np.ascontiguousarray(d[members])),
-            "loop_bounds": bounds.astype(np.int64),
+            "segments": segments,
         }
     return cache["tree_plan"]
 
@@ -544,14 +553,16 @@ def _run_deterministic(
         plan = _tree_plan(g)
         if method == "auto":
             method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
-        parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None  # None: small trees compile no parallel code
+        # small trees compile neither the parallel code nor the closed form of absorbing programs
+        parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None
+        sched = plan["schedule"]
+        absorb = (*sched[4:], *plan["groups"]) if sched[4].size else None
         # numpy maps large zeroed buffers lazily and in huge pages: far fewer page faults than
         # an allocation inside the kernel
         ya, yb = np.zeros(g.n), np.zeros(g.n)
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_tree(
             plan["parent"], plan["c"], plan["d"], fs, np.int64(fexp), np.int64(g.root), np.int64(G),
-            Z, times, method == "frontier", *plan["schedule"], *plan["groups"], plan["loop_bounds"], parts,
-            ya, yb,
+            Z, times, method == "frontier", *sched[:4], absorb, plan["segments"], parts, ya, yb,
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]

@@ -2,8 +2,10 @@
 
 The frontier sweep carries absorbing programs (a self-loop, no children, a
 transient designer: the locked copies of an eta-locked tree, the leaves of a
-tree) by group in closed form, and the full sweep reads ``d`` and a program's
-own share only in the index ranges that hold self-loops. Both must give the
+tree) by group in closed form on trees of at least
+``dynamics.ABSORBING_MIN_PROGRAMS`` programs (lowered to 0 here, so small
+trees take that path too), and the full sweep reads ``d`` and a program's own
+share only in the index ranges that hold self-loops. Both must give the
 shares of the plain iteration ``x_{t+1} = (x_t f) T / F_t``.
 
 Tolerances: the closed form multiplies a program's entry share by one
@@ -38,6 +40,12 @@ def sparse_reference(g, generations):
     return np.array(F), np.array(xs)
 
 
+@pytest.fixture
+def closed_form(monkeypatch):
+    """Absorbing programs in closed form whatever the size of the tree."""
+    monkeypatch.setattr(dynamics, "ABSORBING_MIN_PROGRAMS", 0)
+
+
 def _tree(seed, n, kind, levels, eta):
     rng = np.random.default_rng(seed)
     g = ae.random_tree(n, rng=seed, self_prob=0.3 if kind == "self" else 0.0)
@@ -60,9 +68,13 @@ def _tree(seed, n, kind, levels, eta):
     kind=st.sampled_from(["plain", "locked", "preserved", "self"]),
     levels=st.sampled_from([0, 1, 3]),
     eta=st.floats(0.05, 0.95),
+    closed=st.booleans(),
 )
-def test_tree_sweeps_match_sparse_reference(seed, n, G, kind, levels, eta):
-    g = _tree(seed, n, kind, levels, eta)
+def test_tree_sweeps_match_sparse_reference(seed, n, G, kind, levels, eta, closed):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dynamics, "ABSORBING_MIN_PROGRAMS", 0 if closed else 10**9)
+        g = _tree(seed, n, kind, levels, eta)
+        assert (dynamics._tree_plan(g)["schedule"][4].size > 0) <= closed
     F, xs = sparse_reference(g, G)
     z = np.random.default_rng(seed).normal(size=g.n)
     for method in ("frontier", "full"):
@@ -73,7 +85,7 @@ def test_tree_sweeps_match_sparse_reference(seed, n, G, kind, levels, eta):
         np.testing.assert_allclose(tr.shares, xs[-1], rtol=1e-10, atol=1e-300)
 
 
-def test_locked_copies_are_carried_in_closed_form():
+def test_locked_copies_are_carried_in_closed_form(closed_form):
     """On an eta-locked tree the frontier sweeps no locked copy (they form groups by fitness)."""
     g = ae.with_locking(ae.binary_pm_tree(6), 0.5)
     plan = dynamics._tree_plan(g)
@@ -90,7 +102,7 @@ def test_locked_copies_are_carried_in_closed_form():
     np.testing.assert_array_equal(gf, gd)  # T(copy, copy) = 1
 
 
-def test_absorbed_shares_below_float64_continue_exactly():
+def test_absorbed_shares_below_float64_continue_exactly(closed_form):
     """A leaf whose share falls far below 2**-1074: closed form, then the exact kernel.
 
     The root designs a leaf of fitness 1e-12 with probability p and one of
@@ -111,7 +123,7 @@ def test_absorbed_shares_below_float64_continue_exactly():
     np.testing.assert_allclose(tr.log_growth, general.log_growth, rtol=1e-12)
 
 
-def test_too_many_groups_are_swept(monkeypatch):
+def test_too_many_groups_are_swept(closed_form, monkeypatch):
     """Beyond ABSORBING_GROUPS_MAX groups the frontier sweeps the absorbing programs instead."""
     monkeypatch.setattr(dynamics, "ABSORBING_GROUPS_MAX", 2)
     g = ae.with_locking(ae.random_tree(60, rng=3), 0.4)  # continuous fitness: one group per copy
