@@ -31,6 +31,16 @@ Two sweeps share the fast general update:
 * the **full** sweep visits every program in index order. The kernel moves
   from the frontier sweep to the full sweep once the active set exceeds
   ``full_fraction * n`` and stays there.
+
+On trees (:func:`run_tree`) the full sweep reads a program's own share and
+self-loop weight only in the index ranges that hold self-loops, and the
+frontier sweep of a large tree carries *absorbing* programs (a self-loop, no
+children, a transient designer: the locked copies of an eta-locked tree) in
+closed form: each is written once, when it receives its mass, and afterwards
+only its group (programs with the same fitness and self-loop weight) is
+multiplied by ``f T(w, w) / F_t`` each generation; its share is formed when
+shares are recorded or returned. The range check then applies to each group's
+smallest share.
 """
 
 from __future__ import annotations
