@@ -532,24 +532,17 @@ def run_exact(indptr, indices, data, f, x0, t0, Z, snap_times, mean_f, log_n, zm
 
 # ---------------------------------------------------------------------------- trees
 @njit(cache=True, nogil=True)
-def tree_schedule(parent, depth, self_loop, may_absorb, split_absorbing):
+def tree_schedule(parent, depth, self_loop):
     """Orders for the frontier sweep on a tree started at its root.
 
     A program is *persistent* when it or an ancestor has a self-loop: it may
     hold mass at any time from its depth on. Every other program is
     *transient*: it holds mass only at the generation equal to its depth.
-    With ``split_absorbing`` the persistent programs that are *absorbing* (a
-    self-loop, no children, a transient parent and ``may_absorb``, like the
-    locked copies of an eta-locked tree) are listed apart: each receives mass once, at the
-    generation equal to its depth, and afterwards only keeps its own, so
-    :func:`run_tree` carries them in closed form instead of sweeping them.
 
     Returns ``trans_order`` with ``trans_ptr`` (transient programs by depth;
-    level ``d`` is ``trans_order[trans_ptr[d]:trans_ptr[d+1]]``),
-    ``pers_order`` with ``pers_ptr`` (the other persistent programs sorted by
-    depth; those of depth ``<= d`` are ``pers_order[:pers_ptr[d+1]]``) and
-    ``abs_order`` with ``abs_ptr`` (the absorbing ones, likewise; empty
-    without ``split_absorbing``).
+    level ``d`` is ``trans_order[trans_ptr[d]:trans_ptr[d+1]]``) and
+    ``pers_order`` with ``pers_ptr`` (persistent programs sorted by depth;
+    those of depth ``<= d`` are ``pers_order[:pers_ptr[d+1]]``).
     """
     n = parent.shape[0]
     dmax = 0
@@ -572,51 +565,31 @@ def tree_schedule(parent, depth, self_loop, may_absorb, split_absorbing):
         w = order[a]
         p = parent[w]
         pers[w] = self_loop[w] or (p >= 0 and pers[p])
-    # (bool and int64 arrays only: another dtype or shape would compile another specialisation)
-    absorbing = np.empty(n, dtype=np.bool_)
-    absorbing[:] = split_absorbing
-    if split_absorbing:
-        for w in range(n):  # a leaf has no children
-            if parent[w] >= 0:
-                absorbing[parent[w]] = False
-        for w in range(n):
-            p = parent[w]
-            absorbing[w] = absorbing[w] and self_loop[w] and p >= 0 and not pers[p] and may_absorb[w]
     tcount = np.empty(dmax + 2, dtype=np.int64)
     tcount[:] = 0
     pcount = np.empty(dmax + 2, dtype=np.int64)
     pcount[:] = 0
-    acount = np.empty(dmax + 2, dtype=np.int64)
-    acount[:] = 0
     for w in range(n):
-        if absorbing[w]:
-            acount[depth[w] + 1] += 1
-        elif pers[w]:
+        if pers[w]:
             pcount[depth[w] + 1] += 1
         else:
             tcount[depth[w] + 1] += 1
     for d in range(dmax + 1):
         tcount[d + 1] += tcount[d]
         pcount[d + 1] += pcount[d]
-        acount[d + 1] += acount[d]
     trans_order = np.empty(tcount[dmax + 1], dtype=np.int64)
     pers_order = np.empty(pcount[dmax + 1], dtype=np.int64)
-    abs_order = np.empty(acount[dmax + 1], dtype=np.int64)
     ti = 0
     pi = 0
-    ai = 0
-    for a in range(n):  # `order` is sorted by depth, so all three lists are too
+    for a in range(n):  # `order` is sorted by depth, so both lists are too
         w = order[a]
-        if absorbing[w]:
-            abs_order[ai] = w
-            ai += 1
-        elif pers[w]:
+        if pers[w]:
             pers_order[pi] = w
             pi += 1
         else:
             trans_order[ti] = w
             ti += 1
-    return trans_order, tcount, pers_order, pcount, abs_order, acount
+    return trans_order, tcount, pers_order, pcount
 
 
 @njit(cache=True, nogil=True)

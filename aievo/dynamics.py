@@ -371,7 +371,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     """
     cache = g._cache
     if "tree_plan" not in cache:
-        from ._kernels import TREE_MIN, absorbing_groups, tree_schedule
+        from ._kernels import TREE_MIN, tree_schedule
 
         T = g.T
         f, _, fast_ok = _scaled_fitness(g)
@@ -395,19 +395,10 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         # one compiled specialisation of the schedule whatever index width the graph stores
         par64 = np.array(par, dtype=np.int64)  # writable copies: a read-only array is another type
         depth64 = np.array(depth, dtype=np.int64)
-        may_absorb = d > 0.0
-        split = g.n >= ABSORBING_MIN_PROGRAMS
-        sched = tree_schedule(par64, depth64, self_loop, may_absorb, split)
-        abs_order = sched[4]
-        group, members = np.zeros(0, dtype=np.int32), abs_order
-        if split:
-            group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
-                                                   np.int64(ABSORBING_GROUPS_MAX))
-            members = abs_order[first[:max(count, 0)]]
-            if count < 0 or count * (sched[1].size - 1) > ABSORBING_TABLE_MAX:
-                # too many groups to carry them in closed form: the frontier sweeps them
-                sched = tree_schedule(par64, depth64, self_loop, may_absorb, False)
-                group, members = np.zeros(0, dtype=np.int32), sched[4]
+        sched, group, members = _absorbing_split(
+            tree_schedule(par64, depth64, self_loop), par64, depth64, self_loop, d, f,
+            g.n >= ABSORBING_MIN_PROGRAMS,
+        )
         # segments of the index range, alternately without and with self-loops (the first may be
         # empty); one segment "with" when there are too many
         edges = np.flatnonzero(np.diff(self_loop.astype(np.int8))) + 1
@@ -425,6 +416,53 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
             "segments": segments,
         }
     return cache["tree_plan"]
+
+
+def _absorbing_split(
+    sched: tuple, parent: np.ndarray, depth: np.ndarray, self_loop: np.ndarray, d: np.ndarray, f: np.ndarray,
+    split: bool,
+) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Split the absorbing programs off the persistent ones of a frontier schedule.
+
+    A persistent program is *absorbing* when it has a self-loop with ``d > 0``,
+    no children and a transient designer (like the locked copies of an
+    eta-locked tree): it receives mass once and then only keeps its own, so
+    :func:`aievo._kernels.run_tree` carries it in closed form, by groups of
+    equal ``(f, d)``. Returns the schedule extended by ``abs_order`` and
+    ``abs_ptr`` (both in depth order, like ``pers_order`` and ``pers_ptr``),
+    each absorbing program's group and one member of each group; no absorbing
+    programs without ``split`` (small trees), when there are more than
+    :data:`ABSORBING_GROUPS_MAX` groups or when the group table would exceed
+    :data:`ABSORBING_TABLE_MAX` entries.
+    """
+    trans_order, trans_ptr, pers_order, pers_ptr = sched
+    none = (*sched, np.zeros(0, dtype=np.int64), np.zeros(trans_ptr.size, dtype=np.int64))
+    if not split or pers_order.size == 0:
+        return none, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    from ._kernels import absorbing_groups
+
+    n = parent.size
+    pers = np.zeros(n, dtype=bool)
+    pers[pers_order] = True
+    has_child = np.zeros(n, dtype=bool)
+    has_child[parent[parent >= 0]] = True
+    p = parent[pers_order]
+    absorbing = self_loop[pers_order] & ~has_child[pers_order] & (p >= 0) & (d[pers_order] > 0.0)
+    absorbing &= ~pers[np.maximum(p, 0)]  # a designer without a self-looped ancestor
+    abs_order = pers_order[absorbing]
+    if abs_order.size == 0:
+        return none, np.zeros(0, dtype=np.int32), abs_order
+    group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
+                                           np.int64(ABSORBING_GROUPS_MAX))
+    if count < 0 or count * (trans_ptr.size - 1) > ABSORBING_TABLE_MAX:
+        return none, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    dmax = trans_ptr.size - 2
+
+    def ptr(order: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(np.bincount(depth[order], minlength=dmax + 1))]).astype(np.int64)
+
+    rest = pers_order[~absorbing]
+    return (trans_order, trans_ptr, rest, ptr(rest), abs_order, ptr(abs_order)), group, abs_order[first[:count]]
 
 
 def _frontier_work(plan: dict[str, Any], G: int) -> int:
