@@ -593,6 +593,12 @@ def _run_deterministic(
             method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
         # small trees compile neither the parallel code nor the closed form of absorbing programs
         parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None
+        if parts is not None:
+            # start numba's threads: a kernel loaded from the cache that launches parallel work
+            # from inside a function which is not itself parallel does not start them (and crashes)
+            import numba
+
+            numba.get_num_threads()
         sched = plan["schedule"]
         absorb = (*sched[4:], *plan["groups"]) if sched[4].size else None
         # numpy maps large zeroed buffers lazily and in huge pages: far fewer page faults than

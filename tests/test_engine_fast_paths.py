@@ -157,3 +157,33 @@ def test_index_width_and_thread_count_do_not_change_results():
     for r in runs[1:]:
         np.testing.assert_array_equal(r.mean_fitness, runs[0].mean_fitness)
         np.testing.assert_array_equal(r.shares, runs[0].shares)
+
+
+@pytest.mark.slow
+def test_large_tree_kernel_loaded_from_the_numba_cache(tmp_path):
+    """Large trees in fresh processes whose kernels come from a warm numba cache.
+
+    The tree kernel launches the parallel gather without being parallel
+    itself: loaded from a cache filled this way it called a null function
+    pointer (numba's threads not started) until ``simulate`` started them first.
+    """
+    import os
+    import subprocess
+    import sys
+
+    tree = "import numpy as np, aievo as ae, numba\nn = {n}\nparent = np.concatenate([[-1], (np.arange(1, n) - 1) // 2])\n"
+    fill = tree.format(n=600_000) + (
+        "g = ae.DesignGraph.tree(parent, np.linspace(0.5, 1.5, n))\n"
+        "ae.simulate(g, 6, method='full'); numba.set_num_threads(1); ae.simulate(g, 6, method='full')\n"
+    )
+    locked = tree.format(n=2**19 - 1) + (
+        "g = ae.with_locking(ae.DesignGraph.tree(parent, np.ones(n)), 0.5)\n"
+        "ae.simulate(g, 1)\n"
+        "a = ae.simulate(g, 18, method='frontier'); b = ae.simulate(g, 18, method='full')\n"
+        "assert np.allclose(a.shares, b.shares, rtol=1e-12, atol=1e-300)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for code in (fill, locked, locked):
+        out = subprocess.run([sys.executable, "-c", code + "print('ok')"], env=env, capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])
