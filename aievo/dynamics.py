@@ -393,8 +393,7 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         idx = np.arange(g.n)
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
         # one compiled specialisation of the schedule whatever index width the graph stores
-        par64 = np.array(par, dtype=np.int64)  # writable copies: a read-only array is another type
-        depth64 = np.array(depth, dtype=np.int64)
+        par64, depth64 = _readonly_int64(par), _readonly_int64(depth)
         sched, group, members = _absorbing_split(
             tree_schedule(par64, depth64, self_loop), par64, depth64, self_loop, d, f,
             g.n >= ABSORBING_MIN_PROGRAMS,
@@ -416,6 +415,20 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
             "segments": segments,
         }
     return cache["tree_plan"]
+
+
+def _readonly_int64(a: np.ndarray) -> np.ndarray:
+    """``a`` as a read-only ``int64`` array: a view when it is one, else a copy.
+
+    The schedule kernel then always sees one type (a writable array, or
+    another width, would compile another specialisation) and an ``int64``
+    tree costs no copy.
+    """
+    out = np.asarray(a, dtype=np.int64)
+    if out is a:
+        out = out.view()
+    out.flags.writeable = False
+    return out
 
 
 def _absorbing_split(
