@@ -135,10 +135,18 @@ def test_too_many_groups_are_swept(closed_form, monkeypatch):
     np.testing.assert_allclose(tr.shares_at(7), xs[7], rtol=1e-10, atol=1e-300)
 
 
-def test_index_width_and_thread_count_do_not_change_results():
-    """int32 or int64 parents, one thread or all: the same bits (chunks are fixed, not per thread)."""
+def test_index_width_and_thread_count_do_not_change_results(monkeypatch):
+    """int32 or int64 parents, one thread or all: the same bits (chunks are fixed, not per thread).
+
+    The leaves (self-loops) and the inner programs are two index ranges, each
+    gathered on all cores. Absorbing programs are swept here (the compiled
+    variant the other large-tree test uses; the closed form on a large tree
+    is checked by the slow cache test).
+    """
     numba = pytest.importorskip("numba")
     from aievo._kernels import PARALLEL_MIN
+
+    monkeypatch.setattr(dynamics, "ABSORBING_MIN_PROGRAMS", 10**12)
 
     n = 3 * PARALLEL_MIN
     rng = np.random.default_rng(5)
@@ -154,6 +162,7 @@ def test_index_width_and_thread_count_do_not_change_results():
         runs.append(ae.simulate(g, 6, method="full"))
     finally:
         numba.set_num_threads(threads)
+    assert dynamics._tree_plan(g)["segments"].tolist() == [0, n // 2, n]  # inner programs, then leaves
     for r in runs[1:]:
         np.testing.assert_array_equal(r.mean_fitness, runs[0].mean_fitness)
         np.testing.assert_array_equal(r.shares, runs[0].shares)
