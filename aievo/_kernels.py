@@ -31,6 +31,16 @@ Two sweeps share the fast general update:
 * the **full** sweep visits every program in index order. The kernel moves
   from the frontier sweep to the full sweep once the active set exceeds
   ``full_fraction * n`` and stays there.
+
+On trees (:func:`run_tree`) the full sweep reads a program's own share and
+self-loop weight only in the index ranges that hold self-loops, and the
+frontier sweep of a large tree carries *absorbing* programs (a self-loop, no
+children, a transient designer: the locked copies of an eta-locked tree) in
+closed form: each is written once, when it receives its mass, and afterwards
+only its group (programs with the same fitness and self-loop weight) is
+multiplied by ``f T(w, w) / F_t`` each generation; its share is formed when
+shares are recorded or returned. The range check then applies to each group's
+smallest share.
 """
 
 from __future__ import annotations
@@ -582,6 +592,51 @@ def tree_schedule(parent, depth, self_loop):
     return trans_order, tcount, pers_order, pcount
 
 
+@njit(cache=True, nogil=True)
+def absorbing_groups(fbits, dbits, order, cap):
+    """Group the absorbing programs ``order`` by their pair ``(f, d)`` (given as int64 bit patterns).
+
+    Returns ``(group, first, count)``: the group of each entry of ``order``
+    (``int32``), the position in ``order`` of each group's first member and
+    the number of groups; ``count = -1`` when there are more than ``cap``
+    (an open-addressing table of ``4 cap`` slots, so this is one pass).
+    """
+    m = order.shape[0]
+    size = 4
+    while size < 4 * cap:
+        size *= 2
+    slot_f = np.empty(size, dtype=np.int64)
+    slot_d = np.empty(size, dtype=np.int64)
+    slot_g = np.empty(size, dtype=np.int64)
+    slot_g[:] = -1
+    group = np.empty(m, dtype=np.int32)
+    first = np.empty(cap, dtype=np.int64)
+    count = 0
+    for a in range(m):
+        w = order[a]
+        fb = fbits[w]
+        db = dbits[w]
+        h = (fb * 0x9E3779B97F4A7C15 + db * 0xC2B2AE3D27D4EB4F) ^ (fb >> 29) ^ (db >> 31)
+        i = h & (size - 1)
+        while True:
+            gi = slot_g[i]
+            if gi < 0:
+                if count == cap:
+                    return group, first, -1
+                slot_g[i] = count
+                slot_f[i] = fb
+                slot_d[i] = db
+                first[count] = a
+                group[a] = count
+                count += 1
+                break
+            if slot_f[i] == fb and slot_d[i] == db:
+                group[a] = gi
+                break
+            i = (i + 1) & (size - 1)
+    return group, first, count
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, full, n):
     """Mean fitness and trait sums of x = y * s (over the active programs unless ``full``)."""
@@ -622,14 +677,18 @@ _CHUNKS = 64
 
 
 @register_jitable
-def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
+def _gather_serial(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s):
     F = 0.0
     umin = np.inf
+    # smallest non-zero u, without a branch (a product of non-zero factors is
+    # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan).
+    # Without self-loops in the range (d = 0) neither d nor the program's own
+    # share is read (a loop-invariant test: the compiler moves it out of the loop).
     for a in range(lo, hi):
         w = order[a] if use_order else a
-        u = y[w] * d[w] + y[parent[w]] * c[w]
-        # smallest non-zero u, without a branch (a product of non-zero factors is
-        # never 0 here: shares are >= TINY and c, d >= TREE_MIN, see _tree_plan)
+        u = y[parent[w]] * c[w]
+        if with_d:
+            u = y[w] * d[w] + u
         umin = min(umin, u if u > 0.0 else np.inf)
         v = u * s
         yn[w] = v
@@ -638,11 +697,11 @@ def _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+def _gather_parallel(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts):
     size = hi - lo
     for ch in prange(_CHUNKS):
         parts[ch] = _gather_serial(
-            order, lo + ch * size // _CHUNKS, lo + (ch + 1) * size // _CHUNKS, use_order,
+            order, lo + ch * size // _CHUNKS, lo + (ch + 1) * size // _CHUNKS, use_order, with_d,
             parent, c, d, y, yn, s,
         )
     F = 0.0
@@ -653,45 +712,165 @@ def _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
     return F
 
 
-def _gather(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+def _gather(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts):
     """``yn[w] = (x M)(w)`` for ``w`` in ``order[lo:hi]`` (or ``lo:hi``); returns the sum.
 
-    Returns ``-1`` instead when a non-zero product ``y(v) M(v, w)`` summed to
-    less than :data:`TINY` (its relative precision, or the lineage, could be
-    lost). With ``parts`` (a float64 array of :data:`_CHUNKS` entries), ranges
-    of at least :data:`PARALLEL_MIN` programs are split into that fixed number
-    of chunks, gathered on all cores and summed in order, so results do not
-    depend on the machine; with ``parts=None`` everything runs on one core.
+    ``with_d`` False: the range has no self-loops (``d = 0``), so only the
+    designer's share is read. Returns ``-1`` instead when a non-zero product
+    ``y(v) M(v, w)`` summed to less than :data:`TINY` (its relative
+    precision, or the lineage, could be lost). With ``parts`` (a float64
+    array of :data:`_CHUNKS` entries), ranges of at least
+    :data:`PARALLEL_MIN` programs are split into that fixed number of chunks,
+    gathered on all cores and summed in order, so results do not depend on
+    the machine; with ``parts=None`` everything runs on one core.
 
     Inside a kernel the *type* of ``parts`` picks the code at compile time
     (:func:`_gather_overload`): a kernel compiled for ``parts=None`` never
     compiles the parallel code, the costliest part of a cold start.
     """
     if parts is not None and hi - lo >= PARALLEL_MIN:
-        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts)
-    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+        return _gather_parallel(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts)
+    return _gather_serial(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s)
 
 
-def _gather_on_all_cores(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+def _gather_on_all_cores(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts):
     if hi - lo >= PARALLEL_MIN:
-        return _gather_parallel(order, lo, hi, use_order, parent, c, d, y, yn, s, parts)
-    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+        return _gather_parallel(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts)
+    return _gather_serial(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s)
 
 
-def _gather_on_one_core(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
-    return _gather_serial(order, lo, hi, use_order, parent, c, d, y, yn, s)
+def _gather_on_one_core(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts):
+    return _gather_serial(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s)
 
 
 @overload(_gather)
-def _gather_overload(order, lo, hi, use_order, parent, c, d, y, yn, s, parts):
+def _gather_overload(order, lo, hi, use_order, with_d, parent, c, d, y, yn, s, parts):
     """The compiled :func:`_gather`: one core when ``parts`` is ``None``, else all cores."""
     return _gather_on_one_core if isinstance(parts, types.NoneType) else _gather_on_all_cores
 
 
 @njit(cache=True, nogil=True)
+def _group_state(ng, k, n_tab):
+    """Zeroed state of ``ng`` absorbing groups (see :func:`run_tree`).
+
+    Mass ``B``, trait sums ``Cz`` and smallest share ``mn`` (in shares), this
+    generation's entries ``ent``, ``ent_z``, ``ent_mn``, the product of the
+    factors ``gd s`` as mantissa and binary exponent (an integer held exactly
+    in a float64) now (``am``, ``ae``) and at each entry time (``Am``,
+    ``Ae``), and ``s_t`` at each entry time (``sv``). Only float64 arrays, made
+    by ``np.empty`` and filled: every other dtype or constructor would compile
+    another specialisation on a cold start.
+    """
+    B = np.empty(ng, dtype=np.float64)
+    B[:] = 0.0
+    Cz = np.empty((ng, k), dtype=np.float64)
+    Cz[:] = 0.0
+    mn = np.empty(ng, dtype=np.float64)
+    mn[:] = np.inf
+    ent = np.empty(ng, dtype=np.float64)
+    ent[:] = 0.0
+    ent_z = np.empty((ng, k), dtype=np.float64)
+    ent_z[:] = 0.0
+    ent_mn = np.empty(ng, dtype=np.float64)
+    ent_mn[:] = np.inf
+    am = np.empty(ng, dtype=np.float64)
+    am[:] = 1.0
+    ae = np.empty(ng, dtype=np.float64)
+    ae[:] = 0.0
+    Am = np.empty((n_tab, ng), dtype=np.float64)
+    Am[:] = 1.0
+    Ae = np.empty((n_tab, ng), dtype=np.float64)
+    Ae[:] = 0.0
+    sv = np.empty(n_tab, dtype=np.float64)
+    sv[:] = 1.0
+    return B, Cz, mn, ent, ent_z, ent_mn, am, ae, Am, Ae, sv
+
+
+@njit(cache=True, nogil=True)
+def _enter_absorbing(abs_order, lo, hi, abs_group, parent, c, Z, y, yn, s, ent, ent_mn, ent_z):
+    """Absorbing programs ``abs_order[lo:hi]`` receive their mass (their own share is still 0).
+
+    Writes ``yn[w] = (x M)(w)``, adds it to its group's entries ``ent`` (with
+    the smallest in ``ent_mn`` and trait sums in ``ent_z``) and returns the
+    sum, or ``-1`` when a non-zero product fell below :data:`TINY`.
+    """
+    k = Z.shape[0]
+    F = 0.0
+    umin = np.inf
+    for a in range(lo, hi):
+        w = abs_order[a]
+        u = y[parent[w]] * c[w]
+        umin = min(umin, u if u > 0.0 else np.inf)
+        v = u * s
+        yn[w] = v
+        g = abs_group[a]
+        ent[g] += v
+        if v > 0.0:
+            ent_mn[g] = min(ent_mn[g], v)
+        for j in range(k):
+            ent_z[g, j] += v * Z[j, w]
+        F += v
+    return -1.0 if umin < TINY else F
+
+
+@njit(cache=True, nogil=True)
+def _advance_groups(t1, s, gd, B, Cz, mn, ent, ent_mn, ent_z, am, ae, Am, Ae, sv):
+    """Carry the absorbing groups to generation ``t1`` (``s = 1 / F_{t1 - 1}``), in place.
+
+    Each group's mass, trait sums and smallest share are multiplied by
+    ``gd s`` and take in this generation's entries; the product of the
+    factors is kept as mantissa ``am`` and exponent ``ae`` and, for the
+    entry times ``t1 < len(sv)``, recorded in ``Am``, ``Ae`` with ``s`` in ``sv``.
+    """
+    k = Cz.shape[1]
+    n_tab = sv.shape[0]
+    for g in range(B.shape[0]):  # no groups in a full sweep
+        B[g] = (B[g] * gd[g] + ent[g]) * s
+        mn[g] = min(mn[g] * gd[g], ent_mn[g]) * s  # gd > 0: no 0 * inf
+        for j in range(k):
+            Cz[g, j] = (Cz[g, j] * gd[g] + ent_z[g, j]) * s
+            ent_z[g, j] = 0.0
+        ent[g] = 0.0
+        ent_mn[g] = np.inf
+        mg, eg = math.frexp(am[g] * (gd[g] * s))
+        am[g] = mg
+        ae[g] += float(eg)
+        if t1 < n_tab:
+            Am[t1, g] = mg
+            Ae[t1, g] = ae[g]
+    if t1 < n_tab:
+        sv[t1] = s
+
+
+@njit(cache=True, nogil=True)
+def _absorbed_shares(out, t, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae):
+    """Write into ``out`` the shares at time ``t`` of the absorbing programs that hold mass by then.
+
+    A program that received its mass at time ``t_w`` keeps its raw entry
+    value in the buffer of that parity; since then it was multiplied by
+    ``gd s`` each generation, a product its group carries as mantissa ``am``
+    and binary exponent ``ae`` (``Am``, ``Ae``: the same at each entry time),
+    and ``x_{t_w} = raw * s_{t_w}``. One factor per entry time and group.
+    """
+    ng = am.shape[0]
+    fac = np.empty(ng, dtype=np.float64)
+    for t_w in range(min(t, dmax) + 1):
+        lo = abs_ptr[t_w]
+        hi = abs_ptr[t_w + 1]
+        if hi == lo:
+            continue
+        for g in range(ng):
+            fac[g] = sv[t_w] * math.ldexp(am[g] / Am[t_w, g], int(ae[g] - Ae[t_w, g]))
+        src = ya if t_w % 2 == 0 else yb
+        for a in range(lo, hi):
+            w = abs_order[a]
+            out[w] = src[w] * fac[abs_group[a]]
+
+
+@njit(cache=True, nogil=True)
 def run_tree(
     parent, c, d, f, fexp, root, generations, Z, snap_times, frontier,
-    trans_order, trans_ptr, pers_order, pers_ptr, parts,
+    trans_order, trans_ptr, pers_order, pers_ptr, absorb, segments, parts, ya, yb,
 ):
     """The deterministic dynamics on a tree, by gathering from each program's designer.
 
@@ -703,14 +882,29 @@ def run_tree(
     non-zero ``f``, ``c`` and ``d`` must be at least :data:`TINY`. Writes are
     sequential and reads nearly so in breadth-first order.
 
-    With ``frontier`` only the transient programs of the next level and the
-    persistent programs of depth ``<= t + 1`` are updated at step ``t``
-    (see :func:`tree_schedule`); otherwise every program is.
+    The full sweep visits every program in index order, in the ranges
+    ``segments[r]:segments[r + 1]``: those with odd ``r`` hold the self-loops
+    and use the formula above, the others have none and are swept without
+    reading ``d`` or the program's own share. With ``frontier`` only the transient
+    programs of the next level and the persistent programs of depth
+    ``<= t + 1`` are updated at step ``t`` (see :func:`tree_schedule`).
+    ``absorb`` is None or ``(abs_order, abs_ptr, abs_group, gf, gd)``: then
+    the frontier writes the absorbing programs (``abs_order`` by depth,
+    ``abs_ptr``) once, when they receive their mass, and carries them by group
+    (``abs_group``; group fitness ``gf`` and factor ``gd = f T(w, w)``): a
+    group's mass is multiplied by ``gd / F_t`` each generation, and each
+    program's share is formed from its entry value only when shares are
+    recorded or returned. With None (the type picks the code at compile
+    time, like ``parts``) the frontier sweeps them with the other persistent
+    programs and the closed form is not compiled.
 
     ``parts`` is ``None`` (gather on one core: pass it for trees of fewer than
     :data:`PARALLEL_MIN` programs, so that they never compile the parallel
     code) or a float64 array of :data:`_CHUNKS` entries (long ranges gathered
-    on all cores, see :func:`_gather`).
+    on all cores, see :func:`_gather`). ``ya`` and ``yb`` are two zeroed
+    float64 buffers of ``n`` entries (allocated by numpy, whose large
+    allocations the kernel maps in huge pages); one of them is returned as
+    the final shares.
 
     Returns the same tuple as :func:`run_deterministic`.
     """
@@ -719,32 +913,41 @@ def run_tree(
     k = Z.shape[0]
     mean_f, log_n, zmeans, snaps = _outputs(G, k, snap_times.shape[0], n)
     zsum = np.empty(k, dtype=np.float64)
-    ya = np.empty(n, dtype=np.float64)
-    ya[:] = 0.0
-    yb = np.empty(n, dtype=np.float64)
-    yb[:] = 0.0
     ya[root] = 1.0
     s = 1.0  # x_t = y * s
     F = 0.0
     stopped = -1
     snap_i = 0
     dmax = trans_ptr.shape[0] - 2
-    # not the literal 0, and `frontier` rather than literal bools, passed to _gather:
-    # each literal would compile another specialisation of it
+    # not the literals 0, True and False passed to _gather: each literal would
+    # compile another specialisation of it
     first = pers_ptr[0]
+    yes = n >= 0
+    no = n < 0
     acc = 0.0
     comp = 0.0
+    if absorb is not None:  # pruned at compile time when absorb is None
+        abs_order, abs_ptr, abs_group, gf, gd = absorb
+        ng = gf.shape[0] if frontier else 0
+        n_tab = min(G, dmax) + 1 if ng > 0 else 0
+        B, Cz, mn, ent, ent_z, ent_mn, am, ae, Am, Ae, sv = _group_state(ng, k, n_tab)
     for t in range(G + 1):
         y = ya if t % 2 == 0 else yb
         yn = yb if t % 2 == 0 else ya
         if k > 0 or t == G:
-            F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr,
-                             not frontier, n)
+            F = _tree_traits(y, s, f, Z, zsum, t, trans_order, trans_ptr, pers_order, pers_ptr, not frontier, n)
+            if absorb is not None:
+                for g in range(ng):
+                    F += B[g] * gf[g]
+                    for j in range(k):
+                        zsum[j] += Cz[g, j]
             for j in range(k):
                 zmeans[j, t] = zsum[j]
         while snap_i < snap_times.shape[0] and snap_times[snap_i] == t:
             for w in range(n):
                 snaps[snap_i, w] = y[w] * s
+            if absorb is not None and ng > 0:
+                _absorbed_shares(snaps[snap_i], t, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae)
             snap_i += 1
         if t == G:
             if F < TINY:
@@ -755,18 +958,35 @@ def run_tree(
         # y_next = (x_t M); it sums to F_t
         F = 0.0
         if frontier:
+            if absorb is not None:
+                lost = False
+                for g in range(ng):
+                    # the product the sweep would form for the group's smallest share: y(w) d >= TINY
+                    lost = lost or mn[g] * gd[g] < TINY * s
+                    F += B[g] * gd[g]
+                if lost:
+                    F = -1.0
             if t - 1 >= 0 and t - 1 <= dmax:
                 for a in range(trans_ptr[t - 1], trans_ptr[t]):
                     yn[trans_order[a]] = 0.0
-            if t + 1 <= dmax:
-                F += _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], frontier, parent, c, d, y, yn, s,
+            if F >= 0.0 and t + 1 <= dmax:
+                Ft = _gather(trans_order, trans_ptr[t + 1], trans_ptr[t + 2], yes, no, parent, c, d, y, yn, s,
                              parts)
+                F = -1.0 if Ft < 0.0 else F + Ft
             if F >= 0.0:
                 hi = pers_ptr[min(t + 1, dmax) + 1]
-                Fp = _gather(pers_order, first, hi, frontier, parent, c, d, y, yn, s, parts)
+                Fp = _gather(pers_order, first, hi, yes, yes, parent, c, d, y, yn, s, parts)
                 F = -1.0 if Fp < 0.0 else F + Fp
+            if absorb is not None and F >= 0.0 and ng > 0 and t + 1 <= dmax:
+                Fa = _enter_absorbing(abs_order, abs_ptr[t + 1], abs_ptr[t + 2], abs_group, parent, c, Z, y, yn,
+                                      s, ent, ent_mn, ent_z)
+                F = -1.0 if Fa < 0.0 else F + Fa
         else:
-            F = _gather(trans_order, first, n, frontier, parent, c, d, y, yn, s, parts)
+            for r in range(segments.shape[0] - 1):
+                if F >= 0.0 and segments[r + 1] > segments[r]:
+                    Fr = _gather(trans_order, segments[r], segments[r + 1], no, r % 2 == 1, parent, c, d, y, yn,
+                                 s, parts)
+                    F = -1.0 if Fr < 0.0 else F + Fr
         if F < TINY:
             # a lost product, extinction or tiny mean fitness: run_exact continues from x_t
             stopped = t
@@ -775,10 +995,13 @@ def run_tree(
         acc, comp = _neumaier(acc, comp, log_scaled(F, fexp))
         log_n[t + 1] = acc + comp
         s = 1.0 / F
+        if absorb is not None:
+            _advance_groups(t + 1, s, gd, B, Cz, mn, ent, ent_mn, ent_z, am, ae, Am, Ae, sv)
     t_end = stopped if stopped >= 0 else G
     x_final = ya if t_end % 2 == 0 else yb  # scaled in place: no new array of n shares
-    if frontier and stopped < 0:
-        # only the transient level t_end and the persistent prefix can be non-zero
+    if frontier:
+        # only the transient level t_end and the persistent prefix hold x_t / s (the absorbing
+        # programs' raw entry values are read below, unscaled)
         if t_end <= dmax:
             for a in range(trans_ptr[t_end], trans_ptr[t_end + 1]):
                 x_final[trans_order[a]] *= s
@@ -787,4 +1010,6 @@ def run_tree(
     else:
         for w in range(n):
             x_final[w] *= s
+    if absorb is not None and ng > 0:
+        _absorbed_shares(x_final, t_end, dmax, abs_order, abs_ptr, abs_group, ya, yb, sv, Am, Ae, am, ae)
     return mean_f, log_n, zmeans, snaps, x_final, stopped, acc, comp

@@ -32,6 +32,14 @@ __all__ = ["simulate", "Trajectory"]
 
 #: The frontier sweep gives way to the full sweep above this fraction of active programs.
 FULL_SWEEP_FRACTION = 0.25
+#: The frontier sweep on a tree carries absorbing programs by group when there are at most this
+#: many groups (distinct pairs of fitness and self-loop weight) ...
+ABSORBING_GROUPS_MAX = 256
+#: ... and the group table (one entry per group and entry time) has at most this many entries ...
+ABSORBING_TABLE_MAX = 2**20
+#: ... and the tree has at least this many programs (smaller trees sweep them: a cold start then
+#: compiles no closed form).
+ABSORBING_MIN_PROGRAMS = 200_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,6 +361,13 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     ``c`` and ``d`` use the scaled fitness of :func:`_scaled_fitness`;
     ``fast_ok`` is False when one of their non-zero entries falls below
     :data:`aievo._kernels.TREE_MIN` (the general kernels run instead).
+    ``segments`` split the index range into runs alternately without and
+    with self-loops (the full sweep reads ``d`` and the program's own share
+    only in the latter), ``schedule`` the
+    frontier's orders (:func:`aievo._kernels.tree_schedule`) and ``groups``
+    the absorbing programs' groups with their fitness and ``d`` (none when
+    the tree is small or there are too many groups to carry them in closed
+    form: the frontier then sweeps them).
     """
     cache = g._cache
     if "tree_plan" not in cache:
@@ -364,27 +379,100 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         fast_ok = fast_ok and gather_ok
         depth = g.depths()
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
+        # one compiled specialisation of the schedule whatever index width the graph stores
+        par64, depth64 = _readonly_int64(par), _readonly_int64(depth)
+        sched, group, members = _absorbing_split(
+            tree_schedule(par64, depth64, self_loop), par64, depth64, self_loop, d, f,
+            g.n >= ABSORBING_MIN_PROGRAMS,
+        )
+        # segments of the index range, alternately without and with self-loops (the first may be
+        # empty); one segment "with" when there are too many
+        edges = np.flatnonzero(np.diff(self_loop.astype(np.int8))) + 1
+        segments = np.concatenate([[0, 0] if self_loop[0] else [0], edges, [g.n]]).astype(np.int64)
+        if segments.size > max(16, g.n // 2048):
+            segments = np.array([0, 0, g.n], dtype=np.int64)
         cache["tree_plan"] = {
             "parent": gpar,  # int32 below 2**31 - 1 programs: 4-byte indices move less memory
             "c": c,
             "d": d,
             "fast_ok": fast_ok,
-            "schedule": tuple(
-                a.astype(index_type) if i % 2 == 0 else a
-                for i, a in enumerate(tree_schedule(g.parent, depth, self_loop))
-            ),
+            "schedule": tuple(a.astype(index_type) if i % 2 == 0 else a for i, a in enumerate(sched)),
+            "groups": (group, np.ascontiguousarray(f[members]), np.ascontiguousarray(d[members])),
+            "segments": segments,
         }
     return cache["tree_plan"]
 
 
+def _readonly_int64(a: np.ndarray) -> np.ndarray:
+    """``a`` as a read-only ``int64`` array: a view when it is one, else a copy.
+
+    The schedule kernel then always sees one type (a writable array, or
+    another width, would compile another specialisation) and an ``int64``
+    tree costs no copy.
+    """
+    out = np.asarray(a, dtype=np.int64)
+    if out is a:
+        out = out.view()
+    out.flags.writeable = False
+    return out
+
+
+def _absorbing_split(
+    sched: tuple, parent: np.ndarray, depth: np.ndarray, self_loop: np.ndarray, d: np.ndarray, f: np.ndarray,
+    split: bool,
+) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Split the absorbing programs off the persistent ones of a frontier schedule.
+
+    A persistent program is *absorbing* when it has a self-loop with ``d > 0``,
+    no children and a transient designer (like the locked copies of an
+    eta-locked tree): it receives mass once and then only keeps its own, so
+    :func:`aievo._kernels.run_tree` carries it in closed form, by groups of
+    equal ``(f, d)``. Returns the schedule extended by ``abs_order`` and
+    ``abs_ptr`` (both in depth order, like ``pers_order`` and ``pers_ptr``),
+    each absorbing program's group and one member of each group; no absorbing
+    programs without ``split`` (small trees), when there are more than
+    :data:`ABSORBING_GROUPS_MAX` groups or when the group table would exceed
+    :data:`ABSORBING_TABLE_MAX` entries.
+    """
+    trans_order, trans_ptr, pers_order, pers_ptr = sched
+    none = (*sched, np.zeros(0, dtype=np.int64), np.zeros(trans_ptr.size, dtype=np.int64))
+    if not split or pers_order.size == 0:
+        return none, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    from ._kernels import absorbing_groups
+
+    n = parent.size
+    pers = np.zeros(n, dtype=bool)
+    pers[pers_order] = True
+    has_child = np.zeros(n, dtype=bool)
+    has_child[parent[parent >= 0]] = True
+    p = parent[pers_order]
+    absorbing = self_loop[pers_order] & ~has_child[pers_order] & (p >= 0) & (d[pers_order] > 0.0)
+    absorbing &= ~pers[np.maximum(p, 0)]  # a designer without a self-looped ancestor
+    abs_order = pers_order[absorbing]
+    if abs_order.size == 0:
+        return none, np.zeros(0, dtype=np.int32), abs_order
+    group, first, count = absorbing_groups(f.view(np.int64), d.view(np.int64), abs_order,
+                                           np.int64(ABSORBING_GROUPS_MAX))
+    if count < 0 or count * (trans_ptr.size - 1) > ABSORBING_TABLE_MAX:
+        return none, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    dmax = trans_ptr.size - 2
+
+    def ptr(order: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(np.bincount(depth[order], minlength=dmax + 1))]).astype(np.int64)
+
+    rest = pers_order[~absorbing]
+    return (trans_order, trans_ptr, rest, ptr(rest), abs_order, ptr(abs_order)), group, abs_order[first[:count]]
+
+
 def _frontier_work(plan: dict[str, Any], G: int) -> int:
     """Programs the frontier sweep would visit over ``G`` generations."""
-    _, trans_ptr, _, pers_ptr = plan["schedule"]
+    _, trans_ptr, _, pers_ptr, _, abs_ptr = plan["schedule"]
     dmax = trans_ptr.size - 2
     t = np.arange(G)
     nxt = np.minimum(t + 1, dmax + 1)
     level = np.where(t + 1 <= dmax, trans_ptr[np.minimum(t + 2, dmax + 1)] - trans_ptr[nxt], 0)
-    return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum())
+    # absorbing programs are visited once, when they receive their mass
+    return int(level.sum() + pers_ptr[np.minimum(t + 1, dmax) + 1].sum() + abs_ptr[min(G, dmax) + 1])
 
 
 def _ndim(value: Any) -> int:
@@ -501,11 +589,23 @@ def _run_deterministic(
         plan = _tree_plan(g)
         if method == "auto":
             method = "frontier" if _frontier_work(plan, G) <= 0.5 * G * g.n else "full"
-        parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None  # None: small trees compile no parallel code
-        trans_order, trans_ptr, pers_order, pers_ptr = plan["schedule"]
+        # small trees compile neither the parallel code nor the closed form of absorbing programs
+        parts = np.zeros(_CHUNKS) if g.n >= PARALLEL_MIN else None
+        if parts is not None:
+            # start numba's threads: a kernel loaded from the cache that launches parallel work
+            # from inside a function which is not itself parallel does not start them (and crashes)
+            import numba
+
+            numba.get_num_threads()
+        sched = plan["schedule"]
+        absorb = (*sched[4:], *plan["groups"]) if sched[4].size else None
+        # numpy maps large zeroed buffers lazily and in huge pages: far fewer page faults than
+        # an allocation inside the kernel
+        ya, yb = np.zeros(g.n), np.zeros(g.n)
         mean_f, log_n, zm, snaps, x, stopped, acc, comp = run_tree(
             plan["parent"], plan["c"], plan["d"], fs, np.int64(fexp), np.int64(g.root), np.int64(G),
-            Z, times, method == "frontier", trans_order, trans_ptr, pers_order, pers_ptr, parts,
+            Z, times, method == "frontier", sched[0], sched[1], sched[2], sched[3], absorb, plan["segments"], parts,
+            ya, yb,
         )
     else:
         fraction = {"auto": FULL_SWEEP_FRACTION, "frontier": 2.0, "full": -1.0}[method]
@@ -612,8 +712,13 @@ def simulate(
     from its root each program gathers from its designer (and itself, with a
     self-loop); the frontier sweep then updates only the next level and the
     programs that can keep mass (those with a self-looped ancestor), so a
-    generation of a tree without self-loops costs one level. Other graphs and
-    starts scatter along the rows of ``T``.
+    generation of a tree without self-loops costs one level. On trees of at
+    least 200,000 programs the frontier also skips the absorbing programs
+    (a self-loop, no children, a designer without one: the locked copies of
+    an eta-locked tree) after they receive their mass, carrying them in
+    closed form by groups of equal fitness; the results agree with the full
+    sweep up to rounding. Other graphs and starts scatter along the rows of
+    ``T``.
 
     Examples
     --------
