@@ -379,10 +379,11 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
         fast_ok = fast_ok and gather_ok
         depth = g.depths()
         index_type = np.int32 if g.n < 2**31 - 1 else np.int64
-        # one compiled specialisation of the schedule whatever index width the graph stores
-        par64, depth64 = _readonly_int64(par), _readonly_int64(depth)
+        # the tree's own index arrays, read-only (no int64 copy of an int32 tree: every tree below
+        # 2**31 - 1 programs stores int32, so one specialisation of the schedule compiles)
+        par, depth = _readonly_index(g.parent), _readonly_index(depth)
         sched, group, members = _absorbing_split(
-            tree_schedule(par64, depth64, self_loop), par64, depth64, self_loop, d, f,
+            tree_schedule(par, depth, self_loop), par, depth, self_loop, d, f,
             g.n >= ABSORBING_MIN_PROGRAMS,
         )
         # segments of the index range, alternately without and with self-loops (the first may be
@@ -403,16 +404,14 @@ def _tree_plan(g: DesignGraph) -> dict[str, Any]:
     return cache["tree_plan"]
 
 
-def _readonly_int64(a: np.ndarray) -> np.ndarray:
-    """``a`` as a read-only ``int64`` array: a view when it is one, else a copy.
+def _readonly_index(a: Any) -> np.ndarray:
+    """A read-only view of the index array ``a``, in the integer width it has.
 
-    The schedule kernel then always sees one type (a writable array, or
-    another width, would compile another specialisation) and an ``int64``
-    tree costs no copy.
+    The schedule kernel sees a read-only array of the width the graph stores
+    (``int32`` below ``2**31 - 1`` programs), so it compiles one specialisation
+    and a large tree's indices are not copied into ``int64``.
     """
-    out = np.asarray(a, dtype=np.int64)
-    if out is a:
-        out = out.view()
+    out = np.asarray(a).view()
     out.flags.writeable = False
     return out
 
