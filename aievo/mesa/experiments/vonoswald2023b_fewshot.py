@@ -56,7 +56,8 @@ __all__ = [
 #: Shipped checkpoint: the LDS-pretrained model with its tuned EOS and prefix vectors in ``params["prompt"]``.
 FEWSHOT_MODEL = "vonoswald2023b_fewshot"
 #: Pretraining: the softmax + mesa hybrid (:func:`fewshot_config`) on raw LDS states, sequences of 60 states
-#: so that 20 examples with EOS tokens fit in the trained context; key size of its heads.
+#: so that 20 examples with EOS tokens fit in the trained context; key size of its heads (with 20 the LDS
+#: loss was slightly lower, 0.159 against 0.164, but the few-shot loss with a tuned EOS higher, 1.65 against 1.16).
 PRETRAIN_SETUP: dict[str, Any] = dict(task=LDSTask(D=10, T=60), steps=2000, batch_size=128, key_size=12, seed=0)
 #: Prompt tuning: examples per tuning sequence (EOS, prefix), prefix length, Adam steps, batch, rates,
 #: scale of the ``N(0, I)`` start, seed. Rates ten times the official 1e-3 (and 9e-4) so that 800 steps
