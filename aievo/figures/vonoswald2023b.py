@@ -815,7 +815,7 @@ def fig7_hybrid(*, quick: bool = False, retrain: bool = False) -> "Figure":
 #: Fig 8: sequences drawn at draw time (full, quick), examples of the single task and of the two tasks.
 FIG8_SIZES = {False: 1000, True: 200}
 #: Top of the loss axis (least squares over both tasks overshoots far above it after the switch).
-FIG8_YMAX = 2.9
+FIG8_YMAX = 3.8
 FIG8_EXAMPLES = dict(single=(18,), switch=(9, 9))
 
 
@@ -869,7 +869,7 @@ def fig8_data(quick: bool = False, retrain: bool = False) -> dict[str, Any]:
 def fig8_few_shot(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Fig 8: few-shot regression by a frozen LDS-pretrained transformer, with tuned EOS and prefix tokens."""
     d = fig8_data(quick, retrain)
-    fig = new_figure(12.6, 4.6)
+    fig = new_figure(12.6, 5.4)
     ax, bx = fig.subplots(1, 2, sharey=True)
     labels = {"none": "no prompt", "eos": "tuned EOS token", "prefix": f"tuned prefix ({d['n_prefix']} tokens) + EOS",
               "lsq": "least squares, all examples so far", "lsq_task": "least squares, current task only"}
@@ -902,6 +902,6 @@ def fig8_few_shot(*, quick: bool = False, retrain: bool = False) -> "Figure":
     ax.set_title("One task f(x) = W x, W orthogonal, D = 10")
     bx.set_title(f"Two tasks in sequence ({d['switch_at']} + {d['switch_at']} examples)")
     ax.legend(fontsize=8.5, loc="upper right", title="(mean over the examples)", title_fontsize=8.5)
-    bx.legend(fontsize=8, loc="upper left", framealpha=0.95)
+    bx.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: no curve hidden
     fig.suptitle("Few-shot learning by a frozen transformer pretrained on LDS states (only the prompt vectors tuned)")
     return fig

@@ -5,7 +5,7 @@ A model pretrained on raw LDS states is given few-shot regression sequences
 of the task (the EOS token and/or the prefix tokens, a dict called the
 *prompt*) are trained, with optax Adam on fresh tasks at every step; the
 transformer's parameters stay frozen. As in the official code the vectors
-start from ``N(0, I)`` and the loss is the mean over the x-tokens of
+start from ``N(0, I)`` (scaled by ``init_scale``, 1 by default) and the loss is the mean over the x-tokens of
 ``sum_dim (pred - f(x_i))^2 / 2`` (:func:`aievo.mesa.nn.model.fewshot_loss`).
 Vectors given in ``fixed`` are held constant (the official prefix tuning keeps
 the previously tuned EOS token fixed).
@@ -68,6 +68,7 @@ def tune_prompt(
     *,
     lr: float = 1e-3,
     fixed: dict[str, Any] | None = None,
+    init_scale: float = 1.0,
 ) -> PromptResult:
     """Train the task's prompt vectors (EOS and/or prefix) with Adam, the transformer frozen.
 
@@ -85,6 +86,8 @@ def tune_prompt(
         Constant Adam learning rate (official: 1e-3 for EOS, 9e-4 for the prefix).
     fixed : dict, optional
         Vectors held constant (e.g. ``{"eos": tuned_eos}`` when tuning a prefix).
+    init_scale : float, default 1.0
+        The tuned vectors start from ``init_scale * N(0, I)`` (official: 1; ``0`` starts from zeros).
 
     Returns
     -------
@@ -96,12 +99,13 @@ def tune_prompt(
     steps = check_int(steps, "steps")
     batch_size = check_int(batch_size, "batch_size")
     lr = check_float(lr, "lr", positive=True)
+    init_scale = check_float(init_scale, "init_scale", nonnegative=True)
     fixed = {} if fixed is None else dict(fixed)
     unknown = sorted(set(fixed) - set(task.prompt_shapes))
     if unknown:
         raise bad_argument(InvalidParameterError, "fixed", unknown, f"keys among {sorted(task.prompt_shapes)}")
     g_init, g_data = spawn(as_rng(rng), 2)
-    start = task.init_prompt(g_init)
+    start = {k: init_scale * v for k, v in task.init_prompt(g_init).items()}
     tuned = tuple(k for k in task.prompt_shapes if k not in fixed)
     if not tuned:
         raise bad_argument(InvalidParameterError, "fixed", sorted(fixed), "fewer keys than the task's prompt")

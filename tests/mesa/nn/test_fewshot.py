@@ -136,3 +136,22 @@ def test_fixed_vectors_stay_fixed_and_bad_prompts_are_refused():
     wrong = TransformerConfig(attention=("linear",), heads=1, key_size=2, token_format="lds_raw", data_dim=3)
     with pytest.raises(InvalidParameterError, match="lds_raw"):
         ref.fewshot_predict(init_params(wrong, 0), wrong, task, X, Y, {"eos": eos, "prefix": np.zeros((1, 2))})
+
+
+def test_init_scale_scales_the_random_start_of_the_tuned_vectors():
+    from aievo.mesa.nn.prompt import tune_prompt
+
+    config = TransformerConfig(attention=("linear",), heads=1, key_size=2, token_format="lds_raw", data_dim=2,
+                               act_clip=None, init_scale=0.3)
+    params = init_params(config, 0)
+    task = FewShotTask(D=2, n_examples=(2,), eos=True, n_prefix=1)
+    start = task.init_prompt(spawn(np.random.default_rng(4), 2)[0])  # the N(0, I) draw of tune_prompt
+    lr = 1e-4
+    for scale in (0.0, 0.5):
+        res = tune_prompt((config, params), task, 1, 4, 4, lr=lr, init_scale=scale)
+        for key in ("eos", "prefix"):
+            # one Adam step moves every entry by at most lr (bias-corrected m / sqrt(v) = sign of the gradient);
+            # float32 parameters: 1e-6 on entries below 2
+            np.testing.assert_allclose(res.prompt[key], scale * start[key], rtol=0, atol=lr * (1 + 1e-3) + 1e-6)
+    with pytest.raises(InvalidParameterError, match="init_scale"):
+        tune_prompt((config, params), task, 1, 4, 4, init_scale=-1.0)
