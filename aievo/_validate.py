@@ -51,15 +51,16 @@ __all__ = [
 #: depths, fitness, design probabilities, the run's gather arrays, schedule and
 #: shares). Measured peak (``python benchmarks/run.py --only construction``,
 #: 2026-12-07): 77-79 bytes per program for ``binary_pm_tree``, ``kary_tree`` and
-#: ``unfold``, 81-89 for ``random_tree``, 117 for ``chain`` (its depth is its
-#: size, and a run keeps a few numbers per generation); 92 is within 22 % of each.
+#: ``unfold``, 81-94 for ``random_tree``; 92 is within 22 % of each. A chain has
+#: its own constant (its depth is its size, and a run keeps a few numbers per
+#: generation): measured 117-126, predicted 128.
 BYTES_PER_TREE_PROGRAM = 92
 
 #: The same prediction for every kind of explicit graph the guard checks: the
 #: trees above, and graphs stored as a CSR kernel (measured the same way:
 #: ``lattice`` 171 bytes per program, :func:`aievo.traits.deception_grid` 334,
 #: the scenario files' ``trait_grid``, with a label per program, 251).
-BYTES_PER_PROGRAM = {"tree": BYTES_PER_TREE_PROGRAM, "lattice": 176, "deception_grid": 336, "trait_grid": 256}
+BYTES_PER_PROGRAM = {"tree": BYTES_PER_TREE_PROGRAM, "chain": 128, "lattice": 176, "deception_grid": 336, "trait_grid": 256}
 
 #: An explicit graph has at most this many programs (indices must fit in int32
 #: for the compact tree kernels; beyond that aievo.lazy is the tool).

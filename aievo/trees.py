@@ -63,7 +63,7 @@ def chain(fitness: Any) -> DesignGraph:
     f = real_array(fitness, "fitness", finite=False, cls=InvalidFitnessError, what="a 1-D array of real numbers")
     if f.ndim != 1 or f.size == 0:
         raise ShapeError(f"fitness has shape {f.shape}: expected a non-empty 1-D array")
-    n = check_tree_fits(f.size, "fitness", f"an array of {f.size} programs")
+    n = check_tree_fits(f.size, "fitness", f"an array of {f.size} programs", kind="chain")
     f = _check_fitness_values(f)
     from ._tree_kernels import chain_arrays
 
