@@ -594,6 +594,21 @@ def fig3_attention_maps(*, quick: bool = False, retrain: bool = False) -> "Figur
     return fig
 
 
+def _probes_by_layer(ax: Any, d: dict[str, Any], Lmax: int, panel: str, title: str) -> None:
+    """Mean held-out probe R^2 by layer for the preconditioned and next-state targets (Figs 4E and 6A)."""
+    rows = np.arange(Lmax + 1)
+    for key, label, c, mk in (("probe_pre1", "$(H_t + I)^{-1} s_t$", COLORS[3], "o-"),
+                              ("probe_pre", "$(H_t + 10^{-3} I)^{-1} s_t$", COLORS[4], "^-"),
+                              ("probe_next", "next state $s_{t+1}$", COLORS[0], "s-")):
+        ax.plot(rows, d[key].mean(axis=1), mk, color=c, label=label, gid=f"{panel}:{key}")
+    ax.set_xticks(rows, ["tokens"] + [f"layer {i}" for i in range(1, Lmax + 1)])
+    ax.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {d['probe_t'][0]})")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8.5, loc="upper left")
+    panel_label(ax, panel)
+
+
 @styled
 def fig4_linear_algorithms(*, quick: bool = False, retrain: bool = False) -> "Figure":
     """Fig 4: trained linear transformers (depth 1-4, constructed tokens) against the algorithms they implement."""
@@ -654,16 +669,7 @@ def fig4_linear_algorithms(*, quick: bool = False, retrain: bool = False) -> "Fi
     pt = d["probe_t"]
     ex = axes[1, 1]
     rows = np.arange(Lmax + 1)
-    for key, label, c, mk in (("probe_pre1", "$(H_t + I)^{-1} s_t$", COLORS[3], "o-"),
-                              ("probe_pre", "$(H_t + 10^{-3} I)^{-1} s_t$", COLORS[4], "^-"),
-                              ("probe_next", "next state $s_{t+1}$", COLORS[0], "s-")):
-        ex.plot(rows, d[key].mean(axis=1), mk, color=c, label=label, gid=f"E:{key}")
-    ex.set_xticks(rows, ["tokens"] + [f"layer {i}" for i in range(1, Lmax + 1)])
-    ex.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {pt[0]})")
-    ex.set_ylim(-0.05, 1.05)
-    ex.set_title(f"Probes by layer ({Lmax}-layer TF)")
-    ex.legend(fontsize=8.5, loc="upper left")
-    panel_label(ex, "E")
+    _probes_by_layer(ex, d, Lmax, "E", f"Probes by layer ({Lmax}-layer TF)")
     fx = axes[1, 2]
     for r in rows:
         fx.plot(pt, d["probe_pre1"][r], color=COLORS[r % len(COLORS)],
@@ -731,17 +737,7 @@ def fig6_softmax_algorithms(*, quick: bool = False, retrain: bool = False) -> "F
     t = np.arange(T)
     fig = new_figure(15.0, 4.6)
     ax, bx, cx = fig.subplots(1, 3)
-    rows = np.arange(Lmax + 1)
-    for key, label, c, mk in (("probe_pre1", "$(H_t + I)^{-1} s_t$", COLORS[3], "o-"),
-                              ("probe_pre", "$(H_t + 10^{-3} I)^{-1} s_t$", COLORS[4], "^-"),
-                              ("probe_next", "next state $s_{t+1}$", COLORS[0], "s-")):
-        ax.plot(rows, d[key].mean(axis=1), mk, color=c, label=label, gid=f"A:{key}")
-    ax.set_xticks(rows, ["tokens"] + [f"layer {i}" for i in range(1, Lmax + 1)])
-    ax.set_ylabel(f"held-out $R^2$ (mean over t $\\geq$ {d['probe_t'][0]})")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_title(f"Probes by layer ({Lmax}-layer softmax TF)")
-    ax.legend(fontsize=8.5, loc="upper left")
-    panel_label(ax, "A")
+    _probes_by_layer(ax, d, Lmax, "A", f"Probes by layer ({Lmax}-layer softmax TF)")
     for i, L in enumerate(depths):
         bx.plot(t, d["tf"][L], color=COLORS[0] if i == len(depths) - 1 else COLORS[5 % len(COLORS)], lw=2.0,
                 label=f"{L}-layer softmax TF ({d['tf'][L].mean():.3f})", gid=f"B:tf:{L}")
