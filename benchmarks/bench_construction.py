@@ -22,16 +22,13 @@ memory guard is checked.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
+from _cases import case_main, run_cases  # benchmarks/ is on sys.path (run as a script, or by run.py)
 
 __all__ = ["run", "CASES"]
 
@@ -172,33 +169,8 @@ CASES = {
 
 def run(cases=None, quick: bool = False) -> list[dict]:
     """Run each case in a fresh subprocess and collect its result rows."""
-    rows: list[dict] = []
-    env = {**os.environ, "AIEVO_BENCH_QUICK": "1" if quick or QUICK else "0"}
-    for name in cases or CASES:
-        proc = subprocess.run([sys.executable, __file__, "--case", name, "--json"],
-                              capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            rows.append(dict(name=name, error=(proc.stderr.strip().splitlines() or ["failed"])[-1]))
-            continue
-        rows.extend(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return rows
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=list(CASES))
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's aievo
-    if args.case and args.json:
-        print(json.dumps(CASES[args.case]()))
-        return
-    sys.path.insert(0, os.path.dirname(__file__))
-    from run import print_rows
-
-    print_rows(run([args.case] if args.case else None, quick=args.quick))
+    return run_cases(__file__, cases or CASES, quick or QUICK)
 
 
 if __name__ == "__main__":
-    main()
+    case_main(__file__, __doc__, CASES, run)
