@@ -90,6 +90,18 @@ def _check_kernel(T: sp.csr_array, name: str = "T") -> None:
     _check_row_sums(np.bincount(rows, weights=data, minlength=T.shape[0]), name)
 
 
+def _check_labels(labels: Any, n: int) -> list[Any] | None:
+    """``labels`` as a list of ``n`` node labels (``None`` stays ``None``)."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise bad_argument(InvalidParameterError, "labels", labels, f"a sequence of {n} labels")
+    out = list(labels)
+    if len(out) != n:
+        raise ShapeError(f"labels has length {len(out)}: expected {n}")
+    return out
+
+
 def _check_attrs(attrs: Any, n: int, checked: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Read-only per-node attribute arrays (``checked`` ones, already validated, are kept as they are)."""
     if attrs is not None and not isinstance(attrs, Mapping):
@@ -183,12 +195,7 @@ class DesignGraph:
         M.indices = _readonly(M.indices.astype(np.int64, copy=False))
         M.data = _readonly(M.data)
         root_i = check_int(root, "root", 0, n - 1)
-        if labels is not None:
-            if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
-                raise bad_argument(InvalidParameterError, "labels", labels, f"a sequence of {n} labels")
-            labels = list(labels)
-            if len(labels) != n:
-                raise ShapeError(f"labels has length {len(labels)}: expected {n}")
+        labels = _check_labels(labels, n)
         self._fitness = _readonly(f)
         self._kernel: list[sp.csr_array | None] = [M]
         self._root = root_i
@@ -511,12 +518,7 @@ class DesignGraph:
                 InvalidKernelError, f"self_prob[{i}]", float(sp_[i]),
                 "0 or 1 for a leaf (a leaf always reproduces itself)",
             )
-        if labels is not None:
-            if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
-                raise bad_argument(InvalidParameterError, "labels", labels, f"a sequence of {n} labels")
-            labels = list(labels)
-            if len(labels) != n:
-                raise ShapeError(f"labels has length {len(labels)}: expected {n}")
+        labels = _check_labels(labels, n)
         # leaves reproduce themselves; without other self-loops that is the empty-diag rule
         diag = np.where(leaf, 1.0, sp_) if sp_[~leaf].any() else np.empty(0)
         p[par < 0] = 0.0  # the root's entry is ignored
